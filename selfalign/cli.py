@@ -1,0 +1,77 @@
+"""`selfalign <stage>`: parse flags, call the library, print a summary. No logic of its own."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from selfalign import __version__
+from selfalign.config import add_args, from_args
+from selfalign.errors import SelfAlignError
+
+
+def _commands():
+    # imported lazily so that `selfalign --help` stays fast
+    from selfalign.demo import DemoConfig, run_demo
+    from selfalign.sampling import SampleConfig, run_sample
+    from selfalign.scoring import ScoreConfig, run_score
+
+    return {
+        "sample": (SampleConfig, run_sample, "sample N answers per prompt"),
+        "score": (ScoreConfig, run_score, "Self-Eval every sample (P(True) or likelihood)"),
+        "demo": (DemoConfig, run_demo, "sample + Self-Eval the built-in questions on the embedded model"),
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="selfalign", description="Self-Alignment for Factuality: sample, "
+                                     "self-evaluate, build preference pairs, DPO, evaluate.")
+    parser.add_argument("--version", action="version", version=f"selfalign {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (cls, _, help_) in _commands().items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        add_args(p, cls)
+    return parser
+
+
+def print_summary(name: str, summary: dict) -> None:
+    def fmt(v):
+        return f"{v:.4g}" if isinstance(v, float) else v
+
+    print(f"\n{name}: done")
+    for k, v in summary.items():
+        if isinstance(v, dict):
+            v = ", ".join(f"{a}={fmt(b)}" for a, b in v.items() if not isinstance(b, (dict, list)))
+        print(f"  {k:24s} {fmt(v)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    cls, run, _ = _commands()[args.command]
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        summary = run(from_args(cls, args))
+    except SelfAlignError as e:
+        print(f"selfalign {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\nselfalign {args.command}: interrupted; finished rows are saved, rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+    print_summary(args.command, summary)
+    if os.environ.get("SELFALIGN_JSON_SUMMARY"):
+        print(json.dumps(summary, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""TruthfulQA (Lin et al. 2021): the generation CSV, the paper's train/valid/test split (splits.json)."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from selfalign.errors import InputError, SelfAlignError
+
+SPLITS = ("fewshot_demos", "train", "valid", "test", "all")
+HUB_ID = "truthfulqa/truthful_qa"
+
+
+def default_dir() -> Path | None:
+    from selfalign.data import data_root
+
+    root = data_root()
+    if root and (root / "truthfulqa" / "TruthfulQA.csv").exists():
+        return root / "truthfulqa"
+    return None
+
+
+def _split_answers(text: str) -> list[str]:
+    return [a.strip() for a in (text or "").split(";") if a.strip()]
+
+
+def read_csv(path: Path) -> list[dict]:
+    if not path.exists():
+        raise InputError(path, "file not found")
+    rows = []
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        need = {"Question", "Best Answer", "Correct Answers", "Incorrect Answers"}
+        if not need <= set(reader.fieldnames or []):
+            raise InputError(path, f"not a TruthfulQA CSV: needs columns {sorted(need)}", 1)
+        for i, r in enumerate(reader):
+            rows.append({"id": f"tqa-{i:03d}", "question": r["Question"].strip(), "category": r.get("Category"),
+                         "best_answer": r["Best Answer"].strip(),
+                         "correct_answers": _split_answers(r["Correct Answers"]),
+                         "incorrect_answers": _split_answers(r["Incorrect Answers"])})
+    return rows
+
+
+def _from_hub() -> list[dict]:
+    try:
+        import datasets
+
+        ds = datasets.load_dataset(HUB_ID, "generation", split="validation")
+    except Exception as e:  # noqa: BLE001 - any hub failure means the same thing to the user
+        raise SelfAlignError(f"TruthfulQA: no local copy (set SELFALIGN_DATA or pass the CSV path) and the hub "
+                             f"failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    return [{"id": f"tqa-{i:03d}", "question": r["question"], "category": r["category"],
+             "best_answer": r["best_answer"], "correct_answers": r["correct_answers"],
+             "incorrect_answers": r["incorrect_answers"]} for i, r in enumerate(ds)]
+
+
+def load_splits(directory: Path | None) -> dict:
+    path = directory / "splits.json" if directory else None
+    if not path or not path.exists():
+        raise SelfAlignError("TruthfulQA split requested but no splits.json beside the CSV; use --split all")
+    return json.loads(path.read_text())
+
+
+def load_truthfulqa(csv_path: str | None = None, split: str | None = "all") -> list[dict]:
+    """TruthfulQA rows, optionally restricted to a split of the paper (question lists in splits.json)."""
+    split = split or "all"
+    if split not in SPLITS:
+        raise SelfAlignError(f"unknown TruthfulQA split {split!r}; choose one of {', '.join(SPLITS)}")
+    if csv_path:
+        directory = Path(csv_path).parent
+        rows = read_csv(Path(csv_path))
+    else:
+        directory = default_dir()
+        rows = read_csv(directory / "TruthfulQA.csv") if directory else _from_hub()
+    if split == "all":
+        return rows
+    wanted = load_splits(directory)[split]
+    by_q = {r["question"]: r for r in rows}
+    missing = [q for q in wanted if q not in by_q]
+    if missing:
+        raise SelfAlignError(f"splits.json: {len(missing)} {split} questions are not in the CSV, e.g. {missing[0]!r}")
+    return [dict(by_q[q], split=split) for q in wanted]

@@ -1,0 +1,101 @@
+"""JSONL in and out: errors that name file and line, append+flush writing, resume by finished keys."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+from selfalign.errors import InputError
+
+
+def read_jsonl(path: str | os.PathLike, required: Sequence[str | tuple[str, ...]] = ()) -> list[dict]:
+    """Read every row of a JSONL file.
+
+    ``required`` lists field names; a tuple inside it means "one of these". Blank lines are skipped.
+    Raises InputError naming the file and line for malformed JSON, non-object rows, missing fields,
+    and for a file with no rows at all.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file not found")
+    rows = list(iter_jsonl(path, required))
+    if not rows:
+        raise InputError(path, "no rows (the file is empty)")
+    return rows
+
+
+def iter_jsonl(path: Path, required: Sequence[str | tuple[str, ...]] = ()) -> Iterator[dict]:
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(path, f"malformed JSON ({e.msg} at column {e.colno})", lineno) from None
+            if not isinstance(row, dict):
+                raise InputError(path, f"expected a JSON object, got {type(row).__name__}", lineno)
+            for field in required:
+                names = field if isinstance(field, tuple) else (field,)
+                if not any(n in row and row[n] is not None for n in names):
+                    raise InputError(path, "missing field " + " or ".join(repr(n) for n in names), lineno)
+            yield row
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    """Write a JSON file atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class JsonlAppender:
+    """Append rows to a JSONL output so that a killed run loses nothing it wrote.
+
+    On open, a trailing partial line (a run killed mid-write) is cut off. ``done(key)`` tells which
+    rows are already there, so a rerun skips them. Each ``write`` call writes whole lines in one
+    system call, then flushes and fsyncs.
+    """
+
+    def __init__(self, path: str | os.PathLike, key: Callable[[dict], object]):
+        self.path = Path(path)
+        self.key = key
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._repair()
+        self.finished = {key(r) for r in iter_jsonl(self.path)} if self.path.exists() else set()
+        self._f = open(self.path, "a", encoding="utf-8")
+
+    def _repair(self) -> None:
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        data = self.path.read_bytes()
+        if data.endswith(b"\n"):
+            return
+        cut = data.rfind(b"\n") + 1
+        with open(self.path, "r+b") as f:
+            f.truncate(cut)
+
+    def done(self, row: dict) -> bool:
+        return self.key(row) in self.finished
+
+    def write(self, rows: Iterable[dict]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        self._f.write(text)
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self.finished.update(self.key(r) for r in rows)
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,92 @@
+"""Stage 1, sample: N answers per prompt, appended to a JSONL file as each batch finishes."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from tqdm.auto import tqdm
+
+from selfalign import prompts as P
+from selfalign.config import ModelArgs, opt, require
+from selfalign.engines import GenerationConfig, make_engine
+from selfalign.errors import SelfAlignError
+from selfalign.io import JsonlAppender, write_json
+from selfalign.provenance import meta, meta_path
+
+
+@dataclass
+class SampleConfig(ModelArgs):
+    input: Optional[str] = opt(None, "prompts: a JSONL file of {id, question|prompt}, or builtin / truthfulqa / a TruthfulQA CSV")
+    output: Optional[str] = opt(None, "samples JSONL (appended; finished rows are skipped on rerun)")
+    split: Optional[str] = opt(None, "split of a named data set (truthfulqa: train, valid, test, all)")
+    limit: Optional[int] = opt(None, "use only the first N prompts")
+    n: int = opt(4, "samples per prompt")
+    temperature: float = opt(1.0, "sampling temperature (0 = greedy)")
+    top_p: float = opt(0.9, "nucleus sampling")
+    top_k: int = opt(10, "top-k sampling (0 = off)")
+    max_new_tokens: int = opt(64, "tokens per answer at most")
+    seed: int = opt(0, "random seed")
+    template: str = opt("auto", "answer prompt: plain, qa, truthfulqa-paper, biogen (auto: plain with a chat "
+                                "template, qa without)")
+    chat_template: str = opt("auto", "wrap the prompt in the model's chat template: auto, on, off")
+
+
+RAW_STOPS = ["\n\nQuestion:", "\nQuestion:", "\n\n"]
+
+
+def resolve_prompting(engine, template: str, chat_template: str) -> tuple[P.AnswerTemplate, bool]:
+    if chat_template not in ("auto", "on", "off"):
+        raise SelfAlignError(f"--chat-template must be auto, on or off, not {chat_template!r}")
+    chat = engine.has_chat_template() if chat_template == "auto" else chat_template == "on"
+    if chat and not engine.has_chat_template():
+        raise SelfAlignError("--chat-template on, but this model's tokenizer has no chat template")
+    if template == "auto":
+        template = "plain" if chat else "qa"
+    return P.answer_template(template), chat
+
+
+def render(engine, row: dict, tmpl: P.AnswerTemplate, chat: bool) -> str:
+    """The exact text fed to the model. A row's own ``prompt`` wins over the template."""
+    text = row.get("prompt") or tmpl.render(row["question"])
+    return engine.chat_prompt(text) if chat else text
+
+
+def run_sample(cfg: SampleConfig, engine=None, rows: list[dict] | None = None) -> dict:
+    """Sample ``cfg.n`` answers for every prompt; returns a summary. Resumes from an existing output."""
+    from selfalign.data import load_prompts
+
+    require(cfg, "output")
+    if rows is None:
+        require(cfg, "input")
+        rows = load_prompts(cfg.input, cfg.split, cfg.limit)
+    engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
+    tmpl, chat = resolve_prompting(engine, cfg.template, cfg.chat_template)
+    gen = GenerationConfig(n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k,
+                           max_new_tokens=cfg.max_new_tokens, stop=[] if chat else RAW_STOPS)
+    write_json(meta_path(cfg.output), meta(cfg, stage="sample", model_info=engine.info,
+                                           prompt_template=tmpl.id, chat_template=chat))
+    t0, n_tokens, n_new = time.time(), 0, 0
+    with JsonlAppender(cfg.output, key=lambda r: (str(r["id"]), r["sample_idx"])) as out:
+        todo = [r for r in rows if any(not out.done({"id": r["id"], "sample_idx": k}) for k in range(cfg.n))]
+        bar = tqdm(total=len(todo), desc="sample", unit="prompt", disable=None)
+        for s in range(0, len(todo), cfg.batch_size):
+            batch = todo[s:s + cfg.batch_size]
+            texts = [render(engine, r, tmpl, chat) for r in batch]
+            gens = engine.generate(texts, gen, seed=cfg.seed)
+            new_rows = []
+            for r, text, outs in zip(batch, texts, gens):
+                for k, g in enumerate(outs):
+                    row = {**r, "id": r["id"], "sample_idx": k, "question": r.get("question") or r["prompt"],
+                           "prompt": text, "response": g.text, "n_tokens": g.n_tokens,
+                           "template": tmpl.id, "chat_template": chat, "seed": cfg.seed, **gen.params()}
+                    if not out.done(row):
+                        new_rows.append(row)
+                        n_tokens += g.n_tokens
+            out.write(new_rows)
+            n_new += len(new_rows)
+            bar.update(len(batch))
+        bar.close()
+    dt = time.time() - t0
+    return {"output": cfg.output, "prompts": len(rows), "new_samples": n_new, "skipped_prompts": len(rows) - len(todo),
+            "tokens": n_tokens, "seconds": round(dt, 2), "tokens_per_s": round(n_tokens / dt, 1) if dt else None}

@@ -1,0 +1,75 @@
+"""Stage 2, score: Self-Eval confidence for every sample (P(True) by default, or sequence likelihood)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from tqdm.auto import tqdm
+
+from selfalign import prompts as P
+from selfalign.config import ModelArgs, opt, require
+from selfalign.engines import make_engine
+from selfalign.errors import SelfAlignError
+from selfalign.io import JsonlAppender, read_jsonl, write_json
+from selfalign.provenance import meta, meta_path
+
+METHODS = ("ptrue", "likelihood")
+
+
+@dataclass
+class ScoreConfig(ModelArgs):
+    input: Optional[str] = opt(None, "samples JSONL (rows with id, sample_idx, question, response)")
+    output: Optional[str] = opt(None, "scores JSONL (appended; finished rows are skipped on rerun)")
+    method: str = opt("ptrue", "confidence method: ptrue (Self-Eval P(True)) or likelihood (mean token log-prob)")
+    shots: int = opt(0, "P(True): number of the paper's demonstrations before the prompt (0-5)")
+    instruction: Optional[str] = opt(None, "P(True): an instruction line placed before the prompt")
+    chat: bool = opt(False, "P(True): wrap the prompt in the model's chat template (off: raw text, as the paper)")
+    batch_size: int = opt(16, "rows per forward pass")
+
+
+def _key(r: dict):
+    return (str(r["id"]), r.get("sample_idx", 0))
+
+
+def score_rows(engine, rows: list[dict], cfg: ScoreConfig) -> list[dict]:
+    """Add ``score`` (and for P(True): ``p_true``, ``p_true_mass``) to rows; pure function of its inputs."""
+    from selfalign.selfeval import likelihood, ptrue
+
+    if cfg.method == "ptrue":
+        res = ptrue.p_true(engine, [(r["question"], r["response"]) for r in rows], cfg.shots, cfg.instruction,
+                           cfg.chat)
+        tid = P.ptrue_template_id(cfg.shots, cfg.instruction, cfg.chat)
+        return [{**r, "p_true": x.p_true, "p_true_mass": x.mass, "score": x.p_true, "score_method": "ptrue",
+                 "selfeval_template": tid} for r, x in zip(rows, res)]
+    if cfg.method == "likelihood":
+        res = likelihood.mean_logprob(engine, [(r["prompt"], r["response"]) for r in rows])
+        return [{**r, "mean_logprob": x, "score": x, "score_method": "likelihood"} for r, x in zip(rows, res)]
+    raise SelfAlignError(f"unknown --method {cfg.method!r}; choose one of {', '.join(METHODS)}")
+
+
+def run_score(cfg: ScoreConfig, engine=None) -> dict:
+    require(cfg, "input", "output")
+    if cfg.method not in METHODS:
+        raise SelfAlignError(f"unknown --method {cfg.method!r}; choose one of {', '.join(METHODS)}")
+    need = ["id", "question", "response"] + (["prompt"] if cfg.method == "likelihood" else [])
+    rows = read_jsonl(cfg.input, required=need)
+    engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
+    write_json(meta_path(cfg.output), meta(cfg, stage="score", model_info=engine.info,
+                                           selfeval_template=P.ptrue_template_id(cfg.shots, cfg.instruction, cfg.chat)
+                                           if cfg.method == "ptrue" else None))
+    t0, n_new = time.time(), 0
+    with JsonlAppender(cfg.output, key=_key) as out:
+        todo = [r for r in rows if not out.done(r)]
+        # chunks of several batches: the engine sorts each chunk by length, and every chunk is written at once
+        chunk = cfg.batch_size * 4
+        bar = tqdm(total=len(todo), desc=f"score ({cfg.method})", unit="row", disable=None)
+        for s in range(0, len(todo), chunk):
+            part = todo[s:s + chunk]
+            out.write(score_rows(engine, part, cfg))
+            n_new += len(part)
+            bar.update(len(part))
+        bar.close()
+    dt = time.time() - t0
+    return {"output": cfg.output, "rows": len(rows), "new_rows": n_new, "skipped_rows": len(rows) - n_new,
+            "seconds": round(dt, 2), "rows_per_s": round(n_new / dt, 2) if dt and n_new else None}

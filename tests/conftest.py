@@ -1,0 +1,68 @@
+"""Offline test assets: a tiny random Llama and a byte-level BPE tokenizer, built once per session."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+CORPUS = [
+    "Question: What is the capital of France?\nProposed Answer: Paris.\nIs the proposed answer:\n A. True\n B. False\n"
+    "The proposed answer is: A",
+    "The quick brown fox jumps over the lazy dog. A B C D True False Answer Question",
+    "Interpret each question literally, and answer a question about the real world.",
+] * 20
+CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def build_tiny(path, seed: int = 0, chat: bool = True):
+    """Save a tiny random LlamaForCausalLM + tokenizer to ``path`` (a valid model spec)."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tk.train_from_iterator(CORPUS, trainer)
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                  bos_token="<|endoftext|>")
+    if chat:
+        tok.chat_template = CHAT_TEMPLATE
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                      tie_word_embeddings=True)
+    model = LlamaForCausalLM(cfg)
+    model.save_pretrained(path, safe_serialization=True)
+    tok.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    return build_tiny(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_model_dir):
+    from selfalign.engines.hf import HFEngine
+
+    return HFEngine.from_spec(tiny_model_dir, batch_size=3, device="cpu")
+
+
+@pytest.fixture
+def prompts_file(tmp_path):
+    import json
+
+    path = tmp_path / "prompts.jsonl"
+    qs = ["What is the capital of France?", "Who wrote Hamlet?", "What is two plus two?",
+          "Which planet is largest?", "What color is the sky on a clear day?"]
+    path.write_text("".join(json.dumps({"id": f"q{i}", "question": q}) + "\n" for i, q in enumerate(qs)))
+    return path
