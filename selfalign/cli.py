@@ -13,13 +13,19 @@ from selfalign.errors import SelfAlignError
 
 def _commands():
     # imported lazily so that `selfalign --help` stays fast
+    from selfalign.calibration import CalibrateConfig, run_calibrate
     from selfalign.demo import DemoConfig, run_demo
+    from selfalign.pairs import PairsConfig, run_pairs
     from selfalign.sampling import SampleConfig, run_sample
     from selfalign.scoring import ScoreConfig, run_score
+    from selfalign.sktuning_data import SKDataConfig, run_sk_data
 
     return {
         "sample": (SampleConfig, run_sample, "sample N answers per prompt"),
         "score": (ScoreConfig, run_score, "Self-Eval every sample (P(True) or likelihood)"),
+        "pairs": (PairsConfig, run_pairs, "build preference pairs from scored samples"),
+        "sk-data": (SKDataConfig, run_sk_data, "build SK-Tuning A/B preference data"),
+        "calibrate": (CalibrateConfig, run_calibrate, "P(True) calibration: AUROC, ECE, Brier, selection accuracy"),
         "demo": (DemoConfig, run_demo, "sample + Self-Eval the built-in questions on the embedded model"),
     }
 

@@ -90,3 +90,12 @@ def ptrue_prompt(question: str, answer: str, shots: int = 0, instruction: str | 
 
 def ptrue_template_id(shots: int, instruction: str | None, chat: bool) -> str:
     return f"{PTRUE_TEMPLATE_ID}/shots={shots}/instruction={'yes' if instruction else 'no'}/chat={'yes' if chat else 'no'}"
+
+
+# --- multiple choice by likelihood (lm-evaluation-harness style) ----------------------------------------
+MC_TEMPLATE_ID = "mc-qa-v1"
+
+
+def mc_pair(question: str, option: str) -> tuple[str, str]:
+    """(context, continuation) whose log-likelihood scores ``option`` as the answer to ``question``."""
+    return ANSWER_TEMPLATES["qa"].render(question.strip()), " " + option.strip()

@@ -1,0 +1,170 @@
+"""Stage calibrate: P(True) of every option of a multiple-choice set; AUROC, ECE, Brier, selection accuracy.
+
+Beside the report JSON go ``<name>.items.jsonl`` (one row per (question, option), appended and resumable)
+and ``<name>.reliability.png``. Intervals are percentile bootstraps that resample questions.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from selfalign import prompts as P
+from selfalign.config import ModelArgs, opt, require
+from selfalign.engines import make_engine
+from selfalign.errors import SelfAlignError
+from selfalign.io import JsonlAppender, iter_jsonl, write_json
+from selfalign.provenance import meta, meta_path
+
+N_BINS = 10
+ALPHA = 0.05
+
+
+@dataclass
+class CalibrateConfig(ModelArgs):
+    data: Optional[str] = opt(None, "multiple-choice set: a JSONL of {id, question, options: [{text, label}]}, "
+                                    "truthfulqa-mc, or bigbench:TASK (bigbench:TASK/SUBTASK)")
+    split: Optional[str] = opt(None, "truthfulqa-mc split: fewshot_demos, train, valid, test, all")
+    limit: Optional[int] = opt(None, "use only the first N questions")
+    output: Optional[str] = opt(None, "report JSON; the per-option rows (resumable) and the PNG go beside it")
+    shots: int = opt(0, "P(True): number of the paper's demonstrations before the prompt (0-5)")
+    instruction: Optional[str] = opt(None, "P(True): an instruction line placed before the prompt")
+    chat: bool = opt(False, "P(True): wrap the prompt in the model's chat template (the direct-answer "
+                            "likelihood always uses the raw QA prompt)")
+    n_boot: int = opt(1000, "bootstrap resamples (of questions) for the 95 percent intervals; 0 = none")
+    seed: int = opt(0, "bootstrap seed")
+    batch_size: int = opt(16, "rows per forward pass")
+
+
+def output_paths(output: str | Path) -> tuple[Path, Path]:
+    """(items JSONL, reliability PNG) beside the report: ``x.json`` -> ``x.items.jsonl``, ``x.reliability.png``."""
+    out = Path(output)
+    stem = out.name[:-len(".json")] if out.name.endswith(".json") else out.name
+    return out.with_name(stem + ".items.jsonl"), out.with_name(stem + ".reliability.png")
+
+
+def _key(r: dict):
+    return (str(r["id"]), int(r["option_idx"]))
+
+
+def score_items(engine, items: list[dict], cfg: CalibrateConfig, scorer: str) -> list[dict]:
+    """Add P(True), the A/B mass and the answer log-likelihood to (question, option) rows."""
+    from selfalign.selfeval import ptrue
+
+    res = ptrue.p_true(engine, [(r["question"], r["option"]) for r in items], cfg.shots, cfg.instruction, cfg.chat)
+    pairs = [P.mc_pair(r["question"], r["option"]) for r in items]
+    lls = engine.loglikelihood(pairs)
+    return [{**r, "p_true": x.p_true, "p_true_mass": x.mass, "ll_sum": s, "ll_tokens": n, "ll_chars": len(cont),
+             "scorer": scorer} for r, x, (s, n), (_, cont) in zip(items, res, lls, pairs)]
+
+
+def _ci(fn, *arrays, cfg: CalibrateConfig, groups=None) -> dict:
+    from selfalign.metrics import bootstrap_ci
+
+    if not len(arrays[0]):
+        return {"value": None, "low": None, "high": None}
+    v, lo, hi = bootstrap_ci(fn, *arrays, n_boot=cfg.n_boot, seed=cfg.seed, alpha=ALPHA, groups=groups)
+    return {"value": v, "low": lo, "high": hi}
+
+
+def build_report(rows: list[dict], cfg: CalibrateConfig) -> dict:
+    """Metrics of scored rows (one per option, grouped by ``id``); CIs resample questions."""
+    from selfalign import metrics as M
+
+    y = np.asarray([r["label"] for r in rows], dtype=int)
+    p = np.asarray([r["p_true"] for r in rows], dtype=float)
+    ids = np.asarray([str(r["id"]) for r in rows])
+    questions: dict[str, list[dict]] = {}
+    for r in rows:
+        questions.setdefault(str(r["id"]), []).append(r)
+    # selection needs a real choice: two or more options, at least one of them true
+    choice = [qs for qs in questions.values() if len(qs) > 1 and any(r["label"] for r in qs)]
+
+    def sel(score):
+        return M.selection_correct([[(score(r), r["label"]) for r in qs] for qs in choice]) if choice else np.empty(0)
+
+    def mean(a):
+        return float(np.mean(a))
+
+    mass = np.asarray([r["p_true_mass"] for r in rows], dtype=float)
+    return {
+        "n_questions": len(questions), "n_options": len(rows), "n_true_options": int(y.sum()),
+        "positive_rate": float(y.mean()),
+        "ptrue": {
+            "auroc": _ci(M.auroc, y, p, cfg=cfg, groups=ids),
+            "ece": _ci(lambda a, b: M.ece(a, b, N_BINS), y, p, cfg=cfg, groups=ids),
+            "brier": _ci(M.brier, y, p, cfg=cfg, groups=ids),
+            "mean_p_true": float(p.mean()), "mean_mass": float(mass.mean()), "min_mass": float(mass.min()),
+        },
+        "ece_binning": {"n_bins": N_BINS, "rule": M.ECE_BINNING},
+        "reliability_bins": M.reliability_bins(y, p, N_BINS),
+        "n_choice_questions": len(choice),
+        "chance_accuracy": mean([sum(r["label"] for r in qs) / len(qs) for qs in choice]) if choice else None,
+        "selection_accuracy": _ci(mean, sel(lambda r: r["p_true"]), cfg=cfg),
+        "direct_accuracy": {
+            "sum": _ci(mean, sel(lambda r: r["ll_sum"]), cfg=cfg),
+            "length_normalised": _ci(mean, sel(lambda r: r["ll_sum"] / r["ll_chars"]), cfg=cfg),
+        },
+        "bootstrap": {"n_boot": cfg.n_boot, "seed": cfg.seed, "level": 1 - ALPHA, "method": "percentile",
+                      "unit": "question"},
+    }
+
+
+def _check_scorer(items_path: Path, keys: set, scorer: str) -> None:
+    if not items_path.exists():
+        return
+    for r in iter_jsonl(items_path):
+        if _key(r) in keys and r.get("scorer") != scorer:
+            raise SelfAlignError(f"{items_path}: rows were scored by {r.get('scorer')!r}, not {scorer!r}; "
+                                 f"choose another --output or delete that file")
+
+
+def run_calibrate(cfg: CalibrateConfig, engine=None) -> dict:
+    """Score every (question, option) (resuming finished rows), then write the report, rows and PNG."""
+    from selfalign.data.mc import load_mc
+    from selfalign.plots import reliability_diagram
+
+    require(cfg, "data", "output")
+    if cfg.n_boot < 0:
+        raise SelfAlignError(f"--n-boot must be >= 0, got {cfg.n_boot}")
+    questions = load_mc(cfg.data, cfg.split, cfg.limit)
+    items = [{"id": str(q["id"]), "option_idx": k, "question": q["question"], "option": o["text"], "label": o["label"]}
+             for q in questions for k, o in enumerate(q["options"])]
+    items_path, png_path = output_paths(cfg.output)
+    engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
+    tid = P.ptrue_template_id(cfg.shots, cfg.instruction, cfg.chat)
+    scorer = f"model={engine.info.get('model')};adapter={cfg.adapter};{tid};{P.MC_TEMPLATE_ID}"
+    run_meta = dict(stage="calibrate", model_info=engine.info, selfeval_template=tid, mc_template=P.MC_TEMPLATE_ID)
+    t0, n_new = time.time(), 0
+    with JsonlAppender(items_path, key=_key) as out:  # opening it cuts a partial last line
+        _check_scorer(items_path, {_key(r) for r in items}, scorer)
+        write_json(meta_path(items_path), meta(cfg, **run_meta))
+        todo = [r for r in items if not out.done(r)]
+        chunk = cfg.batch_size * 4
+        bar = tqdm(total=len(todo), desc="calibrate", unit="option", disable=None)
+        for s in range(0, len(todo), chunk):
+            part = todo[s:s + chunk]
+            out.write(score_items(engine, part, cfg, scorer))
+            n_new += len(part)
+            bar.update(len(part))
+        bar.close()
+    stored = {_key(r): r for r in iter_jsonl(items_path)}
+    # the current data's text and labels win over what a row stored
+    rows = [{**stored[_key(it)], **it} for it in items]
+    report = {"data": cfg.data, "split": cfg.split, **build_report(rows, cfg)}
+    title = f"{Path(str(engine.info.get('model'))).name} on {cfg.data}" + (f" ({cfg.split})" if cfg.split else "")
+    reliability_diagram([r["label"] for r in rows], [r["p_true"] for r in rows], png_path, title, N_BINS)
+    report.update(items=str(items_path), plot=str(png_path), meta=meta(cfg, **run_meta))
+    write_json(cfg.output, report)
+    dt = time.time() - t0
+    pt = report["ptrue"]
+    return {"output": cfg.output, "questions": report["n_questions"], "options": len(rows), "new_rows": n_new,
+            "skipped_rows": len(rows) - n_new, "auroc": pt["auroc"]["value"], "ece": pt["ece"]["value"],
+            "brier": pt["brier"]["value"], "selection_accuracy": report["selection_accuracy"]["value"],
+            "direct_accuracy": report["direct_accuracy"]["sum"]["value"],
+            "direct_accuracy_norm": report["direct_accuracy"]["length_normalised"]["value"],
+            "mean_mass": pt["mean_mass"], "seconds": round(dt, 2)}

@@ -1,0 +1,183 @@
+"""Stage 3, pairs: turn Self-Eval scores into DPO preference pairs (prompt / chosen / rejected)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from selfalign.config import opt, require
+from selfalign.errors import InputError, SelfAlignError
+from selfalign.io import read_jsonl, write_json
+from selfalign.provenance import meta, meta_path
+
+STRATEGIES = ("split", "all", "best-worst")
+
+
+@dataclass
+class PairsConfig:
+    input: Optional[str] = opt(None, "scores JSONL (rows with id, sample_idx, prompt, question, response, score)")
+    output: Optional[str] = opt(None, "pairs JSONL (rewritten on every run; TRL prompt/chosen/rejected rows)")
+    strategy: str = opt("split", "split (top fraction vs the rest, the paper's default), all (every ordered pair "
+                                 "with a score gap), best-worst (one pair per prompt)", choices=list(STRATEGIES))
+    top_fraction: float = opt(0.5, "split: fraction of a prompt's distinct samples that are chosen (rounded up)")
+    margin: float = opt(0.0, "keep only pairs whose score difference is >= margin (ties are always dropped)")
+    max_pairs_per_prompt: Optional[int] = opt(None, "keep at most N pairs per prompt, those with the largest margin")
+    seed: int = opt(0, "recorded in the metadata; the pair choice itself is deterministic")
+
+
+@dataclass
+class _Sample:
+    text: str          # the first occurrence's response, as written
+    scores: list
+    rank: int = 0
+
+    @property
+    def score(self) -> float:
+        return sum(self.scores) / len(self.scores)
+
+
+def _is_score(v) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def check_rows(rows: list[dict], path="rows", lines: list[int] | None = None) -> None:
+    """Raise InputError (naming ``path`` and line) for a missing/non-numeric score, a non-text response, or an id
+    whose samples were drawn with different prompts. Without ``lines``, the line is the 1-based row number."""
+    first_prompt: dict[str, str] = {}
+    for k, r in enumerate(rows):
+        line = lines[k] if lines else k + 1
+        for field in ("id", "prompt", "response"):
+            if r.get(field) is None:
+                raise InputError(path, f"missing field {field!r}", line)
+        if "score" not in r:
+            raise InputError(path, "missing field 'score'", line)
+        if not _is_score(r["score"]):
+            raise InputError(path, f"score must be a number or null, not {r['score']!r}", line)
+        if not isinstance(r["response"], str) or not isinstance(r["prompt"], str):
+            raise InputError(path, "prompt and response must be strings", line)
+        prev = first_prompt.setdefault(str(r["id"]), r["prompt"])
+        if prev != r["prompt"]:
+            raise InputError(path, f"id {r['id']!r} has samples with different prompts; pairs need one prompt", line)
+
+
+def _candidates(n: int, strategy: str, top_fraction: float) -> list[tuple[int, int]]:
+    """(chosen rank, rejected rank) index pairs for ``n`` distinct samples ranked by score, best first."""
+    if strategy == "split":
+        n_top = min(n - 1, max(1, math.ceil(top_fraction * n)))
+        return [(i, j) for i in range(n_top) for j in range(n_top, n)]
+    if strategy == "all":
+        return [(i, j) for i in range(n) for j in range(i + 1, n)]
+    return [(0, n - 1)]
+
+
+def _check_options(strategy, top_fraction, margin, max_pairs_per_prompt) -> None:
+    if strategy not in STRATEGIES:
+        raise SelfAlignError(f"unknown --strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if not 0 < top_fraction <= 1:
+        raise SelfAlignError(f"--top-fraction must be in (0, 1], not {top_fraction}")
+    if margin < 0:
+        raise SelfAlignError(f"--margin must be >= 0, not {margin}")
+    if max_pairs_per_prompt is not None and max_pairs_per_prompt < 1:
+        raise SelfAlignError(f"--max-pairs-per-prompt must be >= 1, not {max_pairs_per_prompt}")
+
+
+def build_pairs(rows: list[dict], strategy: str = "split", top_fraction: float = 0.5, margin: float = 0.0,
+                max_pairs_per_prompt: int | None = None) -> tuple[list[dict], dict]:
+    """Preference pairs from scored samples, and a report of what was dropped and why.
+
+    Rows are grouped by ``id``; identical responses (after whitespace strip) become one sample with the mean
+    score; samples scored None (or NaN/inf) are dropped. Distinct samples are ranked by score (ties: first seen first).
+    Pairs with a zero score difference (ties) or a difference below ``margin`` are dropped. Output order:
+    prompt first appearance, then chosen rank, then rejected rank.
+    """
+    _check_options(strategy, top_fraction, margin, max_pairs_per_prompt)
+    check_rows(rows)
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(str(r["id"]), []).append(r)
+    rep = {"rows": len(rows), "prompts": len(groups), "prompts_with_pairs": 0, "unscored_samples": 0,
+           "duplicates_collapsed": 0, "ties_dropped": 0, "below_margin_dropped": 0, "capped_dropped": 0,
+           "pairs": 0, "single_sample_prompts": 0, "single_sample_ids": [], "no_pair_ids": []}
+    pairs: list[dict] = []
+    for pid, grp in groups.items():
+        samples: dict[str, _Sample] = {}
+        for r in grp:
+            s = r["score"]
+            if s is None or not math.isfinite(s):
+                rep["unscored_samples"] += 1
+                continue
+            key = r["response"].strip()
+            if key in samples:
+                samples[key].scores.append(s)
+                rep["duplicates_collapsed"] += 1
+            else:
+                samples[key] = _Sample(r["response"], [s])
+        ranked = sorted(samples.values(), key=lambda x: -x.score)  # stable: equal scores keep first-seen order
+        if len(ranked) < 2:
+            rep["single_sample_ids"].append(pid)
+            continue
+        keep = []
+        for i, j in _candidates(len(ranked), strategy, top_fraction):
+            diff = ranked[i].score - ranked[j].score
+            if diff <= 0:
+                rep["ties_dropped"] += 1
+            elif diff < margin:
+                rep["below_margin_dropped"] += 1
+            else:
+                keep.append((i, j, diff))
+        if max_pairs_per_prompt is not None and len(keep) > max_pairs_per_prompt:
+            best = sorted(keep, key=lambda p: -p[2])[:max_pairs_per_prompt]  # stable: equal margins keep order
+            rep["capped_dropped"] += len(keep) - len(best)
+            keep = sorted(best, key=lambda p: (p[0], p[1]))
+        if not keep:
+            rep["no_pair_ids"].append(pid)
+            continue
+        rep["prompts_with_pairs"] += 1
+        head = grp[0]
+        for i, j, diff in keep:
+            c, r_ = ranked[i], ranked[j]
+            pairs.append({"id": pid, "prompt": head["prompt"], "question": head.get("question") or head["prompt"],
+                          "chosen": c.text, "rejected": r_.text, "chosen_score": c.score,
+                          "rejected_score": r_.score, "margin": diff, "strategy": strategy,
+                          "chosen_count": len(c.scores), "rejected_count": len(r_.scores)})
+    rep["pairs"] = len(pairs)
+    rep["single_sample_prompts"] = len(rep["single_sample_ids"])
+    return pairs, rep
+
+
+def _line_numbers(path: Path) -> list[int]:
+    """Line number of every non-blank line: the k-th row read_jsonl returns came from the k-th of these."""
+    with open(path, encoding="utf-8") as f:
+        return [n for n, line in enumerate(f, 1) if line.strip()]
+
+
+def _write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def run_pairs(cfg: PairsConfig) -> dict:
+    """Read scores, build pairs, write them (atomically) and ``<output>.meta.json``; return a summary."""
+    require(cfg, "input", "output")
+    _check_options(cfg.strategy, cfg.top_fraction, cfg.margin, cfg.max_pairs_per_prompt)
+    src, dst = Path(cfg.input), Path(cfg.output)
+    if src.exists() and dst.exists() and src.resolve() == dst.resolve():
+        raise SelfAlignError("--output is the same file as --input")
+    t0 = time.time()
+    rows = read_jsonl(src, required=["id", "prompt", "response"])
+    check_rows(rows, src, _line_numbers(src))
+    pairs, report = build_pairs(rows, cfg.strategy, cfg.top_fraction, cfg.margin, cfg.max_pairs_per_prompt)
+    _write_jsonl_atomic(dst, pairs)
+    write_json(meta_path(dst), meta(cfg, stage="pairs", report=report))
+    return {"output": str(dst), "strategy": cfg.strategy, "rows": len(rows), "prompts": report["prompts"],
+            "pairs": len(pairs), "single_sample_prompts": report["single_sample_prompts"],
+            "seconds": round(time.time() - t0, 2), "report": report}

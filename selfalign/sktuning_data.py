@@ -1,0 +1,300 @@
+"""SK-Tuning data: Self-Eval prompts with single-token A/B preferences (chosen "A" for a true proposal).
+
+Proposals come from multiple-choice sets, either the options themselves (``options``: balanced per question)
+or the model's own sampled answers checked against the options (``samples``: the paper's way). Questions
+are split by a hash of (seed, task, id), so a question always lands in the same split.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import string
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from selfalign import prompts as P
+from selfalign.config import ModelArgs, opt, require
+from selfalign.errors import InputError, SelfAlignError
+from selfalign.io import JsonlAppender, iter_jsonl, write_json
+from selfalign.provenance import meta, meta_path
+
+MODES = ("options", "samples")
+SPLITS = ("train", "heldout", "heldout_task")
+
+
+@dataclass
+class SKDataConfig(ModelArgs):
+    sources: list[str] = opt([], "bigbench:TASK[/SUBTASK], bigbench:all, truthfulqa-mc[:SPLIT] (default split: "
+                                 "train), or a JSONL of {id, question, options: [{text, label}]}")
+    output: Optional[str] = opt(None, "train JSONL; <stem>.heldout.jsonl and <stem>.heldout_tasks.jsonl go beside it")
+    mode: str = opt("options", "proposals: options (the gold and wrong options, balanced per question) or "
+                               "samples (the model's answers, checked against the options)", choices=MODES)
+    shots: int = opt(0, "the paper's P(True) demonstrations in each prompt (0-5)")
+    instruction: Optional[str] = opt(None, "an instruction line placed before each Self-Eval prompt")
+    heldout_fraction: float = opt(0.2, "per task, this fraction of questions (by hash) goes to the held-out file")
+    heldout_tasks: list[str] = opt([], "tasks kept out entirely, written to <stem>.heldout_tasks.jsonl")
+    max_per_task: Optional[int] = opt(None, "at most N questions per task (a deterministic choice by hash)")
+    seed: int = opt(0, "seed of the split, the caps, the balancing and the sampling")
+    n: int = opt(5, "samples: answers per question")
+    temperature: float = opt(1.0, "samples: sampling temperature (0 = greedy)")
+    top_p: float = opt(0.9, "samples: nucleus sampling")
+    top_k: int = opt(10, "samples: top-k sampling (0 = off)")
+    max_new_tokens: int = opt(32, "samples: tokens per answer at most")
+    template: str = opt("auto", "samples: answer prompt (plain, qa, …; auto: plain with a chat template, qa without)")
+    chat_template: str = opt("auto", "samples: wrap the answer prompt in the chat template: auto, on, off")
+
+
+# --- questions ---------------------------------------------------------------------------------------------
+def _bigbench_all() -> list[str]:
+    from selfalign.data import data_root
+
+    root = data_root()
+    if not root or not (root / "bigbench").is_dir():
+        raise SelfAlignError("bigbench:all: no bigbench folder under the data root (set SELFALIGN_DATA)")
+    return sorted(p.parent.name for p in (root / "bigbench").glob("*/task.json"))
+
+
+def load_source(source: str, skipped_tasks: dict) -> list[dict]:
+    """Questions of one source, each with ``task`` and ``source`` set."""
+    from selfalign.data import mc
+
+    if source == "bigbench:all":
+        rows = []
+        for task in _bigbench_all():
+            try:
+                rows += load_source(f"bigbench:{task}", skipped_tasks)
+            except InputError as e:  # a task split into subtasks: its subtasks must be named
+                if not any(Path(e.path).parent.glob("*/task.json")):
+                    raise
+                skipped_tasks[task] = str(e)
+        return rows
+    if source.startswith("bigbench:"):
+        task = source.split(":", 1)[1]
+        return [dict(r, task=task, source=source) for r in mc.load_bigbench(task)]
+    if source == "truthfulqa-mc" or source.startswith("truthfulqa-mc:"):
+        split = source.split(":", 1)[1] if ":" in source else "train"
+        return [dict(r, task="truthfulqa-mc", source=source) for r in mc.load_truthfulqa_mc(None, split)]
+    return [dict(r, task=str(r.get("task") or Path(source).stem), source=source) for r in mc.load_mc_jsonl(source)]
+
+
+def _unit(*parts) -> float:
+    """A number in [0, 1) fixed by ``parts``."""
+    h = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2 ** 64
+
+
+def split_of(seed: int, task: str, qid: str, fraction: float) -> str:
+    return "heldout" if _unit(seed, "split", task, qid) < fraction else "train"
+
+
+def select_questions(cfg: SKDataConfig) -> tuple[list[dict], dict]:
+    """All questions, deduplicated, capped per task, each with its ``split``; and the skipped tasks."""
+    if not cfg.sources:
+        raise SelfAlignError("missing --sources (e.g. bigbench:all truthfulqa-mc)")
+    skipped_tasks: dict = {}
+    by_task: dict[str, dict[str, dict]] = {}
+    for source in cfg.sources:
+        for r in load_source(source, skipped_tasks):
+            by_task.setdefault(r["task"], {}).setdefault(str(r["id"]), r)
+    held = {t.removeprefix("bigbench:") for t in cfg.heldout_tasks}
+    unknown = sorted(held - set(by_task))
+    if unknown:
+        raise SelfAlignError(f"--heldout-tasks {', '.join(unknown)} not among the loaded tasks: {', '.join(by_task)}")
+    out = []
+    for task, qs in by_task.items():
+        rows = list(qs.values())
+        if cfg.max_per_task is not None and len(rows) > cfg.max_per_task:
+            keep = set(sorted(qs, key=lambda i: _unit(cfg.seed, "cap", task, i))[:cfg.max_per_task])
+            rows = [r for r in rows if str(r["id"]) in keep]
+        for r in rows:
+            split = "heldout_task" if task in held else split_of(cfg.seed, task, str(r["id"]), cfg.heldout_fraction)
+            out.append({"id": str(r["id"]), "task": task, "question": r["question"], "options": r["options"],
+                        "source": r["source"], "split": split})
+    return out, skipped_tasks
+
+
+# --- rows --------------------------------------------------------------------------------------------------
+def make_row(q: dict, proposal: str, label: int, cfg: SKDataConfig, **extra) -> dict:
+    """A TRL preference row: the Self-Eval prompt, chosen/rejected "A"/"B", and where it came from."""
+    good, bad = (P.TRUE_LABEL, P.FALSE_LABEL) if label else (P.FALSE_LABEL, P.TRUE_LABEL)
+    return {"prompt": P.ptrue_prompt(q["question"], proposal, cfg.shots, cfg.instruction), "chosen": good,
+            "rejected": bad, "id": q["id"], "task": q["task"], "question": q["question"], "proposal": proposal,
+            "label": int(label), "source": q["source"], "mode": cfg.mode, "split": q["split"], **extra}
+
+
+def option_rows(q: dict, cfg: SKDataConfig) -> list[dict]:
+    """Equal numbers of true and false options (the larger side sampled down); [] if one side is empty."""
+    idx = {1: [], 0: []}
+    for k, o in enumerate(q["options"]):
+        idx[int(o["label"])].append(k)
+    m = min(len(idx[1]), len(idx[0]))
+    rng = random.Random(f"{cfg.seed}\x1fbalance\x1f{q['task']}\x1f{q['id']}")
+    keep = sorted(k for side in (1, 0) for k in rng.sample(idx[side], m))
+    return [make_row(q, q["options"][k]["text"], q["options"][k]["label"], cfg, option_idx=k) for k in keep]
+
+
+_PUNCT = re.compile(f"[{re.escape(string.punctuation)}\u2018\u2019\u201c\u201d]")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalize(text: str) -> str:
+    """Lowercase, no punctuation, no articles, single spaces (SQuAD-style)."""
+    return " ".join(_ARTICLES.sub(" ", _PUNCT.sub(" ", text.lower())).split())
+
+
+def _matches(a: str, b: str) -> bool:
+    """Equal, or one contains the other as whole words."""
+    return bool(a and b) and (a == b or f" {b} " in f" {a} " or f" {a} " in f" {b} ")
+
+
+def match_answer(answer: str, options: list[dict]) -> Optional[int]:
+    """1 if the answer matches a true option, 0 a false one, None if neither or both (an exact match wins)."""
+    a = normalize(answer)
+    norm = [(normalize(o["text"]), int(o["label"])) for o in options]
+    exact = {lab for t, lab in norm if t and t == a}
+    hits = exact or {lab for t, lab in norm if _matches(a, t)}
+    return hits.pop() if len(hits) == 1 else None
+
+
+# --- output ------------------------------------------------------------------------------------------------
+def output_paths(output: str) -> dict[str, Path]:
+    out = Path(output)
+    stem = out.name[:-len(out.suffix)] if out.suffix else out.name
+    return {"train": out, "heldout": out.with_name(stem + ".heldout.jsonl"),
+            "heldout_task": out.with_name(stem + ".heldout_tasks.jsonl")}
+
+
+def _write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def count_rows(paths: dict[str, Path]) -> dict:
+    """{task: {split: {"true": n, "false": n, "questions": n}}} read back from the written files."""
+    counts: dict = {}
+    for split, path in paths.items():
+        qs: dict = {}
+        for r in iter_jsonl(path) if path.exists() else []:
+            c = counts.setdefault(r["task"], {}).setdefault(split, {"true": 0, "false": 0, "questions": 0})
+            c["true" if r["label"] else "false"] += 1
+            qs.setdefault(r["task"], set()).add(r["id"])
+        for task, ids in qs.items():
+            counts[task][split]["questions"] = len(ids)
+    return counts
+
+
+# --- stage -------------------------------------------------------------------------------------------------
+def _check(cfg: SKDataConfig) -> None:
+    require(cfg, "output")
+    if cfg.mode not in MODES:
+        raise SelfAlignError(f"--mode must be one of {', '.join(MODES)}, not {cfg.mode!r}")
+    if not 0 <= cfg.shots <= len(P.PTRUE_DEMOS):
+        raise SelfAlignError(f"--shots must be between 0 and {len(P.PTRUE_DEMOS)}, got {cfg.shots}")
+    if not 0 <= cfg.heldout_fraction <= 1:
+        raise SelfAlignError(f"--heldout-fraction must be between 0 and 1, got {cfg.heldout_fraction}")
+    if cfg.max_per_task is not None and cfg.max_per_task < 1:
+        raise SelfAlignError(f"--max-per-task must be at least 1, got {cfg.max_per_task}")
+    if cfg.mode == "samples" and cfg.n < 1:
+        raise SelfAlignError(f"--n must be at least 1, got {cfg.n}")
+
+
+def _build_options(cfg: SKDataConfig, questions: list[dict], paths: dict) -> dict:
+    rows = {s: [] for s in SPLITS}
+    skipped = Counter()
+    for q in questions:
+        got = option_rows(q, cfg)
+        if not got:
+            skipped[q["task"]] += 1
+        rows[q["split"]] += got
+    if not any(rows.values()):
+        raise SelfAlignError("no usable questions: every question lacks a true or a false option")
+    for split, path in paths.items():
+        _write_jsonl_atomic(path, rows[split])
+    return {"skipped_questions": dict(skipped)}
+
+
+def _build_samples(cfg: SKDataConfig, questions: list[dict], paths: dict, engine) -> dict:
+    """Sample, check and append; a progress file records finished questions (and dropped answers)."""
+    from selfalign.engines import GenerationConfig
+    from selfalign.sampling import RAW_STOPS, render, resolve_prompting
+
+    tmpl, chat = resolve_prompting(engine, cfg.template, cfg.chat_template)
+    gen = GenerationConfig(n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k,
+                           max_new_tokens=cfg.max_new_tokens, stop=[] if chat else RAW_STOPS)
+    key = lambda r: (r["task"], r["id"], r["sample_idx"])  # noqa: E731
+    outs = {s: JsonlAppender(p, key) for s, p in paths.items()}
+    progress = JsonlAppender(progress_path(cfg.output), key=lambda r: (r["task"], r["id"]))
+    fp = settings_fingerprint(cfg)
+    try:
+        old = {r.get("settings") for r in iter_jsonl(progress.path)} - {fp}
+        if old:
+            raise SelfAlignError(f"{progress.path}: written with other settings (sources, split, shots, sampling); "
+                                 "use a new --output or delete the old files")
+        todo = [q for q in questions if not progress.done(q)]
+        for s in range(0, len(todo), cfg.batch_size):
+            batch = todo[s:s + cfg.batch_size]
+            texts = [render(engine, {"question": q["question"]}, tmpl, chat) for q in batch]
+            for q, text, gens in zip(batch, texts, engine.generate(texts, gen, seed=cfg.seed)):
+                rows, unknown = [], []
+                for k, g in enumerate(gens):
+                    label = match_answer(g.text, q["options"])
+                    if label is None:
+                        unknown.append(g.text)
+                    else:
+                        rows.append(make_row(q, g.text.strip(), label, cfg, sample_idx=k, answer_prompt=text))
+                outs[q["split"]].write([r for r in rows if not outs[q["split"]].done(r)])
+                progress.write([{"task": q["task"], "id": q["id"], "split": q["split"], "settings": fp,
+                                 "kept": len(rows), "unknown": len(unknown), "unknown_answers": unknown}])
+    finally:
+        for a in (*outs.values(), progress):
+            a.close()
+    unknown = Counter()
+    for r in iter_jsonl(progress_path(cfg.output)):
+        unknown[r["task"]] += r["unknown"]
+    return {"unknown_answers": dict(unknown), "new_questions": len(todo), "answer_template": tmpl.id,
+            "chat_template": chat, "generation": gen.params()}
+
+
+def settings_fingerprint(cfg: SKDataConfig) -> str:
+    """What decides the rows of a question: a resumed run must share it (else questions could change split)."""
+    keys = ("sources", "shots", "instruction", "heldout_fraction", "heldout_tasks", "max_per_task", "seed", "n",
+            "temperature", "top_p", "top_k", "max_new_tokens", "template", "chat_template", "model", "adapter")
+    return hashlib.sha256(json.dumps({k: getattr(cfg, k) for k in keys}, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def progress_path(output: str) -> Path:
+    return Path(str(output) + ".progress.jsonl")
+
+
+def run_sk_data(cfg: SKDataConfig, engine=None) -> dict:
+    """Build the SK-Tuning preference files; returns counts per split and label."""
+    _check(cfg)
+    questions, skipped_tasks = select_questions(cfg)
+    paths = output_paths(cfg.output)
+    model_info = None
+    if cfg.mode == "options":
+        extra = _build_options(cfg, questions, paths)
+    else:
+        if engine is None:
+            from selfalign.engines import make_engine
+
+            engine = make_engine(cfg.engine, **cfg.engine_kwargs())
+        model_info = getattr(engine, "info", None)
+        extra = _build_samples(cfg, questions, paths, engine)
+    counts = count_rows(paths)
+    totals = {s: {"true": sum(c.get(s, {}).get("true", 0) for c in counts.values()),
+                  "false": sum(c.get(s, {}).get("false", 0) for c in counts.values()),
+                  "questions": sum(1 for q in questions if q["split"] == s)} for s in SPLITS}
+    summary = {"output": cfg.output, "files": {s: str(p) for s, p in paths.items()}, "mode": cfg.mode,
+               "tasks": len(counts), "totals": totals, "skipped_tasks": sorted(skipped_tasks), **extra}
+    write_json(meta_path(cfg.output), meta(cfg, stage="sk-data", model_info=model_info, counts=counts,
+                                           selfeval_template=P.ptrue_template_id(cfg.shots, cfg.instruction, False),
+                                           skipped_task_reasons=skipped_tasks, **summary))
+    return summary

@@ -1,0 +1,109 @@
+"""The sample/score commands end to end on a tiny model: outputs, resume after a kill, bad input."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from selfalign.cli import main
+
+
+def _rows(path):
+    return [json.loads(l) for l in open(path) if l.strip()]
+
+
+def test_sample_then_score(tiny_model_dir, prompts_file, tmp_path):
+    s, c = tmp_path / "s.jsonl", tmp_path / "c.jsonl"
+    assert main(["sample", "--model", tiny_model_dir, "--input", str(prompts_file), "--output", str(s), "--n", "3",
+                 "--max-new-tokens", "5", "--batch-size", "2", "--device", "cpu"]) == 0
+    rows = _rows(s)
+    assert len(rows) == 15 and {(r["id"], r["sample_idx"]) for r in rows} == {(f"q{i}", k) for i in range(5) for k in range(3)}
+    assert all(r["prompt"].startswith("<|im_start|>user\n") and r["temperature"] == 1.0 for r in rows)
+    meta = json.loads((tmp_path / "s.jsonl.meta.json").read_text())
+    assert meta["config"]["n"] == 3 and meta["prompt_template"] == "plain" and "transformers" in meta["versions"]
+    assert main(["score", "--model", tiny_model_dir, "--input", str(s), "--output", str(c), "--device", "cpu"]) == 0
+    scored = _rows(c)
+    assert len(scored) == 15
+    assert all(0 <= r["p_true"] <= 1 and 0 < r["p_true_mass"] <= 1 and r["score"] == r["p_true"] for r in scored)
+    # rerun: nothing new, no duplicates
+    assert main(["score", "--model", tiny_model_dir, "--input", str(s), "--output", str(c), "--device", "cpu"]) == 0
+    assert len(_rows(c)) == 15
+    lk = tmp_path / "lk.jsonl"
+    assert main(["score", "--method", "likelihood", "--model", tiny_model_dir, "--input", str(s), "--output", str(lk),
+                 "--device", "cpu"]) == 0
+    assert all(r["score"] is None or r["score"] < 0 for r in _rows(lk))
+
+
+def test_sample_is_deterministic_for_a_seed(tiny_model_dir, prompts_file, tmp_path):
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / f"{name}.jsonl"
+        main(["sample", "--model", tiny_model_dir, "--input", str(prompts_file), "--output", str(out), "--n", "2",
+              "--max-new-tokens", "6", "--seed", "7", "--device", "cpu"])
+        outs.append([r["response"] for r in _rows(out)])
+    assert outs[0] == outs[1]
+
+
+def test_resume_repairs_partial_line_and_skips_finished(tiny_model_dir, prompts_file, tmp_path):
+    out = tmp_path / "s.jsonl"
+    args = ["sample", "--model", tiny_model_dir, "--input", str(prompts_file), "--output", str(out), "--n", "2",
+            "--max-new-tokens", "4", "--device", "cpu"]
+    assert main(args) == 0
+    full = out.read_text().splitlines(keepends=True)
+    # as if killed: the first 3 rows and half of the 4th
+    out.write_text("".join(full[:3]) + full[3][: len(full[3]) // 2])
+    assert main(args) == 0
+    rows = _rows(out)
+    keys = [(r["id"], r["sample_idx"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 10
+    assert [json.loads(l) for l in full[:3]] == rows[:3]
+
+
+def test_kill_mid_run_then_resume(tiny_model_dir, tmp_path):
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(json.dumps({"id": i, "question": f"Question number {i}?"}) + "\n" for i in range(40)))
+    out = tmp_path / "s.jsonl"
+    cmd = [sys.executable, "-m", "selfalign.cli", "sample", "--model", tiny_model_dir, "--input", str(prompts),
+           "--output", str(out), "--n", "2", "--max-new-tokens", "24", "--batch-size", "1", "--device", "cpu"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 4):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = _rows(out)
+    assert 4 <= len(before) < 80, "the run should have been killed part-way"
+    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    rows = _rows(out)
+    keys = [(r["id"], r["sample_idx"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 80
+    assert rows[: len(before)] == before  # nothing written before the kill was recomputed
+
+
+def test_bad_input_is_one_line_with_file_and_line(tiny_model_dir, tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    cases = {
+        '{"id": 1, "question": "a"}\n{"id": 2, "question": \n': "bad.jsonl:2: malformed JSON",
+        '{"id": 1, "question": "a"}\n\n{"id": 2}\n': "bad.jsonl:3: missing field 'question' or 'prompt'",
+        "": "bad.jsonl: no rows",
+        '{"id": 1, "question": "a"}\n{"id": 1, "question": "b"}\n': "bad.jsonl:2: duplicate id '1'",
+        '[1, 2]\n': "bad.jsonl:1: expected a JSON object",
+    }
+    for text, want in cases.items():
+        bad.write_text(text)
+        code = main(["sample", "--model", tiny_model_dir, "--input", str(bad), "--output", str(tmp_path / "o.jsonl")])
+        err = capsys.readouterr().err
+        assert code == 2 and want in err and "Traceback" not in err, err
+    code = main(["score", "--model", tiny_model_dir, "--input", str(tmp_path / "missing.jsonl"), "--output", "x"])
+    assert code == 2 and "missing.jsonl: file not found" in capsys.readouterr().err
+
+
+def test_unknown_model_is_a_clear_error(tmp_path, prompts_file, capsys):
+    code = main(["sample", "--model", "no-such-model", "--input", str(prompts_file), "--output", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown model 'no-such-model'" in err and "Traceback" not in err
+    code = main(["sample", "--model", "nobody/nothing-here", "--input", str(prompts_file), "--output", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot load model 'nobody/nothing-here'" in err and len(err.strip().splitlines()) == 1
