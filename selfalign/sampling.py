@@ -16,20 +16,29 @@ from selfalign.provenance import meta, meta_path
 
 
 @dataclass
-class SampleConfig(ModelArgs):
-    input: Optional[str] = opt(None, "prompts: a JSONL file of {id, question|prompt}, or builtin / truthfulqa / a TruthfulQA CSV")
-    output: Optional[str] = opt(None, "samples JSONL (appended; finished rows are skipped on rerun)")
-    split: Optional[str] = opt(None, "split of a named data set (truthfulqa: train, valid, test, all)")
-    limit: Optional[int] = opt(None, "use only the first N prompts")
+class SamplingArgs:
+    """Generation settings shared by every stage that samples answers."""
     n: int = opt(4, "samples per prompt")
     temperature: float = opt(1.0, "sampling temperature (0 = greedy)")
     top_p: float = opt(0.9, "nucleus sampling")
     top_k: int = opt(10, "top-k sampling (0 = off)")
     max_new_tokens: int = opt(64, "tokens per answer at most")
-    seed: int = opt(0, "random seed")
     template: str = opt("auto", "answer prompt: plain, qa, truthfulqa-paper, biogen (auto: plain with a chat "
                                 "template, qa without)")
     chat_template: str = opt("auto", "wrap the prompt in the model's chat template: auto, on, off")
+
+    def generation_config(self, chat: bool) -> GenerationConfig:
+        return GenerationConfig(n=self.n, temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
+                                max_new_tokens=self.max_new_tokens, stop=[] if chat else RAW_STOPS)
+
+
+@dataclass
+class SampleConfig(SamplingArgs, ModelArgs):
+    input: Optional[str] = opt(None, "prompts: a JSONL file of {id, question|prompt}, or builtin / truthfulqa / a TruthfulQA CSV")
+    output: Optional[str] = opt(None, "samples JSONL (appended; finished rows are skipped on rerun)")
+    split: Optional[str] = opt(None, "split of a named data set (truthfulqa: train, valid, test, all)")
+    limit: Optional[int] = opt(None, "use only the first N prompts")
+    seed: int = opt(0, "random seed")
 
 
 RAW_STOPS = ["\n\nQuestion:", "\nQuestion:", "\n\n"]
@@ -62,8 +71,7 @@ def run_sample(cfg: SampleConfig, engine=None, rows: list[dict] | None = None) -
         rows = load_prompts(cfg.input, cfg.split, cfg.limit)
     engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
     tmpl, chat = resolve_prompting(engine, cfg.template, cfg.chat_template)
-    gen = GenerationConfig(n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k,
-                           max_new_tokens=cfg.max_new_tokens, stop=[] if chat else RAW_STOPS)
+    gen = cfg.generation_config(chat)
     write_json(meta_path(cfg.output), meta(cfg, stage="sample", model_info=engine.info,
                                            prompt_template=tmpl.id, chat_template=chat))
     t0, n_tokens, n_new = time.time(), 0, 0

@@ -22,13 +22,14 @@ from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.io import JsonlAppender, iter_jsonl, write_json
 from selfalign.provenance import meta, meta_path
+from selfalign.sampling import SamplingArgs
 
 MODES = ("options", "samples")
 SPLITS = ("train", "heldout", "heldout_task")
 
 
 @dataclass
-class SKDataConfig(ModelArgs):
+class SKDataConfig(SamplingArgs, ModelArgs):
     sources: list[str] = opt([], "bigbench:TASK[/SUBTASK], bigbench:all, truthfulqa-mc[:SPLIT] (default split: "
                                  "train), or a JSONL of {id, question, options: [{text, label}]}")
     output: Optional[str] = opt(None, "train JSONL; <stem>.heldout.jsonl and <stem>.heldout_tasks.jsonl go beside it")
@@ -41,12 +42,7 @@ class SKDataConfig(ModelArgs):
     max_per_task: Optional[int] = opt(None, "at most N questions per task (a deterministic choice by hash)")
     seed: int = opt(0, "seed of the split, the caps, the balancing and the sampling")
     n: int = opt(5, "samples: answers per question")
-    temperature: float = opt(1.0, "samples: sampling temperature (0 = greedy)")
-    top_p: float = opt(0.9, "samples: nucleus sampling")
-    top_k: int = opt(10, "samples: top-k sampling (0 = off)")
     max_new_tokens: int = opt(32, "samples: tokens per answer at most")
-    template: str = opt("auto", "samples: answer prompt (plain, qa, …; auto: plain with a chat template, qa without)")
-    chat_template: str = opt("auto", "samples: wrap the answer prompt in the chat template: auto, on, off")
 
 
 # --- questions ---------------------------------------------------------------------------------------------
@@ -222,12 +218,10 @@ def _build_options(cfg: SKDataConfig, questions: list[dict], paths: dict) -> dic
 
 def _build_samples(cfg: SKDataConfig, questions: list[dict], paths: dict, engine) -> dict:
     """Sample, check and append; a progress file records finished questions (and dropped answers)."""
-    from selfalign.engines import GenerationConfig
-    from selfalign.sampling import RAW_STOPS, render, resolve_prompting
+    from selfalign.sampling import render, resolve_prompting
 
     tmpl, chat = resolve_prompting(engine, cfg.template, cfg.chat_template)
-    gen = GenerationConfig(n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k,
-                           max_new_tokens=cfg.max_new_tokens, stop=[] if chat else RAW_STOPS)
+    gen = cfg.generation_config(chat)
     key = lambda r: (r["task"], r["id"], r["sample_idx"])  # noqa: E731
     outs = {s: JsonlAppender(p, key) for s, p in paths.items()}
     progress = JsonlAppender(progress_path(cfg.output), key=lambda r: (r["task"], r["id"]))

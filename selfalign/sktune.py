@@ -1,0 +1,259 @@
+"""SK-Tuning: DPO on a single A/B answer token, which calibrates the Self-Eval P(True).
+
+With one answer token, DPO's loss is a logistic loss on the policy's logit margin (chosen − rejected) minus
+the reference model's margin: the log-softmax normalisers cancel. One forward pass (last position) per row.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from selfalign import prompts as P
+from selfalign.config import ModelArgs, opt, require
+from selfalign.errors import InputError, SelfAlignError
+from selfalign.io import read_jsonl, write_json
+from selfalign.metrics import auroc
+from selfalign.provenance import meta
+
+LABELS = (P.TRUE_LABEL, P.FALSE_LABEL)
+SUMMARY = "train_summary.json"
+LOG = "train_log.jsonl"
+
+
+@dataclass
+class SKTuneConfig(ModelArgs):
+    data: Optional[str] = opt(None, "SK-Tuning training JSONL (rows with prompt, chosen, rejected; from sk-data)")
+    valid_data: Optional[str] = opt(None, "validation JSONL: keep the checkpoint with the best P(True) AUROC")
+    output: Optional[str] = opt(None, "output directory (adapter, or full model with --no-lora)")
+    beta: float = opt(0.1, "DPO beta")
+    lora: bool = opt(True, "train a LoRA adapter (--no-lora: full fine-tuning)")
+    lora_r: int = opt(8, "LoRA rank")
+    lora_alpha: int = opt(16, "LoRA alpha")
+    lora_dropout: float = opt(0.0, "LoRA dropout")
+    target_modules: list[str] = opt(["q_proj", "k_proj", "v_proj", "o_proj"], "LoRA target modules")
+    learning_rate: float = opt(1e-4, "AdamW learning rate")
+    epochs: int = opt(1, "passes over the training rows")
+    max_steps: Optional[int] = opt(None, "stop after this many optimizer steps")
+    grad_accum: int = opt(1, "batches per optimizer step")
+    eval_every: Optional[int] = opt(None, "validate every N steps (default: once per epoch)")
+    seed: int = opt(0, "seed of the shuffling and the LoRA initialisation")
+    max_rows: Optional[int] = opt(None, "use at most the first N training rows")
+
+
+# --- data --------------------------------------------------------------------------------------------------
+def load_rows(path: str, max_rows: Optional[int] = None) -> list[dict]:
+    """Rows with prompt/chosen/rejected; chosen and rejected must be "A" and "B" (either order)."""
+    rows = read_jsonl(path, required=["prompt", "chosen", "rejected"])
+    with open(path, encoding="utf-8") as f:
+        lines = [n for n, line in enumerate(f, 1) if line.strip()]
+    for r, n in zip(rows, lines):
+        if {r["chosen"], r["rejected"]} != set(LABELS):
+            raise InputError(path, f"chosen/rejected must be {LABELS[0]!r} and {LABELS[1]!r}, got "
+                                   f"{r['chosen']!r}/{r['rejected']!r}", n)
+        r["label"] = int(r.get("label", int(r["chosen"] == P.TRUE_LABEL)))
+    return rows[:max_rows] if max_rows else rows
+
+
+def label_token_ids(tok) -> dict[str, int]:
+    """Token id of "A" and "B" without a leading space (the prompt ends with ':'); each must be one token."""
+    out = {}
+    for c in LABELS:
+        ids = tok.encode(c, add_special_tokens=False)
+        if len(ids) != 1:
+            raise SelfAlignError(f"label {c!r} is not a single token for this tokenizer ({ids})")
+        out[c] = ids[0]
+    return out
+
+
+# --- the loss ----------------------------------------------------------------------------------------------
+def margins(model, engine, seqs: list[list[int]], chosen_ids: list[int], rejected_ids: list[int]) -> torch.Tensor:
+    """logit(chosen) − logit(rejected) at the last position of each sequence, in input order (with grad)."""
+    out = [None] * len(seqs)
+    for idx, ids, mask, pos in engine._batches(seqs):
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=1).logits[:, -1].float()
+        c = torch.tensor([chosen_ids[i] for i in idx], device=logits.device)
+        r = torch.tensor([rejected_ids[i] for i in idx], device=logits.device)
+        m = logits.gather(-1, c[:, None]).squeeze(-1) - logits.gather(-1, r[:, None]).squeeze(-1)
+        for k, i in enumerate(idx):
+            out[i] = m[k]
+    return torch.stack(out)
+
+
+def dpo_loss(margin: torch.Tensor, ref_margin: torch.Tensor, beta: float):
+    """Mean DPO loss, and the per-row reward margins beta·(policy margin − reference margin)."""
+    reward = beta * (margin - ref_margin.to(margin.device))
+    return -F.logsigmoid(reward).mean(), reward.detach()
+
+
+class _Rows:
+    """Encoded rows: token ids, chosen/rejected ids, labels, and the cached reference margins."""
+
+    def __init__(self, rows: list[dict], engine, ids: dict[str, int]):
+        self.seqs = [engine.encode(r["prompt"]) for r in rows]
+        self.c = [ids[r["chosen"]] for r in rows]
+        self.r = [ids[r["rejected"]] for r in rows]
+        self.sign = [1.0 if r["chosen"] == P.TRUE_LABEL else -1.0 for r in rows]
+        self.labels = [r["label"] for r in rows]
+        self.ref: Optional[torch.Tensor] = None
+
+    def margins(self, model, engine, idx=None) -> torch.Tensor:
+        idx = range(len(self.seqs)) if idx is None else idx
+        return margins(model, engine, [self.seqs[i] for i in idx], [self.c[i] for i in idx], [self.r[i] for i in idx])
+
+    @torch.no_grad()
+    def evaluate(self, model, engine, beta: float) -> dict:
+        """P(True) AUROC (p_true = softmax over the A/B logits), loss and reward accuracy."""
+        was = model.training
+        model.eval()
+        m = self.margins(model, engine).cpu()
+        model.train(was)
+        p_true = torch.sigmoid(m * torch.tensor(self.sign))
+        loss, reward = dpo_loss(m, self.ref, beta)
+        return {"auroc": auroc(self.labels, p_true.tolist()), "loss": float(loss),
+                "reward_accuracy": float((reward > 0).float().mean()), "p_true_mean": float(p_true.mean())}
+
+
+# --- training ----------------------------------------------------------------------------------------------
+def _check(cfg: SKTuneConfig) -> None:
+    require(cfg, "data", "output")
+    for name in ("epochs", "batch_size", "grad_accum", "lora_r"):
+        if getattr(cfg, name) < 1:
+            raise SelfAlignError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
+    for name in ("max_steps", "eval_every", "max_rows"):
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
+            raise SelfAlignError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
+
+
+def _config_dict(cfg) -> dict:
+    return json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+
+
+def _finished(out: Path, cfg) -> Optional[dict]:
+    try:
+        s = json.loads((out / SUMMARY).read_text())
+    except (OSError, ValueError):
+        return None
+    return s if s.get("finished") and s.get("config") == _config_dict(cfg) else None
+
+
+def _wrap(model, cfg: SKTuneConfig):
+    if not cfg.lora:
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    lc = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                    target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
+    try:
+        return get_peft_model(model, lc)
+    except ValueError as e:
+        raise SelfAlignError(f"cannot apply LoRA to {cfg.model!r}: {str(e).splitlines()[0]}") from None
+
+
+def _save(model, tok, out: Path, cfg: SKTuneConfig) -> None:
+    from selfalign.models import BASE_FILE
+
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    if cfg.lora:  # the adapter's base: the spec we trained on (an earlier adapter merged into it included)
+        (out / BASE_FILE).write_text(json.dumps({"base_model": cfg.adapter or cfg.model}))
+    else:
+        tok.save_pretrained(out)
+
+
+def run_sk_tune(cfg: SKTuneConfig) -> dict:
+    """Train; the output directory is a model spec (adapter + selfalign_base.json, or a full model)."""
+    from selfalign import models
+    from selfalign.engines.hf import HFEngine
+
+    _check(cfg)
+    out = Path(cfg.output)
+    done = _finished(out, cfg)
+    if done:
+        return {**done, "resumed": True, "note": "finished earlier with the same config; nothing trained"}
+    train = load_rows(cfg.data, cfg.max_rows)
+    valid = load_rows(cfg.valid_data) if cfg.valid_data else None
+    torch.manual_seed(cfg.seed)
+    model, tok = models.load(cfg.model, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype,
+                             trust_remote_code=cfg.trust_remote_code, merge_adapters=True)
+    info = dict(model.selfalign_spec)
+    engine = HFEngine(model, tok, batch_size=cfg.batch_size)
+    ids = label_token_ids(tok)
+    tr, va = _Rows(train, engine, ids), (_Rows(valid, engine, ids) if valid else None)
+    model.eval()
+    with torch.no_grad():  # reference margins, once, before any update
+        for d in filter(None, (tr, va)):
+            d.ref = d.margins(model, engine).detach().cpu()
+    model = _wrap(model, cfg)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt_ = torch.optim.AdamW(params, lr=cfg.learning_rate)
+
+    n_batches = math.ceil(len(train) / cfg.batch_size)
+    steps_per_epoch = math.ceil(n_batches / cfg.grad_accum)
+    total = steps_per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, steps_per_epoch * cfg.epochs)
+    eval_every = cfg.eval_every or steps_per_epoch
+    out.mkdir(parents=True, exist_ok=True)
+    log_f = open(out / LOG, "w", encoding="utf-8")
+
+    def log(rec):
+        log_f.write(json.dumps(rec) + "\n")
+        log_f.flush()
+
+    rng = random.Random(cfg.seed)
+    best, best_step, step, t0 = None, None, 0, time.time()
+    initial = va.evaluate(model, engine, cfg.beta) if va else None
+    if initial:
+        log({"step": 0, "valid": initial})
+    bar = tqdm(total=total, desc="sk-tune", unit="step", disable=None)
+    last = {}
+    try:
+        while step < total:
+            order = list(range(len(train)))
+            rng.shuffle(order)
+            batches = [order[s:s + cfg.batch_size] for s in range(0, len(order), cfg.batch_size)]
+            for g in range(0, len(batches), cfg.grad_accum):
+                if step >= total:
+                    break
+                group = batches[g:g + cfg.grad_accum]
+                losses, rewards = [], []
+                for b in group:
+                    loss, reward = dpo_loss(tr.margins(model, engine, b), tr.ref[b], cfg.beta)
+                    (loss * len(b) / sum(map(len, group))).backward()
+                    losses.append(float(loss) * len(b))
+                    rewards.append(reward.cpu())
+                opt_.step()
+                opt_.zero_grad(set_to_none=True)
+                step += 1
+                rw = torch.cat(rewards)
+                last = {"step": step, "loss": sum(losses) / len(rw), "reward_margin": float(rw.mean()),
+                        "reward_accuracy": float((rw > 0).float().mean())}
+                if va and (step % eval_every == 0 or step == total):
+                    last["valid"] = va.evaluate(model, engine, cfg.beta)
+                    a = last["valid"]["auroc"]
+                    if a is not None and (best is None or a > best):
+                        best, best_step = a, step
+                        _save(model, tok, out, cfg)
+                log(last)
+                bar.update(1)
+                bar.set_postfix(loss=f"{last['loss']:.4f}", acc=f"{last['reward_accuracy']:.2f}")
+    finally:
+        bar.close()
+        log_f.close()
+    if best_step is None:  # no validation (or one class only): keep the last weights
+        _save(model, tok, out, cfg)
+    summary = {"output": str(out), "finished": True, "resumed": False, "steps": step, "rows": len(train),
+               "valid_rows": len(valid) if valid else 0, "saved": "best" if best_step else "last",
+               "best_step": best_step, "best_valid_auroc": best, "initial_valid": initial, "final": last,
+               "label_token_ids": ids, "seconds": round(time.time() - t0, 2)}
+    write_json(out / SUMMARY, meta(cfg, stage="sk-tune", model_info=info, **summary))
+    return summary

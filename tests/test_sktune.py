@@ -1,0 +1,119 @@
+"""SK-Tuning: the single-token DPO loss against a hand computation, learning, saving, bad input."""
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from selfalign import prompts as P
+from selfalign.errors import InputError
+from selfalign.sktune import SKTuneConfig, _Rows, dpo_loss, label_token_ids, run_sk_tune
+
+QS = [("What is the capital of France?", "Paris", "London"), ("Who wrote Hamlet?", "Shakespeare", "Dickens"),
+      ("What is two plus two?", "Four", "Five"), ("Which planet is largest?", "Jupiter", "Mars")]
+
+
+def _rows():
+    out = []
+    for q, good, bad in QS:
+        for ans, label in ((good, 1), (bad, 0)):
+            c, r = (P.TRUE_LABEL, P.FALSE_LABEL) if label else (P.FALSE_LABEL, P.TRUE_LABEL)
+            out.append({"prompt": P.ptrue_prompt(q, ans, 0, None), "chosen": c, "rejected": r, "label": label})
+    return out
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def test_loss_and_grad_match_hand_dpo(tiny_model_dir):
+    from peft import LoraConfig, get_peft_model
+
+    from selfalign import models
+    from selfalign.engines.hf import HFEngine
+
+    beta = 0.3
+    model, tok = models.load(tiny_model_dir, device="cpu", dtype="float32")
+    engine = HFEngine(model, tok, batch_size=8)
+    ids = label_token_ids(tok)
+    rows = _rows()[:5]
+    d = _Rows(rows, engine, ids)
+    assert len({len(s) for s in d.seqs}) > 1  # the batch really is padded
+
+    def last_logp(m, text):  # a plain, un-padded forward; full-vocab log-softmax at the last position
+        x = torch.tensor([tok(text)["input_ids"]])
+        return F.log_softmax(m(input_ids=x).logits[0, -1].float(), -1)
+
+    with torch.no_grad():
+        d.ref = d.margins(model, engine)
+        ref = [last_logp(model, r["prompt"]) for r in rows]
+    torch.manual_seed(0)
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                            task_type="CAUSAL_LM"))
+    with torch.no_grad():  # LoRA B starts at zero: make the adapter do something
+        for n, p in peft.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.5)
+    param = next(p for n, p in peft.named_parameters() if "lora_A" in n)
+
+    loss, _ = dpo_loss(d.margins(peft, engine), d.ref, beta)
+    loss.backward()
+    grad = param.grad.clone()
+    param.grad = None
+
+    terms = []
+    for r, rl in zip(rows, ref):
+        lp = last_logp(peft, r["prompt"])
+        pc, pr = lp[ids[r["chosen"]]], lp[ids[r["rejected"]]]
+        rc, rr = rl[ids[r["chosen"]]], rl[ids[r["rejected"]]]
+        terms.append(-F.logsigmoid(beta * ((pc - pr) - (rc - rr))))
+    hand = torch.stack(terms).mean()
+    hand.backward()
+    assert float(loss) == pytest.approx(float(hand), abs=1e-5)
+    assert float(hand) != pytest.approx(float(torch.log(torch.tensor(2.0))), abs=1e-4)  # not the trivial value
+    assert torch.allclose(grad, param.grad, atol=1e-5, rtol=1e-4)
+    assert grad.abs().max() > 1e-4
+
+
+def test_training_learns_saves_and_resumes(tiny_model_dir, tmp_path):
+    from selfalign import models
+
+    data = _write(tmp_path / "train.jsonl", _rows())
+    out = tmp_path / "sk"
+    cfg = SKTuneConfig(model=tiny_model_dir, data=data, valid_data=data, output=str(out), device="cpu",
+                       dtype="float32", beta=1.0, learning_rate=2e-2, lora_r=8, batch_size=4, epochs=8,
+                       eval_every=4, seed=0)
+    s = run_sk_tune(cfg)
+    assert s["steps"] == 16 and s["saved"] == "best" and not s["resumed"]
+    assert s["best_valid_auroc"] > s["initial_valid"]["auroc"]
+    assert s["best_valid_auroc"] == 1.0
+    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["reward_accuracy"] > 0.5 and log[-1]["loss"] < log[1]["loss"]
+    assert (out / "adapter_model.safetensors").exists()
+    meta = json.loads((out / "train_summary.json").read_text())
+    assert meta["stage"] == "sk-tune" and meta["config"]["beta"] == 1.0 and "versions" in meta
+
+    # the output is a model spec whose logits differ from the base
+    assert models.resolve(str(out)).adapters
+    base, tok = models.load(tiny_model_dir, device="cpu")
+    tuned, _ = models.load(str(out), device="cpu")
+    x = torch.tensor([tok(_rows()[0]["prompt"])["input_ids"]])
+    with torch.no_grad():
+        assert not torch.allclose(base(input_ids=x).logits, tuned(input_ids=x).logits, atol=1e-4)
+
+    again = run_sk_tune(cfg)
+    assert again["resumed"] and again["steps"] == 16
+
+
+def test_missing_chosen_names_line(tmp_path, tiny_model_dir):
+    rows = _rows()[:3]
+    del rows[1]["chosen"]
+    cfg = SKTuneConfig(model=tiny_model_dir, data=_write(tmp_path / "bad.jsonl", rows), output=str(tmp_path / "o"))
+    with pytest.raises(InputError, match=r"bad.jsonl:2: missing field 'chosen'"):
+        run_sk_tune(cfg)
+    rows = _rows()[:3]
+    rows[2]["rejected"] = "C"
+    cfg.data = _write(tmp_path / "bad2.jsonl", rows)
+    with pytest.raises(InputError, match=r"bad2.jsonl:3: chosen/rejected"):
+        run_sk_tune(cfg)
