@@ -27,7 +27,7 @@ ALPHA = 0.05
 @dataclass
 class CalibrateConfig(ModelArgs):
     data: Optional[str] = opt(None, "multiple-choice set: a JSONL of {id, question, options: [{text, label}]}, "
-                                    "truthfulqa-mc, or bigbench:TASK (bigbench:TASK/SUBTASK)")
+                                    "truthfulqa-mc, bigbench:TASK (bigbench:TASK/SUBTASK), or sk:PATH (held-out SK-Tuning rows)")
     split: Optional[str] = opt(None, "truthfulqa-mc split: fewshot_demos, train, valid, test, all")
     limit: Optional[int] = opt(None, "use only the first N questions")
     output: Optional[str] = opt(None, "report JSON; the per-option rows (resumable) and the PNG go beside it")

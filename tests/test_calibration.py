@@ -188,3 +188,19 @@ def test_reliability_diagram_png(tmp_path):
 
     path = reliability_diagram([0, 1, 1, 0, 1], [0.1, 0.9, 0.7, 0.4, 1.0], tmp_path / "sub" / "r.png", "test")
     assert path.exists() and path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sk_rows_group_back_into_questions(tmp_path):
+    import json
+
+    from selfalign.data.mc import load_mc
+
+    rows = [{"id": "q1", "task": "t", "question": "Q1?", "proposal": "yes", "label": 1},
+            {"id": "q1", "task": "t", "question": "Q1?", "proposal": "no", "label": 0},
+            {"id": "q1", "task": "t", "question": "Q1?", "proposal": "yes", "label": 1},
+            {"id": "q1", "task": "u", "question": "Other?", "proposal": "x", "label": 0}]
+    path = tmp_path / "sk.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    got = load_mc(f"sk:{path}")
+    assert got == [{"id": "t/q1", "question": "Q1?", "options": [{"text": "yes", "label": 1}, {"text": "no", "label": 0}]},
+                   {"id": "u/q1", "question": "Other?", "options": [{"text": "x", "label": 0}]}]

@@ -82,14 +82,14 @@ def test_training_learns_saves_and_resumes(tiny_model_dir, tmp_path):
     data = _write(tmp_path / "train.jsonl", _rows())
     out = tmp_path / "sk"
     cfg = SKTuneConfig(model=tiny_model_dir, data=data, valid_data=data, output=str(out), device="cpu",
-                       dtype="float32", beta=1.0, learning_rate=2e-2, lora_r=8, batch_size=4, epochs=8,
-                       eval_every=4, seed=0)
+                       dtype="float32", beta=1.0, learning_rate=1e-2, lora_r=8, batch_size=8, epochs=20,
+                       eval_every=5, seed=0)
     s = run_sk_tune(cfg)
-    assert s["steps"] == 16 and s["saved"] == "best" and not s["resumed"]
+    assert s["steps"] == 20 and s["saved"] == "best" and not s["resumed"]
     assert s["best_valid_auroc"] > s["initial_valid"]["auroc"]
     assert s["best_valid_auroc"] == 1.0
     log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
-    assert log[-1]["reward_accuracy"] > 0.5 and log[-1]["loss"] < log[1]["loss"]
+    assert log[-1]["valid"]["reward_accuracy"] > 0.8 and log[-1]["loss"] < log[1]["loss"] - 0.2
     assert (out / "adapter_model.safetensors").exists()
     meta = json.loads((out / "train_summary.json").read_text())
     assert meta["stage"] == "sk-tune" and meta["config"]["beta"] == 1.0 and "versions" in meta
@@ -103,7 +103,7 @@ def test_training_learns_saves_and_resumes(tiny_model_dir, tmp_path):
         assert not torch.allclose(base(input_ids=x).logits, tuned(input_ids=x).logits, atol=1e-4)
 
     again = run_sk_tune(cfg)
-    assert again["resumed"] and again["steps"] == 16
+    assert again["resumed"] and again["steps"] == 20
 
 
 def test_missing_chosen_names_line(tmp_path, tiny_model_dir):

@@ -13,9 +13,11 @@ from selfalign.io import iter_jsonl
 
 
 def load_mc(source: str, split: str | None = None, limit: int | None = None) -> list[dict]:
-    """Dispatch: ``truthfulqa-mc``, ``bigbench:TASK[/SUBTASK]``, or a JSONL path."""
+    """Dispatch: ``truthfulqa-mc``, ``bigbench:TASK[/SUBTASK]``, ``sk:PATH`` (SK-Tuning rows), or a JSONL path."""
     if source == "truthfulqa-mc":
         rows = load_truthfulqa_mc(None, split)
+    elif source.startswith("sk:"):
+        rows = load_sk_rows(source[3:])
     else:
         if split not in (None, "", "all"):
             raise SelfAlignError(f"--split applies to truthfulqa-mc only, not to {source!r}")
@@ -57,6 +59,20 @@ def load_mc_jsonl(path: str | Path) -> list[dict]:
     if not rows:
         raise InputError(path, "no rows (the file is empty)")
     return rows
+
+
+def load_sk_rows(path: str | Path) -> list[dict]:
+    """SK-Tuning rows (one proposal each, from ``selfalign sk-data``) grouped back into questions, so that a
+    held-out file can be evaluated with exactly its own questions."""
+    from selfalign.io import read_jsonl
+
+    groups: dict[tuple, dict] = {}
+    for r in read_jsonl(path, required=["id", "question", "proposal", "label"]):
+        key = (str(r.get("task", "")), str(r["id"]))
+        g = groups.setdefault(key, {"id": "/".join(k for k in key if k), "question": r["question"], "options": []})
+        if all(o["text"] != r["proposal"] for o in g["options"]):
+            g["options"].append({"text": r["proposal"], "label": int(r["label"])})
+    return list(groups.values())
 
 
 def _truthfulqa_dir() -> Path:
