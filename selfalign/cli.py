@@ -18,6 +18,7 @@ def _commands():
     from selfalign.pairs import PairsConfig, run_pairs
     from selfalign.sampling import SampleConfig, run_sample
     from selfalign.scoring import ScoreConfig, run_score
+    from selfalign.sktune import SKTuneConfig, run_sk_tune
     from selfalign.sktuning_data import SKDataConfig, run_sk_data
 
     return {
@@ -25,6 +26,7 @@ def _commands():
         "score": (ScoreConfig, run_score, "Self-Eval every sample (P(True) or likelihood)"),
         "pairs": (PairsConfig, run_pairs, "build preference pairs from scored samples"),
         "sk-data": (SKDataConfig, run_sk_data, "build SK-Tuning A/B preference data"),
+        "sk-tune": (SKTuneConfig, run_sk_tune, "SK-Tuning: single-token DPO that calibrates P(True)"),
         "calibrate": (CalibrateConfig, run_calibrate, "P(True) calibration: AUROC, ECE, Brier, selection accuracy"),
         "demo": (DemoConfig, run_demo, "sample + Self-Eval the built-in questions on the embedded model"),
     }
@@ -48,7 +50,12 @@ def print_summary(name: str, summary: dict) -> None:
     print(f"\n{name}: done")
     for k, v in summary.items():
         if isinstance(v, dict):
-            v = ", ".join(f"{a}={fmt(b)}" for a, b in v.items() if not isinstance(b, (dict, list)))
+            v = ", ".join(f"{a}={fmt(b) if not isinstance(b, (dict, list)) else json.dumps(b, default=str)}"
+                          for a, b in v.items())
+        elif isinstance(v, list):
+            v = json.dumps(v, default=str)
+        if isinstance(v, str) and len(v) > 300:
+            v = v[:297] + "..."
         print(f"  {k:24s} {fmt(v)}")
 
 

@@ -139,11 +139,17 @@ def _config_dict(cfg) -> dict:
 
 
 def _finished(out: Path, cfg) -> Optional[dict]:
+    """The summary of a finished run with this config; an error for one with another config."""
     try:
         s = json.loads((out / SUMMARY).read_text())
     except (OSError, ValueError):
         return None
-    return s if s.get("finished") and s.get("config") == _config_dict(cfg) else None
+    if not s.get("finished"):
+        return None
+    if s.get("config") != _config_dict(cfg):
+        raise SelfAlignError(f"{out}: holds a finished sk-tune run with another config; use a new --output "
+                             "or delete it")
+    return s
 
 
 def _wrap(model, cfg: SKTuneConfig):
@@ -229,7 +235,7 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
                 for b in group:
                     loss, reward = dpo_loss(tr.margins(model, engine, b), tr.ref[b], cfg.beta)
                     (loss * len(b) / sum(map(len, group))).backward()
-                    losses.append(float(loss) * len(b))
+                    losses.append(loss.item() * len(b))
                     rewards.append(reward.cpu())
                 opt_.step()
                 opt_.zero_grad(set_to_none=True)
@@ -239,9 +245,9 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
                         "reward_accuracy": float((rw > 0).float().mean())}
                 if va and (step % eval_every == 0 or step == total):
                     last["valid"] = va.evaluate(model, engine, cfg.beta)
-                    a = last["valid"]["auroc"]
-                    if a is not None and (best is None or a > best):
-                        best, best_step = a, step
+                    key = (last["valid"]["auroc"], -last["valid"]["loss"])  # ties: the lower loss
+                    if key[0] is not None and (best is None or key > best):
+                        best, best_step = key, step
                         _save(model, tok, out, cfg)
                 log(last)
                 bar.update(1)
@@ -253,7 +259,7 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
         _save(model, tok, out, cfg)
     summary = {"output": str(out), "finished": True, "resumed": False, "steps": step, "rows": len(train),
                "valid_rows": len(valid) if valid else 0, "saved": "best" if best_step else "last",
-               "best_step": best_step, "best_valid_auroc": best, "initial_valid": initial, "final": last,
+               "best_step": best_step, "best_valid_auroc": best[0] if best else None, "initial_valid": initial, "final": last,
                "label_token_ids": ids, "seconds": round(time.time() - t0, 2)}
     write_json(out / SUMMARY, meta(cfg, stage="sk-tune", model_info=info, **summary))
     return summary

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from selfalign import prompts as P
-from selfalign.errors import InputError
+from selfalign.errors import InputError, SelfAlignError
 from selfalign.sktune import SKTuneConfig, _Rows, dpo_loss, label_token_ids, run_sk_tune
 
 QS = [("What is the capital of France?", "Paris", "London"), ("Who wrote Hamlet?", "Shakespeare", "Dickens"),
@@ -70,8 +70,8 @@ def test_loss_and_grad_match_hand_dpo(tiny_model_dir):
         terms.append(-F.logsigmoid(beta * ((pc - pr) - (rc - rr))))
     hand = torch.stack(terms).mean()
     hand.backward()
-    assert float(loss) == pytest.approx(float(hand), abs=1e-5)
-    assert float(hand) != pytest.approx(float(torch.log(torch.tensor(2.0))), abs=1e-4)  # not the trivial value
+    assert loss.item() == pytest.approx(hand.item(), abs=1e-5)
+    assert hand.item() != pytest.approx(float(torch.log(torch.tensor(2.0))), abs=1e-4)  # not the trivial value
     assert torch.allclose(grad, param.grad, atol=1e-5, rtol=1e-4)
     assert grad.abs().max() > 1e-4
 
@@ -104,6 +104,26 @@ def test_training_learns_saves_and_resumes(tiny_model_dir, tmp_path):
 
     again = run_sk_tune(cfg)
     assert again["resumed"] and again["steps"] == 20
+    cfg.beta = 0.5
+    with pytest.raises(SelfAlignError, match="another config"):
+        run_sk_tune(cfg)
+
+
+def test_full_finetune_saves_a_model(tiny_model_dir, tmp_path):
+    from selfalign import models
+
+    data = _write(tmp_path / "train.jsonl", _rows()[:4])
+    out = tmp_path / "full"
+    s = run_sk_tune(SKTuneConfig(model=tiny_model_dir, data=data, output=str(out), lora=False, device="cpu",
+                                 dtype="float32", learning_rate=1e-2, batch_size=2, grad_accum=2, max_steps=1))
+    assert s["steps"] == 1 and s["saved"] == "last"
+    r = models.resolve(str(out))
+    assert r.kind == "hf-dir" and not r.adapters and (out / "tokenizer_config.json").exists()
+    base, tok = models.load(tiny_model_dir, device="cpu")
+    tuned, _ = models.load(str(out), device="cpu")
+    x = torch.tensor([tok(_rows()[0]["prompt"])["input_ids"]])
+    with torch.no_grad():
+        assert not torch.allclose(base(input_ids=x).logits, tuned(input_ids=x).logits, atol=1e-4)
 
 
 def test_missing_chosen_names_line(tmp_path, tiny_model_dir):
