@@ -26,6 +26,17 @@ def read_jsonl(path: str | os.PathLike, required: Sequence[str | tuple[str, ...]
 
 
 def iter_jsonl(path: Path, required: Sequence[str | tuple[str, ...]] = ()) -> Iterator[dict]:
+    for _, row in iter_numbered(path, required):
+        yield row
+
+
+def line_numbers(path: str | os.PathLike) -> list[int]:
+    """The file line of every row read_jsonl returns (the k-th row came from the k-th number)."""
+    return [n for n, _ in iter_numbered(Path(path))]
+
+
+def iter_numbered(path: Path, required: Sequence[str | tuple[str, ...]] = ()) -> Iterator[tuple[int, dict]]:
+    """(line number, row) for every non-blank line, so later checks can name the line too."""
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -40,7 +51,7 @@ def iter_jsonl(path: Path, required: Sequence[str | tuple[str, ...]] = ()) -> It
                 names = field if isinstance(field, tuple) else (field,)
                 if not any(n in row and row[n] is not None for n in names):
                     raise InputError(path, "missing field " + " or ".join(repr(n) for n in names), lineno)
-            yield row
+            yield lineno, row
 
 
 def write_json(path: str | os.PathLike, obj) -> None:
@@ -49,6 +60,18 @@ def write_json(path: str | os.PathLike, obj) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_jsonl_atomic(path: str | os.PathLike, rows: Iterable[dict]) -> None:
+    """Write a whole JSONL file via a temp file + rename: a kill never leaves a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 

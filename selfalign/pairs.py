@@ -1,9 +1,7 @@
 """Stage 3, pairs: turn Self-Eval scores into DPO preference pairs (prompt / chosen / rejected)."""
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +9,7 @@ from typing import Optional
 
 from selfalign.config import opt, require
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import read_jsonl, write_json
+from selfalign.io import line_numbers, read_jsonl, write_json, write_jsonl_atomic
 from selfalign.provenance import meta, meta_path
 
 STRATEGIES = ("split", "all", "best-worst")
@@ -149,22 +147,6 @@ def build_pairs(rows: list[dict], strategy: str = "split", top_fraction: float =
     return pairs, rep
 
 
-def _line_numbers(path: Path) -> list[int]:
-    """Line number of every non-blank line: the k-th row read_jsonl returns came from the k-th of these."""
-    with open(path, encoding="utf-8") as f:
-        return [n for n, line in enumerate(f, 1) if line.strip()]
-
-
-def _write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def run_pairs(cfg: PairsConfig) -> dict:
     """Read scores, build pairs, write them (atomically) and ``<output>.meta.json``; return a summary."""
     require(cfg, "input", "output")
@@ -174,9 +156,9 @@ def run_pairs(cfg: PairsConfig) -> dict:
         raise SelfAlignError("--output is the same file as --input")
     t0 = time.time()
     rows = read_jsonl(src, required=["id", "prompt", "response"])
-    check_rows(rows, src, _line_numbers(src))
+    check_rows(rows, src, line_numbers(src))
     pairs, report = build_pairs(rows, cfg.strategy, cfg.top_fraction, cfg.margin, cfg.max_pairs_per_prompt)
-    _write_jsonl_atomic(dst, pairs)
+    write_jsonl_atomic(dst, pairs)
     write_json(meta_path(dst), meta(cfg, stage="pairs", report=report))
     return {"output": str(dst), "strategy": cfg.strategy, "rows": len(rows), "prompts": report["prompts"],
             "pairs": len(pairs), "single_sample_prompts": report["single_sample_prompts"],

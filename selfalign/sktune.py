@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import read_jsonl, write_json
+from selfalign.io import line_numbers, read_jsonl, write_json
 from selfalign.metrics import auroc
 from selfalign.provenance import meta
 
@@ -54,9 +54,7 @@ class SKTuneConfig(ModelArgs):
 def load_rows(path: str, max_rows: Optional[int] = None) -> list[dict]:
     """Rows with prompt/chosen/rejected; chosen and rejected must be "A" and "B" (either order)."""
     rows = read_jsonl(path, required=["prompt", "chosen", "rejected"])
-    with open(path, encoding="utf-8") as f:
-        lines = [n for n, line in enumerate(f, 1) if line.strip()]
-    for r, n in zip(rows, lines):
+    for r, n in zip(rows, line_numbers(path)):
         if {r["chosen"], r["rejected"]} != set(LABELS):
             raise InputError(path, f"chosen/rejected must be {LABELS[0]!r} and {LABELS[1]!r}, got "
                                    f"{r['chosen']!r}/{r['rejected']!r}", n)
@@ -79,7 +77,7 @@ def label_token_ids(tok) -> dict[str, int]:
 def margins(model, engine, seqs: list[list[int]], chosen_ids: list[int], rejected_ids: list[int]) -> torch.Tensor:
     """logit(chosen) − logit(rejected) at the last position of each sequence, in input order (with grad)."""
     out = [None] * len(seqs)
-    for idx, ids, mask, pos in engine._batches(seqs):
+    for idx, ids, mask, pos in engine.batches(seqs):
         logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=1).logits[:, -1].float()
         c = torch.tensor([chosen_ids[i] for i in idx], device=logits.device)
         r = torch.tensor([rejected_ids[i] for i in idx], device=logits.device)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import re
 import string
@@ -20,7 +19,7 @@ from typing import Optional
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import JsonlAppender, iter_jsonl, write_json
+from selfalign.io import JsonlAppender, iter_jsonl, write_json, write_jsonl_atomic
 from selfalign.provenance import meta, meta_path
 from selfalign.sampling import SamplingArgs
 
@@ -165,13 +164,6 @@ def output_paths(output: str) -> dict[str, Path]:
             "heldout_task": out.with_name(stem + ".heldout_tasks.jsonl")}
 
 
-def _write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def count_rows(paths: dict[str, Path]) -> dict:
     """{task: {split: {"true": n, "false": n, "questions": n}}} read back from the written files."""
     counts: dict = {}
@@ -212,7 +204,7 @@ def _build_options(cfg: SKDataConfig, questions: list[dict], paths: dict) -> dic
     if not any(rows.values()):
         raise SelfAlignError("no usable questions: every question lacks a true or a false option")
     for split, path in paths.items():
-        _write_jsonl_atomic(path, rows[split])
+        write_jsonl_atomic(path, rows[split])
     return {"skipped_questions": dict(skipped)}
 
 

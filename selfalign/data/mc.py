@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import iter_jsonl
+from selfalign.io import iter_numbered
 
 
 def load_mc(source: str, split: str | None = None, limit: int | None = None) -> list[dict]:
@@ -47,10 +47,8 @@ def load_mc_jsonl(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.exists():
         raise InputError(path, "file not found")
-    with open(path, encoding="utf-8") as f:  # the line numbers iter_jsonl walks (it skips blank lines)
-        lines = [i for i, line in enumerate(f, 1) if line.strip()]
     rows, seen = [], {}
-    for lineno, r in zip(lines, iter_jsonl(path, required=["id", "question", "options"])):
+    for lineno, r in iter_numbered(path, required=["id", "question", "options"]):
         key = str(r["id"])
         if key in seen:
             raise InputError(path, f"duplicate id {key!r} (first on line {seen[key]})", lineno)

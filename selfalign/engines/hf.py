@@ -57,7 +57,7 @@ class HFEngine:
         return self._variant_cache[choice]
 
     # --- batching -------------------------------------------------------------------------------------
-    def _batches(self, seqs: Sequence[list[int]]):
+    def batches(self, seqs: Sequence[list[int]]):
         """Yield (indices, padded ids, mask, position ids), longest first so that padding stays small."""
         order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
         pad = self.tok.pad_token_id
@@ -76,7 +76,7 @@ class HFEngine:
     def _last_logits(self, seqs, keep: int):
         """Log-softmax of the last ``keep`` positions of each sequence, in input order."""
         out = [None] * len(seqs)
-        for idx, ids, mask, pos in self._batches(seqs):
+        for idx, ids, mask, pos in self.batches(seqs):
             logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=keep).logits
             logp = torch.log_softmax(logits.float(), dim=-1)
             for r, i in enumerate(idx):
@@ -116,7 +116,7 @@ class HFEngine:
         results: list[list[Generation]] = [None] * len(prompts)  # type: ignore[list-item]
         seqs = [self.encode(p) for p in prompts]
         eos = {self.tok.eos_token_id, self.tok.pad_token_id}
-        for idx, ids, mask, _ in self._batches(seqs):
+        for idx, ids, mask, _ in self.batches(seqs):
             # the seed of a batch depends on its prompts only, so a resumed run reproduces a batch it redoes
             torch.manual_seed(zlib.crc32(f"{seed}|{'|'.join(prompts[i] for i in idx)}".encode()))
             sample = cfg.temperature > 0
