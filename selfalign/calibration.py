@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
@@ -19,6 +18,7 @@ from selfalign.engines import make_engine
 from selfalign.errors import SelfAlignError
 from selfalign.io import JsonlAppender, iter_jsonl, write_json
 from selfalign.provenance import meta, meta_path
+from selfalign.progress import run_chunks
 
 N_BINS = 10
 ALPHA = 0.05
@@ -144,14 +144,8 @@ def run_calibrate(cfg: CalibrateConfig, engine=None) -> dict:
         _check_scorer(items_path, {_key(r) for r in items}, scorer)
         write_json(meta_path(items_path), meta(cfg, **run_meta))
         todo = [r for r in items if not out.done(r)]
-        chunk = cfg.batch_size * 4
-        bar = tqdm(total=len(todo), desc="calibrate", unit="option", disable=None)
-        for s in range(0, len(todo), chunk):
-            part = todo[s:s + chunk]
-            out.write(score_items(engine, part, cfg, scorer))
-            n_new += len(part)
-            bar.update(len(part))
-        bar.close()
+        n_new = run_chunks(out, todo, cfg.batch_size * 4, lambda part: score_items(engine, part, cfg, scorer),
+                           "calibrate", "option")
     stored = {_key(r): r for r in iter_jsonl(items_path)}
     # the current data's text and labels win over what a row stored
     rows = [{**stored[_key(it)], **it} for it in items]

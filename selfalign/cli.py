@@ -15,7 +15,6 @@ def _commands():
     # imported lazily so that `selfalign --help` stays fast
     from selfalign.align import AlignConfig, run_align
     from selfalign.calibration import CalibrateConfig, run_calibrate
-    from selfalign.demo import DemoConfig, run_demo
     from selfalign.pairs import PairsConfig, run_pairs
     from selfalign.sampling import SampleConfig, run_sample
     from selfalign.scoring import ScoreConfig, run_score
@@ -35,7 +34,6 @@ def _commands():
         "run": (RunConfig, run_recipe, "run a recipe (YAML): its stages into one run directory, resumable"),
         "report": (ReportConfig, run_report, "HTML + Markdown report: metrics with intervals, paired differences, "
                                              "calibration plots, differing answers"),
-        "demo": (DemoConfig, run_demo, "sample + Self-Eval the built-in questions on the embedded model"),
     }
 
 

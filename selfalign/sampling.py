@@ -5,7 +5,6 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from tqdm.auto import tqdm
 
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
@@ -13,6 +12,7 @@ from selfalign.engines import GenerationConfig, make_engine
 from selfalign.errors import SelfAlignError
 from selfalign.io import JsonlAppender, write_json
 from selfalign.provenance import meta, meta_path
+from selfalign.progress import run_chunks
 
 
 @dataclass
@@ -77,13 +77,12 @@ def run_sample(cfg: SampleConfig, engine=None, rows: list[dict] | None = None) -
     t0, n_tokens, n_new = time.time(), 0, 0
     with JsonlAppender(cfg.output, key=lambda r: (str(r["id"]), r["sample_idx"])) as out:
         todo = [r for r in rows if any(not out.done({"id": r["id"], "sample_idx": k}) for k in range(cfg.n))]
-        bar = tqdm(total=len(todo), desc="sample", unit="prompt", disable=None)
-        for s in range(0, len(todo), cfg.batch_size):
-            batch = todo[s:s + cfg.batch_size]
+
+        def sample_batch(batch: list[dict]) -> list[dict]:
+            nonlocal n_tokens, n_new
             texts = [render(engine, r, tmpl, chat) for r in batch]
-            gens = engine.generate(texts, gen, seed=cfg.seed)
             new_rows = []
-            for r, text, outs in zip(batch, texts, gens):
+            for r, text, outs in zip(batch, texts, engine.generate(texts, gen, seed=cfg.seed)):
                 for k, g in enumerate(outs):
                     row = {**r, "id": r["id"], "sample_idx": k, "question": r.get("question") or r["prompt"],
                            "prompt": text, "response": g.text, "n_tokens": g.n_tokens,
@@ -91,10 +90,10 @@ def run_sample(cfg: SampleConfig, engine=None, rows: list[dict] | None = None) -
                     if not out.done(row):
                         new_rows.append(row)
                         n_tokens += g.n_tokens
-            out.write(new_rows)
             n_new += len(new_rows)
-            bar.update(len(batch))
-        bar.close()
+            return new_rows
+
+        run_chunks(out, todo, cfg.batch_size, sample_batch, "sample", "prompt")
     dt = time.time() - t0
     return {"output": cfg.output, "prompts": len(rows), "new_samples": n_new, "skipped_prompts": len(rows) - len(todo),
             "tokens": n_tokens, "seconds": round(dt, 2), "tokens_per_s": round(n_tokens / dt, 1) if dt else None}

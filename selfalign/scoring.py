@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from tqdm.auto import tqdm
 
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
@@ -14,6 +13,7 @@ from selfalign.engines import make_engine
 from selfalign.errors import SelfAlignError
 from selfalign.io import JsonlAppender, read_jsonl, write_json
 from selfalign.provenance import meta, meta_path
+from selfalign.progress import run_chunks
 
 METHODS = ("ptrue", "likelihood", "claims", "consistency")
 
@@ -77,14 +77,8 @@ def run_score(cfg: ScoreConfig, engine=None) -> dict:
     with JsonlAppender(cfg.output, key=_key) as out:
         todo = [r for r in rows if not out.done(r)]
         # chunks of several batches: the engine sorts each chunk by length, and every chunk is written at once
-        chunk = cfg.batch_size * 4
-        bar = tqdm(total=len(todo), desc=f"score ({cfg.method})", unit="row", disable=None)
-        for s in range(0, len(todo), chunk):
-            part = todo[s:s + chunk]
-            out.write(score_rows(engine, part, cfg))
-            n_new += len(part)
-            bar.update(len(part))
-        bar.close()
+        n_new = run_chunks(out, todo, cfg.batch_size * 4, lambda part: score_rows(engine, part, cfg),
+                           f"score ({cfg.method})", "row")
     dt = time.time() - t0
     return {"output": cfg.output, "rows": len(rows), "new_rows": n_new, "skipped_rows": len(rows) - n_new,
             "seconds": round(dt, 2), "rows_per_s": round(n_new / dt, 2) if dt and n_new else None}

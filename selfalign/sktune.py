@@ -17,13 +17,13 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.io import line_numbers, read_jsonl, write_json
 from selfalign.metrics import auroc
+from selfalign.progress import Progress
 from selfalign.provenance import meta
 
 LABELS = (P.TRUE_LABEL, P.FALSE_LABEL)
@@ -241,7 +241,7 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
     initial = va.evaluate(model, engine, cfg.beta) if va else None
     if initial:
         log({"step": 0, "valid": initial})
-    bar = tqdm(total=total, desc="sk-tune", unit="step", disable=None if rank == 0 else True)
+    bar = Progress(total, "sk-tune", "step", enabled=rank == 0)
     last = {}
     try:
         while step < total:
@@ -274,8 +274,7 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
                         if rank == 0:
                             _save(inner, tok, out, cfg)
                 log(last)
-                bar.update(1)
-                bar.set_postfix(loss=f"{last['loss']:.4f}", acc=f"{last['reward_accuracy']:.2f}")
+                bar.update(1, f"loss {last['loss']:.4f}, acc {last['reward_accuracy']:.2f}")
     finally:
         bar.close()
         log_f.close()

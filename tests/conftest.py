@@ -71,3 +71,42 @@ def prompts_file(tmp_path):
           "Which planet is largest?", "What color is the sky on a clear day?"]
     path.write_text("".join(json.dumps({"id": f"q{i}", "question": q}) + "\n" for i, q in enumerate(qs)))
     return path
+
+
+class Cli:
+    """`selfalign …` as a child process (offline), and the kill -9 the resume tests need."""
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+    @staticmethod
+    def cmd(*args) -> list[str]:
+        import sys
+
+        return [sys.executable, "-m", "selfalign.cli", *map(str, args)]
+
+    def kill_when(self, cmd: list[str], ready, timeout: float = 120.0) -> None:
+        """Start ``cmd``; SIGKILL it as soon as ``ready()`` is true (polled every 20 ms) or after ``timeout``."""
+        import subprocess
+        import time
+
+        proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + timeout
+        while time.time() < deadline and proc.poll() is None and not ready():
+            time.sleep(0.02)
+        proc.kill()
+        proc.wait()
+
+    def run(self, cmd: list[str]):
+        import subprocess
+
+        return subprocess.run(cmd, env=self.env, capture_output=True, text=True)
+
+
+@pytest.fixture
+def cli():
+    return Cli()
+
+
+def n_lines(path) -> int:
+    """Lines in a file (0 when it does not exist yet)."""
+    return len(path.read_text().splitlines()) if path.exists() else 0

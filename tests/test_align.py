@@ -2,11 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
@@ -65,19 +60,13 @@ def test_align_merge_saves_a_full_model(tiny_model_dir, pairs_file, tmp_path):
     assert not (out / "adapter_config.json").exists()
 
 
-def test_align_kill_during_training_then_resume(tiny_model_dir, pairs_file, tmp_path):
+def test_align_kill_during_training_then_resume(tiny_model_dir, pairs_file, tmp_path, cli):
     out = tmp_path / "a"
-    cmd = [sys.executable, "-m", "selfalign.cli", "align", "--model", tiny_model_dir, "--pairs", str(pairs_file),
-           "--output", str(out), "--max-steps", "40", "--save-steps", "3", "--batch-size", "2", "--device", "cpu"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and not (out / "checkpoints" / "checkpoint-6").exists():
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    cmd = cli.cmd("align", "--model", tiny_model_dir, "--pairs", pairs_file, "--output", out, "--max-steps", 40,
+                  "--save-steps", 3, "--batch-size", 2, "--device", "cpu")
+    cli.kill_when(cmd, lambda: (out / "checkpoints" / "checkpoint-6").exists())
     assert not (out / "train_summary.json").exists(), "the run should have been killed part-way"
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    r = cli.run(cmd)
     assert r.returncode == 0, r.stderr[-2000:]
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["steps"] == 40 and summary["resumed_from_step"] >= 3  # 6 if checkpoint-6 was whole

@@ -1,11 +1,7 @@
 """The sample/score commands end to end on a tiny model: outputs, resume after a kill, bad input."""
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
+from conftest import n_lines
 from selfalign.cli import main
 
 
@@ -60,22 +56,16 @@ def test_resume_repairs_partial_line_and_skips_finished(tiny_model_dir, prompts_
     assert [json.loads(l) for l in full[:3]] == rows[:3]
 
 
-def test_kill_mid_run_then_resume(tiny_model_dir, tmp_path):
+def test_kill_mid_run_then_resume(tiny_model_dir, tmp_path, cli):
     prompts = tmp_path / "p.jsonl"
     prompts.write_text("".join(json.dumps({"id": i, "question": f"Question number {i}?"}) + "\n" for i in range(40)))
     out = tmp_path / "s.jsonl"
-    cmd = [sys.executable, "-m", "selfalign.cli", "sample", "--model", tiny_model_dir, "--input", str(prompts),
-           "--output", str(out), "--n", "2", "--max-new-tokens", "24", "--batch-size", "1", "--device", "cpu"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 4):
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    cmd = cli.cmd("sample", "--model", tiny_model_dir, "--input", prompts, "--output", out, "--n", 2,
+                  "--max-new-tokens", 24, "--batch-size", 1, "--device", "cpu")
+    cli.kill_when(cmd, lambda: n_lines(out) >= 4)
     before = _rows(out)
     assert 4 <= len(before) < 80, "the run should have been killed part-way"
-    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    assert cli.run(cmd).returncode == 0
     rows = _rows(out)
     keys = [(r["id"], r["sample_idx"]) for r in rows]
     assert len(keys) == len(set(keys)) == 80

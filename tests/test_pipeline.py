@@ -2,15 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from conftest import n_lines
 from selfalign.cli import main
 from selfalign.pipeline import RunConfig, load_recipe, plan, run_recipe
 
@@ -64,25 +60,19 @@ def test_recipe_runs_every_stage_then_skips_them(tiny_model_dir, prompts_file, t
     assert p["sample"] == "skip" and p["score"] == "redo" and p["eval/base/calibrate"] == "skip"
 
 
-def test_kill_during_sampling_then_rerun(tiny_model_dir, tmp_path):
+def test_kill_during_sampling_then_rerun(tiny_model_dir, tmp_path, cli):
     prompts = tmp_path / "p.jsonl"
     prompts.write_text("".join(json.dumps({"id": i, "question": f"Question number {i}?"}) + "\n" for i in range(40)))
     recipe = _recipe(tmp_path, tiny_model_dir, prompts, sample={"input": str(prompts), "n": 2, "max_new_tokens": 24,
                                                                 "batch_size": 1})
     run = tmp_path / "run"
     out = run / "sample" / "samples.jsonl"
-    cmd = [sys.executable, "-m", "selfalign.cli", "run", str(recipe), "--output", str(run)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 4):
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    cmd = cli.cmd("run", recipe, "--output", run)
+    cli.kill_when(cmd, lambda: n_lines(out) >= 4)
     before = out.read_text().splitlines()
     assert 4 <= len(before) < 80
     assert json.loads((run / "sample" / "stage.json").read_text())["finished"] is False
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    r = cli.run(cmd)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "sample                       " in r.stdout and "resume" in r.stdout
     after = out.read_text().splitlines()

@@ -24,6 +24,7 @@ from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.knowledge import open_source
 from selfalign.evals.results import rows_path, save_result
 from selfalign.io import JsonlAppender, iter_jsonl, iter_numbered, read_jsonl
+from selfalign.progress import run_chunks
 from selfalign.provenance import meta
 
 ABSTAIN = ("generic", "perplexity_ai", "none")
@@ -202,12 +203,14 @@ def run_biogen_eval(cfg: BioGenEvalConfig, engine=None) -> dict:
     try:
         with JsonlAppender(rows_path(cfg.output), key=key) as out:
             todo = [r for r in items if not out.done(r)]
-            for s in range(0, len(todo), cfg.batch_size):
-                batch = [dict(r) for r in todo[s:s + cfg.batch_size]]
+
+            def generate_and_check(batch: list[dict]) -> list[dict]:
+                batch = [dict(r) for r in batch]
                 if not cfg.answers:
                     _generate(engine, batch, cfg)
-                out.write(evaluate_batch(verifier, ks, batch, cfg, cache))
-                n_new += len(batch)
+                return evaluate_batch(verifier, ks, batch, cfg, cache)
+
+            n_new = run_chunks(out, todo, cfg.batch_size, generate_and_check, "eval biogen", "bio")
     finally:
         cache.close()
     wanted = {key(r) for r in items}

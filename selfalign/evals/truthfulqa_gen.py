@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from tqdm.auto import tqdm
 
 from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import GenerationConfig, make_engine
@@ -18,6 +17,7 @@ from selfalign.evals.results import rows_path, save_result
 from selfalign.io import JsonlAppender, iter_jsonl, line_numbers, read_jsonl
 from selfalign.provenance import meta
 from selfalign.sampling import RAW_STOPS, render, resolve_prompting
+from selfalign.progress import run_chunks
 
 TASK = "truthfulqa-gen"
 
@@ -127,9 +127,8 @@ def run_truthfulqa_gen(cfg: TruthfulQAGenConfig, engine=None, judge=None) -> dic
             tmpl, chat = resolve_prompting(engine, cfg.template, cfg.chat_template)
             gen.stop = [] if chat else RAW_STOPS
             prompting.update(prompt_template=tmpl.id, chat_template=chat)
-        bar = tqdm(total=len(todo), desc=TASK, unit="question", disable=None)
-        for s in range(0, len(todo), cfg.batch_size):
-            batch = todo[s:s + cfg.batch_size]
+
+        def answer_and_judge(batch: list[dict]) -> list[dict]:
             if cfg.answers:
                 answers = [(it["answer"], it.get("n_tokens")) for it in batch]
             else:
@@ -137,10 +136,9 @@ def run_truthfulqa_gen(cfg: TruthfulQAGenConfig, engine=None, judge=None) -> dic
                 answers = [(g[0].text, g[0].n_tokens) for g in gens]
             verdicts = judge.judge_many([(it["question"], a, it["correct_answers"], it["incorrect_answers"])
                                          for it, (a, _) in zip(batch, answers)])
-            out.write([_row(it, a, n, v, judge.name) for it, (a, n), v in zip(batch, answers, verdicts)])
-            n_new += len(batch)
-            bar.update(len(batch))
-        bar.close()
+            return [_row(it, a, n, v, judge.name) for it, (a, n), v in zip(batch, answers, verdicts)]
+
+        n_new = run_chunks(out, todo, cfg.batch_size, answer_and_judge, TASK, "question")
     wanted = {str(it["id"]) for it in items}
     rows = [r for r in read_jsonl(rp, required=["id"]) if str(r["id"]) in wanted]
     metrics = ["true", "info", "true_info", *judge.metrics]

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
@@ -25,6 +24,7 @@ from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.results import rows_path, save_result
 from selfalign.io import JsonlAppender, iter_jsonl
 from selfalign.provenance import meta
+from selfalign.progress import run_chunks
 
 TASK = "truthfulqa-mc"
 HARNESS = "lm_eval truthfulqa_mc1 (v2.0) / truthfulqa_mc2 (v3.0)"
@@ -139,14 +139,9 @@ def run_truthfulqa_mc(cfg: TruthfulQAMCConfig, engine=None) -> dict:
     with JsonlAppender(rp, key=lambda r: str(r["id"])) as out:  # opening it cuts a partial last line
         _check_scorer(rp, {q["id"] for q in qs}, scorer)
         todo = [q for q in qs if not out.done(q)]
-        chunk = max(1, cfg.batch_size // 2)  # questions per write (about 12 options each)
-        bar = tqdm(total=len(todo), desc="truthfulqa-mc", unit="question", disable=None)
-        for s in range(0, len(todo), chunk):
-            part = todo[s:s + chunk]
-            out.write(score_questions(engine, part, cfg, scorer))
-            n_new += len(part)
-            bar.update(len(part))
-        bar.close()
+        # cfg.batch_size // 2 questions per write (about 12 options each)
+        n_new = run_chunks(out, todo, cfg.batch_size // 2, lambda part: score_questions(engine, part, cfg, scorer),
+                           TASK, "question")
     stored = {str(r["id"]): r for r in iter_jsonl(rp)}
     rows = [stored[q["id"]] for q in qs]
     metrics = ["mc1", "mc2"] + (["selfeval_mc1"] if cfg.selfeval else [])

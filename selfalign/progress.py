@@ -1,0 +1,68 @@
+"""Progress of long loops, and the loop every stage runs: score a chunk, append its rows, advance the bar.
+
+On a terminal a tqdm bar; otherwise (logs, ``nohup``, CI) one line every ``every`` seconds and a last line at the
+end, so that a background run still shows how far it got and how long the rest will take.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable, Sequence
+
+from tqdm.auto import tqdm
+
+EVERY_S = 30.0
+
+
+class Progress:
+    def __init__(self, total: int, desc: str, unit: str, every: float = EVERY_S, enabled: bool = True, file=None):
+        self.total, self.desc, self.unit, self.every = total, desc, unit, every
+        self.file = file or sys.stderr
+        self.enabled = enabled and total > 0
+        self.tty = self.enabled and getattr(self.file, "isatty", lambda: False)()
+        self.bar = tqdm(total=total, desc=desc, unit=unit, file=self.file) if self.tty else None
+        self.n, self.t0, self.postfix = 0, time.time(), ""
+        self.last = self.t0
+
+    def line(self) -> str:
+        dt = time.time() - self.t0
+        rate = self.n / dt if dt > 0 else 0.0
+        left = f", ~{(self.total - self.n) / rate / 60:.1f} min left" if rate and self.n < self.total else ""
+        return (f"{self.desc}: {self.n}/{self.total} {self.unit}s ({100 * self.n / self.total:.0f}%), "
+                f"{rate:.2f} {self.unit}/s, {dt:.0f} s{left}" + (f" | {self.postfix}" if self.postfix else ""))
+
+    def update(self, n: int = 1, postfix: str | None = None) -> None:
+        """Advance by ``n``; ``postfix`` (e.g. the last loss) is shown after the counts."""
+        self.n += n
+        if postfix is not None:
+            self.postfix = postfix
+        if self.bar is not None:
+            if postfix is not None:
+                self.bar.set_postfix_str(postfix, refresh=False)
+            self.bar.update(n)
+        elif self.enabled and (time.time() - self.last >= self.every or self.n >= self.total):
+            self.last = time.time()
+            print(self.line(), file=self.file, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def run_chunks(out, todo: Sequence, size: int, fn: Callable[[list], list[dict]], desc: str, unit: str,
+               enabled: bool = True) -> int:
+    """Call ``fn`` on consecutive chunks of ``todo`` (``size`` items each); append each chunk's rows to ``out``
+    (a ``JsonlAppender``: written, flushed and fsynced before the next chunk starts). Returns the items done."""
+    size = max(1, int(size))
+    with Progress(len(todo), desc, unit, enabled=enabled) as bar:
+        for s in range(0, len(todo), size):
+            part = list(todo[s:s + size])
+            out.write(fn(part))
+            bar.update(len(part))
+    return len(todo)
