@@ -71,7 +71,7 @@ def plan() -> list[tuple[str, float, str]]:
     out.append(("t1/skt", R["process_s"] + 2 * 5 + score + skt["align"]["max_steps"] * R["align_s_per_step"],
                 f"{samples} samples scored, {skt['align']['max_steps']} DPO steps"))
     e = ev["eval"]
-    mc, gen = e["truthfulqa-mc"]["limit"], e["truthfulqa-gen"]["limit"]
+    mc, gen = e["truthfulqa-mc"].get("limit") or 730, e["truthfulqa-gen"].get("limit") or 730
     per = mc * R["mc_s_per_question"] + gen * R["gen_s_per_question"]
     out.append(("t1/eval", R["process_s"] + len(e["models"]) * (per + 2 * 5),
                 f"{len(e['models'])} models x ({mc} MC + {gen} gen questions)"))

@@ -220,12 +220,13 @@ def sizes_md() -> list[str]:
             "(2 models x 3 seeds). "
             "Two BIG-bench tasks with prompts 2-4x longer than the rest were left out for cost.",
             f"- Set (c) uses the first {SIZES['tqa_limit']} TruthfulQA test questions (each has about 8 options); "
-            f"Table 1 the first {ev['truthfulqa-mc']['limit']} (MC) and {ev['truthfulqa-gen']['limit']} (generation) "
-            "of the 730 test questions (`t1-eval.yaml`).",
+            "Table 1: " + ("all" if not ev['truthfulqa-mc'].get('limit') else f"the first {ev['truthfulqa-mc']['limit']}")
+            + f" (MC) and the first {ev['truthfulqa-gen'].get('limit') or 730} (generation) of the 730 test questions "
+            "(`t1-eval.yaml`; generation costs about 0.85 s per question and model).",
             "- Table 1: 4 samples per prompt (the paper: 10), the short `qa` prompt instead of the paper's 6-shot "
             "primer (5x the tokens in sampling and DPO), at most 30 DPO steps of 4 pairs.",
-            "- dtype: bfloat16 for scoring, sampling and DPO (about 2x faster than float32 on this CPU), float32 "
-            "for SK-Tuning; LoRA weights are float32 throughout.",
+            f"- dtype: {SIZES['dtype']} for scoring, sampling and DPO (about 2x faster than float32 on this CPU), "
+            f"{SIZES['train_dtype']} for SK-Tuning; LoRA weights are float32 throughout.",
             "- With these sizes the intervals are wide: a real gain of a few points of AUROC or MC1 can go "
             "undetected. Larger sizes need a GPU or a longer run (`common.FULL`, the t1 recipes).", ""]
 
