@@ -49,6 +49,9 @@ class SKTuneConfig(ModelArgs):
     eval_every: Optional[int] = opt(None, "validate every N steps (default: once per epoch)")
     seed: int = opt(0, "seed of the shuffling and the LoRA initialisation")
     max_rows: Optional[int] = opt(None, "use at most the first N training rows")
+    batch_by: str = opt("row", "batch composition: row (rows shuffled one by one, as TRL) or question (all rows of "
+                               "a question in one batch: its true and false options' pulls on the A/B base rate "
+                               "cancel within the batch, leaving the part that tells them apart)")
 
 
 # --- data --------------------------------------------------------------------------------------------------
@@ -61,6 +64,28 @@ def load_rows(path: str, max_rows: Optional[int] = None) -> list[dict]:
                                    f"{r['chosen']!r}/{r['rejected']!r}", n)
         r["label"] = int(r.get("label", int(r["chosen"] == P.TRUE_LABEL)))
     return rows[:max_rows] if max_rows else rows
+
+
+def make_batches(rows: list[dict], batch_size: int, rng: random.Random, by: str = "row") -> list[list[int]]:
+    """One epoch's batches (row indices). ``row``: a shuffle cut into ``batch_size`` pieces. ``question``: the
+    questions (task, id) shuffled, each question's rows kept together, packed greedily up to ``batch_size`` rows
+    (a question with more rows than that is a batch of its own)."""
+    if by == "row":
+        order = list(range(len(rows)))
+        rng.shuffle(order)
+        return [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    groups: dict = {}
+    for i, r in enumerate(rows):
+        groups.setdefault((r.get("task"), r.get("id", r.get("prompt"))), []).append(i)
+    order = list(groups.values())
+    rng.shuffle(order)
+    batches, cur = [], []
+    for g in order:
+        if cur and len(cur) + len(g) > batch_size:
+            batches.append(cur)
+            cur = []
+        cur = cur + g
+    return batches + ([cur] if cur else [])
 
 
 def label_token_ids(tok) -> dict[str, int]:
@@ -128,6 +153,8 @@ def _check(cfg: SKTuneConfig) -> None:
     for name in ("epochs", "batch_size", "grad_accum", "lora_r"):
         if getattr(cfg, name) < 1:
             raise SelfAlignError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
+    if cfg.batch_by not in ("row", "question"):
+        raise SelfAlignError(f"--batch-by must be row or question, got {cfg.batch_by!r}")
     for name in ("max_steps", "eval_every", "max_rows"):
         if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
             raise SelfAlignError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
@@ -225,7 +252,7 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
     if acc:
         model, opt_ = acc.prepare(model, opt_)
 
-    n_batches = math.ceil(len(train) / cfg.batch_size)
+    n_batches = len(make_batches(train, cfg.batch_size, random.Random(cfg.seed), cfg.batch_by))
     steps_per_epoch = math.ceil(n_batches / cfg.grad_accum)
     total = steps_per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, steps_per_epoch * cfg.epochs)
     eval_every = cfg.eval_every or steps_per_epoch
@@ -245,9 +272,7 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
     last = {}
     try:
         while step < total:
-            order = list(range(len(train)))
-            rng.shuffle(order)
-            batches = [order[s:s + cfg.batch_size] for s in range(0, len(order), cfg.batch_size)]
+            batches = make_batches(train, cfg.batch_size, rng, cfg.batch_by)
             for g in range(0, len(batches), cfg.grad_accum):
                 if step >= total:
                     break

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from selfalign import prompts as P
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.sktune import SKTuneConfig, _Rows, dpo_loss, label_token_ids, run_sk_tune
+from selfalign.sktune import SKTuneConfig, _Rows, dpo_loss, label_token_ids, make_batches, run_sk_tune
 
 QS = [("What is the capital of France?", "Paris", "London"), ("Who wrote Hamlet?", "Shakespeare", "Dickens"),
       ("What is two plus two?", "Four", "Five"), ("Which planet is largest?", "Jupiter", "Mars")]
@@ -107,6 +107,39 @@ def test_training_learns_saves_and_resumes(tiny_model_dir, tmp_path):
     cfg.beta = 0.5
     with pytest.raises(SelfAlignError, match="another config"):
         run_sk_tune(cfg)
+
+
+def test_batches_by_question_keep_a_questions_rows_together():
+    import random
+
+    sizes = [2, 2, 3, 2, 6, 2, 1, 2]  # rows per question; 6 > the batch size
+    rows = [{"task": "t", "id": f"q{q}"} for q, n in enumerate(sizes) for _ in range(n)]
+    for seed in range(5):
+        batches = make_batches(rows, 4, random.Random(seed), "question")
+        flat = [i for b in batches for i in b]
+        assert sorted(flat) == list(range(len(rows)))  # every row once
+        for b in batches:
+            qs = [rows[i]["id"] for i in b]
+            assert len(b) <= 4 or len(set(qs)) == 1  # only a single oversized question exceeds the batch size
+            for q in set(qs):
+                assert qs.count(q) == sizes[int(q[1:])]  # a question is never split across batches
+        assert make_batches(rows, 4, random.Random(seed), "question") == batches  # seeded
+    by_row = make_batches(rows, 4, random.Random(0), "row")
+    order = list(range(len(rows)))
+    random.Random(0).shuffle(order)
+    assert by_row == [order[s:s + 4] for s in range(0, len(order), 4)]  # the plain shuffle, as before
+
+
+def test_batch_by_question_trains(tiny_model_dir, tmp_path):
+    rows = [dict(r, task="t", id=str(i // 2)) for i, r in enumerate(_rows())]
+    data = _write(tmp_path / "train.jsonl", rows)
+    cfg = SKTuneConfig(model=tiny_model_dir, data=data, valid_data=data, output=str(tmp_path / "sk"), device="cpu",
+                       dtype="float32", beta=1.0, learning_rate=1e-2, lora_r=8, batch_size=4, epochs=10,
+                       eval_every=5, seed=0, batch_by="question")
+    s = run_sk_tune(cfg)
+    assert s["steps"] == 20 and s["best_valid_auroc"] > s["initial_valid"]["auroc"]
+    with pytest.raises(SelfAlignError, match="--batch-by"):
+        run_sk_tune(SKTuneConfig(model=tiny_model_dir, data=data, output=str(tmp_path / "x"), batch_by="task"))
 
 
 def test_full_finetune_saves_a_model(tiny_model_dir, tmp_path):

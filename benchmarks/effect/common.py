@@ -38,8 +38,12 @@ FULL = {
     "heldout_fraction": 0.35,         # of each training task's questions -> set (a)
     "tqa_limit": 25,                  # set (c): the first N questions of the TruthfulQA MC test split
     "valid_fraction": 0.1,            # of training questions; sk-tune keeps the checkpoint with the best AUROC there
-    # lr 5e-4 x 1 epoch did not learn (flat loss, P(True) drifted to 0.93); 1e-3 x 4 epochs fits 96 rows (.52 -> .96)
-    "sk": {"learning_rate": 1e-3, "batch_size": 8, "epochs": 2, "eval_every": 12, "beta": 0.1, "lora_r": 8},
+    # lr 5e-4 x 1 epoch did not learn (flat loss, P(True) drifted to 0.93); 1e-3 x 4 epochs fits 96 rows (.52 -> .96);
+    # 1e-3 x 2 epochs, rows shuffled one by one: the mean P(True) swung 0.44 -> 0.85 -> 0.08 -> 0.88 between
+    # validations (the A/B base rate, not the answers, moved); batches by question keep a question's true and false
+    # options together so that pull cancels (pilot: swings 0.44 -> 0.50 -> 0.30 -> 0.39; training loss still ~ln 2)
+    "sk": {"learning_rate": 1e-3, "batch_size": 8, "epochs": 1, "eval_every": 12, "beta": 0.1, "lora_r": 8,
+           "batch_by": "question"},
     "n_boot": 1000,
     "t1_model": "qwen2.5-coder-0.5b",
     "t1_overrides": {},               # Table 1 sizes live in the recipe files (benchmarks/effect/t1-*.yaml)
