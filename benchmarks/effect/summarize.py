@@ -57,7 +57,9 @@ def what_was_run(t2: dict, t1: dict) -> list[str]:
         f"hash) are the validation set. Training + validation rows: {tr.get('true', 0) + tr.get('false', 0)} "
         f"({tr.get('questions', '?')} questions).",
         f"- **SK-Tuning**: single-token DPO on the A/B answer, LoRA r={sk['lora_r']} on q/k/v/o, beta {sk['beta']}, "
-        f"lr {sk['learning_rate']}, batch {sk['batch_size']}, {sk.get('epochs', 1)} epoch(s)"
+        f"lr {sk['learning_rate']}, batch {sk['batch_size']} (rows grouped {sk.get('batch_by', 'row')}-wise: "
+        + ("a question's true and false options share a batch), " if sk.get("batch_by") == "question" else "shuffled), ")
+        + f"{sk.get('epochs', 1)} epoch(s)"
         + (f", at most {sk['max_steps']} steps" if sk.get("max_steps") else "")
         + f"; validation AUROC every {sk.get('eval_every')} steps, the best checkpoint is kept; "
         f"**{len(SIZES['seeds'])} seeds** ({seeds}): the seed "
@@ -115,8 +117,27 @@ def verdict(t2: dict, t1: dict) -> list[str]:
     return out + [""]
 
 
+def training_md(model: str) -> list[str]:
+    """How each seed's SK-Tuning went: did the training loss leave ln 2, what did validation see."""
+    tr = t2stats.training(model)
+    if not tr:
+        return []
+    out = [f"SK-Tuning runs of `{model}` (training loss starts at ln 2 = 0.693; validation = "
+           f"{SIZES['valid_fraction']:.0%} of the training questions):", ""]
+    for s, r in tr.items():
+        lq = r.get("loss_first_last_quarter") or [None, None]
+        checks = ", ".join(f"{st}: {f(a, 2)}/{f(p, 2)}" for st, a, p in r.get("valid_checks") or [])
+        out.append(f"- seed {s}: {r.get('steps')} steps, {f(r.get('seconds'), 0)} s; mean training loss first / "
+                   f"last quarter {f(lq[0])} / {f(lq[1])}; kept step {r.get('best_step')} (validation AUROC "
+                   f"{f((r.get('initial_valid') or {}).get('auroc'))} → {f(r.get('best_valid_auroc'))}); "
+                   f"validation AUROC / mean P(True) by step: {checks}.")
+    return out + [""]
+
+
 def table2_md(t2: dict) -> list[str]:
     out = ["## Table 2: P(True) calibration before and after SK-Tuning", ""]
+    for model in t2:
+        out += training_md(model)
     for model, sets in t2.items():
         for name, st in sets.items():
             out += [f"### `{model}`, ({name}) {SET_TITLES[name]}", "",
@@ -209,14 +230,14 @@ def sizes_md() -> list[str]:
     ev = table1.load_recipe("t1-eval")["eval"]
     rates = "; ".join(f"{k} {v}" for k, v in RATES.items())
     return ["## Sizes, and why", "",
-            "The whole benchmark has to fit one background run of about 110 minutes on 2 shared CPU cores. The "
+            "The whole benchmark has to fit one background run of about 2 hours on 2 shared CPU cores. The "
             "sizes were chosen from rates measured with short runs (`benchmarks/effect/budget.py` turns sizes "
             f"into the expected time of each step): {rates}.",
             "",
             "- smollm2-135m costs about as much as qwen2.5-coder-0.5b per token on this CPU (30 thin layers against "
             "24: per-layer overhead dominates), so both models get the same data.",
             f"- SK-Tuning data: {SIZES['max_per_task']} questions per task, {SIZES['heldout_fraction']:.0%} held "
-            f"out, {SIZES['sk']['epochs']} epochs: one SK-Tuning run costs about 6 minutes, and six are needed "
+            f"out, {SIZES['sk']['epochs']} epoch(s): one SK-Tuning run costs 3-11 minutes (Steps above), and six are needed "
             "(2 models x 3 seeds). "
             "Two BIG-bench tasks with prompts 2-4x longer than the rest were left out for cost.",
             f"- Set (c) uses the first {SIZES['tqa_limit']} TruthfulQA test questions (each has about 8 options); "

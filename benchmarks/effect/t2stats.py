@@ -109,7 +109,15 @@ def training(model: str) -> dict:
         p = T2 / short(model) / f"seed{s}" / "model" / "train_summary.json"
         if p.exists():
             d = json.loads(p.read_text())
-            out[s] = {k: d.get(k) for k in ("rows", "steps", "final", "seconds", "saved")}
+            out[s] = {k: d.get(k) for k in ("rows", "steps", "final", "seconds", "saved", "best_step",
+                                            "best_valid_auroc", "initial_valid")}
+            log = p.with_name("train_log.jsonl")
+            recs = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.exists() else []
+            losses = [r["loss"] for r in recs if "loss" in r]
+            k = max(1, len(losses) // 4)  # mean training loss over the first and the last quarter of the steps
+            out[s]["loss_first_last_quarter"] = ([sum(losses[:k]) / k, sum(losses[-k:]) / k] if losses else None)
+            out[s]["valid_checks"] = [(r["step"], r["valid"]["auroc"], r["valid"]["p_true_mean"])
+                                      for r in recs if "valid" in r]
     return out
 
 
