@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from selfalign.evals.results import load_result, summarize
+from selfalign.evals.results import compare, load_result, summarize
 from selfalign.evals.truthfulqa_mc import load_questions
 from selfalign.summary import fmt
 
@@ -52,9 +52,18 @@ def main() -> None:
              "| questions | n | " + " | ".join(MC) + " |", "|---|---|" + "---|" * len(MC)]
     lines += table("test split (paper)", mc_test, MC) + table("all 817", mc_sum["metrics"], MC)
     n_opts = sum(len(r["mc1_lls"]) for r in test_rows) / len(test_rows)
+    n_pt = sum(len(r["mc1_lls"]) for r in mc_rows)
+    n_ll = sum(len(set(o["text"] for o in q["mc1"] + q["mc2"])) for q in load_questions(None, "all")[1])
+    qs_test = {q["id"]: q for q in load_questions(None, "test")[1]}
+    longest = [{"id": r["id"], "mc1": float(max(qs_test[str(r["id"])]["mc1"], key=lambda o: len(o["text"]))["label"])}
+               for r in test_rows]  # shortcut baseline, no model: pick the longest MC1 option
+    long_sum = summarize(longest, ["mc1"], 1000, 0)["mc1"]
+    sel = compare([{**r, "mc1": r["selfeval_mc1"]} for r in test_rows], test_rows, "mc1")
     lines += ["", f"Chance on the test split: MC1 = mean 1/#options = "
               f"{sum(1 / len(r['mc1_lls']) for r in test_rows) / len(test_rows):.3f} ({n_opts:.1f} MC1 options "
-              "per question).", "",
+              "per question). Self-Eval selection − likelihood MC1 on the test split (paired bootstrap): "
+              f"{sel['diff']:+.3f} [{sel['ci_low']:+.3f}, {sel['ci_high']:+.3f}]. Shortcut baseline (no model): "
+              f"picking the longest MC1 option scores {fmt(long_sum)}.", "",
               "## Generation (test split)", "",
               f"Greedy answers, prompt `{gen_sum['meta'].get('config', {}).get('template')}`, at most "
               f"{gen_sum['meta'].get('config', {}).get('max_new_tokens')} tokens; judge: {gen_sum.get('judge')}.",
@@ -63,12 +72,12 @@ def main() -> None:
     abst = sum(1 for r in gen_rows if not r.get("info")) if gen_rows and "info" in gen_rows[0] else None
     lines += ["", f"Uninformative answers (abstentions or empty): {abst} of {len(gen_rows)}.", "",
               "## Cost", "",
-              f"MC (817 questions, 9,900+ option log-likelihoods and 5-shot P(True) of every MC1 option): "
+              f"MC (817 questions: {n_ll:,} option log-likelihoods, {n_pt:,} 5-shot P(True) of MC1 options): "
               f"{a.mc_seconds} s; generation + judging (730 questions): {a.gen_seconds} s; torch threads "
               f"{a.threads}, the other core busy with the effect benchmark (wall times of the last invocation)."]
     md = "\n".join(lines) + "\n"
     (ROOT / "benchmarks/results/truthfulqa_smollm2.md").write_text(md)
-    out = {"mc_test": mc_test, "mc_all": mc_sum["metrics"], "gen_test": gen_sum["metrics"],
+    out = {"mc_test": mc_test, "selfeval_minus_mc1_test": sel, "longest_option_mc1_test": long_sum, "mc_all": mc_sum["metrics"], "gen_test": gen_sum["metrics"],
            "judge": gen_sum.get("judge"), "seconds": {"mc": a.mc_seconds, "gen": a.gen_seconds},
            "threads": a.threads, "meta": {"mc": mc_sum["meta"], "gen": gen_sum["meta"]}}
     (ROOT / "benchmarks/results/truthfulqa_smollm2.json").write_text(json.dumps(out, indent=1, default=str))
