@@ -103,6 +103,18 @@ def verdict(t2: dict, t1: dict) -> list[str]:
                        + ("True" if pt1 > 0.5 else "False") + ".")
     else:
         out.append("- SK-Tuning AUROC target: not evaluated (Table 2 did not finish for this model).")
+    for model, sets in t2.items():  # every other significant change, next to what a model-free shortcut gets
+        for name, st in sets.items():
+            dd = (st.get("seed_mean_diff") or {}).get("auroc")
+            if not dd or not dd.get("excludes_zero") or (model == SIZES["t1_model"] and name == "a"):
+                continue
+            b = st["baselines"]
+            best = max((v["value"], k) for k, v in b.items() if v and v.get("value") is not None)
+            after = st["seed_mean"]["auroc"]["mean"]
+            out.append(f"- `{model}`, ({name}) {SET_TITLES[name]}: seed-averaged ΔAUROC {diff(dd)} "
+                       f"({f(st['base']['auroc']['value'])} → {f(after)}). Best model-free shortcut on the same "
+                       f"options: {best[1].replace('_', ' ')} {f(best[0])}"
+                       + (" — the tuned judge does not beat it." if after <= best[0] else "."))
     mc = t1.get("truthfulqa-mc", {}).get("diffs", {}).get("mc1", {})
     d1 = mc.get("selfeval-skt − base")
     if d1:
