@@ -88,6 +88,17 @@ def test_shipped_recipes_are_valid(tmp_path):
         assert steps and all(s.hash for s in steps), f
 
 
+def test_biogen_eval_checks_every_model_with_the_same_verifier(tmp_path):
+    r = {"name": "x", "model": "base-model", "eval": {"tasks": ["biogen"], "models": {"base": "base-model",
+                                                                                     "aligned": "some/adapter"}}}
+    steps = {s.name: s for s in plan(r, tmp_path, "r.yaml")}
+    assert steps["eval/base/biogen"].values["verifier"] == steps["eval/aligned/biogen"].values["verifier"] == \
+        "base-model"
+    r["eval"]["biogen"] = {"verifier": "judge-model"}
+    steps = {s.name: s for s in plan(r, tmp_path, "r.yaml")}
+    assert steps["eval/aligned/biogen"].values["verifier"] == "judge-model"
+
+
 def test_paper_recipes_use_the_paper_settings():
     r = load_recipe(str(RECIPES / "paper-truthfulqa-llama2-7b.yaml"))
     assert r["model"] == "meta-llama/Llama-2-7b-hf"

@@ -48,7 +48,8 @@ class BioGenEvalConfig(ModelArgs):
                                        "and topic (or question 'Tell me a bio of X.')")
     knowledge: Optional[str] = opt(None, "knowledge source: FActScore SQLite documents(title, text) or JSONL "
                                          "{title, text}; without it facts are scored by self-consistency")
-    verifier: Optional[str] = opt(None, "model spec that verifies facts (default: the evaluated model itself)")
+    verifier: Optional[str] = opt(None, "model spec that verifies facts (default: the evaluated model itself; "
+                                       "in a recipe: the recipe's base model, for every compared model)")
     claim_method: str = opt("rules", "atomic facts by rules (offline) or llm (FActScore's prompt, run on the "
                                      "verifier model)")
     claim_cache: Optional[str] = opt(None, "JSONL cache of decompositions")
