@@ -35,15 +35,20 @@ def main(run_dir: str = "runs/biogen-demo") -> None:
                                 "metrics": d.get("metrics"),
                                 "seconds": stage(run, f"eval/{p.parent.name}/biogen.stage.json").get("seconds")}
     train = align.get("result", {})
+    rc = json.loads((run / "recipe.json").read_text())["recipe"]
+    rs, rb = rc["sample"], rc["eval"]["biogen"]
     lines = ["# BioGEN on the embedded model (SmolLM2-135M-Instruct)", "",
              f"Written by `python benchmarks/biogen_summary.py` from `selfalign run recipes/biogen-demo.yaml` "
              f"(run directory `{run}`). One torch thread; the other core was busy with the effect benchmark.", "",
-             "Setting: bios of the first 16 BioGEN training people, 4 samples each (T=1.0, top-p 0.9, top-k 10, "
-             "<= 128 tokens); claim-level Self-Eval (rule-based atomic claims, one templated question per claim, "
-             "mean P(True)); best-vs-worst split pairs; 24 LoRA-DPO steps; evaluation on the first 12 BioGEN test "
-             "people, greedy bios. No Wikipedia exists offline, so facts are scored by self-consistency "
-             "(the base model re-answers each fact's question 3 times; agreement = supported), checked by the base "
-             "model for both models. This measures agreement with what the model itself says, not truth: with "
+             f"Setting: bios of the first {rs['limit']} BioGEN {rs['split']} people, {rs['n']} samples each "
+             f"(T={rs['temperature']}, top-p {rs['top_p']}, top-k {rs['top_k']}, <= {rs['max_new_tokens']} tokens); "
+             "claim-level Self-Eval (rule-based atomic claims, one templated question per claim, mean P(True)); "
+             f"pairs by `{rc['pairs']['strategy']}` (a prompt's better-scored half vs the rest); "
+             f"{rc['align']['max_steps']} LoRA-DPO steps; evaluation on the first {rb['limit']} BioGEN "
+             f"{rb['split']} people, greedy bios. No Wikipedia exists offline, so facts are scored by "
+             f"self-consistency (the verifier `{rb.get('verifier')}` re-answers each fact's question "
+             f"{rb['consistency_k']} times; agreement = supported), the same verifier for both models. This "
+             "measures agreement with what the model itself says, not truth: with "
              "FActScore's enwiki-20230401.db add `knowledge:` under eval.biogen for FActScore numbers.", "",
              "## Before / after (the run's summary.md)", ""]
     lines += [x for x in (run / "summary.md").read_text().splitlines()[2:]] if (run / "summary.md").exists() else []
