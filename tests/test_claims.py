@@ -165,6 +165,17 @@ def test_consistency_fraction_by_hand():
     assert eng.generate_calls == 1 and len(eng.prompts) == 1  # one distinct question, sampled once
 
 
+def test_consistency_answers_do_not_depend_on_the_other_questions(tiny_engine):
+    """Batched sampling draws from one random stream: a question's K answers used to change with its batch mates,
+    so an identical bio got different scores from base and aligned runs. Now each question has its own seed."""
+    q = ("Where was Ann born?", "Ann was born in Paris.")
+    others = [("Who wrote Hamlet?", "Shakespeare wrote Hamlet."), ("What is two plus two?", "Two plus two is four.")]
+    alone = C.consistency(tiny_engine, [q], k=3, max_new_tokens=6, seed=7)[0]["answers"]
+    mixed = C.consistency(tiny_engine, others + [q], k=3, max_new_tokens=6, seed=7)[-1]["answers"]
+    assert alone == mixed
+    assert C.question_seed(7, q[0]) == C.question_seed(7, q[0]) != C.question_seed(8, q[0])
+
+
 # --- scoring: --method claims / consistency -----------------------------------------------------------------
 ROWS = [{"id": "b1", "sample_idx": 0, "question": "Tell me a bio of Ann Lee.",
          "response": "Ann Lee was born in Paris and studied in Rome. She was a painter."},

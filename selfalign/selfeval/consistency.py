@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import string
+import zlib
 from typing import Sequence
 
 from selfalign import prompts as P
@@ -72,6 +73,11 @@ def answer_prompt(engine, question: str, chat: bool) -> str:
     return engine.chat_prompt(text) if chat else text
 
 
+def question_seed(seed: int, question: str) -> int:
+    """A stable per-question sampling seed (crc32, not Python's salted hash)."""
+    return (seed * 1_000_003 + zlib.crc32(question.encode("utf-8"))) % 2 ** 31
+
+
 def consistency(engine, items: Sequence[tuple[str, str]], k: int = 5, temperature: float = 1.0,
                 max_new_tokens: int = 32, chat: bool = False, seed: int = 0) -> list[dict]:
     """items: (question, claim). Returns {"p_agree", "answers"} per item: the agreeing fraction of ``k`` samples."""
@@ -80,8 +86,10 @@ def consistency(engine, items: Sequence[tuple[str, str]], k: int = 5, temperatur
     cfg = GenerationConfig(n=k, temperature=temperature, top_p=0.9, top_k=10, max_new_tokens=max_new_tokens,
                            stop=[] if chat else ["\n"])
     questions = list(dict.fromkeys(q for q, _ in items))  # each distinct question is sampled once
-    outs = engine.generate([answer_prompt(engine, q, chat) for q in questions], cfg, seed=seed)
-    answers = {q: [g.text for g in o] for q, o in zip(questions, outs)}
+    # one call per question, seeded by (seed, question): a question's answers do not depend on which other
+    # questions share the call (batched sampling draws from one random stream), so equal texts score equally
+    answers = {q: [g.text for g in engine.generate([answer_prompt(engine, q, chat)], cfg,
+                                                   seed=question_seed(seed, q))[0]] for q in questions}
     res = []
     for q, claim in items:
         votes = [agrees(a, claim, q) for a in answers[q]]
