@@ -59,6 +59,12 @@ def main(run_dir: str = "runs/biogen-demo") -> None:
         g = lambda k, d=3: "–" if fs.get(k) is None else (f"{fs[k]:.{d}f}" if isinstance(fs[k], float) else str(fs[k]))  # noqa: E731
         lines.append(f"| {lab} | {e['score_method']} | {g('score')} | {g('init_score')} | {g('respond_ratio')} | "
                      f"{g('num_facts_per_response', 1)} | {g('n_correct')} | {g('n_incorrect')} |")
+    rows = {lab: {r["id"]: r for r in read_jsonl(run / "eval" / lab / "biogen.rows.jsonl")} for lab in evals}
+    if {"base", "aligned"} <= set(rows):
+        same = sum(rows["aligned"][i]["response"] == r["response"] for i, r in rows["base"].items())
+        lines += ["", f"{same} of {len(rows['base'])} greedy bios are identical for base and aligned model (and, "
+                      "with one verifier and per-question seeds, score identically): every difference comes from "
+                      "the others."]
     lines += ["", "## Stages", "",
               f"- sample: {sample.get('result', {}).get('new_samples')} bios "
               f"({sample.get('result', {}).get('tokens')} tokens, {sample.get('seconds')} s).",
