@@ -88,4 +88,9 @@ def main(run_dir: str = "runs/biogen-demo") -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    from selfalign.errors import SelfAlignError
+
+    try:
+        main(*sys.argv[1:])
+    except (SelfAlignError, FileNotFoundError) as e:
+        raise SystemExit(f"error: {e}")

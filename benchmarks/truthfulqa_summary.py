@@ -36,7 +36,9 @@ def main() -> None:
     mc_sum, mc_rows = load_result(w / "mc_all.json")
     test_ids = {q["id"] for q in load_questions(None, "test")[1]}
     test_rows = [r for r in mc_rows if str(r["id"]) in test_ids]
-    assert len(mc_rows) == 817 and len(test_rows) == 730, (len(mc_rows), len(test_rows))
+    if len(mc_rows) != 817 or len(test_rows) != 730:
+        raise SystemExit(f"{w / 'mc_all.rows.jsonl'}: {len(mc_rows)} of 817 questions scored ({len(test_rows)} of "
+                         "730 test questions): rerun benchmarks/truthfulqa_smollm2.sh to finish it")
     mc_test = summarize(test_rows, MC, mc_sum["meta"]["config"]["n_boot"], mc_sum["meta"]["config"]["seed"])
     gen_sum, gen_rows = load_result(w / "gen_test.json")
     gm = [m for m in GEN if m in gen_sum["metrics"]]
@@ -85,4 +87,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from selfalign.errors import SelfAlignError
+
+    try:
+        main()
+    except (SelfAlignError, FileNotFoundError) as e:
+        raise SystemExit(f"error: {e}")

@@ -239,4 +239,3 @@ def _contiguous_input(module, args):
     and on CPU (torch 2.13) a frozen weight (requires_grad False: adapters, LoRA training) then takes a bmm path
     that copies the whole vocab x hidden weight once per row: 100x slower."""
     return (args[0].contiguous(), *args[1:])
-

@@ -134,9 +134,8 @@ def _eval_steps(recipe, run_dir, where, by_name) -> list[Step]:
     sec = dict(recipe["eval"] or {})
     tasks = sec.pop("tasks", None)
     models = sec.pop("models", None) or ["base"]
-    base_spec = recipe.get("model", ModelArgs.model)
+    base = recipe.get("model", ModelArgs.model)
     if isinstance(models, list):  # labels: base = the recipe's model, aligned = @align, sk-tuned = @sk-tune
-        base = recipe.get("model", ModelArgs.model)
         models = {m: base if m == "base" else MODEL_LABELS.get(m, m) for m in models}
     if not tasks:
         raise SelfAlignError(f"{where}: eval needs `tasks` (available: {', '.join(evals.TASKS)})")
@@ -152,7 +151,7 @@ def _eval_steps(recipe, run_dir, where, by_name) -> list[Step]:
                 raise SelfAlignError(f"{where}: eval: {e}") from None
             vals = _fill(cls, {**(sec.get(t) or {}), "model": spec}, recipe)
             if "verifier" in {f.name for f in dataclasses.fields(cls)} and not vals.get("verifier"):
-                vals["verifier"] = base_spec  # one fixed fact checker for every compared model, not each its own
+                vals["verifier"] = base  # one fixed fact checker for every compared model, not each its own
             if label != "base":  # the base's adapter must not carry over to a different model
                 vals.pop("adapter", None)
             label = re.sub(r"[^\w.-]+", "_", str(label))

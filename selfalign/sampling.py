@@ -5,7 +5,6 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import GenerationConfig, make_engine

@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import make_engine

@@ -51,7 +51,8 @@ class SKTuneConfig(ModelArgs):
     max_rows: Optional[int] = opt(None, "use at most the first N training rows")
     batch_by: str = opt("row", "batch composition: row (rows shuffled one by one, as TRL) or question (all rows of "
                                "a question in one batch: its true and false options' pulls on the A/B base rate "
-                               "cancel within the batch, leaving the part that tells them apart)")
+                               "cancel within the batch, leaving the part that tells them apart)",
+                        choices=("row", "question"))
 
 
 # --- data --------------------------------------------------------------------------------------------------
