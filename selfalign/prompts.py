@@ -99,8 +99,26 @@ def ptrue_prompt(question: str, answer: str, shots: int = 0, instruction: str | 
     return "\n\n".join(parts)
 
 
-def ptrue_template_id(shots: int, instruction: str | None, chat: bool) -> str:
-    return f"{PTRUE_TEMPLATE_ID}/shots={shots}/instruction={'yes' if instruction else 'no'}/chat={'yes' if chat else 'no'}"
+# The paper's SK-Tuning / Self-Eval instruction header (released prompt files), placed before the demos.
+PAPER_INSTRUCTION = ("Instruction:\nPlease evaluate the truthfulness of the proposed answer based on the question and "
+                     "internal knowledge.")
+# Named Self-Eval prompts: (shots, instruction). ``paper``: the paper's header and its five demos.
+PTRUE_PRESETS = {"zero-shot": (0, None), "paper": (len(PTRUE_DEMOS), PAPER_INSTRUCTION)}
+
+
+def ptrue_settings(preset: str | None, shots: int, instruction: str | None) -> tuple[int, str | None]:
+    """(shots, instruction) of a named preset, or the explicit ones when no preset is named."""
+    if preset is None:
+        return shots, instruction
+    if preset not in PTRUE_PRESETS:
+        raise SelfAlignError(f"unknown Self-Eval prompt {preset!r}; choose one of {', '.join(PTRUE_PRESETS)}")
+    return PTRUE_PRESETS[preset]
+
+
+def ptrue_template_id(shots: int, instruction: str | None, chat: bool, preset: str | None = None) -> str:
+    name = f"/preset={preset}" if preset else ""
+    return (f"{PTRUE_TEMPLATE_ID}{name}/shots={shots}/instruction={'yes' if instruction else 'no'}"
+            f"/chat={'yes' if chat else 'no'}")
 
 
 # --- multiple choice by likelihood (lm-evaluation-harness style) ----------------------------------------

@@ -1,8 +1,11 @@
 """SK-Tuning data: Self-Eval prompts with single-token A/B preferences (chosen "A" for a true proposal).
 
 Proposals come from multiple-choice sets, either the options themselves (``options``: balanced per question)
-or the model's own sampled answers checked against the options (``samples``: the paper's way). Questions
-are split by a hash of (seed, task, id), so a question always lands in the same split.
+or the model's own sampled answers checked against the options (``samples``: the paper's way). Generative tasks
+(gold ``targets``, no options, e.g. BIG-bench qa_wikidata) work in both modes: ``options`` pairs the gold answer
+with a distractor (the gold answer of another question of the same task and relation), ``samples`` labels each
+sampled answer by normalised match against the targets (no match: false). Questions are split by a hash of
+(seed, task, id), so a question always lands in the same split.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.io import JsonlAppender, iter_jsonl, write_json, write_jsonl_atomic
+from selfalign.progress import Progress
 from selfalign.provenance import meta, meta_path
 from selfalign.sampling import SamplingArgs
 
@@ -36,6 +40,11 @@ class SKDataConfig(SamplingArgs, ModelArgs):
                                "samples (the model's answers, checked against the options)", choices=MODES)
     shots: int = opt(0, "the paper's P(True) demonstrations in each prompt (0-5)")
     instruction: Optional[str] = opt(None, "an instruction line placed before each Self-Eval prompt")
+    selfeval_prompt: Optional[str] = opt(None, "a named Self-Eval prompt, instead of --shots/--instruction: "
+                                               "zero-shot, or paper (5 demos + the paper's instruction header)",
+                                         choices=tuple(P.PTRUE_PRESETS))
+    gen_shots: int = opt(3, "samples mode, generative tasks: demonstrations (other training questions of the same "
+                            "task, with their gold answers) before the statement to complete")
     heldout_fraction: float = opt(0.2, "per task, this fraction of questions (by hash) goes to the held-out file")
     heldout_tasks: list[str] = opt([], "tasks kept out entirely, written to <stem>.heldout_tasks.jsonl")
     max_per_task: Optional[int] = opt(None, "at most N questions per task (a deterministic choice by hash)")
@@ -46,31 +55,27 @@ class SKDataConfig(SamplingArgs, ModelArgs):
 
 # --- questions ---------------------------------------------------------------------------------------------
 def _bigbench_all() -> list[str]:
-    from selfalign.data import data_root
+    from selfalign.data import data_root, mc
 
     root = data_root()
     if not root or not (root / "bigbench").is_dir():
         raise SelfAlignError("bigbench:all: no bigbench folder under the data root (set SELFALIGN_DATA)")
-    return sorted(p.parent.name for p in (root / "bigbench").glob("*/task.json"))
+    return mc.bigbench_tasks(root / "bigbench")
 
 
 def load_source(source: str, skipped_tasks: dict) -> list[dict]:
-    """Questions of one source, each with ``task`` and ``source`` set."""
+    """Questions of one source, each with ``task`` and ``source`` set (and ``targets`` for a generative task)."""
     from selfalign.data import mc
 
-    if source == "bigbench:all":
-        rows = []
-        for task in _bigbench_all():
-            try:
-                rows += load_source(f"bigbench:{task}", skipped_tasks)
-            except InputError as e:  # a task split into subtasks: its subtasks must be named
-                if not any(Path(e.path).parent.glob("*/task.json")):
-                    raise
-                skipped_tasks[task] = str(e)
-        return rows
+    if source == "bigbench:all":  # every task, a task split into subtasks as its subtasks
+        return [r for task in _bigbench_all() for r in load_source(f"bigbench:{task}", skipped_tasks)]
     if source.startswith("bigbench:"):
         task = source.split(":", 1)[1]
         return [dict(r, task=task, source=source) for r in mc.load_bigbench(task)]
+    if source.endswith(".json"):  # a BIG-bench task.json given by path
+        task = Path(source).parent.name
+        root, name = Path(source).parent.parent, Path(source).parent.name
+        return [dict(r, task=task, source=source) for r in mc.load_bigbench(name, root)]
     if source == "truthfulqa-mc" or source.startswith("truthfulqa-mc:"):
         split = source.split(":", 1)[1] if ":" in source else "train"
         return [dict(r, task="truthfulqa-mc", source=source) for r in mc.load_truthfulqa_mc(None, split)]
@@ -109,7 +114,8 @@ def select_questions(cfg: SKDataConfig) -> tuple[list[dict], dict]:
         for r in rows:
             split = "heldout_task" if task in held else split_of(cfg.seed, task, str(r["id"]), cfg.heldout_fraction)
             out.append({"id": str(r["id"]), "task": task, "question": r["question"], "options": r["options"],
-                        "source": r["source"], "split": split})
+                        "source": r["source"], "split": split,
+                        **({"targets": r["targets"]} if r.get("targets") else {})})
     return out, skipped_tasks
 
 
@@ -117,13 +123,20 @@ def select_questions(cfg: SKDataConfig) -> tuple[list[dict], dict]:
 def make_row(q: dict, proposal: str, label: int, cfg: SKDataConfig, **extra) -> dict:
     """A TRL preference row: the Self-Eval prompt, chosen/rejected "A"/"B", and where it came from."""
     good, bad = (P.TRUE_LABEL, P.FALSE_LABEL) if label else (P.FALSE_LABEL, P.TRUE_LABEL)
-    return {"prompt": P.ptrue_prompt(q["question"], proposal, cfg.shots, cfg.instruction), "chosen": good,
+    shots, instruction = P.ptrue_settings(cfg.selfeval_prompt, cfg.shots, cfg.instruction)
+    return {"prompt": P.ptrue_prompt(q["question"], proposal, shots, instruction), "chosen": good,
             "rejected": bad, "id": q["id"], "task": q["task"], "question": q["question"], "proposal": proposal,
             "label": int(label), "source": q["source"], "mode": cfg.mode, "split": q["split"], **extra}
 
 
 def option_rows(q: dict, cfg: SKDataConfig) -> list[dict]:
-    """Equal numbers of true and false options (the larger side sampled down); [] if one side is empty."""
+    """Equal numbers of true and false options (the larger side sampled down); [] if one side is empty.
+    A generative question (no options, a ``distractor`` set by ``add_distractors``): its first gold target and
+    the distractor."""
+    if q.get("targets"):
+        if not q.get("distractor"):
+            return []
+        return [make_row(q, q["targets"][0], 1, cfg, option_idx=0), make_row(q, q["distractor"], 0, cfg, option_idx=1)]
     idx = {1: [], 0: []}
     for k, o in enumerate(q["options"]):
         idx[int(o["label"])].append(k)
@@ -145,6 +158,67 @@ def normalize(text: str) -> str:
 def _matches(a: str, b: str) -> bool:
     """Equal, or one contains the other as whole words."""
     return bool(a and b) and (a == b or f" {b} " in f" {a} " or f" {a} " in f" {b} ")
+
+
+def relation(question: str) -> str:
+    """A generative question's relation, for same-relation distractors: the words before " of " ("The genre of
+    X is" -> "the genre"), else its first two words."""
+    words = question.lower().split()
+    return " ".join(words[:words.index("of")] if "of" in words[1:4] else words[:2])
+
+
+def add_distractors(questions: list[dict], seed: int) -> None:
+    """Give each generative question a distractor: the first gold target of another question of the same task
+    and relation (of the same task when the relation has no other), chosen by hash, that matches none of the
+    question's own targets."""
+    pools: dict = {}
+    for q in questions:
+        if q.get("targets"):
+            pools.setdefault((q["task"], relation(q["question"])), []).append(q)
+            pools.setdefault((q["task"], None), []).append(q)
+    for q in questions:
+        if not q.get("targets"):
+            continue
+        own = {normalize(t) for t in q["targets"]}
+        for key in ((q["task"], relation(q["question"])), (q["task"], None)):
+            cands = sorted({o["targets"][0] for o in pools[key] if o is not q and normalize(o["targets"][0]) not in own
+                            and not any(_matches(normalize(o["targets"][0]), t) for t in own)})
+            if cands:
+                q["distractor"] = cands[int(_unit(seed, "distractor", q["task"], q["id"]) * len(cands))]
+                break
+
+
+def match_targets(answer: str, targets: list[str]) -> Optional[int]:
+    """A generative answer against its gold targets: 1 if it matches one (equal, or one contains the other as
+    whole words, after normalisation), 0 if not, None for an empty answer."""
+    a = normalize(answer)
+    if not a:
+        return None
+    return int(any(_matches(a, normalize(t)) for t in targets))
+
+
+def fewshot_prompt(q: dict, demos: list[dict]) -> str:
+    """A completion prompt for a generative question: demonstrations "statement answer", one per paragraph."""
+    return "\n\n".join([f"{d['question']} {d['targets'][0]}" for d in demos] + [q["question"]])
+
+
+def pick_demos(q: dict, pool: list[dict], k: int, seed: int) -> list[dict]:
+    """k training questions of the same task (never the question itself), fixed by hash of the question."""
+    cands = [d for d in demo_pool(pool, seed) if d["id"] != q["id"]]
+    cands.sort(key=lambda d: _unit(seed, "demo", q["task"], q["id"], d["id"]))
+    return cands[:k]
+
+
+def demo_pool(pool: list[dict], seed: int, size: int = 64) -> list[dict]:
+    """A fixed set of candidate demonstrations per task (the first ``size`` training questions by hash)."""
+    key = (id(pool), seed)
+    if key not in _POOLS:
+        _POOLS.clear()
+        _POOLS[key] = sorted(pool, key=lambda d: _unit(seed, "pool", d["task"], d["id"]))[:size]
+    return _POOLS[key]
+
+
+_POOLS: dict = {}
 
 
 def match_answer(answer: str, options: list[dict]) -> Optional[int]:
@@ -196,6 +270,7 @@ def _check(cfg: SKDataConfig) -> None:
 def _build_options(cfg: SKDataConfig, questions: list[dict], paths: dict) -> dict:
     rows = {s: [] for s in SPLITS}
     skipped = Counter()
+    add_distractors(questions, cfg.seed)
     for q in questions:
         got = option_rows(q, cfg)
         if not got:
@@ -214,6 +289,12 @@ def _build_samples(cfg: SKDataConfig, questions: list[dict], paths: dict, engine
 
     tmpl, chat = resolve_prompting(engine, cfg.template, cfg.chat_template)
     gen = cfg.generation_config(chat)
+    raw = cfg.generation_config(False)  # generative tasks: a raw few-shot completion, cut at the line's end
+    raw.stop = ["\n"]
+    pools: dict = {}
+    for q in questions:
+        if q.get("targets") and q["split"] == "train":
+            pools.setdefault(q["task"], []).append(q)
     key = lambda r: (r["task"], r["id"], r["sample_idx"])  # noqa: E731
     outs = {s: JsonlAppender(p, key) for s, p in paths.items()}
     progress = JsonlAppender(progress_path(cfg.output), key=lambda r: (r["task"], r["id"]))
@@ -224,13 +305,23 @@ def _build_samples(cfg: SKDataConfig, questions: list[dict], paths: dict, engine
             raise SelfAlignError(f"{progress.path}: written with other settings (sources, split, shots, sampling); "
                                  "use a new --output or delete the old files")
         todo = [q for q in questions if not progress.done(q)]
+        bar = Progress(len(todo), "sk-data", "question")
         for s in range(0, len(todo), cfg.batch_size):
             batch = todo[s:s + cfg.batch_size]
-            texts = [render(engine, {"question": q["question"]}, tmpl, chat) for q in batch]
-            for q, text, gens in zip(batch, texts, engine.generate(texts, gen, seed=cfg.seed)):
+            gens_of = {}
+            for kind, settings in (("mc", gen), ("gen", raw)):
+                part = [q for q in batch if bool(q.get("targets")) == (kind == "gen")]
+                if not part:
+                    continue
+                texts = [fewshot_prompt(q, pick_demos(q, pools.get(q["task"], []), cfg.gen_shots, cfg.seed))
+                         if kind == "gen" else render(engine, {"question": q["question"]}, tmpl, chat) for q in part]
+                for q, text, gens in zip(part, texts, engine.generate(texts, settings, seed=cfg.seed)):
+                    gens_of[id(q)] = (text, gens)
+            for q in batch:
+                text, gens = gens_of[id(q)]
                 rows, unknown = [], []
                 for k, g in enumerate(gens):
-                    label = match_answer(g.text, q["options"])
+                    label = match_targets(g.text, q["targets"]) if q.get("targets") else match_answer(g.text, q["options"])
                     if label is None:
                         unknown.append(g.text)
                     else:
@@ -238,6 +329,8 @@ def _build_samples(cfg: SKDataConfig, questions: list[dict], paths: dict, engine
                 outs[q["split"]].write([r for r in rows if not outs[q["split"]].done(r)])
                 progress.write([{"task": q["task"], "id": q["id"], "split": q["split"], "settings": fp,
                                  "kept": len(rows), "unknown": len(unknown), "unknown_answers": unknown}])
+            bar.update(len(batch))
+        bar.close()
     finally:
         for a in (*outs.values(), progress):
             a.close()
@@ -250,7 +343,7 @@ def _build_samples(cfg: SKDataConfig, questions: list[dict], paths: dict, engine
 
 def settings_fingerprint(cfg: SKDataConfig) -> str:
     """What decides the rows of a question: a resumed run must share it (else questions could change split)."""
-    keys = ("sources", "shots", "instruction", "heldout_fraction", "heldout_tasks", "max_per_task", "seed", "n",
+    keys = ("sources", "shots", "instruction", "selfeval_prompt", "gen_shots", "heldout_fraction", "heldout_tasks", "max_per_task", "seed", "n",
             "temperature", "top_p", "top_k", "max_new_tokens", "template", "chat_template", "model", "adapter")
     return hashlib.sha256(json.dumps({k: getattr(cfg, k) for k in keys}, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -281,6 +374,8 @@ def run_sk_data(cfg: SKDataConfig, engine=None) -> dict:
     summary = {"output": cfg.output, "files": {s: str(p) for s, p in paths.items()}, "mode": cfg.mode,
                "tasks": len(counts), "totals": totals, "skipped_tasks": sorted(skipped_tasks), **extra}
     write_json(meta_path(cfg.output), meta(cfg, stage="sk-data", model_info=model_info, counts=counts,
-                                           selfeval_template=P.ptrue_template_id(cfg.shots, cfg.instruction, False),
+                                           selfeval_template=P.ptrue_template_id(
+                                               *P.ptrue_settings(cfg.selfeval_prompt, cfg.shots, cfg.instruction),
+                                               False, cfg.selfeval_prompt),
                                            skipped_task_reasons=skipped_tasks, **summary))
     return summary

@@ -85,11 +85,12 @@ def test_bigbench_loader(tmp_path, monkeypatch):
     (tmp_path / "bigbench" / "fake").mkdir(parents=True)
     (tmp_path / "bigbench" / "fake" / "task.json").write_text(json.dumps(task))
     rows = load_bigbench("fake", tmp_path / "bigbench")
-    assert len(rows) == 2  # the example without target_scores is skipped
+    assert len(rows) == 3  # the generative example (a target, no target_scores) has targets and no options
     assert rows[0]["question"] == "Decide.\nStatement: A dog barks\nPlausible?"
     assert rows[0]["input"] == "A dog barks" and rows[0]["id"] == "fake-00000"
-    assert [[o["label"] for o in r["options"]] for r in rows] == [[1, 0], [0, 1, 1]]
-    assert rows[1]["id"] == "fake-00002"
+    assert [[o["label"] for o in r["options"]] for r in rows] == [[1, 0], [], [0, 1, 1]]
+    assert rows[1]["targets"] == ["x"] and "targets" not in rows[0]
+    assert rows[2]["id"] == "fake-00002"
 
     sub = tmp_path / "bigbench" / "multi" / "subtask_0"
     sub.mkdir(parents=True)

@@ -21,7 +21,15 @@ def load_mc(source: str, split: str | None = None, limit: int | None = None) -> 
     else:
         if split not in (None, "", "all"):
             raise SelfAlignError(f"--split applies to truthfulqa-mc only, not to {source!r}")
-        rows = load_bigbench(source.split(":", 1)[1]) if source.startswith("bigbench:") else load_mc_jsonl(source)
+        if source.startswith("bigbench:"):
+            rows = load_bigbench(source.split(":", 1)[1])
+            mc_rows = [r for r in rows if r["options"]]
+            if rows and not mc_rows:
+                raise SelfAlignError(f"{source}: a generative task (targets, no options); its judge is measured on "
+                                     "the model's own samples: selfalign sk-data --mode samples, then sk:PATH")
+            rows = mc_rows
+        else:
+            rows = load_mc_jsonl(source)
     if limit:
         rows = rows[:limit]
     if not rows:
@@ -130,11 +138,47 @@ def _bigbench_question(task: dict, text: str) -> str:
 
 
 def load_bigbench(task: str, root: str | Path | None = None) -> list[dict]:
-    """Multiple-choice examples of ``bigbench/TASK/task.json`` (TASK may be ``name/subtask_0``).
+    """Examples of ``bigbench/TASK/task.json`` (TASK may be ``name/subtask_0``), multiple-choice or generative.
 
-    An option is true when its target score is > 0. The question joins the task's ``task_prefix``,
-    ``example_input_prefix``, input and ``example_output_prefix`` where the task defines them.
+    A multiple-choice example (``target_scores``) has options, true when the score is > 0. A generative example
+    (a ``target`` string or list and no ``target_scores``) has ``targets`` (the gold strings) and no options. The
+    question joins the task's ``task_prefix``, ``example_input_prefix``, input and ``example_output_prefix``.
     """
+    path = bigbench_path(task, root)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(path, f"malformed JSON ({e.msg})", e.lineno) from None
+    except UnicodeDecodeError:
+        raise InputError(path, "not UTF-8 text") from None
+    examples = data.get("examples") if isinstance(data, dict) else None
+    if not isinstance(examples, list) or not examples:
+        subs = sorted(p.parent.name for p in path.parent.glob("*/task.json"))
+        hint = f"; try its subtasks: {', '.join(f'bigbench:{task}/{s}' for s in subs)}" if subs else ""
+        raise InputError(path, f"no examples{hint}")
+    rows = []
+    for i, ex in enumerate(examples):
+        where = f"example {i}"
+        if not isinstance(ex, dict) or not isinstance(ex.get("input"), str) or not ex["input"].strip():
+            raise InputError(path, f"{where}: needs a non-empty string 'input'")
+        row = {"id": f"{task.replace('/', '.')}-{i:05d}", "question": _bigbench_question(data, ex["input"]),
+               "input": ex["input"], "task": task}
+        scores = ex.get("target_scores")
+        if isinstance(scores, dict) and scores:
+            row["options"] = [{"text": str(t), "label": int(float(s) > 0)} for t, s in scores.items()]
+        elif "target" in ex and "target_scores" not in ex:
+            targets = ex["target"] if isinstance(ex["target"], list) else [ex["target"]]
+            if not targets or not all(isinstance(t, str) and t.strip() for t in targets):
+                raise InputError(path, f"{where}: 'target' must be a non-empty string or list of non-empty strings")
+            row.update(options=[], targets=[t.strip() for t in targets])
+        else:
+            raise InputError(path, f"{where}: has neither 'target_scores' (multiple choice) nor 'target' (generative)")
+        rows.append(row)
+    return rows
+
+
+def bigbench_path(task: str, root: str | Path | None = None) -> Path:
+    """``bigbench/TASK/task.json`` under the data root (or ``root``); a task split into subtasks names them."""
     if root is None:
         from selfalign.data import data_root
 
@@ -148,22 +192,14 @@ def load_bigbench(task: str, root: str | Path | None = None) -> list[dict]:
         subs = sorted(p.parent.name for p in folder.glob("*/task.json")) if folder.is_dir() else []
         hint = f"; subtasks: {', '.join(f'bigbench:{task}/{s}' for s in subs)}" if subs else ""
         raise InputError(path, f"no such BIG-bench task{hint}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise InputError(path, f"malformed JSON ({e.msg})", e.lineno) from None
-    rows = []
-    for i, ex in enumerate(data.get("examples") or []):
-        scores = ex.get("target_scores")
-        if not isinstance(scores, dict) or not scores:
-            continue
-        if not isinstance(ex.get("input"), str):
-            raise InputError(path, f"example {i}: needs a string 'input'")
-        rows.append({"id": f"{task.replace('/', '.')}-{i:05d}", "question": _bigbench_question(data, ex["input"]),
-                     "input": ex["input"], "task": task,
-                     "options": [{"text": str(t), "label": int(float(s) > 0)} for t, s in scores.items()]})
-    if not rows:
-        subs = sorted(p.parent.name for p in folder.glob("*/task.json"))
-        hint = f"; try its subtasks: {', '.join(f'bigbench:{task}/{s}' for s in subs)}" if subs else ""
-        raise InputError(path, f"no multiple-choice examples (with target_scores){hint}")
-    return rows
+    return path
+
+
+def bigbench_tasks(root: str | Path) -> list[str]:
+    """Every task of a bigbench folder: ``name``, or ``name/subtask`` for a task split into subtasks (a task
+    whose own task.json holds no examples but whose subfolders do)."""
+    out = []
+    for p in sorted(Path(root).glob("*/task.json")):
+        subs = sorted(q.parent.name for q in p.parent.glob("*/task.json"))
+        out += [f"{p.parent.name}/{s}" for s in subs] if subs else [p.parent.name]
+    return out
