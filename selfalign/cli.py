@@ -96,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         hf_logging.disable_progress_bar()
         summary = run(from_args(cls, args))
     except SelfAlignError as e:
-        print(f"selfalign {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        code = getattr(e, "exit_code", 2)
+        print(f"selfalign {args.command}: {'error: ' if code == 2 else ''}{e}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print(f"\nselfalign {args.command}: interrupted; finished rows are saved, rerun the same command to resume",
               file=sys.stderr)

@@ -16,3 +16,9 @@ class InputError(SelfAlignError):
 
 class ModelError(SelfAlignError):
     """A model spec that cannot be resolved or loaded."""
+
+
+class Interrupted(SelfAlignError):
+    """A run stopped by SIGTERM after saving what it had; exit 143 (128 + SIGTERM)."""
+
+    exit_code = 143

@@ -23,6 +23,7 @@ from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.io import line_numbers, read_jsonl, write_json
 from selfalign.metrics import auroc
+from selfalign import checkpoint as ckpt
 from selfalign.progress import Progress
 from selfalign.provenance import meta
 
@@ -42,11 +43,24 @@ class SKTuneConfig(ModelArgs):
     lora_alpha: int = opt(16, "LoRA alpha")
     lora_dropout: float = opt(0.0, "LoRA dropout")
     target_modules: list[str] = opt(["q_proj", "k_proj", "v_proj", "o_proj"], "LoRA target modules")
-    learning_rate: float = opt(1e-4, "AdamW learning rate")
-    epochs: int = opt(1, "passes over the training rows")
+    top_layers: Optional[int] = opt(None, "LoRA on the top N decoder layers only; the frozen lower layers' hidden "
+                                          "states are computed once per row and reused every epoch (default: all "
+                                          "layers, whole-model passes)")
+    learning_rate: float = opt(1e-4, "AdamW learning rate (peak, after warmup)")
+    lr_scheduler: str = opt("cosine", "learning-rate schedule after warmup (transformers get_scheduler)",
+                            choices=("cosine", "linear", "constant"))
+    warmup_ratio: float = opt(0.1, "fraction of the steps spent warming the learning rate up from 0")
+    weight_decay: float = opt(0.01, "AdamW weight decay")
+    max_grad_norm: float = opt(1.0, "clip the gradient norm to this (0 = no clipping)")
+    epochs: int = opt(3, "passes over the training rows")
     max_steps: Optional[int] = opt(None, "stop after this many optimizer steps")
     grad_accum: int = opt(1, "batches per optimizer step")
-    eval_every: Optional[int] = opt(None, "validate every N steps (default: once per epoch)")
+    eval_every: Optional[int] = opt(None, "validate (and checkpoint) every N steps (default: once per epoch)")
+    patience: int = opt(0, "stop when the validation AUROC has not improved for N evaluations (0 = never)")
+    train_eval_rows: int = opt(256, "training rows (a fixed sample) whose P(True) AUROC is logged at each evaluation")
+    selfeval_prompt: Optional[str] = opt(None, "re-render every row's prompt from its question and proposal with a "
+                                               "named Self-Eval prompt (zero-shot, paper); default: the rows' prompts",
+                                         choices=tuple(P.PTRUE_PRESETS))
     seed: int = opt(0, "seed of the shuffling and the LoRA initialisation")
     max_rows: Optional[int] = opt(None, "use at most the first N training rows")
     batch_by: str = opt("row", "batch composition: row (rows shuffled one by one, as TRL) or question (all rows of "
@@ -89,29 +103,18 @@ def make_batches(rows: list[dict], batch_size: int, rng: random.Random, by: str 
     return batches + ([cur] if cur else [])
 
 
-def label_token_ids(tok) -> dict[str, int]:
-    """Token id of "A" and "B" without a leading space (the prompt ends with ':'); each must be one token."""
-    out = {}
-    for c in LABELS:
-        ids = tok.encode(c, add_special_tokens=False)
-        if len(ids) != 1:
-            raise SelfAlignError(f"label {c!r} is not a single token for this tokenizer ({ids})")
-        out[c] = ids[0]
-    return out
+def encode_rows(rows: list[dict], engine, model, cfg: "SKTuneConfig"):
+    """The rows as margin computers (``sktrunk``): token ids, in-context A/B ids, the chosen side's sign."""
+    from selfalign import sktrunk
 
-
-# --- the loss ----------------------------------------------------------------------------------------------
-def margins(model, engine, seqs: list[list[int]], chosen_ids: list[int], rejected_ids: list[int]) -> torch.Tensor:
-    """logit(chosen) − logit(rejected) at the last position of each sequence, in input order (with grad)."""
-    out = [None] * len(seqs)
-    for idx, ids, mask, pos in engine.batches(seqs):
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=1).logits[:, -1].float()
-        c = torch.tensor([chosen_ids[i] for i in idx], device=logits.device)
-        r = torch.tensor([rejected_ids[i] for i in idx], device=logits.device)
-        m = logits.gather(-1, c[:, None]).squeeze(-1) - logits.gather(-1, r[:, None]).squeeze(-1)
-        for k, i in enumerate(idx):
-            out[i] = m[k]
-    return torch.stack(out)
+    prompts = [r["prompt"] for r in rows]
+    seqs = [engine.encode(t) for t in prompts]
+    a = [engine.choice_ids(t, P.TRUE_LABEL) for t in prompts]
+    b = [engine.choice_ids(t, P.FALSE_LABEL) for t in prompts]
+    sign = [1.0 if r["chosen"] == P.TRUE_LABEL else -1.0 for r in rows]
+    if cfg.top_layers is None:
+        return sktrunk.PlainRows(seqs, a, b, sign, engine)
+    return sktrunk.TrunkRows(seqs, a, b, sign, model, cfg.top_layers, cfg.batch_size)
 
 
 def dpo_loss(margin: torch.Tensor, ref_margin: torch.Tensor, beta: float):
@@ -120,32 +123,18 @@ def dpo_loss(margin: torch.Tensor, ref_margin: torch.Tensor, beta: float):
     return -F.logsigmoid(reward).mean(), reward.detach()
 
 
-class _Rows:
-    """Encoded rows: token ids, chosen/rejected ids, labels, and the cached reference margins."""
-
-    def __init__(self, rows: list[dict], engine, ids: dict[str, int]):
-        self.seqs = [engine.encode(r["prompt"]) for r in rows]
-        self.c = [ids[r["chosen"]] for r in rows]
-        self.r = [ids[r["rejected"]] for r in rows]
-        self.sign = [1.0 if r["chosen"] == P.TRUE_LABEL else -1.0 for r in rows]
-        self.labels = [r["label"] for r in rows]
-        self.ref: Optional[torch.Tensor] = None
-
-    def margins(self, model, engine, idx=None) -> torch.Tensor:
-        idx = range(len(self.seqs)) if idx is None else idx
-        return margins(model, engine, [self.seqs[i] for i in idx], [self.c[i] for i in idx], [self.r[i] for i in idx])
-
-    @torch.no_grad()
-    def evaluate(self, model, engine, beta: float) -> dict:
-        """P(True) AUROC (p_true = softmax over the A/B logits), loss and reward accuracy."""
-        was = model.training
-        model.eval()
-        m = self.margins(model, engine).cpu()
-        model.train(was)
-        p_true = torch.sigmoid(m * torch.tensor(self.sign))
-        loss, reward = dpo_loss(m, self.ref, beta)
-        return {"auroc": auroc(self.labels, p_true.tolist()), "loss": float(loss),
-                "reward_accuracy": float((reward > 0).float().mean()), "p_true_mean": float(p_true.mean())}
+@torch.no_grad()
+def evaluate(model, rows, ref: torch.Tensor, labels: list[int], beta: float) -> dict:
+    """P(True) AUROC (P(True) = sigmoid(lse A − lse B), as every reader computes it), DPO loss, reward accuracy,
+    mean P(True)."""
+    was = model.training
+    model.eval()
+    m = rows.margins(model).cpu()
+    model.train(was)
+    p_true = torch.sigmoid(m * rows.sign)
+    loss, reward = dpo_loss(m, ref, beta)
+    return {"auroc": auroc(labels, p_true.tolist()), "loss": float(loss),
+            "reward_accuracy": float((reward > 0).float().mean()), "p_true_mean": float(p_true.mean())}
 
 
 # --- training ----------------------------------------------------------------------------------------------
@@ -156,9 +145,13 @@ def _check(cfg: SKTuneConfig) -> None:
             raise SelfAlignError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
     if cfg.batch_by not in ("row", "question"):
         raise SelfAlignError(f"--batch-by must be row or question, got {cfg.batch_by!r}")
-    for name in ("max_steps", "eval_every", "max_rows"):
+    for name in ("max_steps", "eval_every", "max_rows", "top_layers"):
         if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
             raise SelfAlignError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
+    if not 0 <= cfg.warmup_ratio < 1:
+        raise SelfAlignError(f"--warmup-ratio must be in [0, 1), got {cfg.warmup_ratio}")
+    if cfg.top_layers is not None and not cfg.lora:
+        raise SelfAlignError("--top-layers trains LoRA on the top layers; it cannot be combined with --no-lora")
 
 
 def _config_dict(cfg) -> dict:
@@ -179,13 +172,14 @@ def _finished(out: Path, cfg) -> Optional[dict]:
     return s
 
 
-def _wrap(model, cfg: SKTuneConfig):
+def _wrap(model, cfg: SKTuneConfig, n_layers: int):
     if not cfg.lora:
         return model
     from peft import LoraConfig, get_peft_model
 
+    top = {} if cfg.top_layers is None else {"layers_to_transform": list(range(n_layers - cfg.top_layers, n_layers))}
     lc = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                    target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
+                    target_modules=list(cfg.target_modules), task_type="CAUSAL_LM", **top)
     try:
         return get_peft_model(model, lc)
     except ValueError as e:
@@ -220,9 +214,24 @@ def _rank_checksums(model, acc) -> list[float]:
     return [float(x) for x in (acc.gather(t) if acc else t).cpu()]
 
 
+def _rerender(rows: list[dict], preset: Optional[str]) -> list[dict]:
+    if preset is None:
+        return rows
+    shots, instruction = P.ptrue_settings(preset, 0, None)
+    for r in rows:
+        if not isinstance(r.get("question"), str) or not isinstance(r.get("proposal"), str):
+            raise SelfAlignError("--selfeval-prompt re-renders rows from 'question' and 'proposal'; these rows "
+                                 "lack them (build them with selfalign sk-data)")
+    return [dict(r, prompt=P.ptrue_prompt(r["question"], r["proposal"], shots, instruction)) for r in rows]
+
+
 def run_sk_tune(cfg: SKTuneConfig) -> dict:
-    """Train; the output directory is a model spec (adapter + selfalign_base.json, or a full model)."""
-    from selfalign import models
+    """Train; the output directory is a model spec (adapter + selfalign_base.json, or a full model).
+
+    A killed run resumes from its newest checkpoint (``checkpoint/``: weights, optimizer, scheduler, RNG, step)."""
+    from transformers import get_scheduler
+
+    from selfalign import models, sktrunk
     from selfalign.engines.hf import HFEngine
 
     _check(cfg)
@@ -230,89 +239,148 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
     done = _finished(out, cfg)
     if done:
         return {**done, "resumed": True, "note": "finished earlier with the same config; nothing trained"}
-    train = load_rows(cfg.data, cfg.max_rows)
-    valid = load_rows(cfg.valid_data) if cfg.valid_data else None
+    train = _rerender(load_rows(cfg.data, cfg.max_rows), cfg.selfeval_prompt)
+    valid = _rerender(load_rows(cfg.valid_data), cfg.selfeval_prompt) if cfg.valid_data else None
     torch.manual_seed(cfg.seed)
     acc = _accelerator()  # under `accelerate launch`: one process per device, each trains on its share of a batch
+    if acc and cfg.top_layers is not None:
+        raise SelfAlignError("--top-layers runs in one process; launch without accelerate")
     device = str(acc.device) if acc and cfg.device == "auto" else cfg.device
     model, tok = models.load(cfg.model, adapter=cfg.adapter, device=device, dtype=cfg.dtype,
                              trust_remote_code=cfg.trust_remote_code, merge_adapters=True)
     info = dict(model.selfalign_spec)
     engine = HFEngine(model, tok, batch_size=cfg.batch_size)
-    ids = label_token_ids(tok)
-    tr, va = _Rows(train, engine, ids), (_Rows(valid, engine, ids) if valid else None)
+    t_enc = time.time()
+    probe = random.Random(f"{cfg.seed}/train-eval").sample(range(len(train)), min(cfg.train_eval_rows, len(train)))
+    tr = encode_rows(train, engine, model, cfg)
+    va = encode_rows(valid, engine, model, cfg) if valid else None
     model.eval()
     with torch.no_grad():  # reference margins, once, before any update
-        for d in filter(None, (tr, va)):
-            d.ref = d.margins(model, engine).detach().cpu()
-    model = _wrap(model, cfg)
+        ref = {"train": tr.margins(model).detach().cpu(), "valid": va.margins(model).detach().cpu() if va else None}
+    t_enc = time.time() - t_enc
+    model = _wrap(model, cfg, sktrunk.n_layers(model) if cfg.top_layers else 0)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    opt_ = torch.optim.AdamW(params, lr=cfg.learning_rate)
+    opt_ = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    n_batches = len(make_batches(train, cfg.batch_size, random.Random(0), cfg.batch_by))
+    steps_per_epoch = math.ceil(n_batches / cfg.grad_accum)
+    total = steps_per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, steps_per_epoch * cfg.epochs)
+    sched = get_scheduler(cfg.lr_scheduler, opt_, num_warmup_steps=int(cfg.warmup_ratio * total),
+                          num_training_steps=total)
     rank, world, inner = (acc.process_index, acc.num_processes, model) if acc else (0, 1, model)
     if acc:
         model, opt_ = acc.prepare(model, opt_)
-
-    n_batches = len(make_batches(train, cfg.batch_size, random.Random(cfg.seed), cfg.batch_by))
-    steps_per_epoch = math.ceil(n_batches / cfg.grad_accum)
-    total = steps_per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, steps_per_epoch * cfg.epochs)
     eval_every = cfg.eval_every or steps_per_epoch
     out.mkdir(parents=True, exist_ok=True)
-    log_f = open(out / LOG if rank == 0 else os.devnull, "w", encoding="utf-8")
+    state = ckpt.load(out, cfg, inner, opt_, sched)  # resume: the newest complete checkpoint of this config
+    step, best, best_step, stale = state["step"], state["best"], state["best_step"], state["stale"]
+    log_f = open(out / LOG if rank == 0 else os.devnull, "a", encoding="utf-8")
+    if rank == 0:
+        ckpt.truncate_log(out / LOG, step)
+        log_f.seek(0, 2)
 
     def log(rec):
         log_f.write(json.dumps(rec) + "\n")
         log_f.flush()
 
-    rng = random.Random(cfg.seed)
-    best, best_step, step, t0 = None, None, 0, time.time()
-    initial = va.evaluate(model, engine, cfg.beta) if va else None
-    if initial:
-        log({"step": 0, "valid": initial})
-    bar = Progress(total, "sk-tune", "step", enabled=rank == 0)
-    last = {}
+    def evaluation():
+        rec = {"train": evaluate(inner, _Subset(tr, probe), ref["train"][probe], [train[i]["label"] for i in probe],
+                                 cfg.beta)}
+        if va:
+            rec["valid"] = evaluate(inner, va, ref["valid"], [r["label"] for r in valid], cfg.beta)
+        return rec
+
+    t0 = time.time()
+    initial = None
+    if step == 0:
+        initial = evaluation()
+        log({"step": 0, **initial, "lr": 0.0})
+    else:
+        initial = state.get("initial")
+    bar = Progress(total - step, "sk-tune", "step", enabled=rank == 0)
+    last, stop = {}, ckpt.StopFlag()
     try:
-        while step < total:
-            batches = make_batches(train, cfg.batch_size, rng, cfg.batch_by)
-            for g in range(0, len(batches), cfg.grad_accum):
-                if step >= total:
+        while step < total and not stop.set:
+            epoch, pos = divmod(step, steps_per_epoch)
+            batches = make_batches(train, cfg.batch_size, random.Random(f"{cfg.seed}/epoch/{epoch}"), cfg.batch_by)
+            for g in range(pos * cfg.grad_accum, len(batches), cfg.grad_accum):
+                if step >= total or stop.set:
                     break
                 group = batches[g:g + cfg.grad_accum]
                 losses, rewards = [], []
                 for b in group:
                     b = b[rank::world] or b[:1]  # this process's share of the batch
-                    loss, reward = dpo_loss(tr.margins(model, engine, b), tr.ref[b], cfg.beta)
+                    loss, reward = dpo_loss(tr.margins(model, b), ref["train"][b], cfg.beta)
                     scaled = loss * len(b) / sum(len(x[rank::world] or x[:1]) for x in group)
                     acc.backward(scaled) if acc else scaled.backward()
                     losses.append(loss.item() * len(b))
                     rewards.append(reward.cpu())
+                grad_norm = (torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm > 0
+                             else torch.sqrt(sum((p.grad.float() ** 2).sum() for p in params if p.grad is not None)))
+                lr = sched.get_last_lr()[0]
                 opt_.step()
+                sched.step()
                 opt_.zero_grad(set_to_none=True)
                 step += 1
                 rw = torch.cat(rewards)
-                last = {"step": step, "loss": sum(losses) / len(rw), "reward_margin": float(rw.mean()),
-                        "reward_accuracy": float((rw > 0).float().mean())}
-                if va and (step % eval_every == 0 or step == total):
-                    last["valid"] = va.evaluate(inner, engine, cfg.beta)
-                    key = (last["valid"]["auroc"], -last["valid"]["loss"])  # ties: the lower loss
-                    if key[0] is not None and (best is None or key > best):
-                        best, best_step = key, step
+                last = {"step": step, "epoch": epoch, "loss": sum(losses) / len(rw), "reward_margin": float(rw.mean()),
+                        "reward_accuracy": float((rw > 0).float().mean()), "lr": lr, "grad_norm": float(grad_norm)}
+                if step % eval_every == 0 or step == total:
+                    last.update(evaluation())
+                    key = (last["valid"]["auroc"], -last["valid"]["loss"]) if va else None  # ties: the lower loss
+                    if key and key[0] is not None and (best is None or key > tuple(best)):
+                        best, best_step, stale = list(key), step, 0
                         if rank == 0:
                             _save(inner, tok, out, cfg)
-                log(last)
+                    elif key:
+                        stale += 1
+                    log(last)
+                    if rank == 0:
+                        ckpt.save(out, cfg, inner, opt_, sched, {"step": step, "best": best, "best_step": best_step,
+                                                                  "stale": stale, "initial": initial})
+                    if cfg.patience and stale >= cfg.patience:
+                        break
+                else:
+                    log(last)
                 bar.update(1, f"loss {last['loss']:.4f}, acc {last['reward_accuracy']:.2f}")
+            if cfg.patience and stale >= cfg.patience:
+                break
     finally:
         bar.close()
         log_f.close()
+        stop.restore()
+    if stop.set:  # SIGTERM: the newest checkpoint is on disk; a rerun continues from it
+        if rank == 0:
+            ckpt.save(out, cfg, inner, opt_, sched, {"step": step, "best": best, "best_step": best_step,
+                                                      "stale": stale, "initial": initial})
+        raise ckpt.Interrupted(f"sk-tune interrupted at step {step}/{total}; checkpoint in {out / ckpt.DIR}; "
+                               "rerun the same command to continue")
     checksums = _rank_checksums(inner, acc)
     if rank != 0:
         return {"output": str(out), "rank": rank}
     if best_step is None:  # no validation (or one class only): keep the last weights
         _save(inner, tok, out, cfg)
-    summary = {"output": str(out), "finished": True, "resumed": False, "steps": step, "rows": len(train),
-               "valid_rows": len(valid) if valid else 0, "saved": "best" if best_step else "last",
-               "best_step": best_step, "best_valid_auroc": best[0] if best else None, "initial_valid": initial, "final": last,
-               "label_token_ids": ids, "processes": world, "trainable_checksums": checksums,
+    shots = P.ptrue_settings(cfg.selfeval_prompt, 0, None) if cfg.selfeval_prompt else None
+    summary = {"output": str(out), "finished": True, "resumed": state["step"] > 0, "steps": step, "planned_steps": total,
+               "stopped_early": step < total, "rows": len(train), "valid_rows": len(valid) if valid else 0,
+               "saved": "best" if best_step else "last", "best_step": best_step,
+               "best_valid_auroc": best[0] if best else None, "initial": initial,
+               "initial_valid": (initial or {}).get("valid"), "final": last,
+               "answer_token_ids": {"A": sorted({i for x in tr.a for i in x}), "B": sorted({i for x in tr.b for i in x})},
+               "selfeval_template": P.ptrue_template_id(*shots, False, cfg.selfeval_prompt) if shots else "rows' own",
+               "processes": world, "trainable_checksums": checksums, "encode_seconds": round(t_enc, 2),
                "seconds": round(time.time() - t0, 2)}
+    ckpt.clear(out)
     write_json(out / SUMMARY, meta(cfg, stage="sk-tune", model_info=info, **summary))
     return summary
+
+
+class _Subset:
+    """Rows ``idx`` of an encoded set, as an encoded set (for the training-set AUROC probe)."""
+
+    def __init__(self, rows, idx):
+        self.rows, self.idx = rows, list(idx)
+        self.sign = rows.sign[self.idx]
+
+    def margins(self, model):
+        return self.rows.margins(model, self.idx)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from selfalign import prompts as P
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.sktune import SKTuneConfig, _Rows, dpo_loss, label_token_ids, make_batches, run_sk_tune
+from selfalign.sktune import SKTuneConfig, dpo_loss, encode_rows, make_batches, run_sk_tune
 
 QS = [("What is the capital of France?", "Paris", "London"), ("Who wrote Hamlet?", "Shakespeare", "Dickens"),
       ("What is two plus two?", "Four", "Five"), ("Which planet is largest?", "Jupiter", "Mars")]
@@ -36,17 +36,25 @@ def test_loss_and_grad_match_hand_dpo(tiny_model_dir):
     beta = 0.3
     model, tok = models.load(tiny_model_dir, device="cpu", dtype="float32")
     engine = HFEngine(model, tok, batch_size=8)
-    ids = label_token_ids(tok)
     rows = _rows()[:5]
-    d = _Rows(rows, engine, ids)
+    d = encode_rows(rows, engine, model, SKTuneConfig(batch_size=8))
     assert len({len(s) for s in d.seqs}) > 1  # the batch really is padded
 
     def last_logp(m, text):  # a plain, un-padded forward; full-vocab log-softmax at the last position
         x = torch.tensor([tok(text)["input_ids"]])
         return F.log_softmax(m(input_ids=x).logits[0, -1].float(), -1)
 
+    def ids_of(text, letter):  # the letter's ids in context, by hand: the last token of prompt + letter
+        base = tok(text)["input_ids"]
+        out = []
+        for s in (letter, " " + letter):
+            full = tok(text + s)["input_ids"]
+            if len(full) == len(base) + 1 and full[-1] not in out:
+                out.append(full[-1])
+        return out
+
     with torch.no_grad():
-        d.ref = d.margins(model, engine)
+        d_ref = d.margins(model)
         ref = [last_logp(model, r["prompt"]) for r in rows]
     torch.manual_seed(0)
     peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
@@ -57,7 +65,7 @@ def test_loss_and_grad_match_hand_dpo(tiny_model_dir):
                 p.normal_(0, 0.5)
     param = next(p for n, p in peft.named_parameters() if "lora_A" in n)
 
-    loss, _ = dpo_loss(d.margins(peft, engine), d.ref, beta)
+    loss, _ = dpo_loss(d.margins(peft), d_ref, beta)
     loss.backward()
     grad = param.grad.clone()
     param.grad = None
@@ -65,8 +73,9 @@ def test_loss_and_grad_match_hand_dpo(tiny_model_dir):
     terms = []
     for r, rl in zip(rows, ref):
         lp = last_logp(peft, r["prompt"])
-        pc, pr = lp[ids[r["chosen"]]], lp[ids[r["rejected"]]]
-        rc, rr = rl[ids[r["chosen"]]], rl[ids[r["rejected"]]]
+        c, j = ids_of(r["prompt"], r["chosen"]), ids_of(r["prompt"], r["rejected"])
+        pc, pr = torch.logsumexp(lp[c], 0), torch.logsumexp(lp[j], 0)
+        rc, rr = torch.logsumexp(rl[c], 0), torch.logsumexp(rl[j], 0)
         terms.append(-F.logsigmoid(beta * ((pc - pr) - (rc - rr))))
     hand = torch.stack(terms).mean()
     hand.backward()
@@ -83,13 +92,13 @@ def test_training_learns_saves_and_resumes(tiny_model_dir, tmp_path):
     out = tmp_path / "sk"
     cfg = SKTuneConfig(model=tiny_model_dir, data=data, valid_data=data, output=str(out), device="cpu",
                        dtype="float32", beta=1.0, learning_rate=1e-2, lora_r=8, batch_size=8, epochs=20,
-                       eval_every=5, seed=0)
+                       eval_every=5, seed=0, lr_scheduler="constant", warmup_ratio=0.0)
     s = run_sk_tune(cfg)
     assert s["steps"] == 20 and s["saved"] == "best" and not s["resumed"]
     assert s["best_valid_auroc"] > s["initial_valid"]["auroc"]
     assert s["best_valid_auroc"] == 1.0
     log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
-    assert log[-1]["valid"]["reward_accuracy"] > 0.8 and log[-1]["loss"] < log[1]["loss"] - 0.2
+    assert log[-1]["valid"]["reward_accuracy"] > 0.8 and log[-1]["loss"] < log[1]["loss"] - 0.1
     assert (out / "adapter_model.safetensors").exists()
     meta = json.loads((out / "train_summary.json").read_text())
     assert meta["stage"] == "sk-tune" and meta["config"]["beta"] == 1.0 and "versions" in meta

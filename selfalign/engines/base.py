@@ -39,7 +39,7 @@ class Engine(Protocol):
 
     def choice_probs(self, prompts: Sequence[str], choices: Sequence[str]) -> list[list[float]]:
         """Next-token probability of each choice after each prompt; a choice's mass sums its token variants
-        (with and without a leading space)."""
+        as they follow that prompt in context (with and without a leading space: ``tokens.choice_ids``)."""
 
     def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[float, int]]:
         """(sum of log-probs, number of tokens) of each continuation given its context."""

@@ -144,9 +144,9 @@ class HFEngine(tokens.TextMixin):
 
     # --- the three operations -------------------------------------------------------------------------
     def choice_probs(self, prompts: Sequence[str], choices: Sequence[str]) -> list[list[float]]:
-        variants = [self.token_variants(c) for c in choices]
+        variants = [[self.choice_ids(p, c) for c in choices] for p in prompts]
         seqs = [self.encode(p) for p in prompts]
-        return self._score(seqs, [1] * len(seqs), lambda i, lp: [float(lp[-1, v].exp().sum()) for v in variants])
+        return self._score(seqs, [1] * len(seqs), lambda i, lp: [float(lp[-1, v].exp().sum()) for v in variants[i]])
 
     def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[float, int]]:
         seqs, n_cont = tokens.continuation_split(self.encode, pairs)

@@ -11,6 +11,31 @@ def encode(tok, text: str) -> list[int]:
     return tok(text, add_special_tokens=special)["input_ids"]
 
 
+TAIL = 64  # characters of a prompt's end that decide how a following letter tokenizes
+
+
+def choice_ids(tok, prompt: str, choice: str) -> list[int]:
+    """The token ids of ``choice`` as it follows ``prompt`` in context: the last token of encode(prompt + choice) and
+    of encode(prompt + " " + choice), deduplicated, each kept only when the choice adds exactly one token and leaves
+    the prompt's own tokens unchanged. This one definition serves every P(True) reader and SK-Tuning's training.
+
+    Only the prompt's last ``TAIL`` characters are encoded: a letter's tokenization depends on the text just before it.
+    A SentencePiece (Metaspace) tokenizer encodes "A" and " A" alike out of context; in context they differ."""
+    tail = prompt[-TAIL:]
+    base = tok.encode(tail, add_special_tokens=False)
+    ids: list[int] = []
+    for s in (choice, " " + choice):
+        full = tok.encode(tail + s, add_special_tokens=False)
+        if len(full) == len(base) + 1 and full[:len(base)] == base and full[-1] not in ids:
+            ids.append(full[-1])
+    if not ids:
+        from selfalign.errors import SelfAlignError
+
+        raise SelfAlignError(f"{choice!r} is not a single token after the prompt's end ({tail[-20:]!r}) for this "
+                             "tokenizer: P(True) needs one-token answer letters")
+    return ids
+
+
 def token_variants(tok, choice: str) -> list[int]:
     """Single-token ids of a choice with and without a leading space (" A" and "A")."""
     ids: list[int] = []
@@ -59,3 +84,10 @@ class TextMixin:
         if choice not in self._variant_cache:
             self._variant_cache[choice] = token_variants(self.tok, choice)
         return self._variant_cache[choice]
+
+    def choice_ids(self, prompt: str, choice: str) -> list[int]:
+        """``choice_ids`` (the in-context definition), cached by the prompt's tail."""
+        key = (prompt[-TAIL:], choice)
+        if key not in self._variant_cache:
+            self._variant_cache[key] = choice_ids(self.tok, prompt, choice)
+        return self._variant_cache[key]

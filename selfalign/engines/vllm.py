@@ -92,17 +92,17 @@ class VLLMEngine(tokens.TextMixin):
 
     def choice_probs(self, prompts: Sequence[str], choices: Sequence[str]) -> list[list[float]]:
         SamplingParams = import_vllm().SamplingParams
-        variants = [self.token_variants(c) for c in choices]
+        per_prompt = [[self.choice_ids(p, c) for c in choices] for p in prompts]
         seqs = [self.encode(p) for p in prompts]
         res = self._run(seqs, SamplingParams(max_tokens=1, temperature=0.0, logprobs=self.top_logprobs))
         found = [{t: lp.logprob for t, lp in r.outputs[0].logprobs[0].items()} for r in res]
-        missing = [(i, v) for i in range(len(seqs)) for vs in variants for v in vs if v not in found[i]]
+        missing = [(i, v) for i in range(len(seqs)) for vs in per_prompt[i] for v in vs if v not in found[i]]
         if missing:  # below the top-k: score prompt + token exactly
             extra = self._run([seqs[i] + [v] for i, v in missing],
                               SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0))
             for (i, v), r in zip(missing, extra):
                 found[i][v] = r.prompt_logprobs[-1][v].logprob
-        return [[sum(math.exp(found[i][v]) for v in vs) for vs in variants] for i in range(len(seqs))]
+        return [[sum(math.exp(found[i][v]) for v in vs) for vs in per_prompt[i]] for i in range(len(seqs))]
 
     def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[float, int]]:
         SamplingParams = import_vllm().SamplingParams

@@ -1,0 +1,192 @@
+"""The answer-token margins SK-Tuning trains and validates, on two paths that give the same numbers.
+
+A row is a Self-Eval prompt; its margin is logsumexp(logits of the "A" ids) − logsumexp(logits of the "B" ids)
+at the last position, the ids being the letters as they follow that prompt in context (``tokens.choice_ids``,
+the definition every P(True) reader uses), signed so that chosen − rejected is positive for a right judge.
+
+- ``PlainRows``: every batch runs the whole model on the token ids (any model; full fine-tuning too).
+- ``TrunkRows``: LoRA on the top ``k`` layers only. The frozen lower layers' hidden states are computed once per row
+  and kept (bf16 when the model is), so an epoch runs only the top layers; the token prefix that all rows share (the
+  few-shot demos) is kept once, and each batch runs it through the top layers once (its KV cache, with gradients,
+  is reused by every row of the batch). ``k`` = the number of layers caches the embeddings.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Optional
+
+import torch
+
+from selfalign.engines.prefix import common_prefix
+from selfalign.errors import SelfAlignError
+
+
+def lse_margin(logits: torch.Tensor, a_ids: list[list[int]], b_ids: list[list[int]]) -> torch.Tensor:
+    """logsumexp over each row's A ids minus logsumexp over its B ids (``logits``: [rows, vocab], float)."""
+    return torch.stack([torch.logsumexp(logits[r, a], 0) - torch.logsumexp(logits[r, b], 0)
+                        for r, (a, b) in enumerate(zip(a_ids, b_ids))])
+
+
+class _Rows:
+    def __init__(self, seqs: list[list[int]], a_ids, b_ids, sign: list[float]):
+        self.seqs, self.a, self.b = seqs, a_ids, b_ids
+        self.sign = torch.tensor(sign)
+
+    def __len__(self):
+        return len(self.seqs)
+
+    def margins(self, model, idx=None) -> torch.Tensor:
+        """Signed margins (chosen − rejected) of rows ``idx`` (default all), in that order, with grad."""
+        idx = list(range(len(self))) if idx is None else list(idx)
+        return self.ab_margins(model, idx) * self.sign[idx].to(self.device_of(model))
+
+    @staticmethod
+    def device_of(model):
+        return next(model.parameters()).device
+
+
+class PlainRows(_Rows):
+    """Whole-model forward passes on left-padded token ids (the engine's batching)."""
+
+    def __init__(self, seqs, a_ids, b_ids, sign, engine):
+        super().__init__(seqs, a_ids, b_ids, sign)
+        self.engine = engine
+
+    def ab_margins(self, model, idx: list[int]) -> torch.Tensor:
+        out: list = [None] * len(idx)
+        for pos_idx, ids, mask, pos in self.engine.batches([self.seqs[i] for i in idx]):
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False,
+                           logits_to_keep=1).logits[:, -1].float()
+            m = lse_margin(logits, [self.a[idx[k]] for k in pos_idx], [self.b[idx[k]] for k in pos_idx])
+            for r, k in enumerate(pos_idx):
+                out[k] = m[r]
+        return torch.stack(out)
+
+
+def decoder(model):
+    """The decoder module holding ``layers`` (through a PEFT wrapper and a *ForCausalLM head)."""
+    m = model.get_base_model() if hasattr(model, "get_base_model") else model
+    inner = getattr(m, "model", None)
+    inner = getattr(inner, "language_model", inner)  # multimodal wrappers (Gemma 3)
+    if inner is None or not hasattr(inner, "layers"):
+        raise SelfAlignError(f"--top-layers: cannot find the decoder layers of {type(m).__name__}")
+    return inner
+
+
+def n_layers(model) -> int:
+    return len(decoder(model).layers)
+
+
+@contextlib.contextmanager
+def only_layers(model, lo: int, hi: int):
+    """Within the block, the model runs only its decoder layers [lo, hi) (fed ``inputs_embeds`` = the hidden states
+    at layer lo's input when lo > 0); the layer list and the config's layer count are restored after."""
+    dec = decoder(model)
+    cfg = dec.config
+    layers, n = dec.layers, cfg.num_hidden_layers
+    types = getattr(cfg, "layer_types", None)
+    dec.layers = torch.nn.ModuleList(list(layers)[lo:hi])
+    cfg.num_hidden_layers = hi - lo
+    if types is not None:
+        cfg.layer_types = list(types)[lo:hi]
+    # a KV cache indexes layers by their ``layer_idx``: renumber the kept ones from 0 for the block
+    shifted = [m for layer in dec.layers for m in layer.modules() if isinstance(getattr(m, "layer_idx", None), int)]
+    for m in shifted:
+        m.layer_idx -= lo
+    try:
+        yield model
+    finally:
+        for m in shifted:
+            m.layer_idx += lo
+        dec.layers, cfg.num_hidden_layers = layers, n
+        if types is not None:
+            cfg.layer_types = types
+
+
+class TrunkRows(_Rows):
+    """Cached lower-layer hidden states; the top ``k`` layers run per batch (see the module docstring)."""
+
+    def __init__(self, seqs, a_ids, b_ids, sign, model, k: int, batch_size: int, min_prefix: int = 16):
+        super().__init__(seqs, a_ids, b_ids, sign)
+        total = n_layers(model)
+        if not 1 <= k <= total:
+            raise SelfAlignError(f"--top-layers must be between 1 and {total} (the model's layers), got {k}")
+        self.k, self.total, self.batch_size = k, total, batch_size
+        lcp = min((common_prefix(seqs[0], s) for s in seqs[1:]), default=0)
+        self.p = lcp if lcp >= min_prefix and all(len(s) > lcp for s in seqs) else 0  # the shared prefix length
+        self.prefix_h: Optional[torch.Tensor] = None
+        self.h = self._trunk_states(model)
+
+    @torch.no_grad()
+    def _trunk_states(self, model) -> list[torch.Tensor]:
+        """Per row, the hidden states at the input of layer total − k for the tokens after the shared prefix."""
+        dev = self.device_of(model)
+        layer = self.total - self.k
+        was = model.training
+        model.eval()
+
+        def states(ids_list, start):
+            width = max(len(s) for s in ids_list)
+            ids = torch.zeros((len(ids_list), width), dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for r, s in enumerate(ids_list):
+                ids[r, width - len(s):] = torch.tensor(s)
+                mask[r, width - len(s):] = 1
+            pos = (mask.cumsum(-1) - 1).clamp(min=0)
+            if layer == 0:
+                hs = model.get_input_embeddings()(ids.to(dev))
+            else:  # layers [0, layer] run: hidden_states[layer] is the (un-normalised) input of layer ``layer``
+                with only_layers(model, 0, layer + 1):
+                    hs = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev),
+                               output_hidden_states=True, use_cache=False, logits_to_keep=1).hidden_states[layer]
+            return [hs[r, width - len(s) + start:].detach().cpu() for r, s in enumerate(ids_list)]
+
+        if self.p:
+            self.prefix_h = states([self.seqs[0][:self.p]], 0)[0]
+        out: list = [None] * len(self.seqs)
+        order = sorted(range(len(self.seqs)), key=lambda i: -len(self.seqs[i]))
+        for s in range(0, len(order), self.batch_size):
+            idx = order[s:s + self.batch_size]
+            for i, h in zip(idx, states([self.seqs[i] for i in idx], self.p)):
+                out[i] = h
+        model.train(was)
+        return out
+
+    def ab_margins(self, model, idx: list[int]) -> torch.Tensor:
+        dev = self.device_of(model)
+        out: list = [None] * len(idx)
+        order = sorted(range(len(idx)), key=lambda k: -len(self.h[idx[k]]))
+        with only_layers(model, self.total - self.k, self.total):
+            for s in range(0, len(order), self.batch_size):
+                part = order[s:s + self.batch_size]
+                logits = self._top_forward(model, [self.h[idx[k]] for k in part], dev)
+                m = lse_margin(logits, [self.a[idx[k]] for k in part], [self.b[idx[k]] for k in part])
+                for r, k in enumerate(part):
+                    out[k] = m[r]
+        return torch.stack(out)
+
+    def _top_forward(self, model, hs: list[torch.Tensor], dev) -> torch.Tensor:
+        """Last-position logits of rows [shared prefix | left pad | own tokens] through the top layers."""
+        b, w, p = len(hs), max(len(h) for h in hs), self.p
+        x = hs[0].new_zeros((b, w, hs[0].shape[-1]))
+        mask = torch.zeros((b, p + w), dtype=torch.long)
+        pos = torch.zeros((b, w), dtype=torch.long)
+        mask[:, :p] = 1
+        for r, h in enumerate(hs):
+            x[r, w - len(h):] = h
+            mask[r, p + w - len(h):] = 1
+            pos[r, w - len(h):] = torch.arange(p, p + len(h))
+        kw = {"use_cache": False}
+        if p:
+            from transformers.cache_utils import DynamicCache
+
+            from selfalign.engines.hf import _cache_kwarg
+
+            cache, key = DynamicCache(), _cache_kwarg(model)
+            model(inputs_embeds=self.prefix_h[None].to(dev), position_ids=torch.arange(p)[None].to(dev),
+                  use_cache=True, logits_to_keep=1, **{key: cache})
+            cache.batch_repeat_interleave(b)  # one prefix pass per batch; its KV (with grad) serves every row
+            kw = {key: cache, "use_cache": True}
+        out = model(inputs_embeds=x.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev),
+                    logits_to_keep=1, **kw)
+        return out.logits[:, -1].float()

@@ -1,0 +1,293 @@
+"""SK-Tuning and every P(True) reader share one answer-token definition; the cached-trunk path equals the plain
+path; the schedule, clipping and checkpoints are on; generative BIG-bench tasks make SK data."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from selfalign import prompts as P
+from selfalign.errors import InputError, SelfAlignError
+
+QA = [("What is the capital of France?", "Paris", "London"), ("Who wrote Hamlet?", "Shakespeare", "Dickens"),
+      ("What is two plus two?", "Four", "Five"), ("Which planet is largest?", "Jupiter", "Mars")]
+
+
+def _rows(shots=0, instruction=None):
+    out = []
+    for i, (q, good, bad) in enumerate(QA):
+        for k, (ans, label) in enumerate(((good, 1), (bad, 0))):
+            c, r = (P.TRUE_LABEL, P.FALSE_LABEL) if label else (P.FALSE_LABEL, P.TRUE_LABEL)
+            out.append({"prompt": P.ptrue_prompt(q, ans, shots, instruction), "chosen": c, "rejected": r,
+                        "label": label, "id": f"q{i}", "task": "t", "question": q, "proposal": ans, "option_idx": k})
+    return out
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def build_metaspace(path, seed=0):
+    """A tiny Llama with a SentencePiece-style tokenizer (Metaspace pre-tokenizer, '▁' marks a word start)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from tests.conftest import CORPUS
+
+    tk = Tokenizer(models.BPE(unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    tk.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"])
+    tk.train_from_iterator(CORPUS + ["A", "B", " A", " B", "▁A ▁B"], trainer)
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", pad_token="</s>",
+                                  unk_token="<unk>")
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    LlamaForCausalLM(cfg).save_pretrained(path, safe_serialization=True)
+    tok.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def metaspace_dir(tmp_path_factory):
+    return build_metaspace(tmp_path_factory.mktemp("metaspace"))
+
+
+def _engine(spec):
+    from selfalign.engines.hf import HFEngine
+
+    return HFEngine.from_spec(spec, batch_size=3, device="cpu", dtype="float32")
+
+
+def test_metaspace_letters_differ_only_in_context(metaspace_dir):
+    from selfalign.engines.tokens import choice_ids
+
+    tok = _engine(metaspace_dir).tok
+    assert tok.encode("A", add_special_tokens=False) == tok.encode(" A", add_special_tokens=False)  # out of context
+    prompt = P.ptrue_prompt("Who wrote Hamlet?", "Shakespeare")
+    ids = choice_ids(tok, prompt, "A")
+    assert len(ids) == 2  # in context "A" and " A" are two tokens ("A" glued to ':' and "▁A")
+    for s in ("A", " A"):  # each is exactly the last token of prompt + letter
+        assert tok.encode(prompt + s, add_special_tokens=False)[-1] in ids
+
+
+@pytest.mark.parametrize("which", ["tiny", "metaspace"])
+def test_sktune_validation_ptrue_equals_calibrate_and_score(which, tiny_model_dir, metaspace_dir, tmp_path):
+    from selfalign.calibration import CalibrateConfig, output_paths, run_calibrate
+    from selfalign.selfeval import ptrue
+    from selfalign.sktune import SKTuneConfig, encode_rows
+
+    spec = tiny_model_dir if which == "tiny" else metaspace_dir
+    eng = _engine(spec)
+    rows = _rows()
+    enc = encode_rows(rows, eng, eng.model, SKTuneConfig(batch_size=3))
+    with torch.no_grad():
+        sk = torch.sigmoid(enc.margins(eng.model) * enc.sign).tolist()  # what sk-tune's validation reports
+    score = [r.p_true for r in ptrue.p_true(eng, [(r["question"], r["proposal"]) for r in rows])]  # score's reader
+    mc = tmp_path / "mc.jsonl"
+    mc.write_text("".join(json.dumps({"id": f"q{i}", "question": q, "options": [{"text": g, "label": 1},
+                                                                                 {"text": b, "label": 0}]}) + "\n"
+                          for i, (q, g, b) in enumerate(QA)))
+    run_calibrate(CalibrateConfig(model=spec, data=str(mc), output=str(tmp_path / "cal.json"), device="cpu",
+                                  dtype="float32", n_boot=0, batch_size=3))
+    items = {(r["id"], r["option_idx"]): r["p_true"] for r in map(json.loads, open(output_paths(tmp_path / "cal.json")[0]))}
+    cal = [items[(r["id"], r["option_idx"])] for r in rows]
+    assert max(abs(a - b) for a, b in zip(sk, score)) < 1e-5
+    assert max(abs(a - b) for a, b in zip(sk, cal)) < 1e-5
+    assert max(sk) - min(sk) > 1e-4  # not a constant
+
+
+@pytest.mark.parametrize("shots", [0, 5])
+def test_cached_trunk_equals_plain_path(shots, tiny_model_dir):
+    from peft import LoraConfig, get_peft_model
+
+    from selfalign import sktrunk
+
+    eng = _engine(tiny_model_dir)
+    rows = _rows(shots, P.PAPER_INSTRUCTION if shots else None)
+    seqs = [eng.encode(r["prompt"]) for r in rows]
+    a = [eng.choice_ids(r["prompt"], "A") for r in rows]
+    b = [eng.choice_ids(r["prompt"], "B") for r in rows]
+    sign = [1.0 if r["chosen"] == "A" else -1.0 for r in rows]
+    model = eng.model
+    trunk = sktrunk.TrunkRows(seqs, a, b, sign, model, k=1, batch_size=3, min_prefix=8)
+    assert (trunk.p > 50) == (shots == 5)  # the 5-shot demo prefix is kept once
+    torch.manual_seed(0)
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                            layers_to_transform=[1], task_type="CAUSAL_LM"))
+    with torch.no_grad():
+        for n, p in peft.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.5)
+    plain = sktrunk.PlainRows(seqs, a, b, sign, eng)
+    params = [p for p in peft.parameters() if p.requires_grad]
+    grads = []
+    for path in (plain, trunk):
+        m = path.margins(peft, [0, 3, 5, 6, 7])
+        (m ** 2).sum().backward()
+        grads.append([p.grad.clone() for p in params])
+        for p in params:
+            p.grad = None
+        if path is plain:
+            ref = m.detach()
+    assert torch.allclose(ref, m.detach(), atol=1e-5)
+    for g1, g2 in zip(*grads):
+        assert torch.allclose(g1, g2, atol=1e-5, rtol=1e-4)
+    assert max(g.abs().max() for g in grads[0]) > 1e-5
+
+
+def _cfg(tiny_model_dir, tmp_path, **kw):
+    from selfalign.sktune import SKTuneConfig
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    data = _write(tmp_path / "train.jsonl", _rows())
+    base = dict(model=tiny_model_dir, data=data, valid_data=data, output=str(tmp_path / "sk"), device="cpu",
+                dtype="float32", beta=1.0, learning_rate=1e-2, batch_size=2, epochs=3, eval_every=3, seed=0)
+    return SKTuneConfig(**{**base, **kw})
+
+
+def test_warmup_cosine_schedule_and_clipping_are_on(tiny_model_dir, tmp_path, monkeypatch):
+    from selfalign.sktune import run_sk_tune
+
+    clips = []
+    real = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda ps, n, *a, **k: clips.append(n) or real(ps, n))
+    s = run_sk_tune(_cfg(tiny_model_dir, tmp_path, warmup_ratio=0.25, max_grad_norm=0.5, weight_decay=0.1))
+    total, warm = s["planned_steps"], int(0.25 * s["planned_steps"])
+    assert total == 12 and clips == [0.5] * total
+    log = [json.loads(x) for x in (tmp_path / "sk" / "train_log.jsonl").read_text().splitlines()]
+    lrs = [r["lr"] for r in log if r["step"] > 0]
+    expect = [1e-2 * t / warm if t < warm else 1e-2 * 0.5 * (1 + math.cos(math.pi * (t - warm) / (total - warm)))
+              for t in range(total)]
+    assert lrs == pytest.approx(expect, rel=1e-6)
+    evals = [r for r in log if "valid" in r]
+    assert [r["step"] for r in evals] == [0, 3, 6, 9, 12]
+    assert all({"auroc", "loss", "p_true_mean"} <= set(r["train"]) | set(r["valid"]) for r in evals)
+
+
+def test_early_stop_when_validation_stalls(tiny_model_dir, tmp_path):
+    from selfalign.sktune import run_sk_tune
+
+    s = run_sk_tune(_cfg(tiny_model_dir, tmp_path, learning_rate=0.0, epochs=10, eval_every=1, patience=2))
+    assert s["stopped_early"] and s["steps"] == 3  # step 1 sets the best, steps 2 and 3 do not improve it
+
+
+def test_killed_sk_tune_resumes_to_the_uninterrupted_result(tiny_model_dir, tmp_path, cli):
+    from selfalign.sktune import run_sk_tune
+
+    full = run_sk_tune(_cfg(tiny_model_dir, tmp_path / "a", epochs=8, eval_every=2))
+    cfg = _cfg(tiny_model_dir, tmp_path / "b", epochs=8, eval_every=2)
+    out = tmp_path / "b" / "sk"
+    args = ["sk-tune", "--model", cfg.model, "--data", cfg.data, "--valid-data", cfg.valid_data, "--output", out,
+            "--device", "cpu", "--dtype", "float32", "--beta", "1.0", "--learning-rate", "0.01", "--batch-size", "2",
+            "--epochs", "8", "--eval-every", "2", "--seed", "0"]
+    cli.kill_when(cli.cmd(*args), lambda: (out / "checkpoint" / "state.json").exists()
+                  and json.loads((out / "checkpoint" / "state.json").read_text())["step"] >= 6)
+    assert (out / "checkpoint").exists() and not (out / "train_summary.json").exists()
+    again = run_sk_tune(cfg)
+    assert again["resumed"] and again["steps"] == full["steps"]
+    assert again["trainable_checksums"] == pytest.approx(full["trainable_checksums"], rel=1e-6)
+    log = [json.loads(x)["step"] for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert log == sorted(set(log))  # no step logged twice
+    assert not (out / "checkpoint").exists()
+
+
+def test_sktune_rerenders_rows_with_the_paper_prompt(tiny_model_dir, tmp_path):
+    from selfalign.sktune import run_sk_tune
+
+    s = run_sk_tune(_cfg(tiny_model_dir, tmp_path, max_steps=1, selfeval_prompt="paper", top_layers=1))
+    assert s["selfeval_template"].startswith("ptrue-v1/preset=paper/shots=5/instruction=yes")
+    with pytest.raises(SelfAlignError, match="--top-layers"):
+        run_sk_tune(_cfg(tiny_model_dir, tmp_path / "x", top_layers=1, lora=False))
+
+
+# --- generative BIG-bench tasks ----------------------------------------------------------------------------
+@pytest.fixture
+def gen_root(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    task = {"examples": [{"input": f"The capital of C{i} is", "target": [f"City{i}", f"Town{i}"]} for i in range(6)]
+            + [{"input": "The language of Foo is", "target": "Fooish"},
+               {"input": "The language of Bar is", "target": "Barish"}]}
+    (root / "bigbench" / "geo").mkdir(parents=True)
+    (root / "bigbench" / "geo" / "task.json").write_text(json.dumps(task))
+    monkeypatch.setenv("SELFALIGN_DATA", str(root))
+    return root
+
+
+class Stub:
+    info = {"model": "stub"}
+
+    def __init__(self, answer):
+        self.answer, self.prompts = answer, []
+
+    def has_chat_template(self):
+        return False
+
+    def generate(self, prompts, cfg, seed):
+        from selfalign.engines.base import Generation
+
+        self.prompts += list(prompts)
+        return [[Generation(self.answer(p, k), 1) for k in range(cfg.n)] for p in prompts]
+
+
+def test_generative_samples_are_labelled_by_match(gen_root, tmp_path):
+    from selfalign.sktuning_data import SKDataConfig, run_sk_data
+
+    def answer(prompt, k):  # sample 0: the first target; 1: the second, in other case; 2: wrong; 3: empty
+        last = prompt.split("\n\n")[-1]
+        if "language" in last:
+            return ["Fooish" if "Foo" in last else "Barish", "x", "", ""][k]
+        i = last.split("C")[1].split()[0]
+        return [f"City{i}.", f"the town{i}", "Paris", " "][k]
+
+    eng = Stub(answer)
+    out = tmp_path / "g.jsonl"
+    s = run_sk_data(SKDataConfig(sources=["bigbench:geo"], output=str(out), mode="samples", n=4,
+                                 heldout_fraction=0.0, gen_shots=2), engine=eng)
+    rows = [json.loads(x) for x in open(out)]
+    capital = [(r["proposal"], r["label"]) for r in rows if r["question"] == "The capital of C3 is"]
+    assert capital == [("City3.", 1), ("the town3", 1), ("Paris", 0)]  # the empty answer is dropped, not labelled
+    assert s["unknown_answers"] == {"geo": 6 * 1 + 2 * 2}
+    first = eng.prompts[0].split("\n\n")
+    assert len(first) == 3 and first[-1] in {r["question"] for r in rows}
+    assert all(d not in first[-1] for d in first[:-1])  # a demonstration is never the question itself
+    assert all(d.rsplit(" ", 1)[1].startswith(("City", "Town", "Fooish", "Barish")) for d in first[:-1])
+
+
+def test_generative_options_pair_gold_with_same_relation_distractor(gen_root, tmp_path):
+    from selfalign.sktuning_data import SKDataConfig, run_sk_data
+
+    out = tmp_path / "o.jsonl"
+    run_sk_data(SKDataConfig(sources=["bigbench:geo"], output=str(out), heldout_fraction=0.0))
+    rows = [json.loads(x) for x in open(out)]
+    by_q: dict = {}
+    for r in rows:
+        by_q.setdefault(r["question"], []).append((r["proposal"], r["label"]))
+    assert len(by_q) == 8
+    foo = dict(by_q["The language of Foo is"])
+    assert foo["Fooish"] == 1 and foo.get("Barish") == 0  # the other language, not a city
+    for i in range(6):
+        (gold, g), (dis, d) = by_q[f"The capital of C{i} is"]
+        assert (gold, g, d) == (f"City{i}", 1, 0) and dis.startswith("City") and dis != gold
+
+
+@pytest.mark.parametrize("example, msg", [({"input": "x"}, "example 1: has neither 'target_scores'"),
+                                          ({"input": "x", "target": ""}, "example 1: 'target' must be"),
+                                          ({"input": "x", "target": []}, "example 1: 'target' must be")])
+def test_bad_generative_task_names_file_and_example(example, msg, tmp_path, monkeypatch):
+    from selfalign.data.mc import load_bigbench
+
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "task.json").write_text(json.dumps({"examples": [{"input": "ok", "target": "y"}, example]}))
+    with pytest.raises(InputError, match=f"bad/task.json: {msg}"):
+        load_bigbench("bad", tmp_path)
+
+
+def test_letter_that_is_not_one_token_is_a_clear_error(tiny_engine):
+    with pytest.raises(SelfAlignError, match="not a single token"):
+        tiny_engine.choice_ids("The proposed answer is:", "Zebra-crossing")
