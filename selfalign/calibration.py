@@ -33,6 +33,13 @@ class CalibrateConfig(ModelArgs):
     output: Optional[str] = opt(None, "report JSON; the per-option rows (resumable) and the PNG go beside it")
     shots: int = opt(0, "P(True): number of the paper's demonstrations before the prompt (0-5)")
     instruction: Optional[str] = opt(None, "P(True): an instruction line placed before the prompt")
+    selfeval_prompt: Optional[str] = opt(None, "P(True): a named Self-Eval prompt instead of --shots/--instruction: "
+                                               "zero-shot, or paper (5 demos + the paper's instruction header)",
+                                         choices=tuple(P.PTRUE_PRESETS))
+    samples: int = opt(4, "a generative task (BIG-bench targets, no options): the model's own sampled answers per "
+                          "question, labelled by normalised match against the targets (sk-data --mode samples)")
+    direct: bool = opt(True, "also score each option's answer log-likelihood (direct accuracy); --no-direct halves "
+                             "the cost when only P(True) is wanted")
     chat: bool = opt(False, "P(True): wrap the prompt in the model's chat template (the direct-answer "
                             "likelihood always uses the raw QA prompt)")
     n_boot: int = opt(1000, "bootstrap resamples (of questions) for the 95 percent intervals; 0 = none")
@@ -55,9 +62,10 @@ def score_items(engine, items: list[dict], cfg: CalibrateConfig, scorer: str) ->
     """Add P(True), the A/B mass and the answer log-likelihood to (question, option) rows."""
     from selfalign.selfeval import ptrue
 
-    res = ptrue.p_true(engine, [(r["question"], r["option"]) for r in items], cfg.shots, cfg.instruction, cfg.chat)
+    shots, instruction, _ = P.selfeval_settings(cfg)
+    res = ptrue.p_true(engine, [(r["question"], r["option"]) for r in items], shots, instruction, cfg.chat)
     pairs = [P.mc_pair(r["question"], r["option"]) for r in items]
-    lls = engine.loglikelihood(pairs)
+    lls = engine.loglikelihood(pairs) if cfg.direct else [(None, None)] * len(items)
     return [{**r, "p_true": x.p_true, "p_true_mass": x.mass, "ll_sum": s, "ll_tokens": n, "ll_chars": len(cont),
              "scorer": scorer} for r, x, (s, n), (_, cont) in zip(items, res, lls, pairs)]
 
@@ -83,6 +91,7 @@ def build_report(rows: list[dict], cfg: CalibrateConfig) -> dict:
         questions.setdefault(str(r["id"]), []).append(r)
     # selection needs a real choice: two or more options, at least one of them true
     choice = [qs for qs in questions.values() if len(qs) > 1 and any(r["label"] for r in qs)]
+    direct = all(r.get("ll_sum") is not None for r in rows)
 
     def sel(score):
         return M.selection_correct([[(score(r), r["label"]) for r in qs] for qs in choice]) if choice else np.empty(0)
@@ -108,10 +117,30 @@ def build_report(rows: list[dict], cfg: CalibrateConfig) -> dict:
         "direct_accuracy": {
             "sum": _ci(mean, sel(lambda r: r["ll_sum"]), cfg=cfg),
             "length_normalised": _ci(mean, sel(lambda r: r["ll_sum"] / r["ll_chars"]), cfg=cfg),
-        },
+        } if direct else {"sum": {"value": None}, "length_normalised": {"value": None}},
         "bootstrap": {"n_boot": cfg.n_boot, "seed": cfg.seed, "level": 1 - ALPHA, "method": "percentile",
                       "unit": "question"},
     }
+
+
+def _generative(data: str) -> bool:
+    from selfalign.data.mc import is_generative
+
+    return is_generative(data)
+
+
+def _generative_questions(cfg: CalibrateConfig, engine) -> list[dict]:
+    """A generative task's questions with the model's own sampled answers as options (labelled by target match),
+    sampled (resumably) into ``<name>.samples.jsonl`` beside the report."""
+    from selfalign.data.mc import load_sk_rows
+    from selfalign.sktuning_data import SKDataConfig, run_sk_data
+
+    out = Path(cfg.output)
+    samples = out.with_name((out.name[:-5] if out.name.endswith(".json") else out.name) + ".samples.jsonl")
+    run_sk_data(SKDataConfig(model=cfg.model, adapter=cfg.adapter, sources=[cfg.data], output=str(samples),
+                             mode="samples", n=cfg.samples, heldout_fraction=0.0, max_per_task=cfg.limit,
+                             seed=cfg.seed, batch_size=cfg.batch_size, max_new_tokens=16), engine=engine)
+    return load_sk_rows(samples)
 
 
 def _check_scorer(items_path: Path, keys: set, scorer: str) -> None:
@@ -131,13 +160,14 @@ def run_calibrate(cfg: CalibrateConfig, engine=None) -> dict:
     require(cfg, "data", "output")
     if cfg.n_boot < 0:
         raise SelfAlignError(f"--n-boot must be >= 0, got {cfg.n_boot}")
-    questions = load_mc(cfg.data, cfg.split, cfg.limit)
+    engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
+    questions = _generative_questions(cfg, engine) if _generative(cfg.data) else load_mc(cfg.data, cfg.split, cfg.limit)
     items = [{"id": str(q["id"]), "option_idx": k, "question": q["question"], "option": o["text"], "label": o["label"]}
              for q in questions for k, o in enumerate(q["options"])]
     items_path, png_path = output_paths(cfg.output)
-    engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
-    tid = P.ptrue_template_id(cfg.shots, cfg.instruction, cfg.chat)
-    scorer = f"model={engine.info.get('model')};adapter={cfg.adapter};{tid};{P.MC_TEMPLATE_ID}"
+    tid = P.selfeval_settings(cfg)[2]
+    scorer = (f"model={engine.info.get('model')};adapter={cfg.adapter};{tid};"
+              f"{P.MC_TEMPLATE_ID if cfg.direct else 'no-direct'}")
     run_meta = dict(stage="calibrate", model_info=engine.info, selfeval_template=tid, mc_template=P.MC_TEMPLATE_ID)
     t0, n_new = time.time(), 0
     with JsonlAppender(items_path, key=_key) as out:  # opening it cuts a partial last line

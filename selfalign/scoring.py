@@ -25,6 +25,9 @@ class ScoreConfig(ModelArgs):
                                "claims (P(True) per atomic claim), consistency (claim re-answer agreement)")
     shots: int = opt(0, "P(True): number of the paper's demonstrations before the prompt (0-5)")
     instruction: Optional[str] = opt(None, "P(True): an instruction line placed before the prompt")
+    selfeval_prompt: Optional[str] = opt(None, "P(True): a named Self-Eval prompt instead of --shots/--instruction: "
+                                               "zero-shot, or paper (5 demos + the paper's instruction header)",
+                                         choices=tuple(P.PTRUE_PRESETS))
     chat: bool = opt(False, "P(True): wrap the prompt in the model's chat template (off: raw text, as the paper)")
     batch_size: int = opt(16, "rows per forward pass")
     claim_method: str = opt("rules", "claims/consistency: decomposition by rules (offline) or llm (FActScore prompt)")
@@ -47,9 +50,8 @@ def score_rows(engine, rows: list[dict], cfg: ScoreConfig) -> list[dict]:
     from selfalign.selfeval import likelihood, ptrue
 
     if cfg.method == "ptrue":
-        res = ptrue.p_true(engine, [(r["question"], r["response"]) for r in rows], cfg.shots, cfg.instruction,
-                           cfg.chat)
-        tid = P.ptrue_template_id(cfg.shots, cfg.instruction, cfg.chat)
+        shots, instruction, tid = P.selfeval_settings(cfg)
+        res = ptrue.p_true(engine, [(r["question"], r["response"]) for r in rows], shots, instruction, cfg.chat)
         return [{**r, "p_true": x.p_true, "p_true_mass": x.mass, "score": x.p_true, "score_method": "ptrue",
                  "selfeval_template": tid} for r, x in zip(rows, res)]
     if cfg.method in ("claims", "consistency"):
@@ -70,8 +72,8 @@ def run_score(cfg: ScoreConfig, engine=None) -> dict:
     rows = read_jsonl(cfg.input, required=need)
     engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
     write_json(meta_path(cfg.output), meta(cfg, stage="score", model_info=engine.info,
-                                           selfeval_template=P.ptrue_template_id(cfg.shots, cfg.instruction, cfg.chat)
-                                           if cfg.method == "ptrue" else None))
+                                           selfeval_template=P.selfeval_settings(cfg)[2]
+                                           if cfg.method in ("ptrue", "claims") else None))
     t0, n_new = time.time(), 0
     with JsonlAppender(cfg.output, key=_key) as out:
         todo = [r for r in rows if not out.done(r)]

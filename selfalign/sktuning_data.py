@@ -73,9 +73,8 @@ def load_source(source: str, skipped_tasks: dict) -> list[dict]:
         task = source.split(":", 1)[1]
         return [dict(r, task=task, source=source) for r in mc.load_bigbench(task)]
     if source.endswith(".json"):  # a BIG-bench task.json given by path
-        task = Path(source).parent.name
-        root, name = Path(source).parent.parent, Path(source).parent.name
-        return [dict(r, task=task, source=source) for r in mc.load_bigbench(name, root)]
+        rows = mc.load_bigbench_source(source)
+        return [dict(r, task=r["task"], source=source) for r in rows]
     if source == "truthfulqa-mc" or source.startswith("truthfulqa-mc:"):
         split = source.split(":", 1)[1] if ":" in source else "train"
         return [dict(r, task="truthfulqa-mc", source=source) for r in mc.load_truthfulqa_mc(None, split)]
@@ -170,21 +169,24 @@ def relation(question: str) -> str:
 def add_distractors(questions: list[dict], seed: int) -> None:
     """Give each generative question a distractor: the first gold target of another question of the same task
     and relation (of the same task when the relation has no other), chosen by hash, that matches none of the
-    question's own targets."""
+    question's own targets (the candidates are probed in order from the hashed position)."""
     pools: dict = {}
     for q in questions:
         if q.get("targets"):
-            pools.setdefault((q["task"], relation(q["question"])), []).append(q)
-            pools.setdefault((q["task"], None), []).append(q)
+            for key in ((q["task"], relation(q["question"])), (q["task"], None)):
+                pools.setdefault(key, {})[normalize(q["targets"][0])] = q["targets"][0]
+    cands = {key: sorted(v.items()) for key, v in pools.items()}
     for q in questions:
         if not q.get("targets"):
             continue
         own = {normalize(t) for t in q["targets"]}
         for key in ((q["task"], relation(q["question"])), (q["task"], None)):
-            cands = sorted({o["targets"][0] for o in pools[key] if o is not q and normalize(o["targets"][0]) not in own
-                            and not any(_matches(normalize(o["targets"][0]), t) for t in own)})
-            if cands:
-                q["distractor"] = cands[int(_unit(seed, "distractor", q["task"], q["id"]) * len(cands))]
+            pool = cands[key]
+            start = int(_unit(seed, "distractor", q["task"], q["id"]) * len(pool))
+            hit = next((pool[(start + j) % len(pool)][1] for j in range(len(pool))
+                        if not any(_matches(pool[(start + j) % len(pool)][0], t) for t in own)), None)
+            if hit is not None:
+                q["distractor"] = hit
                 break
 
 

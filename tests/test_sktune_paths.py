@@ -291,3 +291,21 @@ def test_bad_generative_task_names_file_and_example(example, msg, tmp_path, monk
 def test_letter_that_is_not_one_token_is_a_clear_error(tiny_engine):
     with pytest.raises(SelfAlignError, match="not a single token"):
         tiny_engine.choice_ids("The proposed answer is:", "Zebra-crossing")
+
+
+def test_calibrate_measures_the_judge_on_a_generative_task_file(tmp_path, tiny_engine):
+    from selfalign.calibration import CalibrateConfig, output_paths, run_calibrate
+
+    task = tmp_path / "mytask" / "task.json"
+    task.parent.mkdir()
+    task.write_text(json.dumps({"examples": [{"input": f"The capital of C{i} is", "target": f"City{i}"}
+                                             for i in range(4)]}))
+    out = tmp_path / "cal.json"
+    s = run_calibrate(CalibrateConfig(data=str(task), output=str(out), samples=2, n_boot=0, direct=False,
+                                      batch_size=4), engine=tiny_engine)
+    samples = [json.loads(x) for x in open(tmp_path / "cal.samples.jsonl")]
+    items = [json.loads(x) for x in open(output_paths(out)[0])]
+    # every distinct sampled answer of a question is one option, labelled by match against the targets
+    expect = {(r["id"], r["proposal"], r["label"]) for r in samples}
+    assert {(r["id"].split("/")[-1], r["option"], r["label"]) for r in items} == expect
+    assert s["options"] == len(items) > 0 and json.loads(out.read_text())["direct_accuracy"]["sum"]["value"] is None

@@ -21,8 +21,8 @@ def load_mc(source: str, split: str | None = None, limit: int | None = None) -> 
     else:
         if split not in (None, "", "all"):
             raise SelfAlignError(f"--split applies to truthfulqa-mc only, not to {source!r}")
-        if source.startswith("bigbench:"):
-            rows = load_bigbench(source.split(":", 1)[1])
+        if source.startswith("bigbench:") or source.endswith(".json"):
+            rows = load_bigbench_source(source)
             mc_rows = [r for r in rows if r["options"]]
             if rows and not mc_rows:
                 raise SelfAlignError(f"{source}: a generative task (targets, no options); its judge is measured on "
@@ -144,7 +144,10 @@ def load_bigbench(task: str, root: str | Path | None = None) -> list[dict]:
     (a ``target`` string or list and no ``target_scores``) has ``targets`` (the gold strings) and no options. The
     question joins the task's ``task_prefix``, ``example_input_prefix``, input and ``example_output_prefix``.
     """
-    path = bigbench_path(task, root)
+    return _load_task_file(bigbench_path(task, root), task)
+
+
+def _load_task_file(path: Path, task: str) -> list[dict]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
@@ -175,6 +178,25 @@ def load_bigbench(task: str, root: str | Path | None = None) -> list[dict]:
             raise InputError(path, f"{where}: has neither 'target_scores' (multiple choice) nor 'target' (generative)")
         rows.append(row)
     return rows
+
+
+def load_bigbench_source(source: str) -> list[dict]:
+    """``bigbench:TASK`` under the data root, or a BIG-bench ``task.json`` given by path."""
+    if source.startswith("bigbench:"):
+        return load_bigbench(source.split(":", 1)[1])
+    path = Path(source)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    return load_bigbench(path.parent.name, path.parent.parent) if path.name == "task.json" else \
+        _load_task_file(path, path.stem)
+
+
+def is_generative(source: str) -> bool:
+    """Whether a BIG-bench source (``bigbench:TASK`` or a task.json path) has only generative examples."""
+    if not (source.startswith("bigbench:") or source.endswith(".json")):
+        return False
+    rows = load_bigbench_source(source)
+    return bool(rows) and not any(r["options"] for r in rows)
 
 
 def bigbench_path(task: str, root: str | Path | None = None) -> Path:

@@ -39,6 +39,9 @@ class TruthfulQAMCConfig(ModelArgs):
     limit: Optional[int] = opt(None, "use only the first N questions of the split")
     selfeval: bool = opt(True, "also score the Self-Eval selection: the option with the highest P(True)")
     shots: int = opt(5, "P(True): number of the paper's Self-Eval demonstrations before the prompt (0-5)")
+    selfeval_prompt: Optional[str] = opt(None, "P(True): a named Self-Eval prompt instead of --shots: zero-shot, "
+                                               "or paper (5 demos + the paper's instruction header)",
+                                         choices=tuple(P.PTRUE_PRESETS))
     chat: bool = opt(False, "P(True): wrap the prompt in the model's chat template (off: raw text, as the paper)")
     n_boot: int = opt(1000, "bootstrap resamples (of questions) for the 95 percent intervals; 0 = none")
     seed: int = opt(0, "bootstrap seed")
@@ -96,7 +99,8 @@ def score_questions(engine, qs: list[dict], cfg: TruthfulQAMCConfig, scorer: str
     pt = []
     if cfg.selfeval:
         items = [(q["question"], o["text"]) for q in qs for o in q["mc1"]]
-        pt = [x.p_true for x in ptrue.p_true(engine, items, cfg.shots, None, cfg.chat)]
+        shots, instruction, _ = P.selfeval_settings(cfg)
+        pt = [x.p_true for x in ptrue.p_true(engine, items, shots, instruction, cfg.chat)]
     rows, k = [], 0
     for q in qs:
         l1 = [lls[(q["question"], o["text"])] for o in q["mc1"]]
@@ -132,7 +136,7 @@ def run_truthfulqa_mc(cfg: TruthfulQAMCConfig, engine=None) -> dict:
         raise SelfAlignError(f"--shots must be between 0 and {len(P.PTRUE_DEMOS)}, got {cfg.shots}")
     data_path, qs = load_questions(cfg.data, cfg.split, cfg.limit)
     engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
-    tid = P.ptrue_template_id(cfg.shots, None, cfg.chat) if cfg.selfeval else None
+    tid = P.selfeval_settings(cfg)[2] if cfg.selfeval else None
     scorer = f"model={engine.info.get('model')};adapter={cfg.adapter};{P.TRUTHFULQA_MC_TEMPLATE_ID};selfeval={tid}"
     rp = rows_path(cfg.output)
     t0, n_new = time.time(), 0

@@ -40,10 +40,11 @@ def score_claim_rows(engine, rows: list[dict], cfg) -> list[dict]:
     if cfg.method == "claims":
         items = [(c["question"] if cfg.claim_context == "claim-question" else rows[i]["question"], c["text"])
                  for i, c in flat]
-        res = ptrue.p_true(engine, items, cfg.shots, cfg.instruction, cfg.chat)
+        shots, instruction, tid = P.selfeval_settings(cfg)
+        res = ptrue.p_true(engine, items, shots, instruction, cfg.chat)
         for (_, c), x in zip(flat, res):
             c.update(p_true=x.p_true, p_true_mass=x.mass)
-        key, extra = "p_true", {"selfeval_template": P.ptrue_template_id(cfg.shots, cfg.instruction, cfg.chat),
+        key, extra = "p_true", {"selfeval_template": tid,
                                 "claim_context": cfg.claim_context}
     else:
         res = consistency.consistency(engine, [(c["question"], c["text"]) for _, c in flat], k=cfg.consistency_k,
