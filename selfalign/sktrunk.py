@@ -106,7 +106,8 @@ def only_layers(model, lo: int, hi: int):
 class TrunkRows(_Rows):
     """Cached lower-layer hidden states; the top ``k`` layers run per batch (see the module docstring)."""
 
-    def __init__(self, seqs, a_ids, b_ids, sign, model, k: int, batch_size: int, min_prefix: int = 16):
+    def __init__(self, seqs, a_ids, b_ids, sign, model, k: int, batch_size: int, min_prefix: int = 16,
+                 progress=None):
         super().__init__(seqs, a_ids, b_ids, sign)
         total = n_layers(model)
         if not 1 <= k <= total:
@@ -115,10 +116,10 @@ class TrunkRows(_Rows):
         lcp = min((common_prefix(seqs[0], s) for s in seqs[1:]), default=0)
         self.p = lcp if lcp >= min_prefix and all(len(s) > lcp for s in seqs) else 0  # the shared prefix length
         self.prefix_h: Optional[torch.Tensor] = None
-        self.h = self._trunk_states(model)
+        self.h = self._trunk_states(model, progress)
 
     @torch.no_grad()
-    def _trunk_states(self, model) -> list[torch.Tensor]:
+    def _trunk_states(self, model, progress=None) -> list[torch.Tensor]:
         """Per row, the hidden states at the input of layer total − k for the tokens after the shared prefix."""
         dev = self.device_of(model)
         layer = self.total - self.k
@@ -149,6 +150,8 @@ class TrunkRows(_Rows):
             idx = order[s:s + self.batch_size]
             for i, h in zip(idx, states([self.seqs[i] for i in idx], self.p)):
                 out[i] = h
+            if progress:
+                progress(len(idx))
         model.train(was)
         return out
 

@@ -103,7 +103,7 @@ def make_batches(rows: list[dict], batch_size: int, rng: random.Random, by: str 
     return batches + ([cur] if cur else [])
 
 
-def encode_rows(rows: list[dict], engine, model, cfg: "SKTuneConfig"):
+def encode_rows(rows: list[dict], engine, model, cfg: "SKTuneConfig", progress=None):
     """The rows as margin computers (``sktrunk``): token ids, in-context A/B ids, the chosen side's sign."""
     from selfalign import sktrunk
 
@@ -114,7 +114,19 @@ def encode_rows(rows: list[dict], engine, model, cfg: "SKTuneConfig"):
     sign = [1.0 if r["chosen"] == P.TRUE_LABEL else -1.0 for r in rows]
     if cfg.top_layers is None:
         return sktrunk.PlainRows(seqs, a, b, sign, engine)
-    return sktrunk.TrunkRows(seqs, a, b, sign, model, cfg.top_layers, cfg.batch_size)
+    return sktrunk.TrunkRows(seqs, a, b, sign, model, cfg.top_layers, cfg.batch_size, progress=progress)
+
+
+@torch.no_grad()
+def reference_margins(rows, model, progress=None, chunk: int = 256) -> torch.Tensor:
+    """The margins of the model before any update, in chunks (each chunk reported to ``progress``)."""
+    out = []
+    for s in range(0, len(rows), chunk):
+        idx = list(range(s, min(s + chunk, len(rows))))
+        out.append(rows.margins(model, idx).detach().cpu())
+        if progress:
+            progress(len(idx))
+    return torch.cat(out)
 
 
 def dpo_loss(margin: torch.Tensor, ref_margin: torch.Tensor, beta: float):
@@ -252,11 +264,15 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
     engine = HFEngine(model, tok, batch_size=cfg.batch_size)
     t_enc = time.time()
     probe = random.Random(f"{cfg.seed}/train-eval").sample(range(len(train)), min(cfg.train_eval_rows, len(train)))
-    tr = encode_rows(train, engine, model, cfg)
-    va = encode_rows(valid, engine, model, cfg) if valid else None
+    n_rows = len(train) + len(valid or [])
+    prep = Progress(n_rows * (2 if cfg.top_layers else 1), "sk-tune: trunk states + reference margins"
+                    if cfg.top_layers else "sk-tune: reference margins", "row", enabled=not acc or acc.is_main_process)
+    tr = encode_rows(train, engine, model, cfg, prep.update)
+    va = encode_rows(valid, engine, model, cfg, prep.update) if valid else None
     model.eval()
-    with torch.no_grad():  # reference margins, once, before any update
-        ref = {"train": tr.margins(model).detach().cpu(), "valid": va.margins(model).detach().cpu() if va else None}
+    ref = {"train": reference_margins(tr, model, prep.update),  # once, before any update
+           "valid": reference_margins(va, model, prep.update) if va else None}
+    prep.close()
     t_enc = time.time() - t_enc
     model = _wrap(model, cfg, sktrunk.n_layers(model) if cfg.top_layers else 0)
     model.train()
