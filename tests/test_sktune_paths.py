@@ -309,3 +309,23 @@ def test_calibrate_measures_the_judge_on_a_generative_task_file(tmp_path, tiny_e
     expect = {(r["id"], r["proposal"], r["label"]) for r in samples}
     assert {(r["id"].split("/")[-1], r["option"], r["label"]) for r in items} == expect
     assert s["options"] == len(items) > 0 and json.loads(out.read_text())["direct_accuracy"]["sum"]["value"] is None
+
+
+def test_killed_generative_samples_run_loses_and_duplicates_nothing(gen_root, tmp_path, tiny_model_dir, cli):
+    out = tmp_path / "k.jsonl"
+    args = cli.cmd("sk-data", "--sources", "bigbench:geo", "--mode", "samples", "--model", tiny_model_dir, "--n", 3,
+                   "--max-new-tokens", 6, "--batch-size", 1, "--heldout-fraction", 0.5, "--device", "cpu",
+                   "--output", out)
+    cli.env = {**cli.env, "SELFALIGN_DATA": str(gen_root)}
+    progress = tmp_path / "k.jsonl.progress.jsonl"
+    cli.kill_when(args, lambda: progress.exists() and len(progress.read_text().splitlines()) >= 3)
+    done_before = len(progress.read_text().splitlines())
+    assert 3 <= done_before < 8
+    r = cli.run(args)
+    assert r.returncode == 0, r.stderr
+    prog = [json.loads(x) for x in progress.read_text().splitlines()]
+    assert sorted(p["id"] for p in prog) == sorted({p["id"] for p in prog}) and len(prog) == 8  # each question once
+    rows = [json.loads(x) for f in (out, tmp_path / "k.heldout.jsonl") if f.exists() for x in f.read_text().splitlines()]
+    keys = [(r["id"], r["sample_idx"]) for r in rows]
+    assert len(keys) == len(set(keys))  # no row twice
+    assert len(rows) == sum(p["kept"] for p in prog)  # every kept row of every finished question is on disk

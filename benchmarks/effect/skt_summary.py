@@ -1,0 +1,167 @@
+"""Table 2 from the SK-Tuning study's calibrate outputs (benchmarks/effect/skt_study.py): AUROC before/after with
+paired bootstrap differences, the learning curve, shortcut baselines on the same options, training trajectories.
+
+    python benchmarks/effect/skt_summary.py        # writes benchmarks/results/skt_table2.{md,json}
+
+Only finished steps are read; a missing run is shown as "-". Intervals: 95 % percentile bootstrap over questions
+(1000 resamples, seed 0); differences are paired (the same questions resampled for both models).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from skt_study import DATA, HELDOUT_TASKS, SK, SKT, TQA_LIMIT  # noqa: E402
+
+from selfalign import baselines as B  # noqa: E402
+from selfalign import metrics as M  # noqa: E402
+from selfalign.calibration import output_paths  # noqa: E402
+from selfalign.io import iter_jsonl, read_jsonl  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "benchmarks/results"
+SETS = {"a": ["a"], "b": [f"b-{t}" for t in HELDOUT_TASKS], "c": ["c"]}
+DESC = {"a": "500 held-out qa_wikidata questions (gold vs same-relation distractor)",
+        "b": f"4 whole held-out BIG-bench tasks ({', '.join(HELDOUT_TASKS)}), all options",
+        "c": f"TruthfulQA MC test, first {TQA_LIMIT} questions (mc2 options)"}
+MODELS = {"qwen": "qwen2.5-coder-0.5b", "smollm2": "smollm2-135m"}
+
+
+def items(model: str, label: str, set_name: str) -> dict | None:
+    """{(part, id, option_idx): row} of the finished calibrate runs of a set (every part of (b) must be there)."""
+    out = {}
+    for part in SETS[set_name]:
+        path = SKT / model / label / f"{part}.json"
+        if not path.exists():
+            return None
+        for r in iter_jsonl(output_paths(path)[0]):
+            out[(part, str(r["id"]), int(r["option_idx"]))] = r
+    return out
+
+
+def ci(fn, *arrays, groups):
+    v, lo, hi = M.bootstrap_ci(fn, *arrays, n_boot=1000, seed=0, groups=groups)
+    return {"value": v, "low": lo, "high": hi}
+
+
+def shortcuts(keys, rows) -> dict:
+    """Model-free scores on the same options: the longer option, answer frequency, the training true rate."""
+    rs = [{"id": f"{k[0]}/{k[1]}", "option": rows[k]["option"], "label": rows[k]["label"], "task": k[0]} for k in keys]
+    train = [{"task": "a", "option": r["proposal"], "label": r["label"]} for r in read_jsonl(DATA / "train10000.jsonl")] \
+        if (DATA / "train10000.jsonl").exists() else []
+    return {"longer_option": B.option_length(rs), "answer_frequency": B.answer_frequency(rs),
+            "train_true_rate": B.train_true_rate(rs, train)}
+
+
+def set_stats(model: str, set_name: str, labels: list[str]) -> dict | None:
+    base = items(model, "base", set_name)
+    if base is None:
+        return None
+    runs = {lab: r for lab in labels if (r := items(model, lab, set_name)) is not None}
+    keys = sorted(base)
+    y = np.asarray([base[k]["label"] for k in keys], dtype=int)
+    g = np.asarray([f"{k[0]}/{k[1]}" for k in keys])
+    pb = np.asarray([base[k]["p_true"] for k in keys], dtype=float)
+
+    def headline(p):
+        return {"auroc": ci(M.auroc, y, p, groups=g), "ece": ci(lambda a, b: M.ece(a, b, 10), y, p, groups=g),
+                "brier": ci(M.brier, y, p, groups=g), "mean_p_true": float(p.mean())}
+
+    out = {"n_questions": len(set(g)), "n_options": len(keys), "positive_rate": float(y.mean()),
+           "base": headline(pb), "runs": {}}
+    for lab, r in runs.items():
+        if set(r) != set(base):
+            continue
+        pa = np.asarray([r[k]["p_true"] for k in keys], dtype=float)
+        d, lo, hi, p = M.paired_bootstrap(M.auroc, [y, pa], [y, pb], n_boot=1000, seed=0, groups=g)
+        out["runs"][lab] = {**headline(pa), "auroc_diff": {"diff": d, "low": lo, "high": hi, "p_le_0": p}}
+    out["shortcuts"] = {n: ci(M.auroc, y, np.asarray(s), groups=g) for n, s in shortcuts(keys, base).items()}
+    return out
+
+
+def training(model: str, label: str) -> dict | None:
+    p = SKT / model / label / "model" / "train_summary.json"
+    if not p.exists():
+        return None
+    s = json.loads(p.read_text())
+    log = [json.loads(x) for x in (p.parent / "train_log.jsonl").read_text().splitlines() if x.strip()]
+    evals = [(r["step"], r["train"]["auroc"], r.get("valid", {}).get("auroc"), r.get("valid", {}).get("p_true_mean"))
+             for r in log if "train" in r]
+    return {k: s.get(k) for k in ("rows", "steps", "planned_steps", "stopped_early", "best_step", "best_valid_auroc",
+                                   "seconds", "encode_seconds")} | {"evals": evals}
+
+
+def fmt(x, d=3):
+    return "-" if x is None else f"{x:.{d}f}"
+
+
+def fci(c):
+    return "-" if c is None or c.get("value") is None else f"{c['value']:.3f} [{c['low']:.3f}, {c['high']:.3f}]"
+
+
+def fdiff(c):
+    return "-" if c is None else f"{c['diff']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]"
+
+
+def main() -> None:
+    plan = json.loads((SKT / "plan.json").read_text()) if (SKT / "plan.json").exists() else {}
+    res, md = {}, ["# Table 2: P(True) calibration before and after SK-Tuning (qa_wikidata study)", "",
+                   "`python benchmarks/effect/skt_study.py` then `python benchmarks/effect/skt_summary.py`. SK data: "
+                   "`sk-data --mode options` on BIG-bench qa_wikidata (gold answer vs a same-relation distractor), "
+                   f"0-shot Self-Eval prompt; sk-tune {json.dumps(SK)} (float32, LoRA r8 on the top layers, cached "
+                   "trunk), best checkpoint on 150 held-out validation questions. AUROC with 95 % bootstrap intervals "
+                   "over questions; Δ = paired bootstrap against the base model on the same options.", ""]
+    md += [f"- ({k}) {v}" for k, v in DESC.items()] + [""]
+    for short, model in MODELS.items():
+        if not (SKT / short).exists():
+            continue
+        labels = sorted((p.name for p in (SKT / short).iterdir() if p.is_dir() and p.name != "base"),
+                        key=lambda x: (int(x.split("-")[0][1:]), x))
+        res[short] = {"sets": {}, "training": {lab: training(short, lab) for lab in labels}}
+        md += [f"## {model}", "", "| set | base AUROC | " + " | ".join(f"{lab} AUROC | Δ {lab}" for lab in labels)
+               + " | best shortcut |", "|---" * (3 + 2 * len(labels)) + "|"]
+        for set_name in SETS:
+            st = set_stats(short, set_name, labels)
+            if st is None:
+                continue
+            res[short]["sets"][set_name] = st
+            best = max(st["shortcuts"].items(), key=lambda kv: kv[1]["value"] or 0)
+            cells = [f"{fci(st['runs'].get(lab, {}).get('auroc'))} | {fdiff(st['runs'].get(lab, {}).get('auroc_diff'))}"
+                     for lab in labels]
+            md.append(f"| ({set_name}) {st['n_questions']} q / {st['n_options']} opt | {fci(st['base']['auroc'])} | "
+                      + " | ".join(cells) + f" | {best[0]} {fci(best[1])} |")
+        md += ["", "ECE / Brier / mean P(True):", ""]
+        for set_name, st in res[short]["sets"].items():
+            parts = [f"base {fmt(st['base']['ece']['value'])} / {fmt(st['base']['brier']['value'])} / "
+                     f"{fmt(st['base']['mean_p_true'])}"]
+            parts += [f"{lab} {fmt(r['ece']['value'])} / {fmt(r['brier']['value'])} / {fmt(r['mean_p_true'])}"
+                      for lab, r in st["runs"].items()]
+            md.append(f"- ({set_name}): " + "; ".join(parts))
+        md += ["", "Learning curve, set (a) AUROC by SK rows (seed 0):", ""]
+        a = res[short]["sets"].get("a", {})
+        for lab in labels:
+            if lab.endswith("seed0") and lab in a.get("runs", {}):
+                md.append(f"- {lab.split('-')[0][1:]} rows: {fci(a['runs'][lab]['auroc'])} "
+                          f"(Δ {fdiff(a['runs'][lab]['auroc_diff'])})")
+        md += ["", "Training (validation AUROC at each evaluation; training-set AUROC on a fixed 256-row sample):", ""]
+        for lab, t in res[short]["training"].items():
+            if t:
+                ev = ", ".join(f"{s}: {fmt(tr, 2)}/{fmt(va, 2)}" for s, tr, va, _ in t["evals"])
+                md.append(f"- {lab}: {t['rows']} rows, {t['steps']}/{t['planned_steps']} steps"
+                          f"{' (stopped early)' if t['stopped_early'] else ''}, best step {t['best_step']} "
+                          f"(valid AUROC {fmt(t['best_valid_auroc'])}), {t['seconds']:.0f} s + {t['encode_seconds']:.0f} s "
+                          f"trunk/reference; step: train/valid AUROC {ev}")
+        md.append("")
+    res["plan"] = plan
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "skt_table2.json").write_text(json.dumps(res, indent=1, default=str))
+    (OUT / "skt_table2.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
