@@ -329,3 +329,24 @@ def test_killed_generative_samples_run_loses_and_duplicates_nothing(gen_root, tm
     keys = [(r["id"], r["sample_idx"]) for r in rows]
     assert len(keys) == len(set(keys))  # no row twice
     assert len(rows) == sum(p["kept"] for p in prog)  # every kept row of every finished question is on disk
+
+
+def test_sigterm_saves_a_checkpoint_prints_one_line_and_exits_143(tiny_model_dir, tmp_path, cli):
+    import signal
+    import subprocess
+    import time
+
+    cfg = _cfg(tiny_model_dir, tmp_path, epochs=200, eval_every=2)
+    out = tmp_path / "sk"
+    args = cli.cmd("sk-tune", "--model", cfg.model, "--data", cfg.data, "--output", out, "--device", "cpu",
+                   "--dtype", "float32", "--batch-size", "2", "--epochs", "200", "--eval-every", "2")
+    p = subprocess.Popen(args, env=cli.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "checkpoint" / "state.json").exists():
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 143
+    lines = [x for x in err.splitlines() if x.startswith("selfalign")]
+    assert len(lines) == 1 and "interrupted at step" in lines[0] and "Traceback" not in err
+    assert json.loads((out / "checkpoint" / "state.json").read_text())["step"] >= 1
