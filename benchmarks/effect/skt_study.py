@@ -12,7 +12,8 @@ Evaluation (``calibrate --no-direct``, 0-shot P(True) as every reader computes i
   (a) 500 held-out qa_wikidata questions (gold vs distractor);
   (b) four whole BIG-bench tasks never trained on: general_knowledge, human_organs_senses, known_unknowns,
       misconceptions (all their options);
-  (c) the first 300 TruthfulQA MC test questions (mc2 options).
+  (c) the first 300 TruthfulQA MC test questions (mc2 options);
+  (a-paper) set (a) with the paper's Self-Eval prompt (instruction header + 5 demos) instead of 0-shot.
 Steps run in priority order (base, then the learning curve on seed 0, then more seeds) through the resumable step
 ledger of ``common.py``: rerun the command to continue; finished steps are skipped. Runs go to runs/effect/skt/.
 """
@@ -42,6 +43,7 @@ def sets() -> dict:
     out = {"a": (f"sk:{DATA / 'test.jsonl'}", [])}
     out.update({f"b-{t}": (f"bigbench:{t}", []) for t in HELDOUT_TASKS})
     out["c"] = ("truthfulqa-mc", ["--split", "test", "--limit", str(TQA_LIMIT)])
+    out["a-paper"] = (f"sk:{DATA / 'test.jsonl'}", ["--selfeval-prompt", "paper"])  # the paper's header + 5 demos
     return out
 
 

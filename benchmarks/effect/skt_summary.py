@@ -24,10 +24,11 @@ from selfalign.io import iter_jsonl, read_jsonl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "benchmarks/results"
-SETS = {"a": ["a"], "b": [f"b-{t}" for t in HELDOUT_TASKS], "c": ["c"]}
+SETS = {"a": ["a"], "b": [f"b-{t}" for t in HELDOUT_TASKS], "c": ["c"], "a-paper": ["a-paper"]}
 DESC = {"a": "500 held-out qa_wikidata questions (gold vs same-relation distractor)",
         "b": f"4 whole held-out BIG-bench tasks ({', '.join(HELDOUT_TASKS)}), all options",
-        "c": f"TruthfulQA MC test, first {TQA_LIMIT} questions (mc2 options)"}
+        "c": f"TruthfulQA MC test, first {TQA_LIMIT} questions (mc2 options)",
+        "a-paper": "set (a) read with the paper's Self-Eval prompt (instruction header + 5 demos); trained 0-shot"}
 MODELS = {"qwen": "qwen2.5-coder-0.5b", "smollm2": "smollm2-135m"}
 
 
