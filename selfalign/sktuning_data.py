@@ -167,24 +167,27 @@ def relation(question: str) -> str:
 
 
 def add_distractors(questions: list[dict], seed: int) -> None:
-    """Give each generative question a distractor: the first gold target of another question of the same task
-    and relation (of the same task when the relation has no other), chosen by hash, that matches none of the
-    question's own targets (the candidates are probed in order from the hashed position)."""
+    """Give each generative question a distractor: the first gold target of another *question* of the same task and
+    relation (of the same task when the relation has no other), chosen by hash, that matches none of the question's
+    own targets (candidates probed in order from the hashed position).
+
+    Candidates are questions, not distinct answers, so an answer is offered as a distractor as often as it is gold
+    (a common answer such as "English" is common on both sides): its surface then says nothing about its label. With
+    distinct answers as candidates, frequent answers were true 9 times in 10 and a model-free "training true rate of
+    this answer string" scored AUROC 0.81 on held-out questions."""
     pools: dict = {}
-    for q in questions:
-        if q.get("targets"):
-            for key in ((q["task"], relation(q["question"])), (q["task"], None)):
-                pools.setdefault(key, {})[normalize(q["targets"][0])] = q["targets"][0]
-    cands = {key: sorted(v.items()) for key, v in pools.items()}
+    for q in sorted((q for q in questions if q.get("targets")), key=lambda q: (q["task"], q["id"])):
+        for key in ((q["task"], relation(q["question"])), (q["task"], None)):
+            pools.setdefault(key, []).append((normalize(q["targets"][0]), q["targets"][0], q["id"]))
     for q in questions:
         if not q.get("targets"):
             continue
         own = {normalize(t) for t in q["targets"]}
         for key in ((q["task"], relation(q["question"])), (q["task"], None)):
-            pool = cands[key]
+            pool = pools[key]
             start = int(_unit(seed, "distractor", q["task"], q["id"]) * len(pool))
-            hit = next((pool[(start + j) % len(pool)][1] for j in range(len(pool))
-                        if not any(_matches(pool[(start + j) % len(pool)][0], t) for t in own)), None)
+            hit = next((c[1] for c in (pool[(start + j) % len(pool)] for j in range(len(pool)))
+                        if c[2] != q["id"] and not any(_matches(c[0], t) for t in own)), None)
             if hit is not None:
                 q["distractor"] = hit
                 break
