@@ -33,8 +33,9 @@ HARNESS = "lm_eval truthfulqa_mc1 (v2.0) / truthfulqa_mc2 (v3.0)"
 @dataclass
 class TruthfulQAMCConfig(ModelArgs):
     output: Optional[str] = opt(None, "summary JSON; per-question rows go beside it (<name>.rows.jsonl, resumable)")
-    data: Optional[str] = opt(None, "TruthfulQA mc_task.json (default: truthfulqa/mc_task.json under the data root; "
-                                    "splits.json must sit beside it for a split other than all)")
+    data: Optional[str] = opt(None, "TruthfulQA mc_task.json (default: $SELFALIGN_DATA/truthfulqa/mc_task.json, else "
+                                    "fetched from the hub; the paper's split ships with selfalign, a splits.json "
+                                    "beside the file overrides it)")
     split: str = opt("test", "the paper's split: train, valid, test, all (fewshot_demos also works)")
     limit: Optional[int] = opt(None, "use only the first N questions of the split")
     selfeval: bool = opt(True, "also score the Self-Eval selection: the option with the highest P(True)")
