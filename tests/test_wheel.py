@@ -90,6 +90,10 @@ def test_installed_selfalign_runs_a_shipped_recipe_from_an_empty_directory(insta
     test_split = json.loads((REPO / "selfalign" / "data" / "truthfulqa_splits.json").read_text())["test"]
     rows = [json.loads(ln) for ln in (run / "eval" / "aligned" / "truthfulqa-mc.rows.jsonl").read_text().splitlines()]
     assert [x["question"] for x in rows] == test_split[:2]  # the paper's test split, in its order
+    card = (run / "align" / "model" / "README.md").read_text()  # the aligned model's card has its results
+    mc1 = res["metrics"]["mc1"]
+    assert f"| truthfulqa-mc [test] | mc1 | {mc1['value']:.3f} | [{mc1['ci_low']:.3f}, {mc1['ci_high']:.3f}] | 2 |" in card
+    assert json.loads((run / "align" / "model" / "selfalign_base.json").read_text()) == {"base_model": tiny_model_dir}
 
 
 def test_installed_selfalign_offline_without_data_says_what_to_place_where(installed, tiny_model_dir):
