@@ -313,5 +313,24 @@ def run_recipe(cfg: RunConfig) -> dict:
     table = write_summary(run_dir, [s for s in steps if s.name.startswith("eval/")])
     if table:
         print("\n" + table)
+        _card_results(steps, by_name)
     return {"run_dir": str(run_dir), "stages": {s.name: d for s, d in decisions}, "seconds": timings,
             "summary": str(run_dir / "summary.md") if table else None}
+
+
+def _card_results(steps: list[Step], by_name: dict) -> None:
+    """The evaluations of a model this run trained, with their intervals, into that model's card (README.md)."""
+    from selfalign.adapters import add_results
+    from selfalign.summary import headline
+
+    found: dict = {}
+    for s in steps:
+        stage = s.refs.get("model", ("", ""))[0]
+        path = s.directory / s.output_name
+        if not s.name.startswith("eval/") or stage not in ("align", "sk-tune") or not path.exists():
+            continue
+        res = json.loads(path.read_text())
+        task = s.name.split("/", 2)[2] + (f" [{res['split']}]" if res.get("split") else "")
+        found.setdefault(stage, []).extend({"task": task, "metric": k, **v} for k, v in headline(res).items())
+    for stage, results in found.items():
+        add_results(_path_of(by_name[stage]), results)
