@@ -105,7 +105,8 @@ def score_questions(engine, qs: list[dict], cfg: TruthfulQAMCConfig, scorer: str
         lab1 = [o["label"] for o in q["mc1"]]
         row = {"id": q["id"], "question": q["question"], "split": q["split"],
                "mc1": mc1_score(l1, lab1), "mc2": mc2_score(l2, [o["label"] for o in q["mc2"]]),
-               "answer": q["mc1"][int(np.argmax(l1))]["text"], "mc1_lls": l1, "mc2_lls": l2}
+               "answer": q["mc1"][int(np.argmax(l1))]["text"], "mc1_lls": l1, "mc2_lls": l2,
+               "reference": next(o["text"] for o in q["mc1"] if o["label"])}
         if cfg.selfeval:
             p = pt[k:k + len(l1)]
             k += len(l1)
