@@ -68,8 +68,8 @@ def alias_files(alias: str) -> list[Path]:
     missing = [p.replace("_", "-") for p, s in specs.items() if s is None or not s.submodule_search_locations]
     if missing:
         default = " (the default model)" if alias == DEFAULT_MODEL else ""
-        raise ModelError(f"model {alias!r}{default} is not installed (missing {', '.join(missing)}); install it with: "
-                         f"{a.install}, or pass --model with a local HF folder, a .gguf file or a hub id")
+        raise ModelError(f"model {alias!r}{default} is not installed (missing {', '.join(missing)}); pass --model with "
+                         f"a local HF folder, a .gguf file or a hub id, or install it with: {a.install}")
     files = []
     for package, spec in specs.items():
         found = [f for loc in spec.submodule_search_locations for f in sorted(Path(loc).glob(a.pattern))]

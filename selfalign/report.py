@@ -228,9 +228,11 @@ def run_sections(runs: list[Run], keys: list[str], max_examples: int) -> dict:
             continue
         by_run = {r.name: {str(x["id"]): x for x in r.results[k][1]} for r in have}
         ids = list(dict.fromkeys(i for r in have for i in by_run[r.name]))[:max_examples]
+        topic = {i: next((rs[i].get("topic") or rs[i].get("question") for rs in by_run.values() if i in rs), "")
+                 for i in ids}
         facts.append({"key": k, "runs": [r.name for r in have], "items": [
-            {"id": i, "topic": next((rs[i].get("topic") or rs[i].get("question") for rs in by_run.values() if i in rs), ""),
-             "cells": {n: rs[i].get("decisions") or [] for n, rs in by_run.items() if i in rs}} for i in ids]})
+            {"id": i, "topic": topic[i], "cells": {n: rs[i].get("decisions") or [] for n, rs in by_run.items() if i in rs}}
+            for i in ids]})
     return {"training": training, "settings": settings, "pair_stats": pairs, "facts": facts}
 
 

@@ -192,9 +192,9 @@ def to_html(model: dict) -> str:
     for a in model["answers"]:
         shown = f"; the first {len(a['items'])} shown" if len(a["items"]) < a["n_differ"] else ""
         ref = any(it.get("reference") for it in a["items"])
-        h.append(f"<h2 class=\"answers\">Answers that differ: {esc(a['key'])}</h2><p>{a['n_differ']} items differ{shown}."
-                 "</p><table><tr><th>id</th><th>question</th>" + ("<th>reference</th>" if ref else "")
-                 + "".join(f"<th>{esc(n)}</th>" for n in a["runs"]) + "</tr>")
+        h.append(f"<h2 class=\"answers\">Answers that differ: {esc(a['key'])}</h2>"
+                 f"<p>{a['n_differ']} items differ{shown}.</p><table><tr><th>id</th><th>question</th>"
+                 + ("<th>reference</th>" if ref else "") + "".join(f"<th>{esc(n)}</th>" for n in a["runs"]) + "</tr>")
         for it in a["items"]:
             cells = f'<td class="ans ref">{esc(it.get("reference"))}</td>' if ref else ""
             for n in a["runs"]:
@@ -215,7 +215,8 @@ def to_html(model: dict) -> str:
 # --- Markdown ------------------------------------------------------------------------------------------------
 def _md(x) -> str:
     """A Markdown table cell: HTML escaped (a renderer shows text, never runs markup), pipes and newlines too."""
-    return html.escape(str("" if x is None else x), quote=False).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    text = html.escape(str("" if x is None else x), quote=False)
+    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def _row(cells) -> str:

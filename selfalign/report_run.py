@@ -122,8 +122,8 @@ def pair_stats(run: Path) -> dict | None:
                                   "below_margin_dropped", "capped_dropped") if k in report}
     out["pairs"] = len(rows)
     if rows:
-        margins = [r["chosen_score"] - r["rejected_score"] for r in rows
-                   if isinstance(r.get("chosen_score"), (int, float)) and isinstance(r.get("rejected_score"), (int, float))]
+        scored = [r for r in rows if all(isinstance(r.get(k), (int, float)) for k in ("chosen_score", "rejected_score"))]
+        margins = [r["chosen_score"] - r["rejected_score"] for r in scored]
         if margins:
             out.update({"score margin: mean": mean(margins), "score margin: median": median(margins),
                         "chosen score: mean": mean(r["chosen_score"] for r in rows if "chosen_score" in r),

@@ -65,7 +65,8 @@ def html_sections(model: dict) -> list[str]:
                                        for k, v in p["stats"].items()) + "</table>")
     for f in model.get("facts") or []:
         h.append(f'<h2 class="facts">Per-fact decisions: {esc(f["key"])}</h2><p>Each bio\'s atomic facts and the '
-                 "verifier's decision (✓ supported, ✗ not), with its P(True).</p><table><tr><th>id</th><th>topic</th>"
+                 "verifier's decision (✓ supported, ✗ not), with its P(True).</p>"
+                 "<table><tr><th>id</th><th>topic</th>"
                  + "".join(f"<th>{esc(n)}</th>" for n in f["runs"]) + "</tr>")
         for it in f["items"]:
             cells = "".join(f"<td>{_fact_list_html(it['cells'][n])}</td>" if n in it["cells"] else "<td></td>"

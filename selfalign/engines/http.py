@@ -38,7 +38,8 @@ class Client:
         self.url, self.api_key_env, self.retries, self.backoff = base_url.rstrip("/"), api_key_env, retries, backoff
         self.concurrency = concurrency
         self.http = httpx.Client(timeout=timeout, follow_redirects=False,
-                                 limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency))
+                                 limits=httpx.Limits(max_connections=concurrency,
+                                                     max_keepalive_connections=concurrency))
 
     def _headers(self) -> dict:
         headers = {"Content-Type": "application/json"}

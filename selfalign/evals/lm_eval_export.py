@@ -38,7 +38,8 @@ def paths(output: str | Path) -> tuple[Path, Path]:
     return output.with_name(output.stem + ".lm_eval.json"), output.parent
 
 
-def export(output: str | Path, task: str, rows: Sequence[dict], metrics: Sequence[str], model: dict | None = None) -> Path:
+def export(output: str | Path, task: str, rows: Sequence[dict], metrics: Sequence[str],
+           model: dict | None = None) -> Path:
     """Write the harness-style results and samples files for these rows; returns the results path."""
     output = Path(output)
     results, n_samples = {}, {}
