@@ -6,8 +6,10 @@ copy is held). Checkpoints are written every ``--save-steps``; a killed run resu
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -49,6 +51,25 @@ class AlignConfig(ModelArgs):
     bf16: str = opt("auto", "bfloat16 mixed precision: auto (on with a GPU that supports it), on, off")
     gradient_checkpointing: str = opt("auto", "auto (on with a GPU), on, off")
     seed: int = opt(0, "seed of the data order and the adapter initialisation")
+    report_to: str = opt("none", "training curves to: none, tensorboard (under OUTPUT/checkpoints/runs) or wandb",
+                         choices=("none", "tensorboard", "wandb"))
+    push_to_hub: bool = opt(False, "upload the finished output folder to the hub (repo: --trl.hub_model_id, else "
+                                   "the folder's name); never without this flag")
+    trl: dict = opt({}, "any other DPOConfig / TrainingArguments field: a `trl:` mapping in a recipe, --trl.KEY VALUE "
+                        "or TRL's --KEY VALUE on the command line (lr_scheduler_type, weight_decay, "
+                        "precompute_ref_log_probs, ...)", cli=False)
+
+    @staticmethod
+    def trl_class():
+        from trl import DPOConfig
+
+        return DPOConfig
+
+    def __post_init__(self):
+        if self.trl:  # unknown or owned keys fail when the config is made (a recipe: at `run --dry-run`)
+            from selfalign import trl_args
+
+            trl_args.trl_kwargs(self.trl_class(), {}, self.trl, where="align: trl")
 
 
 # --- data --------------------------------------------------------------------------------------------------
@@ -68,9 +89,15 @@ def load_pairs(path: str) -> list[dict]:
 
 
 # --- run state ---------------------------------------------------------------------------------------------
+NEWER_DEFAULTS = {"report_to": "none", "push_to_hub": False, "trl": {}}  # keys added later: left out at default
+
+
 def _config_dict(cfg) -> dict:
     d = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
     d.pop("batch_size_eval", None)
+    for k, v in NEWER_DEFAULTS.items():  # so that a run finished before they existed is still recognised
+        if d.get(k) == v:
+            d.pop(k)
     return d
 
 
@@ -125,11 +152,49 @@ def _step_logger(path: Path, resume_step: int):
 
 
 # --- training ----------------------------------------------------------------------------------------------
+def dpo_args(cfg: AlignConfig, out: Path, steps: int, device: str):
+    """TRL's DPOConfig: selfalign's flags, then the recipe's / command line's ``trl`` fields (checked)."""
+    import torch
+
+    from selfalign import trl_args
+
+    gpu = device.startswith("cuda")
+    if cfg.report_to != "none" and importlib.util.find_spec(cfg.report_to) is None:
+        raise SelfAlignError(f"--report-to {cfg.report_to}: the package is not installed (pip install {cfg.report_to})")
+    base = dict(
+        output_dir=str(out / CKPT), beta=cfg.beta, loss_type=[cfg.loss_type], learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.epochs, max_steps=steps, per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum, max_length=cfg.max_length, warmup_steps=cfg.warmup_steps,
+        bf16=_flag(cfg.bf16, "bf16", gpu and torch.cuda.is_bf16_supported()), use_cpu=device == "cpu",
+        gradient_checkpointing=_flag(cfg.gradient_checkpointing, "gradient-checkpointing", gpu),
+        logging_steps=1, save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2, seed=cfg.seed,
+        data_seed=cfg.seed, report_to=[] if cfg.report_to == "none" else [cfg.report_to], disable_tqdm=False,
+        dataloader_num_workers=0)
+    return trl_args.build(cfg.trl_class(), base, cfg.trl or {}, where="align: trl")
+
+
+def _load_model(cfg: AlignConfig, args):
+    """The model, loaded after TRL's DPOConfig has set up the processes (``args.device`` creates accelerate's
+    state and, under ``accelerate launch``, the process group): each process loads onto its own device, and under
+    ZeRO-3 (``zero3_init_flag``) or FSDP's RAM-efficient loading transformers loads it sharded, and placing it
+    is left to the trainer."""
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    from selfalign import models
+
+    device = str(args.device)  # creates the state; cuda:LOCAL_RANK per process
+    fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true")  # set by accelerate launch
+    sharded = is_deepspeed_zero3_enabled() or fsdp
+    return models.load(cfg.model, adapter=cfg.adapter, device=device if args.world_size > 1 else cfg.device,
+                       dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code, merge_adapters=True,
+                       place=not sharded)
+
+
 def run_align(cfg: AlignConfig) -> dict:
     """Train; the output directory is a model spec usable by every other command."""
     import torch
     from datasets import Dataset
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOTrainer
 
     from selfalign import models
 
@@ -147,12 +212,11 @@ def run_align(cfg: AlignConfig) -> dict:
                 "note": "finished earlier with the same config; nothing trained"}
     rows = load_pairs(cfg.pairs)
     torch.manual_seed(cfg.seed)
-    model, tok = models.load(cfg.model, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype,
-                             trust_remote_code=cfg.trust_remote_code, merge_adapters=True)
+    steps = cfg.max_steps or math.ceil(math.ceil(len(rows) / cfg.batch_size) / cfg.grad_accum * cfg.epochs)
+    args = dpo_args(cfg, out, steps, models.pick_device(cfg.device))
+    model, tok = _load_model(cfg, args)
     info = dict(model.selfalign_spec)
     tok.padding_side = "left"
-    gpu = next(model.parameters()).device.type == "cuda"
-    bf16 = _flag(cfg.bf16, "bf16", gpu and torch.cuda.is_bf16_supported())
     peft_config = None
     if cfg.lora:
         from peft import LoraConfig
@@ -162,48 +226,85 @@ def run_align(cfg: AlignConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     resume = _last_checkpoint(out)
     resume_step = int(resume.name.split("-")[-1]) if resume else 0
-    steps = cfg.max_steps or math.ceil(math.ceil(len(rows) / cfg.batch_size) / cfg.grad_accum * cfg.epochs)
-    args = DPOConfig(
-        output_dir=str(out / CKPT), beta=cfg.beta, loss_type=[cfg.loss_type], learning_rate=cfg.learning_rate,
-        num_train_epochs=cfg.epochs, max_steps=steps, per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum, max_length=cfg.max_length, warmup_steps=cfg.warmup_steps,
-        bf16=bf16, use_cpu=not gpu and next(model.parameters()).device.type == "cpu",
-        gradient_checkpointing=_flag(cfg.gradient_checkpointing, "gradient-checkpointing", gpu),
-        logging_steps=1, save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2, seed=cfg.seed,
-        data_seed=cfg.seed, report_to=[], disable_tqdm=False, dataloader_num_workers=0)
     try:
         trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
                              peft_config=peft_config,
                              callbacks=[_step_logger(out / LOG, resume_step)] if args.process_index == 0 else [])
     except ValueError as e:
         raise SelfAlignError(f"cannot set up DPO on {cfg.model!r}: {str(e).splitlines()[0]}") from None
+    sharded = trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled
+    if sharded and cfg.lora and cfg.merge:
+        raise SelfAlignError("--merge under ZeRO-3 / FSDP: train the adapter, then merge it in one process "
+                             "(selfalign align --merge is for a single process)")
     t0 = time.time()
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    if sharded:  # gathering the shards is collective: every process calls it, the main one writes
+        trainer.save_model(str(out))
     if not trainer.is_world_process_zero():  # with several processes, rank 0 alone writes the results
         return {"output": str(out), "rank": trainer.args.process_index}
-    final = _save(trainer, tok, out, cfg)
     log = [json.loads(ln) for ln in (out / LOG).read_text().splitlines() if ln.strip()]
+    final = _save(trainer, tok, out, cfg, len(rows), log, weights=not sharded)
     summary = {"output": str(out), "finished": True, "steps": trainer.state.global_step, "pairs": len(rows),
                "resumed_from_step": resume_step, "saved": final, "final": log[-1] if log else {},
                "seconds": round(time.time() - t0, 2)}
     write_json(out / SUMMARY, {**meta(cfg, stage="align", model_info=info), **summary,
                                "config": _config_dict(cfg)})
     shutil.rmtree(out / CKPT, ignore_errors=True)
+    if cfg.push_to_hub:
+        summary["hub"] = push(out, cfg.trl or {})
     return summary
 
 
-def _save(trainer, tok, out: Path, cfg: AlignConfig) -> str:
-    from selfalign.models import BASE_FILE
+def _card(cfg: AlignConfig, n_pairs: int, log: list[dict]):
+    """The model card's content: method, judge and data from the pairs' provenance, the key settings."""
+    from selfalign.adapters import ModelCard
+    from selfalign.provenance import meta_path
 
-    model = trainer.model
-    if cfg.lora and cfg.merge:
-        model = model.merge_and_unload()
-        model.save_pretrained(out, safe_serialization=True)
-        tok.save_pretrained(out)
-        return "merged model"
-    model.save_pretrained(out, safe_serialization=True)
-    if cfg.lora:  # the adapter's base: the spec we trained on
-        (out / BASE_FILE).write_text(json.dumps({"base_model": cfg.model}))
-        return "adapter"
-    tok.save_pretrained(out)
-    return "full model"
+    judge, data = "", f"{n_pairs} preference pairs from `{Path(cfg.pairs).name}`"
+    try:
+        pm = json.loads(meta_path(cfg.pairs).read_text())
+        pc = pm.get("config") or {}
+        sm = json.loads(meta_path(pc["input"]).read_text()) if pc.get("input") else {}
+        sc = sm.get("config") or {}
+        if sc:
+            judge = f"Self-Eval `{sc.get('method')}` by `{sc.get('model')}`" + (
+                f" + adapter `{sc['adapter']}`" if sc.get("adapter") else "")
+        if pc.get("strategy"):
+            data += f" (strategy `{pc['strategy']}`)"
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    hp = {k: getattr(cfg, k) for k in ("beta", "loss_type", "learning_rate", "epochs", "max_steps", "batch_size",
+                                       "grad_accum", "max_length", "warmup_steps", "seed")}
+    if cfg.lora:
+        hp.update(lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                  target_modules=", ".join(cfg.target_modules))
+    hp.update({f"trl.{k}": v for k, v in (cfg.trl or {}).items()})
+    last = log[-1] if log else {}
+    training = {"optimizer steps": last.get("step"), "pairs": n_pairs,
+                **{k: last[k] for k in ("loss", "rewards/margins", "rewards/accuracies") if k in last}}
+    return ModelCard(method="DPO (TRL `DPOTrainer`) on Self-Eval preference pairs (Zhang et al., ACL 2024, "
+                            "Self-Alignment for Factuality)", judge=judge, data=data, hyperparameters=hp,
+                     training={k: v for k, v in training.items() if v is not None})
+
+
+def _save(trainer, tok, out: Path, cfg: AlignConfig, n_pairs: int, log: list[dict], weights: bool = True) -> str:
+    from selfalign.adapters import save_adapter
+
+    return save_adapter(trainer.model, tok, out, base_spec=cfg.model, lora=cfg.lora, merged=cfg.lora and cfg.merge,
+                        card=_card(cfg, n_pairs, log), weights=weights)
+
+
+def push(out: Path, trl: dict) -> str:
+    """Upload the output folder (not its checkpoints) to the hub; the repo is trl's hub_model_id or the name."""
+    from huggingface_hub import HfApi
+
+    repo = trl.get("hub_model_id") or out.resolve().name
+    api = HfApi()  # the token: $HF_TOKEN or `hf auth login`, never a flag (flags are recorded)
+    try:
+        api.create_repo(repo, private=bool(trl.get("hub_private_repo")), exist_ok=True)
+        api.upload_folder(folder_path=str(out), repo_id=repo, ignore_patterns=[f"{CKPT}/*"],
+                          commit_message="selfalign align")
+    except Exception as e:  # noqa: BLE001 - network, auth: the run itself is finished and saved
+        raise SelfAlignError(f"--push-to-hub: the run is saved in {out}, but the upload to {repo!r} failed: "
+                             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    return repo

@@ -143,6 +143,27 @@ def _generative_questions(cfg: CalibrateConfig, engine) -> list[dict]:
     return load_sk_rows(samples)
 
 
+def _export(output: str, rows: list[dict], model: dict) -> None:
+    """Per question with a real choice: selection (top P(True) option true) and direct (top likelihood), in
+    lm-evaluation-harness's shape (evals.lm_eval_export)."""
+    from selfalign import metrics as M
+    from selfalign.evals.lm_eval_export import export
+
+    questions: dict[str, list[dict]] = {}
+    for r in rows:
+        questions.setdefault(str(r["id"]), []).append(r)
+    choice = [(i, qs) for i, qs in questions.items() if len(qs) > 1 and any(r["label"] for r in qs)]
+    sel = M.selection_correct([[(r["p_true"], r["label"]) for r in qs] for _, qs in choice]) if choice else []
+    if all(r.get("ll_sum") is not None for r in rows):  # --no-direct: selection only
+        direct = M.selection_correct([[(r["ll_sum"], r["label"]) for r in qs] for _, qs in choice]) if choice else []
+        export(output, "calibrate", [{"id": i, "question": qs[0].get("question"), "selection": float(a),
+                                      "direct": float(b)} for (i, qs), a, b in zip(choice, sel, direct)],
+               ["selection", "direct"], model)
+    else:
+        export(output, "calibrate", [{"id": i, "question": qs[0].get("question"), "selection": float(a)}
+                                     for (i, qs), a in zip(choice, sel)], ["selection"], model)
+
+
 def _check_scorer(items_path: Path, keys: set, scorer: str) -> None:
     if not items_path.exists():
         return
@@ -183,6 +204,7 @@ def run_calibrate(cfg: CalibrateConfig, engine=None) -> dict:
     title = f"{Path(str(engine.info.get('model'))).name} on {cfg.data}" + (f" ({cfg.split})" if cfg.split else "")
     reliability_diagram([r["label"] for r in rows], [r["p_true"] for r in rows], png_path, title, N_BINS)
     report.update(items=str(items_path), plot=str(png_path), meta=meta(cfg, **run_meta))
+    _export(cfg.output, rows, engine.info)
     write_json(cfg.output, report)
     dt = time.time() - t0
     pt = report["ptrue"]

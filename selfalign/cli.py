@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     if not args.command:
         parser.print_help()
         return 2
@@ -90,11 +91,18 @@ def main(argv: list[str] | None = None) -> int:
         args.command = f"eval {args.task}"
     else:
         cls, run, _ = _commands()[args.command]
+    if extra and "trl" not in {f.name for f in dataclasses.fields(cls)}:
+        parser.parse_args(argv)  # argparse's own "unrecognized arguments" message, exit 2
     try:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-        summary = run(from_args(cls, args))
+        cfg = from_args(cls, args)
+        if extra:  # --trl.KEY VALUE / TRL's --KEY VALUE: checked against the trainer's config class
+            from selfalign.trl_args import parse_trl_argv
+
+            cfg.trl = {**(cfg.trl or {}), **parse_trl_argv(extra, cls.trl_class())}
+        summary = run(cfg)
     except SelfAlignError as e:
         code = getattr(e, "exit_code", 2)
         print(f"selfalign {args.command}: {'error: ' if code == 2 else ''}{e}", file=sys.stderr)

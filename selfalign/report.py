@@ -1,9 +1,12 @@
 """Stage report: one self-contained HTML page (and a Markdown twin) comparing runs.
 
 Every evaluation result (a ``*.json`` with ``task`` and ``metrics``, see ``evals.results``) and every calibration
-report (``selfalign calibrate`` output) found in the given run folders is gathered into: a Table-1-like metric
+report (``selfalign calibrate`` output) found in the given folders is gathered into: a Table-1-like metric
 table (rows = runs, columns = task metrics with 95% intervals), paired-bootstrap differences of every run vs
-the first, reliability diagrams, and side-by-side answers where runs answered the same item differently.
+the first, reliability diagrams, and side-by-side answers (with the reference) where runs answered the same item
+differently. A recipe run folder (``selfalign run``) gives one run per evaluated model (base / aligned /
+sk-tuned, base first) and adds its training curves, settings, pair statistics and BioGEN's per-fact decisions
+(``report_run``).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from selfalign.config import opt, require
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.results import compare, load_result
 from selfalign.io import iter_jsonl
+from selfalign.report_run import safe_png
 
 TEXT_FIELDS = ("answer", "response", "generation", "text")
 MAX_JSON_BYTES = 10 * 2 ** 20  # bigger JSON files (tokenizers, model configs) are never results
@@ -24,11 +28,15 @@ MAX_JSON_BYTES = 10 * 2 ** 20  # bigger JSON files (tokenizers, model configs) a
 
 @dataclass
 class ReportConfig:
-    runs: list[str] = opt([], "run folders (searched recursively) or result JSON files; the first is the baseline")
-    output: Optional[str] = opt(None, "report HTML path (self-contained: inline CSS, embedded PNG plots)")
+    run_dirs: list[str] = opt([], "recipe run folders (runs/demo: one run per evaluated model), other folders "
+                                  "(searched recursively) or result JSON files; the first is the baseline",
+                              positional=True, metavar="RUN_DIR")
+    runs: list[str] = opt([], "more folders or result files, after the RUN_DIR arguments")
+    output: Optional[str] = opt(None, "report HTML path (self-contained: inline CSS, embedded PNG plots; default: "
+                                      "report.html in the first RUN_DIR)")
     markdown: Optional[str] = opt(None, "also write the report as Markdown to this path")
     names: list[str] = opt([], "labels for the runs, in the same order (default: folder or file names)")
-    max_examples: int = opt(30, "side-by-side answers: at most this many differing items per task")
+    max_examples: int = opt(30, "side-by-side answers (and BioGEN bios): at most this many items per task")
     n_boot: int = opt(1000, "bootstrap resamples for the paired differences")
     seed: int = opt(0, "bootstrap seed")
 
@@ -39,6 +47,8 @@ class Run:
     source: Path
     results: dict = field(default_factory=dict)  # key -> (summary, rows, path)
     calibrations: dict = field(default_factory=dict)  # key -> (report, path)
+    root: Optional[Path] = None  # files named inside results are read only from here (the run folder)
+    folder: Optional[Path] = None  # the recipe run folder this model's evaluations belong to
 
 
 def _kind(path: Path, explicit: bool) -> tuple[str, dict] | None:
@@ -64,12 +74,27 @@ def _unique(key: str, taken: dict, path: Path) -> str:
     return key if key not in taken else f"{key} ({path.stem})"
 
 
-def load_run(source: str, name: str) -> Run:
+def load_runs(source: str, name: str, several: bool) -> list[Run]:
+    """A recipe run folder: one run per evaluated model (labelled ``name: model`` when several sources are
+    compared); anything else: one run."""
+    from selfalign.report_run import is_run_folder, model_labels
+
+    path = Path(source)
+    if not is_run_folder(path):
+        return [load_run(source, name)]
+    runs = [load_run(str(path / "eval" / label), f"{name}: {label}" if several else label, root=path)
+            for label in model_labels(path)]
+    for r in runs:
+        r.folder = path
+    return runs
+
+
+def load_run(source: str, name: str, root: Optional[Path] = None) -> Run:
     path = Path(source)
     if not path.exists():
         raise InputError(path, "no such run folder or result file")
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*.json") if p.is_file())
-    run = Run(name, path)
+    run = Run(name, path, root=root or (path.parent if path.is_file() else path))
     for f in files:
         found = _kind(f, explicit=path.is_file())
         if found is None:
@@ -87,20 +112,21 @@ def load_run(source: str, name: str) -> Run:
     return run
 
 
-def _items_file(report: dict, path: Path) -> Path | None:
-    if not report.get("items"):
+def _items_file(report: dict, path: Path, root: Path) -> Path | None:
+    """The calibration items file: beside the report, else where it names, but only inside the run's folder."""
+    from selfalign.report_run import inside
+
+    if not isinstance(report.get("items"), str):
         return None
     p = Path(report["items"])
-    for cand in (p, path.parent / p.name):
-        if cand.exists():
-            return cand
-    return None
+    return inside(path.parent / p.name, root) or inside(p, root)
 
 
 def _provenance(run: Run) -> dict:
     metas = [s.get("meta") or {} for s, _, _ in run.results.values()] + [r.get("meta") or {}
                                                                            for r, _ in run.calibrations.values()]
-    m = metas[0] if metas else {}
+    m = next((x for x in metas if (x.get("model_info") or {}).get("model") or (x.get("config") or {}).get("model")),
+             metas[0] if metas else {})
     cfg, info = m.get("config") or {}, m.get("model_info") or {}
     return {"name": run.name, "source": str(run.source), "model": info.get("model") or cfg.get("model"),
             "adapter": cfg.get("adapter"), "commit": m.get("git_commit"), "time": m.get("time")}
@@ -108,6 +134,12 @@ def _provenance(run: Run) -> dict:
 
 def _text(row: dict) -> tuple[str, str] | None:
     return next(((f, row[f]) for f in TEXT_FIELDS if isinstance(row.get(f), str)), None)
+
+
+def _reference(row: dict) -> str:
+    """The item's reference answer (TruthfulQA's best / true answer) when the row carries one."""
+    ref = next((row[k] for k in ("reference", "best_answer") if isinstance(row.get(k), str) and row[k]), "")
+    return ref
 
 
 def differing_answers(runs: list[Run], key: str, max_examples: int) -> dict | None:
@@ -127,6 +159,7 @@ def differing_answers(runs: list[Run], key: str, max_examples: int) -> dict | No
         if len(items) < max_examples:
             first = next(iter(rows.values()))
             items.append({"id": i, "question": first.get("question") or first.get("topic") or "",
+                          "reference": next((_reference(x) for x in rows.values() if _reference(x)), ""),
                           "cells": {n: {"field": _text(x)[0], "text": _text(x)[1],
                                         "metrics": {m: x.get(m) for m in metrics if x.get(m) is not None}}
                                     for n, x in rows.items()}})
@@ -150,28 +183,65 @@ def build_model(runs: list[Run], cfg: ReportConfig) -> dict:
     calib = []
     for r in runs:
         for key, (rep, path) in r.calibrations.items():
-            items = _items_file(rep, path)
+            items = _items_file(rep, path, r.root)
             png = None
             if items:
                 rows = list(iter_jsonl(items))
                 png = R.reliability_png([x["label"] for x in rows], [x["p_true"] for x in rows],
                                         f"{r.name}: {key}") if rows else None
-            elif rep.get("plot") and Path(rep["plot"]).exists():
-                png = R.b64(Path(rep["plot"]).read_bytes())
+            elif isinstance(rep.get("plot"), str):  # only a PNG the run itself wrote
+                data = safe_png(rep["plot"], r.root)
+                png = R.b64(data) if data else None
             calib.append({"run": r.name, "key": key, "report": rep, "png": png})
-    bars = {k: R.bar_png(k, [(r.name, r.results[k][0]["metrics"]) for r in runs if k in r.results]) for k in keys}
+    bars = [(k, png) for k in keys for png in R.bar_pngs(k, [(r.name, r.results[k][0]["metrics"])
+                                                               for r in runs if k in r.results])]
     answers = [a for a in (differing_answers(runs, k, cfg.max_examples) for k in keys) if a]
     return {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "runs": [_provenance(r) for r in runs],
             "baseline": base.name, "columns": columns, "table": table, "diffs": diffs, "calibration": calib,
-            "bars": bars, "answers": answers, "n_boot": cfg.n_boot}
+            "bars": bars, "answers": answers, "n_boot": cfg.n_boot, **run_sections(runs, keys, cfg.max_examples)}
 
 
-def _names(cfg: ReportConfig) -> list[str]:
-    if cfg.names and len(cfg.names) != len(cfg.runs):
-        raise SelfAlignError(f"--names gives {len(cfg.names)} labels for {len(cfg.runs)} runs")
-    names = list(cfg.names) or [Path(p).stem if Path(p).is_file() else Path(p).resolve().name for p in cfg.runs]
+def run_sections(runs: list[Run], keys: list[str], max_examples: int) -> dict:
+    """What recipe run folders add: training curves, settings, pair statistics; BioGEN's per-fact decisions."""
+    from selfalign import report_render as R
+    from selfalign.report_run import curves, hyperparameters, pair_stats, training_logs
+
+    folders = list(dict.fromkeys(r.folder for r in runs if r.folder))
+    label = {f: (f.resolve().name if len(folders) > 1 else "") for f in folders}
+    training, settings, pairs = [], [], []
+    for f in folders:
+        for stage, rows in training_logs(f).items():
+            panels = curves(stage, rows)
+            if panels:
+                training.append({"run": label[f], "stage": stage, "steps": rows[-1]["step"], "final": rows[-1],
+                                 "png": R.curves_png(f"{label[f]} {stage}".strip(), panels)})
+        hp = hyperparameters(f)
+        if hp:
+            settings.append({"run": label[f], "stages": hp})
+        st = pair_stats(f)
+        if st:
+            pairs.append({"run": label[f], "stats": st})
+    facts = []
+    for k in keys:
+        have = [r for r in runs if k in r.results and any("decisions" in x for x in r.results[k][1])]
+        if not have:
+            continue
+        by_run = {r.name: {str(x["id"]): x for x in r.results[k][1]} for r in have}
+        ids = list(dict.fromkeys(i for r in have for i in by_run[r.name]))[:max_examples]
+        topic = {i: next((rs[i].get("topic") or rs[i].get("question") for rs in by_run.values() if i in rs), "")
+                 for i in ids}
+        facts.append({"key": k, "runs": [r.name for r in have], "items": [
+            {"id": i, "topic": topic[i], "cells": {n: rs[i].get("decisions") or [] for n, rs in by_run.items() if i in rs}}
+            for i in ids]})
+    return {"training": training, "settings": settings, "pair_stats": pairs, "facts": facts}
+
+
+def _names(cfg: ReportConfig, sources: list[str]) -> list[str]:
+    if cfg.names and len(cfg.names) != len(sources):
+        raise SelfAlignError(f"--names gives {len(cfg.names)} labels for {len(sources)} runs")
+    names = list(cfg.names) or [Path(p).stem if Path(p).is_file() else Path(p).resolve().name for p in sources]
     if len(set(names)) < len(names) and not cfg.names:
-        names = list(cfg.runs)  # two runs named alike: label them by the paths given
+        names = list(sources)  # two runs named alike: label them by the paths given
     if len(set(names)) < len(names):
         raise SelfAlignError("run labels must be unique; pass --names")
     return names
@@ -180,12 +250,14 @@ def _names(cfg: ReportConfig) -> list[str]:
 def run_report(cfg: ReportConfig) -> dict:
     from selfalign import report_render as R
 
-    require(cfg, "output")
-    if not cfg.runs:
-        raise SelfAlignError("missing --runs")
-    runs = [load_run(src, name) for src, name in zip(cfg.runs, _names(cfg))]
+    sources = list(cfg.run_dirs) + list(cfg.runs)
+    if not sources:
+        raise SelfAlignError("missing RUN_DIR (a run folder such as runs/demo, or result JSON files)")
+    if not cfg.output and not Path(sources[0]).is_dir():
+        require(cfg, "output")
+    runs = [r for src, name in zip(sources, _names(cfg, sources)) for r in load_runs(src, name, len(sources) > 1)]
     model = build_model(runs, cfg)
-    out = Path(cfg.output)
+    out = Path(cfg.output or Path(sources[0]) / "report.html")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(R.to_html(model), encoding="utf-8")
     if cfg.markdown:

@@ -11,7 +11,8 @@ CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-
 table{border-collapse:collapse;margin:.6em 0 1.6em}th,td{border:1px solid #ccc;padding:.3em .6em;vertical-align:top}
 th{background:#f2f2f2}td.num{text-align:right;white-space:nowrap}small{color:#666}
 .pos{background:#e3f4e3}.neg{background:#f8e1e1}.ans{max-width:32em;white-space:pre-wrap}
-img{max-width:100%;margin:.3em}figure{display:inline-block;margin:.4em;text-align:center}"""
+img{max-width:100%;margin:.3em}figure{display:inline-block;margin:.4em;text-align:center}
+.ref{background:#f4f4ff}ul.facts{margin:0;padding-left:1.1em}li.sup{color:#1a6b1a}li.uns{color:#a01818}"""
 
 
 def esc(x) -> str:
@@ -37,28 +38,70 @@ def reliability_png(labels, probs, title: str) -> str:
         return b64(reliability_diagram(labels, probs, Path(d) / "r.png", title).read_bytes())
 
 
-def bar_png(task: str, runs: list[tuple[str, dict]]) -> str:
-    """Grouped bars: one group per metric, one bar per run, 95% interval whiskers."""
+def _is_unit(metric: str, runs: list[tuple[str, dict]]) -> bool:
+    """A metric on the 0-1 scale (a rate or a mean of 0/1 items): every value and bound within [0, 1]."""
+    vals = [v for _, ms in runs for k in ("value", "ci_low", "ci_high")
+            if isinstance(v := (ms.get(metric) or {}).get(k), (int, float))]
+    return bool(vals) and all(0.0 <= v <= 1.0 for v in vals)
+
+
+def bar_pngs(task: str, runs: list[tuple[str, dict]]) -> list[str]:
+    """Grouped bars with 95% interval whiskers: one chart for the 0-1 metrics (a 0-1 axis) and, apart, one for
+    counts (FActScore's facts per bio, ...), so no count is drawn on a 0-1 axis."""
+    metrics = list(dict.fromkeys(m for _, ms in runs for m in ms))
+    unit = [m for m in metrics if _is_unit(m, runs)]
+    other = [m for m in metrics if m not in unit]
+    out = []
+    if unit:
+        out.append(_bars(task, runs, unit, "mean per item (0–1), 95% CI", (0.0, 1.0)))
+    if other:
+        out.append(_bars(f"{task} (counts)", runs, other, "mean per item, 95% CI", None))
+    return out
+
+
+def _bars(title: str, runs, metrics: list[str], ylabel: str, ylim) -> str:
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    metrics = list(dict.fromkeys(m for _, ms in runs for m in ms))
-    fig = Figure(figsize=(max(4.0, 1.2 * len(metrics) * max(1, len(runs)) ** 0.5 + 2), 3.2), dpi=100)
+    fig = Figure(figsize=(max(4.0, 1.2 * len(metrics) * max(1, len(runs)) ** 0.5 + 2), 3.4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     w = 0.8 / max(1, len(runs))
     x = np.arange(len(metrics))
     for j, (name, ms) in enumerate(runs):
-        vals = [(ms.get(m) or {}).get("value") for m in metrics]
-        v = np.array([np.nan if a is None else a for a in vals], dtype=float)
+        v = np.array([np.nan if (a := (ms.get(m) or {}).get("value")) is None else a for m in metrics], dtype=float)
         lo = np.array([(ms.get(m) or {}).get("ci_low") for m in metrics], dtype=float)
         hi = np.array([(ms.get(m) or {}).get("ci_high") for m in metrics], dtype=float)
-        err = np.nan_to_num(np.vstack([v - lo, hi - v]), nan=0.0)
+        err = np.clip(np.nan_to_num(np.vstack([v - lo, hi - v]), nan=0.0), 0, None)
         ax.bar(x + (j - (len(runs) - 1) / 2) * w, np.nan_to_num(v), w, yerr=err, capsize=3, label=name)
     ax.set_xticks(x, metrics)
-    ax.set_title(task)
+    ax.set_xlabel("metric")
+    ax.set_ylabel(ylabel)
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.set_title(title)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def curves_png(title: str, panels: list[dict]) -> str:
+    """Training curves side by side (report_run.curves panels), x = optimizer step, each y axis labelled."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.2 * len(panels), 3.2), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, p in zip(axes, panels):
+        ax.plot(p["x"], p["y"], marker="o" if len(p["x"]) < 30 else None, markersize=3)
+        ax.set_title(p["title"], fontsize=9)
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel(p["ylabel"])
+        if p["unit_interval"]:
+            ax.set_ylim(0, 1)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _png(fig)
 
@@ -118,17 +161,19 @@ def to_html(model: dict) -> str:
     cols = model["columns"]
     h = [f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>selfalign report</title><style>{CSS}</style>"
          f"</head><body><h1>selfalign report</h1><p><small>generated {esc(model['generated'])}</small></p>",
-         "<h2>Runs</h2><table><tr>" + "".join(f"<th>{f}</th>" for f in RUN_FIELDS) + "</tr>"]
+         "<h2 id=\"runs\">Runs</h2><table><tr>" + "".join(f"<th>{f}</th>" for f in RUN_FIELDS) + "</tr>"]
     h += ["<tr>" + "".join(f"<td>{esc(r.get(f))}</td>" for f in RUN_FIELDS) + "</tr>" for r in model["runs"]]
     h.append("</table>")
     if cols:
-        h.append("<h2>Results</h2><p>Mean per item with a percentile-bootstrap 95% interval.</p><table>" + _head(cols))
+        h.append("<h2 id=\"results\">Results</h2><p>Mean per item with a percentile-bootstrap 95% interval.</p>"
+                 "<table>" + _head(cols))
         for name, cells in model["table"].items():
             h.append(f"<tr><th>{esc(name)}</th>" + "".join(_td(*metric_cell(cells.get(c))) for c in cols) + "</tr>")
         h.append("</table>" + "".join(f'<figure><img alt="{esc(k)}" src="data:image/png;base64,{png}"></figure>'
-                                      for k, png in model["bars"].items()))
+                                      for k, png in model["bars"]))
     if model["diffs"]:
-        h.append(f"<h2>Differences vs {esc(model['baseline'])}</h2><p>Run minus baseline on the items both have; "
+        h.append(f"<h2 id=\"differences\">Differences vs {esc(model['baseline'])}</h2><p>Run minus baseline on the "
+                 "items both have; "
                  f"paired bootstrap ({model['n_boot']} resamples) 95% interval; shaded where it excludes 0.</p>"
                  f"<table>{_head(cols)}")
         for name, cells in model["diffs"].items():
@@ -136,7 +181,7 @@ def to_html(model: dict) -> str:
         h.append("</table>")
     if model["calibration"]:
         names = [n for n, _ in calib_columns(model["calibration"][0]["report"])]
-        h.append("<h2>Calibration (P(True))</h2><table><tr><th>run</th><th>set</th>"
+        h.append("<h2 id=\"calibration\">Calibration (P(True))</h2><table><tr><th>run</th><th>set</th>"
                  + "".join(f"<th>{esc(n)}</th>" for n in names) + "</tr>")
         for c in model["calibration"]:
             h.append(f"<tr><th>{esc(c['run'])}</th><td>{esc(c['key'])}</td>"
@@ -146,10 +191,12 @@ def to_html(model: dict) -> str:
                                       for c in model["calibration"] if c["png"]))
     for a in model["answers"]:
         shown = f"; the first {len(a['items'])} shown" if len(a["items"]) < a["n_differ"] else ""
-        h.append(f"<h2>Answers that differ: {esc(a['key'])}</h2><p>{a['n_differ']} items differ{shown}.</p>"
-                 "<table><tr><th>id</th><th>question</th>" + "".join(f"<th>{esc(n)}</th>" for n in a["runs"]) + "</tr>")
+        ref = any(it.get("reference") for it in a["items"])
+        h.append(f"<h2 class=\"answers\">Answers that differ: {esc(a['key'])}</h2>"
+                 f"<p>{a['n_differ']} items differ{shown}.</p><table><tr><th>id</th><th>question</th>"
+                 + ("<th>reference</th>" if ref else "") + "".join(f"<th>{esc(n)}</th>" for n in a["runs"]) + "</tr>")
         for it in a["items"]:
-            cells = ""
+            cells = f'<td class="ans ref">{esc(it.get("reference"))}</td>' if ref else ""
             for n in a["runs"]:
                 c = it["cells"].get(n)
                 sub = ", ".join(f"{m}={v:.3g}" if isinstance(v, float) else f"{m}={v}"
@@ -158,13 +205,18 @@ def to_html(model: dict) -> str:
                           + "</td>") if c else "<td></td>"
             h.append(f"<tr><td>{esc(it['id'])}</td><td class=\"ans\">{esc(it['question'])}</td>{cells}</tr>")
         h.append("</table>")
+    from selfalign.report_sections import html_sections
+
+    h += html_sections(model)
     h.append("</body></html>")
     return "\n".join(h)
 
 
 # --- Markdown ------------------------------------------------------------------------------------------------
 def _md(x) -> str:
-    return str("" if x is None else x).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    """A Markdown table cell: HTML escaped (a renderer shows text, never runs markup), pipes and newlines too."""
+    text = html.escape(str("" if x is None else x), quote=False)
+    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def _row(cells) -> str:
@@ -178,14 +230,14 @@ def _table(header, rows) -> list[str]:
 def to_markdown(model: dict) -> str:
     cols = model["columns"]
     hdr = ["run"] + [f"{k}: {m}" for k, m in cols]
-    out = ["# selfalign report", "", f"Generated {model['generated']}.", "", "## Runs", ""]
+    out = ["# selfalign report", "", f"Generated {_md(model['generated'])}.", "", "## Runs", ""]
     out += _table(RUN_FIELDS, [[r.get(f) for f in RUN_FIELDS] for r in model["runs"]])
     if cols:
         out += ["## Results", "", "Mean per item with a percentile-bootstrap 95% interval.", ""]
         out += _table(hdr, [[name] + [" ".join(metric_cell(cells.get(c))) for c in cols]
                             for name, cells in model["table"].items()])
     if model["diffs"]:
-        out += [f"## Differences vs {model['baseline']}", "", "Paired bootstrap on shared items; ** = the 95% "
+        out += [f"## Differences vs {_md(model['baseline'])}", "", "Paired bootstrap on shared items; ** = the 95% "
                 "interval excludes 0.", ""]
         rows = []
         for name, cells in model["diffs"].items():
@@ -202,8 +254,12 @@ def to_markdown(model: dict) -> str:
                                                                      for _, v in calib_columns(c["report"]))]
                                                for c in model["calibration"]])
     for a in model["answers"]:
-        out += [f"## Answers that differ: {a['key']}", "", f"{a['n_differ']} items differ.", ""]
-        out += _table(["id", "question", *a["runs"]],
-                      [[it["id"], it["question"], *((it["cells"].get(n) or {}).get("text", "") for n in a["runs"])]
-                       for it in a["items"]])
+        ref = any(it.get("reference") for it in a["items"])
+        out += [f"## Answers that differ: {_md(a['key'])}", "", f"{a['n_differ']} items differ.", ""]
+        out += _table(["id", "question", *(["reference"] if ref else []), *a["runs"]],
+                      [[it["id"], it["question"], *([it.get("reference")] if ref else []),
+                        *((it["cells"].get(n) or {}).get("text", "") for n in a["runs"])] for it in a["items"]])
+    from selfalign.report_sections import md_sections
+
+    out += md_sections(model)
     return "\n".join(out)

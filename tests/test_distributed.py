@@ -33,6 +33,15 @@ def test_two_process_dpo_ranks_agree(tiny_model_dir, tmp_path):
     assert ranks[0]["n"] == ranks[1]["n"] > 0
     assert ranks[0]["sum"] == pytest.approx(ranks[1]["sum"], abs=1e-9)
     assert ranks[0]["abs"] == pytest.approx(ranks[1]["abs"], abs=1e-9)
+    # the model was loaded once per rank, after the process group existed (TRL's state first, as ZeRO-3's sharded
+    # loading needs), onto that rank's own device, as a whole copy (DDP: every rank holds all the weights)
+    for i, x in enumerate(ranks):
+        assert len(x["loads"]) == 1, x["loads"]
+        load = x["loads"][0]
+        assert load["process_group"] is True and load["world"] == 2
+        assert load["device"] == "cpu" and load["requested"].split(":")[0] == "cpu"  # the rank's device (gloo: cpu)
+    assert ranks[0]["loads"][0]["pid"] != ranks[1]["loads"][0]["pid"]
+    assert ranks[0]["loads"][0]["params"] == ranks[1]["loads"][0]["params"] > 0
     summary = json.loads((out / "train_summary.json").read_text())  # written once, by rank 0
     assert summary["steps"] == 3 and (out / "adapter_model.safetensors").exists()
 

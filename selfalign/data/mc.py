@@ -82,12 +82,10 @@ def load_sk_rows(path: str | Path) -> list[dict]:
 
 
 def _truthfulqa_dir() -> Path:
-    from selfalign.data import data_root
+    """The folder of TruthfulQA's mc_task.json (data root, hub copy in the cache, or fetched now)."""
+    from selfalign.data.truthfulqa import mc_task_path
 
-    root = data_root()
-    if not root or not (root / "truthfulqa" / "mc_task.json").exists():
-        raise SelfAlignError("truthfulqa-mc: no truthfulqa/mc_task.json under the data root (set SELFALIGN_DATA)")
-    return root / "truthfulqa"
+    return mc_task_path().parent
 
 
 def load_truthfulqa_mc(mc_path: str | Path | None = None, split: str | None = "all") -> list[dict]:

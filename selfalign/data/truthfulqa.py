@@ -1,8 +1,16 @@
-"""TruthfulQA (Lin et al. 2021): the generation CSV, the paper's train/valid/test split (splits.json)."""
+"""TruthfulQA (Lin et al. 2021): the generation CSV, the MC file, the paper's train/valid/test split (splits.json).
+
+Where the data comes from, first found wins: ``$SELFALIGN_DATA/truthfulqa/`` (or a ``shared/data/truthfulqa/``
+beside or above the working directory); a copy fetched earlier from the hub under ``$SELFALIGN_CACHE/data/``;
+the hub (``truthfulqa/truthful_qa`` through ``datasets``) when online. The split file of Zhang et al. (ACL 2024)
+ships in the package (``selfalign/data/truthfulqa_splits.json``: TruthfulQA's own questions, Apache-2.0, grouped
+as the paper's released prompt files group them); a ``splits.json`` beside the data takes precedence.
+"""
 from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 from selfalign.errors import InputError, SelfAlignError
@@ -55,10 +63,55 @@ def _from_hub() -> list[dict]:
 
 
 def load_splits(directory: Path | None) -> dict:
+    """The paper's split: ``splits.json`` beside the data when there is one, else the copy in the package."""
+    from selfalign.resources import SPLITS_FILE, root
+
     path = directory / "splits.json" if directory else None
     if not path or not path.exists():
-        raise SelfAlignError("TruthfulQA split requested but no splits.json beside the CSV; use --split all")
+        path = root() / SPLITS_FILE
     return json.loads(path.read_text())
+
+
+PLACE_MC = ("place mc_task.json (github.com/sylinrl/TruthfulQA, data/mc_task.json) at "
+            "$SELFALIGN_DATA/truthfulqa/mc_task.json, or pass --data PATH")
+
+
+def mc_task_path() -> Path:
+    """TruthfulQA's mc_task.json: under the data root, else fetched once from the hub into the cache."""
+    from selfalign.data import data_root
+    from selfalign.models import cache_root
+
+    root = data_root()
+    for cand in ([root / "truthfulqa" / "mc_task.json"] if root else []) + [cache_root() / "data" / "truthfulqa"
+                                                                              / "mc_task.json"]:
+        if cand.exists():
+            return cand
+    try:
+        rows = _mc_from_hub()
+    except Exception as e:  # noqa: BLE001 - offline, no such data set, ...: the same advice for each
+        where = f"SELFALIGN_DATA={root}" if os.environ.get("SELFALIGN_DATA") else "SELFALIGN_DATA is not set"
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise SelfAlignError(f"truthfulqa-mc: no TruthfulQA MC data ({where}): {PLACE_MC}; online, it is fetched "
+                             f"from the hub ({HUB_ID}), which failed: {reason}") from None
+    from selfalign.io import write_json
+
+    out = cache_root() / "data" / "truthfulqa" / "mc_task.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out, rows)
+    return out
+
+
+def _mc_from_hub() -> list[dict]:
+    """The hub's ``multiple_choice`` config in mc_task.json's shape ({question, mc1_targets: {text: 0/1}, ...})."""
+    import datasets
+
+    ds = datasets.load_dataset(HUB_ID, "multiple_choice", split="validation")
+
+    def targets(t):
+        return {c: int(lab) for c, lab in zip(t["choices"], t["labels"])}
+
+    return [{"question": r["question"], "mc1_targets": targets(r["mc1_targets"]),
+             "mc2_targets": targets(r["mc2_targets"])} for r in ds]
 
 
 def load_truthfulqa(csv_path: str | None = None, split: str | None = "all") -> list[dict]:

@@ -1,4 +1,10 @@
-"""An OpenAI-compatible endpoint (vLLM's server, llama.cpp, TGI, OpenAI) as an engine, over urllib only.
+"""An OpenAI-compatible endpoint (vLLM's server, llama.cpp, TGI, OpenAI) as an engine, over ``httpx``
+(``engines/http.py``: pooled, at most ``concurrency`` requests in flight, retries on 429 / 5xx).
+
+Which servers support what: generation works everywhere. The log-likelihood path (``loglikelihood``, and
+``choice_probs`` for a choice outside the top-k) needs ``/completions`` with ``echo=True`` and ``logprobs``: vLLM's
+OpenAI server (and servers that copy its API) support it; api.openai.com does not (it rejects echo with
+logprobs), so TruthfulQA MC and likelihood scoring need a vLLM-style server, or the hf / vllm engines.
 
 - choice_probs: ``/completions`` with ``max_tokens=1`` and ``logprobs=k`` (top tokens by their text); a choice token
   outside the top k is scored by echoing prompt + token. In chat mode ``/chat/completions`` with ``top_logprobs``
@@ -12,19 +18,14 @@ The API key is read from the environment variable ``api_key_env`` at each reques
 """
 from __future__ import annotations
 
-import json
 import math
 import os
-import time
-import urllib.error
-import urllib.request
 import zlib
 from typing import Sequence
 
 from selfalign.engines.base import GenerationConfig, Generation
+from selfalign.engines.http import RETRY_CODES, Client  # noqa: F401 - RETRY_CODES re-exported
 from selfalign.errors import ModelError, SelfAlignError
-
-RETRY_CODES = {429, 500, 502, 503, 504}
 
 
 class OpenAIEngine:
@@ -32,7 +33,7 @@ class OpenAIEngine:
 
     def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
                  chat: bool = False, batch_size: int = 8, top_logprobs: int = 5, timeout: float = 120.0,
-                 retries: int = 3, backoff: float = 1.0):
+                 retries: int = 3, backoff: float = 1.0, concurrency: int = 8):
         base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         if not base_url:
             raise SelfAlignError("engine 'openai' needs a server: --engine openai:http://HOST:PORT/v1 or set "
@@ -40,7 +41,9 @@ class OpenAIEngine:
         self.url, self.model, self.api_key_env, self.chat = base_url.rstrip("/"), model, api_key_env, chat
         self.batch_size, self.top_logprobs, self.timeout = batch_size, top_logprobs, timeout
         self.retries, self.backoff = retries, backoff
-        self.info = {"model": model, "engine": "openai", "base_url": self.url, "chat": chat}
+        self.client = Client(self.url, api_key_env, timeout, retries, backoff, concurrency)
+        self.info = {"model": model, "engine": "openai", "base_url": self.url, "chat": chat,
+                     "concurrency": concurrency}
 
     @classmethod
     def from_spec(cls, model: str, adapter: str | None = None, batch_size: int = 8, device: str = "auto",
@@ -58,50 +61,34 @@ class OpenAIEngine:
         return user_message  # in chat mode every prompt is sent as the user message
 
     def _post(self, path: str, body: dict) -> dict:
-        headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.api_key_env or "")
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        data = json.dumps({"model": self.model, **body}).encode()
-        for attempt in range(self.retries + 1):
-            req = urllib.request.Request(self.url + path, data=data, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    return json.loads(resp.read().decode("utf-8"))
-            except urllib.error.HTTPError as e:
-                detail = e.read().decode("utf-8", "replace")[:300]
-                if e.code not in RETRY_CODES or attempt == self.retries:
-                    raise ModelError(f"{self.url}{path}: HTTP {e.code}: {detail}") from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-                if attempt == self.retries:
-                    raise ModelError(f"{self.url}{path} unreachable: {getattr(e, 'reason', e)}") from None
-            except json.JSONDecodeError:
-                raise ModelError(f"{self.url}{path}: the response is not JSON") from None
-            time.sleep(self.backoff * 2 ** attempt)
-        raise AssertionError("unreachable")
+        return self.client.post(path, {"model": self.model, **body})
 
-    def _completions(self, prompts: list[str], **body) -> list[dict]:
-        """Choices of one /completions request per batch of prompts, ordered by their index."""
-        out = []
-        for s in range(0, len(prompts), self.batch_size):
-            part = prompts[s:s + self.batch_size]
-            choices = self._post("/completions", {"prompt": part, **body}).get("choices") or []
-            if len(choices) != len(part) * body.get("n", 1):
+    def _completions(self, prompts: list[str], body=None, **fields) -> list[dict]:
+        """Choices of one /completions request per batch of prompts, ordered by their index; ``body`` may be a
+        function of the batch (a per-batch seed)."""
+        body = body if body is not None else fields
+        def one(part):
+            extra = body(part) if callable(body) else body
+            choices = self._post("/completions", {"prompt": part, **extra}).get("choices") or []
+            if len(choices) != len(part) * extra.get("n", 1):
                 raise ModelError(f"{self.url}/completions: {len(choices)} choices for {len(part)} prompts")
-            out += sorted(choices, key=lambda c: c.get("index", 0))
-        return out
+            return sorted(choices, key=lambda c: c.get("index", 0))
+
+        parts = [prompts[s:s + self.batch_size] for s in range(0, len(prompts), self.batch_size)]
+        return [c for res in self.client.map(one, parts) for c in res]  # batches in flight at once, in order
 
     # --- the three operations -------------------------------------------------------------------------
     def choice_probs(self, prompts: Sequence[str], choices: Sequence[str]) -> list[list[float]]:
         variants = [[c, " " + c] for c in choices]
         if self.chat:
-            found = []
-            for p in prompts:
+            def one(p):
                 r = self._post("/chat/completions", {"messages": [{"role": "user", "content": p}], "max_tokens": 1,
                                                      "temperature": 0, "logprobs": True,
                                                      "top_logprobs": self.top_logprobs})
                 top = _get(r, "chat top_logprobs", "choices", 0, "logprobs", "content", 0, "top_logprobs")
-                found.append({t["token"]: t["logprob"] for t in top})
+                return {t["token"]: t["logprob"] for t in top}
+
+            found = self.client.map(one, list(prompts))
         else:
             res = self._completions(list(prompts), max_tokens=1, temperature=0, logprobs=self.top_logprobs)
             found = [dict(_get(c, "top_logprobs", "logprobs", "top_logprobs", 0)) for c in res]
@@ -145,22 +132,19 @@ class OpenAIEngine:
                 body["top_k"] = cfg.top_k
         if cfg.stop:
             body["stop"] = list(cfg.stop)
-        out = []
         if self.chat:
-            for p in prompts:
+            def one(p):
                 r = self._post("/chat/completions", {"messages": [{"role": "user", "content": p}], "logprobs": True,
                                                      "seed": zlib.crc32(f"{seed}|{p}".encode()), **body})
                 chs = sorted(r.get("choices") or [], key=lambda c: c.get("index", 0))
-                out.append([Generation((c["message"].get("content") or "").strip(),
-                                       len(((c.get("logprobs") or {}).get("content")) or [])) for c in chs])
-            return out
-        for s in range(0, len(prompts), self.batch_size):
-            part = list(prompts[s:s + self.batch_size])
-            res = self._completions(part, logprobs=0, seed=zlib.crc32(f"{seed}|{'|'.join(part)}".encode()), **body)
-            for k in range(len(part)):
-                out.append([Generation(c["text"].strip(), len((c.get("logprobs") or {}).get("tokens") or []))
-                            for c in res[k * cfg.n:(k + 1) * cfg.n]])
-        return out
+                return [Generation((c["message"].get("content") or "").strip(),
+                                   len(((c.get("logprobs") or {}).get("content")) or [])) for c in chs]
+
+            return self.client.map(one, list(prompts))
+        res = self._completions(list(prompts), lambda part: {
+            "logprobs": 0, "seed": zlib.crc32(f"{seed}|{'|'.join(part)}".encode()), **body})
+        return [[Generation(c["text"].strip(), len((c.get("logprobs") or {}).get("tokens") or []))
+                 for c in res[k * cfg.n:(k + 1) * cfg.n]] for k in range(len(prompts))]
 
 
 def _get(obj, what: str, *path):

@@ -45,7 +45,7 @@ class BioGenEvalConfig(ModelArgs):
     split: Optional[str] = opt("test", "BioGEN split: train, test, factscore (FActScore's 500 names)")
     limit: Optional[int] = opt(None, "evaluate only the first N people / answers")
     answers: Optional[str] = opt(None, "score existing answers instead of generating: samples JSONL with response "
-                                       "and topic (or question 'Tell me a bio of X.')")
+                                       "(or FActScore's output) and topic (or question 'Tell me a bio of X.')")
     knowledge: Optional[str] = opt(None, "knowledge source: FActScore SQLite documents(title, text) or JSONL "
                                          "{title, text}; without it facts are scored by self-consistency")
     verifier: Optional[str] = opt(None, "model spec that verifies facts (default: the evaluated model itself; "
@@ -104,7 +104,9 @@ def _items(cfg: BioGenEvalConfig) -> list[dict]:
 
     if cfg.answers:
         rows = []
-        for lineno, r in iter_numbered(Path(cfg.answers), ["response", ("topic", "question")]):
+        for lineno, r in iter_numbered(Path(cfg.answers), [("response", "output"), ("topic", "question")]):
+            if "response" not in r:  # FActScore's own generation files: {"topic", "output"}
+                r["response"] = r["output"]
             if not topic_of(r):
                 raise InputError(cfg.answers, "no topic: give 'topic' or a question 'Tell me a bio of X.'", lineno)
             rows.append({**r, "id": str(r.get("id", f"line{lineno}")), "sample_idx": r.get("sample_idx", 0),

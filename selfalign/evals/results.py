@@ -43,8 +43,11 @@ def summarize(rows: Sequence[dict], metrics: Sequence[str], n_boot: int = 1000, 
 def save_result(output: str | Path, task: str, rows: Sequence[dict], metrics: Sequence[str], meta: dict,
                 n_boot: int = 1000, seed: int = 0, **extra) -> dict:
     """Write the summary JSON for rows already saved at ``rows_path(output)``; returns the summary."""
+    from selfalign.evals.lm_eval_export import export
+
     summary = {"task": task, "metrics": summarize(rows, metrics, n_boot, seed), "rows": rows_path(output).name,
                **extra, "meta": meta}
+    export(output, task, rows, metrics, model=(meta or {}).get("model_info"))  # the lm-eval-style copy
     write_json(output, summary)
     return summary
 

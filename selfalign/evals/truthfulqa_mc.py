@@ -33,8 +33,9 @@ HARNESS = "lm_eval truthfulqa_mc1 (v2.0) / truthfulqa_mc2 (v3.0)"
 @dataclass
 class TruthfulQAMCConfig(ModelArgs):
     output: Optional[str] = opt(None, "summary JSON; per-question rows go beside it (<name>.rows.jsonl, resumable)")
-    data: Optional[str] = opt(None, "TruthfulQA mc_task.json (default: truthfulqa/mc_task.json under the data root; "
-                                    "splits.json must sit beside it for a split other than all)")
+    data: Optional[str] = opt(None, "TruthfulQA mc_task.json (default: $SELFALIGN_DATA/truthfulqa/mc_task.json, else "
+                                    "fetched from the hub; the paper's split ships with selfalign, a splits.json "
+                                    "beside the file overrides it)")
     split: str = opt("test", "the paper's split: train, valid, test, all (fewshot_demos also works)")
     limit: Optional[int] = opt(None, "use only the first N questions of the split")
     selfeval: bool = opt(True, "also score the Self-Eval selection: the option with the highest P(True)")
@@ -108,7 +109,8 @@ def score_questions(engine, qs: list[dict], cfg: TruthfulQAMCConfig, scorer: str
         lab1 = [o["label"] for o in q["mc1"]]
         row = {"id": q["id"], "question": q["question"], "split": q["split"],
                "mc1": mc1_score(l1, lab1), "mc2": mc2_score(l2, [o["label"] for o in q["mc2"]]),
-               "answer": q["mc1"][int(np.argmax(l1))]["text"], "mc1_lls": l1, "mc2_lls": l2}
+               "answer": q["mc1"][int(np.argmax(l1))]["text"], "mc1_lls": l1, "mc2_lls": l2,
+               "reference": next(o["text"] for o in q["mc1"] if o["label"])}
         if cfg.selfeval:
             p = pt[k:k + len(l1)]
             k += len(l1)

@@ -1,4 +1,5 @@
-"""Run `selfalign align` under accelerate and write each rank's final trainable weights checksum."""
+"""Run `selfalign align` under accelerate and write each rank's final trainable weights checksum and how and when
+it loaded the model."""
 import json
 import os
 import sys
@@ -11,13 +12,30 @@ seen = {}
 orig = align._save
 
 
-def _capture(trainer, tok, out, cfg):
+def _capture(trainer, *args, **kwargs):
     seen["model"] = trainer.model
-    return orig(trainer, tok, out, cfg)
+    return orig(trainer, *args, **kwargs)
 
 
 align._save = _capture
 orig_train = None
+loads = []  # every model load on this rank: was the process group there already, and where did the weights go
+
+
+def _record_loads():
+    import selfalign.models as models
+
+    real = models.load
+
+    def load(*a, **k):
+        ready = torch.distributed.is_available() and torch.distributed.is_initialized()
+        model, tok = real(*a, **k)
+        loads.append({"process_group": ready, "world": torch.distributed.get_world_size() if ready else 1,
+                      "device": str(next(model.parameters()).device), "requested": k.get("device"),
+                      "pid": os.getpid(), "params": sum(p.numel() for p in model.parameters())})
+        return model, tok
+
+    models.load = load
 
 
 def main():
@@ -31,12 +49,13 @@ def main():
         rank = int(os.environ.get("RANK", 0))
         out = sys.argv[sys.argv.index("--output") + 1]
         with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
-            json.dump({"rank": rank, "world": int(os.environ.get("WORLD_SIZE", 1)), "n": len(params),
+            json.dump({"rank": rank, "world": int(os.environ.get("WORLD_SIZE", 1)), "n": len(params), "loads": loads,
                        "sum": float(sum(p.sum() for p in params.values())),
                        "abs": float(sum(p.abs().sum() for p in params.values()))}, f)
         return res
 
     Trainer.train = train
+    _record_loads()
     from selfalign.cli import main as cli_main
 
     torch.set_num_threads(1)

@@ -1,0 +1,109 @@
+"""`pip install selfalign` as a new user gets it: build the wheel, install it into a fresh virtual environment,
+and from an empty directory run a shipped recipe (README, "Install from PyPI").
+
+Offline and fast: the wheel is installed with --no-deps, and the new environment sees this environment's
+packages (torch, transformers, ...) through a .pth line, not this checkout (PYTHONPATH is dropped)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_MC = REPO.parent / "shared" / "data" / "truthfulqa" / "mc_task.json"
+
+
+def _run(cmd, cwd, env, ok=True):
+    r = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if ok:
+        assert r.returncode == 0, f"{cmd}\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
+    return r
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """(the new environment's bin folder, a clean environment for its commands)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"  # a copy, so that the build leaves nothing in the checkout
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    shutil.copytree(REPO / "selfalign", src / "selfalign", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INDEX="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    dist = tmp / "dist"
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", dist, src], tmp, env)
+    wheel = next(dist.glob("selfalign-*.whl"))
+    venv = tmp / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", venv], tmp, env)
+    py = venv / "bin" / "python"
+    site = _run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], tmp, env).stdout.strip()
+    Path(site, "_deps_from_project_venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    _run([sys.executable, "-m", "pip", "--python", py, "install", "--no-deps", "-q", wheel], tmp, env)
+    return venv / "bin", env, tmp
+
+
+def test_wheel_ships_recipes_configs_and_the_split_file(installed):
+    import zipfile
+
+    bin_, env, tmp = installed
+    names = zipfile.ZipFile(next((tmp / "dist").glob("*.whl"))).namelist()
+    for want in ("selfalign/recipes/demo.yaml", "selfalign/recipes/paper-truthfulqa-llama2-7b.yaml",
+                 "selfalign/configs/accelerate/zero3.yaml", "selfalign/configs/accelerate/fsdp.yaml",
+                 "selfalign/data/truthfulqa_splits.json", "selfalign/data/TRUTHFULQA_SPLITS.md",
+                 "selfalign/data/builtin_questions.jsonl"):
+        assert want in names
+    empty = tmp / "empty1"
+    empty.mkdir()
+    where = _run([bin_ / "python", "-c", "import selfalign; print(selfalign.__file__)"], empty, env).stdout
+    assert str(tmp / "venv") in where  # the installed copy, not this checkout
+    path = _run([bin_ / "python", "-m", "selfalign.resources", "accelerate/zero3"], empty, env).stdout.strip()
+    assert path.endswith("selfalign/configs/accelerate/zero3.yaml") and Path(path).is_file()
+
+
+def test_installed_selfalign_runs_a_shipped_recipe_from_an_empty_directory(installed, tiny_model_dir):
+    if not SHARED_MC.exists():
+        pytest.skip(f"needs TruthfulQA's mc_task.json at {SHARED_MC}")
+    bin_, env, tmp = installed
+    work = tmp / "empty2"
+    work.mkdir()
+    data = tmp / "data"  # only mc_task.json: the split file comes from the package
+    (data / "truthfulqa").mkdir(parents=True)
+    shutil.copy(SHARED_MC, data / "truthfulqa" / "mc_task.json")
+    env = {**env, "SELFALIGN_DATA": str(data), "SELFALIGN_CACHE": str(tmp / "cache")}
+    r = _run([bin_ / "selfalign", "run", "demo", "--dry-run"], work, env)
+    assert "eval/aligned/truthfulqa-mc" in r.stdout
+    # the README's pip-install quick start, on a tiny model: the demo recipe with its sizes overridden
+    _run([bin_ / "selfalign", "run", "demo", f"model={tiny_model_dir}", "device=cpu", "sample.limit=3", "sample.n=2",
+          "sample.max_new_tokens=8", "align.max_steps=1", "align.batch_size=2", "eval.truthfulqa-mc.limit=2",
+          "eval.truthfulqa-mc.n_boot=10"], work, env)
+    run = work / "runs" / "demo"
+    assert (run / "summary.md").exists() and (run / "align" / "model" / "adapter_config.json").exists()
+    res = json.loads((run / "eval" / "aligned" / "truthfulqa-mc.json").read_text())
+    assert res["split"] == "test" and res["n_questions"] == 2
+    test_split = json.loads((REPO / "selfalign" / "data" / "truthfulqa_splits.json").read_text())["test"]
+    rows = [json.loads(ln) for ln in (run / "eval" / "aligned" / "truthfulqa-mc.rows.jsonl").read_text().splitlines()]
+    assert [x["question"] for x in rows] == test_split[:2]  # the paper's test split, in its order
+    card = (run / "align" / "model" / "README.md").read_text()  # the aligned model's card has its results
+    mc1 = res["metrics"]["mc1"]
+    assert f"| truthfulqa-mc [test] | mc1 | {mc1['value']:.3f} | [{mc1['ci_low']:.3f}, {mc1['ci_high']:.3f}] | 2 |" in card
+    assert json.loads((run / "align" / "model" / "selfalign_base.json").read_text()) == {"base_model": tiny_model_dir}
+
+
+def test_installed_selfalign_offline_without_data_says_what_to_place_where(installed, tiny_model_dir):
+    bin_, env, tmp = installed
+    work = tmp / "empty3"
+    work.mkdir()
+    env = {**env, "SELFALIGN_DATA": str(tmp / "nothing-here"), "SELFALIGN_CACHE": str(tmp / "cache3")}
+    r = _run([bin_ / "selfalign", "eval", "truthfulqa-mc", "--model", tiny_model_dir, "--split", "test",
+              "--output", "mc.json"], work, env, ok=False)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "mc_task.json" in lines[0] and "$SELFALIGN_DATA/truthfulqa/mc_task.json" in lines[0]
+    assert "Traceback" not in r.stderr
