@@ -198,15 +198,22 @@ def _wrap(model, cfg: SKTuneConfig, n_layers: int):
         raise SelfAlignError(f"cannot apply LoRA to {cfg.model!r}: {str(e).splitlines()[0]}") from None
 
 
-def _save(model, tok, out: Path, cfg: SKTuneConfig) -> None:
-    from selfalign.models import BASE_FILE
+def _card(cfg: SKTuneConfig, training: Optional[dict] = None):
+    from selfalign.adapters import ModelCard
 
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
-    if cfg.lora:  # the adapter's base: the spec we trained on (an earlier adapter merged into it included)
-        (out / BASE_FILE).write_text(json.dumps({"base_model": cfg.adapter or cfg.model}))
-    else:
-        tok.save_pretrained(out)
+    return ModelCard(method="SK-Tuning (single-token DPO on the Self-Eval P(True) answer letter)",
+                     judge="the model itself (Self-Eval P(True), letters read in context)", data=str(cfg.data),
+                     hyperparameters={k: getattr(cfg, k) for k in ("beta", "learning_rate", "lr_scheduler",
+                                                                   "warmup_ratio", "weight_decay", "epochs",
+                                                                   "batch_size", "lora_r", "top_layers", "seed")},
+                     training={k: v for k, v in (training or {}).items() if v is not None})
+
+
+def _save(model, tok, out: Path, cfg: SKTuneConfig) -> None:
+    """The adapter (or full model), the tokenizer, the base as the user named it, and a model card."""
+    from selfalign.adapters import save_adapter
+
+    save_adapter(model, tok, out, base_spec=cfg.adapter or cfg.model, lora=cfg.lora, card=_card(cfg))
 
 
 def _accelerator():
@@ -376,6 +383,9 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
         return {"output": str(out), "rank": rank}
     if best_step is None:  # no validation (or one class only): keep the last weights
         _save(inner, tok, out, cfg)
+    _card_training(out, cfg, {"rows": len(train), "steps": step, "best step": best_step,
+                              "best validation AUROC": best[0] if best else None,
+                              "initial validation AUROC": ((initial or {}).get("valid") or {}).get("auroc")})
     shots = P.ptrue_settings(cfg.selfeval_prompt, 0, None) if cfg.selfeval_prompt else None
     summary = {"output": str(out), "finished": True, "resumed": state["step"] > 0, "steps": step, "planned_steps": total,
                "stopped_early": step < total, "rows": len(train), "valid_rows": len(valid) if valid else 0,
@@ -389,6 +399,15 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
     ckpt.clear(out)
     write_json(out / SUMMARY, meta(cfg, stage="sk-tune", model_info=info, **summary))
     return summary
+
+
+def _card_training(out: Path, cfg: SKTuneConfig, training: dict) -> None:
+    """Rewrite the saved model card with the training figures (the weights saved are the best checkpoint's)."""
+    from selfalign.adapters import CARD, portable_spec, render_card
+
+    if (out / CARD).exists():
+        (out / CARD).write_text(render_card(portable_spec(cfg.adapter or cfg.model), "adapter" if cfg.lora else "model",
+                                            _card(cfg, training)), encoding="utf-8")
 
 
 class _Subset:
