@@ -137,6 +137,10 @@ class OpenAIEngine:
         return out
 
     def generate(self, prompts: Sequence[str], cfg: GenerationConfig, seed: int) -> list[list[Generation]]:
+        """Per-prompt seeds, not per sample: chat mode sends one request per prompt seeded by (seed, prompt);
+        /completions sends one seed per request of several prompts, derived from ``seed`` alone, so a server that
+        seeds every prompt of a request alike (vLLM) gives a prompt the same samples whatever its batch mates.
+        How, and whether, a server honours ``seed`` is the server's business."""
         sample = cfg.temperature > 0
         body = {"n": cfg.n, "max_tokens": cfg.max_new_tokens, "temperature": cfg.temperature if sample else 0}
         if sample:
@@ -156,7 +160,7 @@ class OpenAIEngine:
             return out
         for s in range(0, len(prompts), self.batch_size):
             part = list(prompts[s:s + self.batch_size])
-            res = self._completions(part, logprobs=0, seed=zlib.crc32(f"{seed}|{'|'.join(part)}".encode()), **body)
+            res = self._completions(part, logprobs=0, seed=zlib.crc32(f"{seed}".encode()), **body)
             for k in range(len(part)):
                 out.append([Generation(c["text"].strip(), len((c.get("logprobs") or {}).get("tokens") or []))
                             for c in res[k * cfg.n:(k + 1) * cfg.n]])

@@ -73,6 +73,9 @@ class VLLMEngine(tokens.TextMixin):
 
     # --- the three operations -------------------------------------------------------------------------
     def generate(self, prompts: Sequence[str], cfg: GenerationConfig, seed: int) -> list[list[Generation]]:
+        """Per-prompt seeds: each prompt's request carries a seed of (seed, prompt), and vLLM draws its N samples
+        from that request's generator, so a prompt's samples do not depend on the other prompts of the call (unlike
+        the HF engine, sample k is not separately seeded: the N samples of a request share one stream)."""
         SamplingParams = import_vllm().SamplingParams
         sample = cfg.temperature > 0
         params = [SamplingParams(n=cfg.n, temperature=cfg.temperature if sample else 0.0,
