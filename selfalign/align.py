@@ -148,7 +148,8 @@ def run_align(cfg: AlignConfig) -> dict:
     rows = load_pairs(cfg.pairs)
     torch.manual_seed(cfg.seed)
     model, tok = models.load(cfg.model, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype,
-                             trust_remote_code=cfg.trust_remote_code, merge_adapters=True)
+                             trust_remote_code=cfg.trust_remote_code, merge_adapters=True,
+                             allow_pickle=cfg.allow_pickle)
     info = dict(model.selfalign_spec)
     tok.padding_side = "left"
     gpu = next(model.parameters()).device.type == "cuda"

@@ -8,7 +8,8 @@ import sys
 
 from selfalign import __version__
 from selfalign.config import add_args, from_args
-from selfalign.errors import SelfAlignError
+from selfalign.errors import Interrupted, SelfAlignError
+from selfalign.provenance import redact
 
 
 def _commands():
@@ -94,14 +95,21 @@ def main(argv: list[str] | None = None) -> int:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-        summary = run(from_args(cls, args))
+        from selfalign.progress import interruptible
+
+        with interruptible(lambda: "rerun the same command to resume"):  # stages name the rows they kept
+            summary = run(from_args(cls, args))
     except SelfAlignError as e:
-        print(f"selfalign {args.command}: error: {e}", file=sys.stderr)
+        print(f"selfalign {args.command}: error: {redact(str(e))}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        print(f"selfalign {args.command}: interrupted: {redact(str(e))}", file=sys.stderr, flush=True)
+        return e.code
     except KeyboardInterrupt:
         print(f"\nselfalign {args.command}: interrupted; finished rows are saved, rerun the same command to resume",
               file=sys.stderr)
         return 130
+    summary = redact(summary)
     print_summary(args.command, summary)
     if os.environ.get("SELFALIGN_JSON_SUMMARY"):
         print(json.dumps(summary, default=str))

@@ -38,10 +38,12 @@ class HFEngine(tokens.TextMixin):
 
     @classmethod
     def from_spec(cls, model: str, adapter: str | None = None, batch_size: int = 8, device: str = "auto",
-                  dtype: str = "auto", trust_remote_code: bool = False, prefix_cache: bool = True):
+                  dtype: str = "auto", trust_remote_code: bool = False, prefix_cache: bool = True,
+                  allow_pickle: bool = False):
         from selfalign import models
 
-        m, tok = models.load(model, adapter=adapter, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+        m, tok = models.load(model, adapter=adapter, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
+                             allow_pickle=allow_pickle)
         return cls(m, tok, batch_size=batch_size, prefix_cache=prefix_cache)
 
     # --- text helpers ---------------------------------------------------------------------------------

@@ -44,8 +44,8 @@ class OpenAIEngine:
 
     @classmethod
     def from_spec(cls, model: str, adapter: str | None = None, batch_size: int = 8, device: str = "auto",
-                  dtype: str = "auto", trust_remote_code: bool = False, **kwargs):
-        """``device``/``dtype``/``trust_remote_code`` are the server's business and ignored here."""
+                  dtype: str = "auto", trust_remote_code: bool = False, allow_pickle: bool = False, **kwargs):
+        """``device``/``dtype``/``trust_remote_code``/``allow_pickle`` are the server's business and ignored here."""
         if adapter:
             raise SelfAlignError("engine 'openai': serve the adapter on the server and name it with --model")
         return cls(model, batch_size=batch_size, **kwargs)
