@@ -62,6 +62,26 @@ def timed(engine, prompts, cfg, seed=0) -> dict:
             "tokens_per_s": round(tokens / dt, 2), "tokens_per_cpu_s": round(tokens / dc, 2)}
 
 
+def step_cost(rows: int, vocab: int, cfg, reps: int = 200) -> dict:
+    """CPU ms of the sampling step alone (one decode step's token choice for ``rows`` rows): RowSampler against
+    transformers' warpers + softmax + one multinomial call, on the same random logits."""
+    from selfalign.engines.rowsample import RowSampler, warpers
+
+    logits = torch.randn(rows, vocab, generator=torch.Generator().manual_seed(0)) * 3
+    ids = torch.zeros((rows, 1), dtype=torch.long)
+    per_row = RowSampler(range(rows), cfg.temperature, cfg.top_k, cfg.top_p)
+    warp = warpers(cfg.temperature, cfg.top_k, cfg.top_p)
+    out = {}
+    for name, fn in (("per_row", lambda: per_row(ids, logits)),
+                     ("batch_multinomial", lambda: torch.multinomial(torch.softmax(warp(ids, logits), -1), 1))):
+        fn()
+        c = time.process_time()
+        for _ in range(reps):
+            fn()
+        out[name] = round(1000 * (time.process_time() - c) / reps, 3)
+    return out
+
+
 def batch_independent(engine, prompts, cfg) -> bool:
     alone = [g.text for g in engine.generate(prompts[:1], cfg, seed=0)[0]]
     batched = [g.text for g in engine.generate(prompts, cfg, seed=0)[0]]
@@ -105,12 +125,16 @@ def main() -> None:
     ratios = [a["tokens_per_cpu_s"] / b["tokens_per_cpu_s"] for a, b in zip(runs["per_row"], runs["batch_seeded"])]
     wall = [a["tokens_per_s"] / b["tokens_per_s"] for a, b in zip(runs["per_row"], runs["batch_seeded"])]
     med = statistics.median(ratios)
+    step = step_cost(args.batch_size * args.n, len(new.tok), cfg)
+    forward_ms = 1000 * statistics.median(r["cpu_seconds"] / (args.tokens * -(-len(prompts) // args.batch_size))
+                                          for r in runs["batch_seeded"])
     indep = {"per_row": batch_independent(new, prompts, cfg), "batch_seeded": batch_independent(old, prompts, cfg)}
     res = {"model": args.model, "before": args.before, "device": args.device, "threads": args.threads,
            "prompts": len(prompts), "n": args.n, "tokens": args.tokens, "batch_size": args.batch_size, "runs": runs,
            "ratio_per_row_over_batch_seeded": [round(r, 3) for r in ratios], "median_ratio": round(med, 3),
            "wall_ratio": [round(r, 3) for r in wall],
-           "alone_equals_batched": indep, "load_average": [round(load0, 1), round(os.getloadavg()[0], 1)],
+           "alone_equals_batched": indep, "sampling_step_cpu_ms": step,
+           "decode_step_cpu_ms": round(forward_ms, 2), "load_average": [round(load0, 1), round(os.getloadavg()[0], 1)],
            "meta": meta(None, script=Path(__file__).name)}
     OUT.mkdir(exist_ok=True)
     (OUT / "sampling_rng.json").write_text(json.dumps(res, indent=2) + "\n")
@@ -132,6 +156,9 @@ same decode steps), batch size {args.batch_size}, temperature 1, top-p 0.9, top-
 - per-row / batch-seeded tokens per CPU second: median **{med:.3f}** ({', '.join(f'{r:.3f}' for r in ratios)};
   {args.reps} interleaved runs). One torch thread, so a call's CPU time is its own cost; the wall-clock ratios
   ({', '.join(f'{r:.2f}' for r in wall)}) move with the other jobs on the shared cores.
+- The sampling step alone, {args.batch_size * args.n} rows x {len(new.tok)} tokens: per-row {step['per_row']} ms,
+  warpers + one `multinomial` {step['batch_multinomial']} ms (CPU ms per decode step; a whole decode step of the
+  model, sampling included, takes {forward_ms:.1f} ms here).
 - A prompt's samples alone equal its samples in a batch of {len(prompts)}: per-row {indep['per_row']}, batch-seeded
   {indep['batch_seeded']}.
 - The per-row cost is one scalar draw per row and step from a CPU generator, a cumulative sum over the vocabulary and

@@ -9,8 +9,10 @@ import pytest
 from conftest import n_lines
 from selfalign.cli import main
 from selfalign.errors import SelfAlignError
-from selfalign.io import OutputLock, lock_path
-from selfalign.lineage import TrackedOutput
+
+
+def lock_path(output):
+    return output.with_name(output.name + ".lock")
 
 
 def _rows(path):
@@ -104,6 +106,8 @@ def test_input_equal_to_output_is_refused(tiny_model_dir, prompts_file, tmp_path
 
 
 def test_second_writer_is_refused_and_stale_lock_taken_over(tmp_path):
+    from selfalign.lineage import TrackedOutput
+
     out = tmp_path / "o.jsonl"
     with TrackedOutput(out, key=lambda r: r["i"], settings={}) as first:
         first.record({"config": {}})
@@ -122,6 +126,8 @@ def test_second_writer_is_refused_and_stale_lock_taken_over(tmp_path):
 
 
 def test_lock_held_by_a_live_process_is_respected(tmp_path):
+    from selfalign.io import OutputLock
+
     out = tmp_path / "o.jsonl"
     holder = subprocess.Popen([sys.executable, "-c", f"""
 import sys, time
@@ -165,8 +171,26 @@ def test_two_samplers_at_once_one_refused_no_duplicates(tiny_model_dir, tmp_path
 
 
 def test_rows_without_meta_are_refused(tmp_path):
+    from selfalign.lineage import TrackedOutput
+
     out = tmp_path / "o.jsonl"
     out.write_text('{"i": 1}\n')
     with pytest.raises(SelfAlignError, match="has rows but no o.jsonl.meta.json"):
         TrackedOutput(out, key=lambda r: r["i"], settings={})
     assert not lock_path(out).exists()
+
+
+def test_recipe_stage_hash_covers_input_file_content(tiny_model_dir, prompts_file, tmp_path):
+    from selfalign.pipeline import RunConfig, run_recipe
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(json.dumps({"model": tiny_model_dir, "device": "cpu", "sample": {
+        "input": str(prompts_file), "n": 1, "max_new_tokens": 2}, "score": {}}))
+    cfg = dict(recipe=str(recipe), output=str(tmp_path / "run"))
+    assert set(run_recipe(RunConfig(**cfg))["stages"].values()) == {"run"}
+    assert run_recipe(RunConfig(**cfg, dry_run=True))["plan"] == {"sample": "skip", "score": "skip"}
+    prompts_file.write_text(prompts_file.read_text().replace("Who wrote Hamlet?", "Who wrote Macbeth?"))
+    assert run_recipe(RunConfig(**cfg, dry_run=True))["plan"] == {"sample": "redo", "score": "redo"}
+    run_recipe(RunConfig(**cfg))
+    rows = _rows(tmp_path / "run" / "sample" / "samples.jsonl")
+    assert "Who wrote Macbeth?" in {r["question"] for r in rows} and len(rows) == 5

@@ -8,7 +8,6 @@ from conftest import n_lines
 from selfalign.cli import main
 from selfalign.engines import GenerationConfig
 from selfalign.engines.hf import HFEngine
-from selfalign.engines.rowsample import RowSampler, row_seed
 
 PROMPTS = ["What is the capital of France?", "Q", "The quick brown fox jumps over the lazy dog. " * 3,
            "Who wrote Hamlet?", "A B C", "Answer Question True False", "What is two plus two?", "Interpret"]
@@ -41,6 +40,8 @@ def test_sample_k_does_not_depend_on_n(tiny_engine):
 
 
 def test_row_seed_is_stable_and_distinct():
+    from selfalign.engines.rowsample import row_seed
+
     assert row_seed(0, "a", 0) == row_seed(0, "a", 0)
     assert len({row_seed(0, "a", 0), row_seed(1, "a", 0), row_seed(0, "b", 0), row_seed(0, "a", 1)}) == 4
     assert 0 <= row_seed(123, "x" * 1000, 7) < 2 ** 63
@@ -48,6 +49,8 @@ def test_row_seed_is_stable_and_distinct():
 
 def test_row_sampler_draws_from_the_warped_distribution():
     """Token frequencies over many rows match softmax(logits / T) restricted by top-k and top-p, computed by hand."""
+    from selfalign.engines.rowsample import RowSampler
+
     logits = torch.tensor([2.0, 1.5, 1.0, 0.5, 0.0, -0.5, -1.0, -3.0])
     t, k, p = 0.7, 5, 0.9
     top = torch.softmax(logits[:k] / t, -1)  # logits are sorted: top-k keeps the first 5, renormalised

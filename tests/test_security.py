@@ -6,12 +6,13 @@ import pytest
 from selfalign import models
 from selfalign.cli import main
 from selfalign.errors import ModelError
-from selfalign.provenance import redact
 
 SECRET = "s3cret-pw"
 
 
 def test_redact_urls():
+    from selfalign.provenance import redact
+
     assert redact("openai:http://user:pw@host:8000/v1") == "openai:http://***@host:8000/v1"
     assert redact({"a": ["https://tok@h/x", "http://h/v1@y", "plain"]}) == {"a": ["https://***@h/x", "http://h/v1@y",
                                                                                     "plain"]}

@@ -7,7 +7,6 @@ import time
 import pytest
 
 from conftest import n_lines
-from selfalign.errors import Interrupted
 from selfalign.io import JsonlAppender
 from selfalign.progress import run_chunks
 
@@ -61,6 +60,8 @@ def test_sigterm_during_run_exits_143(tiny_model_dir, tmp_path, cli):
 
 def test_signal_during_a_write_waits_for_the_chunk(tmp_path):
     """The handler runs while a chunk is written: the chunk is saved whole before Interrupted is raised."""
+    from selfalign.errors import Interrupted
+
     out_path = tmp_path / "o.jsonl"
     with JsonlAppender(out_path, key=lambda r: r["i"]) as out:
         real_write = out.write
