@@ -161,8 +161,9 @@ same decode steps), batch size {args.batch_size}, temperature 1, top-p 0.9, top-
   model, sampling included, takes {forward_ms:.1f} ms here).
 - A prompt's samples alone equal its samples in a batch of {len(prompts)}: per-row {indep['per_row']}, batch-seeded
   {indep['batch_seeded']}.
-- The per-row cost is one scalar draw per row and step from a CPU generator, a cumulative sum over the vocabulary and
-  a `searchsorted`, against transformers' one `multinomial` call for the batch.
+- What per-row sampling adds per step: one scalar draw per row from its CPU generator, a cumulative sum over the
+  vocabulary and a `searchsorted`, in place of transformers' one `multinomial` call for the batch; both apply the
+  same temperature / top-k / top-p warpers, which dominate the step on this CPU (top-p sorts the vocabulary).
 """
     write_section(OUT / "reliability.md", SECTION, body)
     print(json.dumps({k: res[k] for k in ("ratio_per_row_over_batch_seeded", "median_ratio", "wall_ratio",

@@ -103,8 +103,8 @@ class TrackedOutput(JsonlAppender):
             old, new = self.recorded.get("config") or {}, meta.get("config") or {}
             changed = {k: v for k, v in new.items() if old.get(k) != v}
             self.recorded.setdefault("resumed", []).append(
-                {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git_commit": git_commit(), "rows_before": len(self.finished),
-                 "changed": changed})
+                {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git_commit": git_commit(),
+                 "rows_before": len(self.finished), "changed": changed})
         write_json(self.meta_file, self.recorded)
         return self.recorded
 

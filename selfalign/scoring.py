@@ -85,4 +85,5 @@ def run_score(cfg: ScoreConfig, engine=None) -> dict:
         n_new = run_chunks(out, todo, cfg.batch_size * 4, score, f"score ({cfg.method})", "row")
     dt = time.time() - t0
     return {"output": cfg.output, "rows": len(rows), "new_rows": n_new, "skipped_rows": len(rows) - n_new,
-            "redone_rows": out.redone, "seconds": round(dt, 2), "rows_per_s": round(n_new / dt, 2) if dt and n_new else None}
+            "redone_rows": out.redone, "seconds": round(dt, 2),
+            "rows_per_s": round(n_new / dt, 2) if dt and n_new else None}

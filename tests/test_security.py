@@ -1,4 +1,4 @@
-"""Safe by default: URL credentials never written or printed, run names stay in runs/, adapters load from safetensors."""
+"""Safe by default: URL credentials never written or printed, run names stay in runs/, adapters from safetensors."""
 import json
 
 import pytest
