@@ -187,7 +187,7 @@ def _load_model(cfg: AlignConfig, args):
     sharded = is_deepspeed_zero3_enabled() or fsdp
     return models.load(cfg.model, adapter=cfg.adapter, device=device if args.world_size > 1 else cfg.device,
                        dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code, merge_adapters=True,
-                       place=not sharded)
+                       place=not sharded, allow_pickle=cfg.allow_pickle)
 
 
 def run_align(cfg: AlignConfig) -> dict:

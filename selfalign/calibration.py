@@ -16,8 +16,9 @@ from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import make_engine
 from selfalign.errors import SelfAlignError
-from selfalign.io import JsonlAppender, iter_jsonl, write_json
-from selfalign.provenance import meta, meta_path
+from selfalign.io import iter_jsonl, write_json
+from selfalign.lineage import TrackedOutput, settings_of, stamp
+from selfalign.provenance import meta
 from selfalign.progress import run_chunks
 
 N_BINS = 10
@@ -45,6 +46,8 @@ class CalibrateConfig(ModelArgs):
     n_boot: int = opt(1000, "bootstrap resamples (of questions) for the 95 percent intervals; 0 = none")
     seed: int = opt(0, "bootstrap seed")
     batch_size: int = opt(16, "rows per forward pass")
+    overwrite: bool = opt(False, "score every option afresh (the rows beside --output are deleted) instead of "
+                                 "resuming")
 
 
 def output_paths(output: str | Path) -> tuple[Path, Path]:
@@ -191,12 +194,17 @@ def run_calibrate(cfg: CalibrateConfig, engine=None) -> dict:
               f"{P.MC_TEMPLATE_ID if cfg.direct else 'no-direct'}")
     run_meta = dict(stage="calibrate", model_info=engine.info, selfeval_template=tid, mc_template=P.MC_TEMPLATE_ID)
     t0, n_new = time.time(), 0
-    with JsonlAppender(items_path, key=_key) as out:  # opening it cuts a partial last line
+    data_file = cfg.data[3:] if cfg.data.startswith("sk:") else cfg.data
+    with TrackedOutput(items_path, _key, settings_of(cfg, ignore=("seed",)), inputs=[data_file],
+                       overwrite=cfg.overwrite) as out:  # opening it cuts a partial last line
         _check_scorer(items_path, {_key(r) for r in items}, scorer)
-        write_json(meta_path(items_path), meta(cfg, **run_meta))
-        todo = [r for r in items if not out.done(r)]
-        n_new = run_chunks(out, todo, cfg.batch_size * 4, lambda part: score_items(engine, part, cfg, scorer),
-                           "calibrate", "option")
+        out.record(meta(cfg, **run_meta))
+        todo = out.todo(items, lambda r: [_key(r)])  # an edited question or option is scored again
+
+        def score(part: list[dict]) -> list[dict]:
+            return [stamp(r, it) for r, it in zip(score_items(engine, part, cfg, scorer), part)]
+
+        n_new = run_chunks(out, todo, cfg.batch_size * 4, score, "calibrate", "option")
     stored = {_key(r): r for r in iter_jsonl(items_path)}
     # the current data's text and labels win over what a row stored
     rows = [{**stored[_key(it)], **it} for it in items]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from selfalign.errors import Interrupted, SelfAlignError  # noqa: F401  (Interrupted is raised by the callers)
+from selfalign.errors import SelfAlignError
 
 DIR = "checkpoint"
 

@@ -9,7 +9,8 @@ import sys
 
 from selfalign import __version__
 from selfalign.config import add_args, from_args
-from selfalign.errors import SelfAlignError
+from selfalign.errors import Interrupted, SelfAlignError
+from selfalign.provenance import redact
 
 
 def _commands():
@@ -102,15 +103,21 @@ def main(argv: list[str] | None = None) -> int:
             from selfalign.trl_args import parse_trl_argv
 
             cfg.trl = {**(cfg.trl or {}), **parse_trl_argv(extra, cls.trl_class())}
-        summary = run(cfg)
+        from selfalign.progress import interruptible
+
+        with interruptible(lambda: "rerun the same command to resume"):  # stages name the rows they kept
+            summary = run(cfg)
     except SelfAlignError as e:
-        code = getattr(e, "exit_code", 2)
-        print(f"selfalign {args.command}: {'error: ' if code == 2 else ''}{e}", file=sys.stderr)
-        return code
+        print(f"selfalign {args.command}: error: {redact(str(e))}", file=sys.stderr)
+        return 2
+    except Interrupted as e:
+        print(f"selfalign {args.command}: interrupted: {redact(str(e))}", file=sys.stderr, flush=True)
+        return e.code
     except KeyboardInterrupt:
         print(f"\nselfalign {args.command}: interrupted; finished rows are saved, rerun the same command to resume",
               file=sys.stderr)
         return 130
+    summary = redact(summary)
     print_summary(args.command, summary)
     if os.environ.get("SELFALIGN_JSON_SUMMARY"):
         print(json.dumps(summary, default=str))

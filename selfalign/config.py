@@ -26,10 +26,12 @@ class ModelArgs:
     dtype: str = opt("auto", "auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16, float16")
     batch_size: int = opt(8, "rows per forward pass")
     trust_remote_code: bool = opt(False, "allow model code from the hub (off unless you ask)")
+    allow_pickle: bool = opt(False, "allow an adapter saved as a pickle (adapter_model.bin), which can run code when "
+                                    "loaded; off: safetensors only")
 
     def engine_kwargs(self) -> dict:
         return dict(model=self.model, adapter=self.adapter, batch_size=self.batch_size, device=self.device,
-                    dtype=self.dtype, trust_remote_code=self.trust_remote_code)
+                    dtype=self.dtype, trust_remote_code=self.trust_remote_code, allow_pickle=self.allow_pickle)
 
 
 def _base_type(tp):

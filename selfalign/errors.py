@@ -18,7 +18,11 @@ class ModelError(SelfAlignError):
     """A model spec that cannot be resolved or loaded."""
 
 
-class Interrupted(SelfAlignError):
-    """A run stopped by SIGTERM after saving what it had; exit 143 (128 + SIGTERM)."""
+class Interrupted(BaseException):
+    """SIGTERM or Ctrl-C inside a stage: what was written is kept. ``code`` is the exit status (143, 130).
 
-    exit_code = 143
+    A BaseException (like KeyboardInterrupt), so that no ``except Exception`` on the way swallows it."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code

@@ -200,10 +200,29 @@ def pick_dtype(dtype: str, device: str):
         raise ModelError(f"unknown dtype {dtype!r}; choose auto, float32, bfloat16 or float16") from None
 
 
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
+
+def check_adapter_weights(adapter_dir: str | Path, allow_pickle: bool = False) -> None:
+    """Adapters load from ``adapter_model.safetensors``; pickled weights (``adapter_model.bin``: loading a pickle can
+    run code) only with ``allow_pickle``. ModelError otherwise."""
+    d = Path(adapter_dir)
+    if (d / "adapter_model.safetensors").exists():
+        return
+    pickles = sorted(p.name for p in d.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if not pickles:
+        raise ModelError(f"adapter {str(d)!r}: no adapter_model.safetensors there")
+    if not allow_pickle:
+        raise ModelError(f"adapter {str(d)!r}: {pickles[0]} is a pickle (loading it can run code); convert it to "
+                         f"adapter_model.safetensors, or pass --allow-pickle if you trust its source")
+
+
 def load(spec: str = DEFAULT_MODEL, adapter: str | None = None, device: str = "auto", dtype: str = "auto",
-         trust_remote_code: bool = False, merge_adapters: bool = False, place: bool = True):
+         trust_remote_code: bool = False, merge_adapters: bool = False, place: bool = True,
+         allow_pickle: bool = False):
     """Load (model, tokenizer) for a spec. The tokenizer pads on the left (batched generation). ``place=False``
-    leaves the weights where loading put them (ZeRO-3 / FSDP: sharded; the trainer places them)."""
+    leaves the weights where loading put them (ZeRO-3 / FSDP: sharded; the trainer places them). Weights load from
+    safetensors only; an adapter's pickled weights need ``allow_pickle``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     r = resolve(spec, adapter)
@@ -223,6 +242,7 @@ def load(spec: str = DEFAULT_MODEL, adapter: str | None = None, device: str = "a
 
         if not (Path(a) / "adapter_config.json").exists():
             raise ModelError(f"adapter {a!r}: no adapter_config.json there")
+        check_adapter_weights(a, allow_pickle)
         model = PeftModel.from_pretrained(model, a)
         if merge_adapters or len(r.adapters) > 1:
             model = model.merge_and_unload()

@@ -9,7 +9,8 @@ from typing import Optional
 
 from selfalign.config import opt, require
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import line_numbers, read_jsonl, write_json, write_jsonl_atomic
+from selfalign.io import OutputLock, file_hash, line_numbers, read_jsonl, write_json, write_jsonl_atomic
+from selfalign.lineage import settings_hash, settings_of
 from selfalign.provenance import meta, meta_path
 
 STRATEGIES = ("split", "all", "best-worst")
@@ -158,8 +159,11 @@ def run_pairs(cfg: PairsConfig) -> dict:
     rows = read_jsonl(src, required=["id", "prompt", "response"])
     check_rows(rows, src, line_numbers(src))
     pairs, report = build_pairs(rows, cfg.strategy, cfg.top_fraction, cfg.margin, cfg.max_pairs_per_prompt)
-    write_jsonl_atomic(dst, pairs)
-    write_json(meta_path(dst), meta(cfg, stage="pairs", report=report))
+    settings = settings_of(cfg)
+    with OutputLock(dst):  # rewritten whole on every run: the meta says which settings and input made it
+        write_jsonl_atomic(dst, pairs)
+        write_json(meta_path(dst), meta(cfg, stage="pairs", report=report, made_with=settings,
+                                        settings_hash=settings_hash(settings), input_file_hash=file_hash(src)))
     return {"output": str(dst), "strategy": cfg.strategy, "rows": len(rows), "prompts": report["prompts"],
             "pairs": len(pairs), "single_sample_prompts": report["single_sample_prompts"],
             "seconds": round(time.time() - t0, 2), "report": report}

@@ -21,11 +21,12 @@ from typing import Optional
 
 from selfalign.config import ModelArgs, from_dict, opt, require
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import write_json
-from selfalign.provenance import meta
+from selfalign.io import file_hash, write_json
+from selfalign.progress import interruptible
+from selfalign.provenance import meta, redact
 
 ORDER = ("sk-data", "sk-tune", "sample", "score", "pairs", "align", "eval")
-SHARED = ("model", "adapter", "engine", "device", "dtype", "trust_remote_code", "seed")
+SHARED = ("model", "adapter", "engine", "device", "dtype", "trust_remote_code", "allow_pickle", "seed")
 TOP = set(SHARED) | {"name", "description", "output"} | set(ORDER)
 STAGE_FILE = "stage.json"
 MODEL_LABELS = {"aligned": "@align", "sk-tuned": "@sk-tune"}  # eval.models labels that name a stage's model
@@ -123,6 +124,18 @@ def load_recipe(path: str, overrides=()) -> dict:
     return data
 
 
+RUN_NAME = re.compile(r"^[\w][\w.-]*$")
+
+
+def run_name(name, where: str) -> str:
+    """A recipe's ``name`` is one plain path component, so ``runs/<name>`` stays inside ``runs/``."""
+    name = str(name)
+    if not RUN_NAME.match(name):
+        raise InputError(where, f"name {name!r} must be a plain name (letters, digits, '_', '.', '-'; no '/' and no "
+                                f"leading '.'); to write elsewhere set `output` or --output")
+    return name
+
+
 def _hash(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -168,9 +181,29 @@ def plan(recipe: dict, run_dir: Path, where: str) -> list[Step]:
         _resolve_refs(s, by_name, where)
         from_dict(s.cls, {k: v for k, v in s.values.items()}, where=f"{where}: {s.name}")  # validates the keys
         upstream = {f: by_name[st].hash + (f":{part}" if part else "") for f, (st, part) in s.refs.items()}
-        s.hash = _hash({"stage": s.name.split("/")[0], "values": s.values, "inputs": upstream})
+        key = {"stage": s.name.split("/")[0], "values": s.values, "inputs": upstream}
+        files = _input_files(s)
+        if files:  # an edited input file changes the hash (a recipe without file inputs keeps its old hashes)
+            key["files"] = files
+        s.hash = _hash(key)
         by_name.setdefault(s.name, s)
     return steps
+
+
+NOT_INPUTS = ("output", "claim_cache")  # files a stage writes, not reads
+
+
+def _input_files(step: Step) -> dict:
+    """{field: content hash} of every value naming an existing file (``sk:PATH`` too), upstream stages aside."""
+    out = {}
+    for k, v in sorted(step.values.items()):
+        if k in NOT_INPUTS or k in step.refs or not isinstance(v, str) or v.startswith("@"):
+            continue
+        for cand in (v, v.partition(":")[2]):
+            if cand and Path(cand).is_file():
+                out[k] = file_hash(cand)
+                break
+    return out
 
 
 def _eval_steps(recipe, run_dir, where, by_name) -> list[Step]:
@@ -273,7 +306,7 @@ def run_recipe(cfg: RunConfig) -> dict:
     require(cfg, "recipe")
     recipe_file = str(find_recipe(cfg.recipe))  # a file, or a shipped recipe by name (`selfalign run demo`)
     recipe = load_recipe(recipe_file, cfg.overrides)
-    name = recipe.get("name") or Path(recipe_file).stem
+    name = run_name(recipe.get("name") or Path(recipe_file).stem, recipe_file)
     run_dir = Path(cfg.output or recipe.get("output") or f"runs/{name}")
     steps = plan(recipe, run_dir, where=recipe_file)
     if not steps:
@@ -301,13 +334,14 @@ def run_recipe(cfg: RunConfig) -> dict:
             values[k] = _path_of(by_name[stage], part)
         values[s.output_field] = _path_of(s)
         s.directory.mkdir(parents=True, exist_ok=True)
-        write_json(_state_path(s), {"stage": s.name, "hash": s.hash, "finished": False, "config": values})
+        write_json(_state_path(s), redact({"stage": s.name, "hash": s.hash, "finished": False, "config": values}))
         print(f"\n== {s.name} ({'resume' if d == 'resume' else 'run'}) ==", flush=True)
         t0 = time.time()
-        result = s.run(from_dict(s.cls, values, where=f"{recipe_file}: {s.name}"))
+        with interruptible(lambda: f"stage {s.name} unfinished in {s.directory}; rerun to resume"):
+            result = s.run(from_dict(s.cls, values, where=f"{recipe_file}: {s.name}"))
         timings[s.name] = round(time.time() - t0, 2)
-        write_json(_state_path(s), {"stage": s.name, "hash": s.hash, "finished": True, "config": values,
-                                    "seconds": timings[s.name], "result": result})
+        write_json(_state_path(s), redact({"stage": s.name, "hash": s.hash, "finished": True, "config": values,
+                                           "seconds": timings[s.name], "result": result}))
     from selfalign.summary import write_summary
 
     table = write_summary(run_dir, [s for s in steps if s.name.startswith("eval/")])

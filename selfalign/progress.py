@@ -2,12 +2,20 @@
 
 On a terminal a tqdm bar; otherwise (logs, ``nohup``, CI) one line every ``every`` seconds and a last line at the
 end, so that a background run still shows how far it got and how long the rest will take.
+
+SIGTERM (and Ctrl-C) inside ``interruptible`` raise ``Interrupted`` naming what is kept; a signal that arrives while
+``run_chunks`` writes a chunk waits until the chunk is written, flushed and fsynced.
 """
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from typing import Callable, Sequence
+
+from selfalign.errors import Interrupted
 
 from tqdm.auto import tqdm
 
@@ -55,14 +63,69 @@ class Progress:
         self.close()
 
 
+EXIT_CODES = {signal.SIGTERM: 143, signal.SIGINT: 130}
+
+
+class _Signals:
+    where: list = []  # innermost last: what a signal's message says is kept
+    defer = 0  # > 0 while a chunk is being written
+    pending: int | None = None
+
+
+def _raise(signum: int):
+    raise Interrupted(_Signals.where[-1](), EXIT_CODES[signum])
+
+
+def _handler(signum, frame):
+    if _Signals.defer:
+        _Signals.pending = signum
+        return
+    _raise(signum)
+
+
+@contextmanager
+def interruptible(where: Callable[[], str]):
+    """Inside, SIGTERM (exit 143) and SIGINT (130) raise ``Interrupted(where())``; the innermost ``where`` speaks.
+    Outside the main thread (where Python delivers no signals) this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    outer = not _Signals.where
+    old = {s: signal.signal(s, _handler) for s in EXIT_CODES} if outer else {}
+    _Signals.where.append(where)
+    try:
+        yield
+    finally:
+        _Signals.where.pop()
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextmanager
+def deferred_signals():
+    """A signal arriving inside is raised when the block is done (a write is never cut half-way)."""
+    _Signals.defer += 1
+    try:
+        yield
+    finally:
+        _Signals.defer -= 1
+        if not _Signals.defer and _Signals.pending is not None and _Signals.where:
+            signum, _Signals.pending = _Signals.pending, None
+            _raise(signum)
+
+
 def run_chunks(out, todo: Sequence, size: int, fn: Callable[[list], list[dict]], desc: str, unit: str,
                enabled: bool = True) -> int:
     """Call ``fn`` on consecutive chunks of ``todo`` (``size`` items each); append each chunk's rows to ``out``
-    (a ``JsonlAppender``: written, flushed and fsynced before the next chunk starts). Returns the items done."""
+    (a ``JsonlAppender``: written, flushed and fsynced before the next chunk starts). Returns the items done.
+    SIGTERM raises ``Interrupted`` ("N rows kept in OUTPUT; rerun to resume") once the chunk in writing is saved."""
     size = max(1, int(size))
-    with Progress(len(todo), desc, unit, enabled=enabled) as bar:
+    kept = lambda: f"{len(out.finished)} rows kept in {out.path}; rerun to resume"  # noqa: E731
+    with Progress(len(todo), desc, unit, enabled=enabled) as bar, interruptible(kept):
         for s in range(0, len(todo), size):
             part = list(todo[s:s + size])
-            out.write(fn(part))
+            rows = fn(part)
+            with deferred_signals():
+                out.write(rows)
             bar.update(len(part))
     return len(todo)

@@ -5,9 +5,25 @@ import dataclasses
 import functools
 import importlib.metadata
 import platform
+import re
 import subprocess
 import time
 from pathlib import Path
+
+URL_CREDENTIALS = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s?#]+@")
+
+
+def redact(obj):
+    """``obj`` with the credentials of every URL inside it (``scheme://user:password@host``) replaced by ``***``;
+    strings, dicts (keys and values), lists and tuples are walked, anything else is returned as is."""
+    if isinstance(obj, str):
+        return URL_CREDENTIALS.sub(r"\1***@", obj)
+    if isinstance(obj, dict):
+        return {redact(k): redact(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(redact(v) for v in obj)
+    return obj
+
 
 PACKAGES = ("selfalign", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "scikit-learn")
 
@@ -37,10 +53,11 @@ def versions() -> dict:
 
 
 def meta(config=None, **extra) -> dict:
-    """A provenance record: config (a dataclass or dict), versions, git commit, host, time, and extras."""
+    """A provenance record: config (a dataclass or dict), versions, git commit, host, time, and extras; URL
+    credentials redacted."""
     cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else (config or {})
-    return {"config": cfg, "versions": versions(), "git_commit": git_commit(), "platform": platform.platform(),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra}
+    return redact({"config": cfg, "versions": versions(), "git_commit": git_commit(), "platform": platform.platform(),
+                   "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra})
 
 
 def meta_path(output: str | Path) -> Path:

@@ -9,8 +9,8 @@ from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import GenerationConfig, make_engine
 from selfalign.errors import SelfAlignError
-from selfalign.io import JsonlAppender, write_json
-from selfalign.provenance import meta, meta_path
+from selfalign.lineage import TrackedOutput, settings_of, stamp
+from selfalign.provenance import meta
 from selfalign.progress import run_chunks
 
 
@@ -38,6 +38,7 @@ class SampleConfig(SamplingArgs, ModelArgs):
     split: Optional[str] = opt(None, "split of a named data set (truthfulqa: train, valid, test, all)")
     limit: Optional[int] = opt(None, "use only the first N prompts")
     seed: int = opt(0, "random seed")
+    overwrite: bool = opt(False, "start --output afresh (its rows are deleted) instead of resuming it")
 
 
 RAW_STOPS = ["\n\nQuestion:", "\nQuestion:", "\n\n"]
@@ -68,14 +69,15 @@ def run_sample(cfg: SampleConfig, engine=None, rows: list[dict] | None = None) -
     if rows is None:
         require(cfg, "input")
         rows = load_prompts(cfg.input, cfg.split, cfg.limit)
-    engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
-    tmpl, chat = resolve_prompting(engine, cfg.template, cfg.chat_template)
-    gen = cfg.generation_config(chat)
-    write_json(meta_path(cfg.output), meta(cfg, stage="sample", model_info=engine.info,
-                                           prompt_template=tmpl.id, chat_template=chat))
-    t0, n_tokens, n_new = time.time(), 0, 0
-    with JsonlAppender(cfg.output, key=lambda r: (str(r["id"]), r["sample_idx"])) as out:
-        todo = [r for r in rows if any(not out.done({"id": r["id"], "sample_idx": k}) for k in range(cfg.n))]
+    key = lambda r: (str(r["id"]), r["sample_idx"])  # noqa: E731
+    with TrackedOutput(cfg.output, key, settings_of(cfg), inputs=[cfg.input], overwrite=cfg.overwrite) as out:
+        engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
+        tmpl, chat = resolve_prompting(engine, cfg.template, cfg.chat_template)
+        gen = cfg.generation_config(chat)
+        out.record(meta(cfg, stage="sample", model_info=engine.info, prompt_template=tmpl.id, chat_template=chat))
+        t0, n_tokens, n_new = time.time(), 0, 0
+        # a prompt whose row changed since its samples were drawn is sampled again (its old samples are dropped)
+        todo = out.todo(rows, lambda r: [(str(r["id"]), k) for k in range(cfg.n)])
 
         def sample_batch(batch: list[dict]) -> list[dict]:
             nonlocal n_tokens, n_new
@@ -83,9 +85,9 @@ def run_sample(cfg: SampleConfig, engine=None, rows: list[dict] | None = None) -
             new_rows = []
             for r, text, outs in zip(batch, texts, engine.generate(texts, gen, seed=cfg.seed)):
                 for k, g in enumerate(outs):
-                    row = {**r, "id": r["id"], "sample_idx": k, "question": r.get("question") or r["prompt"],
-                           "prompt": text, "response": g.text, "n_tokens": g.n_tokens,
-                           "template": tmpl.id, "chat_template": chat, "seed": cfg.seed, **gen.params()}
+                    row = stamp({**r, "id": r["id"], "sample_idx": k, "question": r.get("question") or r["prompt"],
+                                 "prompt": text, "response": g.text, "n_tokens": g.n_tokens,
+                                 "template": tmpl.id, "chat_template": chat, "seed": cfg.seed, **gen.params()}, r)
                     if not out.done(row):
                         new_rows.append(row)
                         n_tokens += g.n_tokens
@@ -95,4 +97,5 @@ def run_sample(cfg: SampleConfig, engine=None, rows: list[dict] | None = None) -
         run_chunks(out, todo, cfg.batch_size, sample_batch, "sample", "prompt")
     dt = time.time() - t0
     return {"output": cfg.output, "prompts": len(rows), "new_samples": n_new, "skipped_prompts": len(rows) - len(todo),
+            "redone_samples": out.redone,
             "tokens": n_tokens, "seconds": round(dt, 2), "tokens_per_s": round(n_tokens / dt, 1) if dt else None}

@@ -10,8 +10,9 @@ from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import make_engine
 from selfalign.errors import SelfAlignError
-from selfalign.io import JsonlAppender, read_jsonl, write_json
-from selfalign.provenance import meta, meta_path
+from selfalign.io import read_jsonl
+from selfalign.lineage import TrackedOutput, settings_of, stamp
+from selfalign.provenance import meta
 from selfalign.progress import run_chunks
 
 METHODS = ("ptrue", "likelihood", "claims", "consistency")
@@ -39,6 +40,7 @@ class ScoreConfig(ModelArgs):
     consistency_k: int = opt(5, "consistency: sampled answers per claim question")
     consistency_max_new_tokens: int = opt(32, "consistency: tokens per sampled answer at most")
     seed: int = opt(0, "consistency: sampling seed")
+    overwrite: bool = opt(False, "start --output afresh (its rows are deleted) instead of resuming it")
 
 
 def _key(r: dict):
@@ -70,16 +72,20 @@ def run_score(cfg: ScoreConfig, engine=None) -> dict:
         raise SelfAlignError(f"unknown --method {cfg.method!r}; choose one of {', '.join(METHODS)}")
     need = ["id", "question", "response"] + (["prompt"] if cfg.method == "likelihood" else [])
     rows = read_jsonl(cfg.input, required=need)
-    engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
-    write_json(meta_path(cfg.output), meta(cfg, stage="score", model_info=engine.info,
-                                           selfeval_template=P.selfeval_settings(cfg)[2]
-                                           if cfg.method in ("ptrue", "claims") else None))
-    t0, n_new = time.time(), 0
-    with JsonlAppender(cfg.output, key=_key) as out:
-        todo = [r for r in rows if not out.done(r)]
+    with TrackedOutput(cfg.output, _key, settings_of(cfg), inputs=[cfg.input], overwrite=cfg.overwrite) as out:
+        engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
+        out.record(meta(cfg, stage="score", model_info=engine.info,
+                        selfeval_template=P.selfeval_settings(cfg)[2]
+                        if cfg.method in ("ptrue", "claims") else None))
+        t0 = time.time()
+        todo = out.todo(rows, lambda r: [_key(r)])  # a sample that changed since it was scored is scored again
+
+        def score(part: list[dict]) -> list[dict]:
+            return [stamp(r, it) for r, it in zip(score_rows(engine, part, cfg), part)]
+
         # chunks of several batches: the engine sorts each chunk by length, and every chunk is written at once
-        n_new = run_chunks(out, todo, cfg.batch_size * 4, lambda part: score_rows(engine, part, cfg),
-                           f"score ({cfg.method})", "row")
+        n_new = run_chunks(out, todo, cfg.batch_size * 4, score, f"score ({cfg.method})", "row")
     dt = time.time() - t0
     return {"output": cfg.output, "rows": len(rows), "new_rows": n_new, "skipped_rows": len(rows) - n_new,
-            "seconds": round(dt, 2), "rows_per_s": round(n_new / dt, 2) if dt and n_new else None}
+            "redone_rows": out.redone, "seconds": round(dt, 2),
+            "rows_per_s": round(n_new / dt, 2) if dt and n_new else None}

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
-from selfalign.errors import InputError, SelfAlignError
+from selfalign.errors import InputError, Interrupted, SelfAlignError
 from selfalign.io import line_numbers, read_jsonl, write_json
 from selfalign.metrics import auroc
 from selfalign import checkpoint as ckpt
@@ -266,7 +266,8 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
         raise SelfAlignError("--top-layers runs in one process; launch without accelerate")
     device = str(acc.device) if acc and cfg.device == "auto" else cfg.device
     model, tok = models.load(cfg.model, adapter=cfg.adapter, device=device, dtype=cfg.dtype,
-                             trust_remote_code=cfg.trust_remote_code, merge_adapters=True)
+                             trust_remote_code=cfg.trust_remote_code, merge_adapters=True,
+                             allow_pickle=cfg.allow_pickle)
     info = dict(model.selfalign_spec)
     engine = HFEngine(model, tok, batch_size=cfg.batch_size)
     t_enc = time.time()
@@ -376,8 +377,8 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
         if rank == 0:
             ckpt.save(out, cfg, inner, opt_, sched, {"step": step, "best": best, "best_step": best_step,
                                                       "stale": stale, "initial": initial})
-        raise ckpt.Interrupted(f"sk-tune interrupted at step {step}/{total}; checkpoint in {out / ckpt.DIR}; "
-                               "rerun the same command to continue")
+        raise Interrupted(f"at step {step}/{total}; checkpoint in {out / ckpt.DIR}; rerun the same command to "
+                          "continue", 143)
     checksums = _rank_checksums(inner, acc)
     if rank != 0:
         return {"output": str(out), "rank": rank}

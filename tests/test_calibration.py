@@ -180,7 +180,7 @@ def test_run_calibrate_end_to_end_and_resume(tiny_engine, tmp_path):
                                                                                   abs=1e-5)
 
     # other P(True) settings on the same output: refuse rather than mix rows
-    with pytest.raises(SelfAlignError, match="scored by"):
+    with pytest.raises(SelfAlignError, match="made with shots 0, not 1; use a new --output or --overwrite"):
         run_calibrate(CalibrateConfig(data=str(data), output=str(out), n_boot=0, shots=1), engine=tiny_engine)
 
 

@@ -166,14 +166,22 @@ def test_consistency_fraction_by_hand():
 
 
 def test_consistency_answers_do_not_depend_on_the_other_questions(tiny_engine):
-    """Batched sampling draws from one random stream: a question's K answers used to change with its batch mates,
-    so an identical bio got different scores from base and aligned runs. Now each question has its own seed."""
+    """Batched sampling used to draw from one random stream: a question's K answers changed with its batch mates,
+    so an identical bio got different scores from base and aligned runs. Now each sample has its own generator,
+    and all questions go to the engine in one batched call."""
     q = ("Where was Ann born?", "Ann was born in Paris.")
     others = [("Who wrote Hamlet?", "Shakespeare wrote Hamlet."), ("What is two plus two?", "Two plus two is four.")]
     alone = C.consistency(tiny_engine, [q], k=3, max_new_tokens=6, seed=7)[0]["answers"]
     mixed = C.consistency(tiny_engine, others + [q], k=3, max_new_tokens=6, seed=7)[-1]["answers"]
     assert alone == mixed
-    assert C.question_seed(7, q[0]) == C.question_seed(7, q[0]) != C.question_seed(8, q[0])
+    assert C.consistency(tiny_engine, [q], k=3, max_new_tokens=6, seed=8)[0]["answers"] != alone
+
+
+def test_consistency_samples_all_questions_in_one_call():
+    eng = FakeEngine(lambda p, k: "Paris")
+    C.consistency(eng, [("Where was Ann born?", "Ann was born in Paris."), ("Who wrote Hamlet?", "Shakespeare.")],
+                  k=2)
+    assert eng.generate_calls == 1 and len(eng.prompts) == 2
 
 
 # --- scoring: --method claims / consistency -----------------------------------------------------------------

@@ -109,7 +109,7 @@ def test_run_with_fixed_loglikelihoods(tmp_path):
     eng2 = FakeEngine()
     assert run_truthfulqa_mc(cfg, engine=eng2)["new_rows"] == 0 and eng2.ll_calls == []
     cfg.shots = 0
-    with pytest.raises(SelfAlignError, match="scored by"):
+    with pytest.raises(SelfAlignError, match="made with shots 2, not 0"):
         run_truthfulqa_mc(cfg, engine=eng2)
 
 

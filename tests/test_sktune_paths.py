@@ -348,5 +348,5 @@ def test_sigterm_saves_a_checkpoint_prints_one_line_and_exits_143(tiny_model_dir
     _, err = p.communicate(timeout=120)
     assert p.returncode == 143
     lines = [x for x in err.splitlines() if x.startswith("selfalign")]
-    assert len(lines) == 1 and "interrupted at step" in lines[0] and "Traceback" not in err
+    assert len(lines) == 1 and "interrupted: at step" in lines[0] and "Traceback" not in err
     assert json.loads((out / "checkpoint" / "state.json").read_text())["step"] >= 1

@@ -2,20 +2,22 @@
 
 Scoring (``choice_probs``, ``loglikelihood``) runs a token prefix shared by several rows once and reuses its KV cache
 (``engines/prefix.py`` finds the shared spans), so a 5-shot Self-Eval prefix or a question shared by N samples costs
-one pass. Generation prefills each prompt once and copies its cache to the N samples. ``prefix_cache=False`` gives
-the plain path (every row runs in full), kept for tests and benchmarks.
+one pass. Generation prefills each prompt once and copies its cache to the N samples, and every sample draws from
+its own random stream (``engines/rowsample.py``). ``prefix_cache=False`` gives the plain path (every row runs in
+full), kept for tests and benchmarks.
 """
 from __future__ import annotations
 
 import inspect
-import zlib
 from typing import Callable, Sequence
 
 import torch
+from transformers import LogitsProcessorList
 
 from selfalign.engines import prefix as pfx
 from selfalign.engines import tokens
 from selfalign.engines.base import GenerationConfig, Generation
+from selfalign.engines.rowsample import RowSampler, row_seed
 
 
 class HFEngine(tokens.TextMixin):
@@ -36,10 +38,12 @@ class HFEngine(tokens.TextMixin):
 
     @classmethod
     def from_spec(cls, model: str, adapter: str | None = None, batch_size: int = 8, device: str = "auto",
-                  dtype: str = "auto", trust_remote_code: bool = False, prefix_cache: bool = True):
+                  dtype: str = "auto", trust_remote_code: bool = False, prefix_cache: bool = True,
+                  allow_pickle: bool = False):
         from selfalign import models
 
-        m, tok = models.load(model, adapter=adapter, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+        m, tok = models.load(model, adapter=adapter, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
+                             allow_pickle=allow_pickle)
         return cls(m, tok, batch_size=batch_size, prefix_cache=prefix_cache)
 
     # --- text helpers ---------------------------------------------------------------------------------
@@ -163,18 +167,19 @@ class HFEngine(tokens.TextMixin):
 
     @torch.inference_mode()
     def generate(self, prompts: Sequence[str], cfg: GenerationConfig, seed: int) -> list[list[Generation]]:
+        """``cfg.n`` samples per prompt. Sample k of a prompt draws from its own generator seeded by (seed, prompt,
+        k) (``engines/rowsample.py``), so it is the same alone, in any batch, at any batch size and after a resume."""
         results: list[list[Generation]] = [None] * len(prompts)  # type: ignore[list-item]
         seqs = [self.encode(p) for p in prompts]
         eos = {self.tok.eos_token_id, self.tok.pad_token_id}
         for idx, ids, mask, pos in self.batches(seqs):
-            # the seed of a batch depends on its prompts only, so a resumed run reproduces a batch it redoes
-            torch.manual_seed(zlib.crc32(f"{seed}|{'|'.join(prompts[i] for i in idx)}".encode()))
-            sample = cfg.temperature > 0
-            kw = dict(do_sample=sample, max_new_tokens=cfg.max_new_tokens, pad_token_id=self.tok.pad_token_id)
-            if sample:
-                kw.update(temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k or None)
-            else:
-                kw.update(temperature=None, top_p=None, top_k=None)
+            # sampling runs generate's greedy path on scores RowSampler has reduced to each row's own draw
+            kw = dict(do_sample=False, max_new_tokens=cfg.max_new_tokens, pad_token_id=self.tok.pad_token_id,
+                      temperature=None, top_p=None, top_k=None)
+            if cfg.temperature > 0:
+                seeds = [row_seed(seed, prompts[i], k) for i in idx for k in range(cfg.n)]
+                kw["logits_processor"] = LogitsProcessorList([RowSampler(seeds, cfg.temperature, cfg.top_k,
+                                                                         cfg.top_p)])
             if cfg.stop:
                 kw.update(stop_strings=list(cfg.stop), tokenizer=self.tok)
             if self.prefix_cache and cfg.n > 1 and ids.shape[1] > 1:

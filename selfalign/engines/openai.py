@@ -47,8 +47,8 @@ class OpenAIEngine:
 
     @classmethod
     def from_spec(cls, model: str, adapter: str | None = None, batch_size: int = 8, device: str = "auto",
-                  dtype: str = "auto", trust_remote_code: bool = False, **kwargs):
-        """``device``/``dtype``/``trust_remote_code`` are the server's business and ignored here."""
+                  dtype: str = "auto", trust_remote_code: bool = False, allow_pickle: bool = False, **kwargs):
+        """``device``/``dtype``/``trust_remote_code``/``allow_pickle`` are the server's business and ignored here."""
         if adapter:
             raise SelfAlignError("engine 'openai': serve the adapter on the server and name it with --model")
         return cls(model, batch_size=batch_size, **kwargs)
@@ -124,6 +124,10 @@ class OpenAIEngine:
         return out
 
     def generate(self, prompts: Sequence[str], cfg: GenerationConfig, seed: int) -> list[list[Generation]]:
+        """Per-prompt seeds, not per sample: chat mode sends one request per prompt seeded by (seed, prompt);
+        /completions sends one seed per request of several prompts, derived from ``seed`` alone, so a server that
+        seeds every prompt of a request alike (vLLM) gives a prompt the same samples whatever its batch mates.
+        How, and whether, a server honours ``seed`` is the server's business."""
         sample = cfg.temperature > 0
         body = {"n": cfg.n, "max_tokens": cfg.max_new_tokens, "temperature": cfg.temperature if sample else 0}
         if sample:
@@ -142,7 +146,7 @@ class OpenAIEngine:
 
             return self.client.map(one, list(prompts))
         res = self._completions(list(prompts), lambda part: {
-            "logprobs": 0, "seed": zlib.crc32(f"{seed}|{'|'.join(part)}".encode()), **body})
+            "logprobs": 0, "seed": zlib.crc32(f"{seed}".encode()), **body})
         return [[Generation(c["text"].strip(), len((c.get("logprobs") or {}).get("tokens") or []))
                  for c in res[k * cfg.n:(k + 1) * cfg.n]] for k in range(len(prompts))]
 

@@ -43,7 +43,7 @@ class VLLMEngine(tokens.TextMixin):
 
     @classmethod
     def from_spec(cls, model: str, adapter: str | None = None, batch_size: int = 8, device: str = "auto",
-                  dtype: str = "auto", trust_remote_code: bool = False, **llm_kwargs):
+                  dtype: str = "auto", trust_remote_code: bool = False, allow_pickle: bool = False, **llm_kwargs):
         """Build ``vllm.LLM`` from a selfalign model spec; ``batch_size`` is ignored (vLLM schedules its own)."""
         from selfalign import models
 
@@ -58,6 +58,7 @@ class VLLMEngine(tokens.TextMixin):
         kw = dict(model=path, dtype=dtype, trust_remote_code=trust_remote_code, seed=0, **llm_kwargs)
         lora = None
         if r.adapters:
+            models.check_adapter_weights(r.adapters[0], allow_pickle)
             rank = json.loads((Path(r.adapters[0]) / "adapter_config.json").read_text()).get("r", 16)
             kw.update(enable_lora=True, max_lora_rank=max(int(rank), 16))
             from vllm.lora.request import LoRARequest
@@ -73,6 +74,9 @@ class VLLMEngine(tokens.TextMixin):
 
     # --- the three operations -------------------------------------------------------------------------
     def generate(self, prompts: Sequence[str], cfg: GenerationConfig, seed: int) -> list[list[Generation]]:
+        """Per-prompt seeds: each prompt's request carries a seed of (seed, prompt), and vLLM draws its N samples
+        from that request's generator, so a prompt's samples do not depend on the other prompts of the call (unlike
+        the HF engine, sample k is not separately seeded: the N samples of a request share one stream)."""
         SamplingParams = import_vllm().SamplingParams
         sample = cfg.temperature > 0
         params = [SamplingParams(n=cfg.n, temperature=cfg.temperature if sample else 0.0,

@@ -23,7 +23,8 @@ from selfalign.engines import GenerationConfig, make_engine
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.knowledge import open_source
 from selfalign.evals.results import rows_path, save_result
-from selfalign.io import JsonlAppender, iter_jsonl, iter_numbered, read_jsonl
+from selfalign.io import iter_jsonl, iter_numbered, read_jsonl, row_hash
+from selfalign.lineage import INPUT_HASH, TrackedOutput, check_not_input, settings_of
 from selfalign.progress import run_chunks
 from selfalign.provenance import meta
 
@@ -62,6 +63,7 @@ class BioGenEvalConfig(ModelArgs):
     temperature: float = opt(0.0, "sampling temperature for bios (0 = greedy)")
     consistency_k: int = opt(5, "no knowledge source: sampled answers per fact")
     seed: int = opt(0, "random seed")
+    overwrite: bool = opt(False, "evaluate every bio afresh (the rows beside --output are deleted)")
 
 
 def is_abstained(text: str, kind: str = "generic") -> bool:
@@ -194,24 +196,35 @@ def run_biogen_eval(cfg: BioGenEvalConfig, engine=None) -> dict:
     if cfg.abstain not in ABSTAIN:
         raise SelfAlignError(f"unknown --abstain {cfg.abstain!r}; choose one of {', '.join(ABSTAIN)}")
     items = _items(cfg)
-    ks = open_source(cfg.knowledge)
-    if ks is None:
-        print(f"eval biogen: no --knowledge given: facts are scored by {NO_KNOWLEDGE}, not FActScore",
-              file=sys.stderr)
-    engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
-    verifier = engine if not cfg.verifier else make_engine(cfg.engine, **{**cfg.engine_kwargs(),
-                                                                          "model": cfg.verifier, "adapter": None})
-    key = lambda r: (str(r["id"]), r.get("sample_idx", 0))  # noqa: E731
+    inputs = [cfg.answers, cfg.input, cfg.knowledge]
+    check_not_input([cfg.output], inputs)
+    out = TrackedOutput(rows_path(cfg.output), lambda r: (str(r["id"]), r.get("sample_idx", 0)), settings_of(cfg),
+                        inputs=inputs, overwrite=cfg.overwrite)  # refuses other settings before a model loads
+    try:
+        ks = open_source(cfg.knowledge)
+        if ks is None:
+            print(f"eval biogen: no --knowledge given: facts are scored by {NO_KNOWLEDGE}, not FActScore",
+                  file=sys.stderr)
+        engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
+        verifier = engine if not cfg.verifier else make_engine(cfg.engine, **{**cfg.engine_kwargs(),
+                                                                              "model": cfg.verifier, "adapter": None})
+    except BaseException:
+        out.close()
+        raise
+    key = out.key
     t0, n_new, cache = time.time(), 0, ClaimCache(cfg.claim_cache)
     try:
-        with JsonlAppender(rows_path(cfg.output), key=key) as out:
-            todo = [r for r in items if not out.done(r)]
+        with out:
+            out.record(meta(cfg, model_info=engine.info, verifier_info=verifier.info,
+                            knowledge=ks.describe() if ks else None))
+            todo = out.todo(items, lambda r: [key(r)])  # an edited person or answer is evaluated again
 
             def generate_and_check(batch: list[dict]) -> list[dict]:
                 batch = [dict(r) for r in batch]
+                hashes = [row_hash(r) for r in batch]
                 if not cfg.answers:
                     _generate(engine, batch, cfg)
-                return evaluate_batch(verifier, ks, batch, cfg, cache)
+                return [{**r, INPUT_HASH: h} for r, h in zip(evaluate_batch(verifier, ks, batch, cfg, cache), hashes)]
 
             n_new = run_chunks(out, todo, cfg.batch_size, generate_and_check, "eval biogen", "bio")
     finally:

@@ -14,7 +14,8 @@ from selfalign.engines import GenerationConfig, make_engine
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.judges import JUDGES, make_judge
 from selfalign.evals.results import rows_path, save_result
-from selfalign.io import JsonlAppender, iter_jsonl, line_numbers, read_jsonl
+from selfalign.io import iter_jsonl, line_numbers, read_jsonl
+from selfalign.lineage import TrackedOutput, check_not_input, settings_of, stamp
 from selfalign.provenance import meta
 from selfalign.sampling import RAW_STOPS, render, resolve_prompting
 from selfalign.progress import run_chunks
@@ -41,6 +42,7 @@ class TruthfulQAGenConfig(ModelArgs):
     answers: Optional[str] = opt(None, "judge this JSONL (id, question, response|answer) instead of generating, "
                                        "e.g. `selfalign sample` output; --split is not applied to it")
     n_boot: int = opt(1000, "bootstrap resamples for the 95% intervals")
+    overwrite: bool = opt(False, "answer and judge every question afresh (the rows beside --output are deleted)")
 
 
 def _answer_items(cfg: TruthfulQAGenConfig) -> list[dict]:
@@ -111,22 +113,26 @@ def run_truthfulqa_gen(cfg: TruthfulQAGenConfig, engine=None, judge=None) -> dic
     if not items:
         raise SelfAlignError("no TruthfulQA questions selected")
     rp = rows_path(cfg.output)
-    JsonlAppender(rp, key=lambda r: str(r["id"])).close()  # cuts a half-written last row before the check
-    _check_judge(rp, judge_name)
-    judge = judge or make_judge(cfg.judge, model=cfg.judge_model, info_model=cfg.judge_info_model,
-                                endpoint=cfg.judge_endpoint, api_key_env=cfg.judge_api_key_env, device=cfg.device,
-                                dtype=cfg.dtype, batch_size=cfg.batch_size, trust_remote_code=cfg.trust_remote_code)
+    check_not_input([cfg.output], [cfg.answers, cfg.data])
     gen = GenerationConfig(n=1, temperature=cfg.temperature, top_p=1.0, top_k=0, max_new_tokens=cfg.max_new_tokens)
     prompting = {} if cfg.answers else {"prompt_template": cfg.template, "chat_template": cfg.chat_template,
                                         "generation": gen.params()}
     t0, n_new = time.time(), 0
-    with JsonlAppender(rp, key=lambda r: str(r["id"])) as out:
-        todo = [it for it in items if not out.done(it)]
+    with TrackedOutput(rp, lambda r: str(r["id"]), settings_of(cfg), inputs=[cfg.answers, cfg.data],
+                       overwrite=cfg.overwrite) as out:  # opening it cuts a half-written last row before the check
+        _check_judge(rp, judge_name)
+        judge = judge or make_judge(cfg.judge, model=cfg.judge_model, info_model=cfg.judge_info_model,
+                                    endpoint=cfg.judge_endpoint, api_key_env=cfg.judge_api_key_env,
+                                    device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size,
+                                    trust_remote_code=cfg.trust_remote_code)
+        todo = out.todo(items, lambda it: [str(it["id"])])  # an edited question or answer is answered/judged again
         if todo and not cfg.answers:
             engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
             tmpl, chat = resolve_prompting(engine, cfg.template, cfg.chat_template)
             gen.stop = [] if chat else RAW_STOPS
             prompting.update(prompt_template=tmpl.id, chat_template=chat)
+        out.record(meta(cfg, task=TASK, model_info=getattr(engine, "info", None), answers_file=cfg.answers,
+                        judge=judge.describe(), **prompting))
 
         def answer_and_judge(batch: list[dict]) -> list[dict]:
             if cfg.answers:
@@ -136,7 +142,7 @@ def run_truthfulqa_gen(cfg: TruthfulQAGenConfig, engine=None, judge=None) -> dic
                 answers = [(g[0].text, g[0].n_tokens) for g in gens]
             verdicts = judge.judge_many([(it["question"], a, it["correct_answers"], it["incorrect_answers"])
                                          for it, (a, _) in zip(batch, answers)])
-            return [_row(it, a, n, v, judge.name) for it, (a, n), v in zip(batch, answers, verdicts)]
+            return [stamp(_row(it, a, n, v, judge.name), it) for it, (a, n), v in zip(batch, answers, verdicts)]
 
         n_new = run_chunks(out, todo, cfg.batch_size, answer_and_judge, TASK, "question")
     wanted = {str(it["id"]) for it in items}

@@ -22,7 +22,8 @@ from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import make_engine
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.results import rows_path, save_result
-from selfalign.io import JsonlAppender, iter_jsonl
+from selfalign.io import iter_jsonl
+from selfalign.lineage import TrackedOutput, check_not_input, settings_of, stamp
 from selfalign.provenance import meta
 from selfalign.progress import run_chunks
 
@@ -47,6 +48,7 @@ class TruthfulQAMCConfig(ModelArgs):
     n_boot: int = opt(1000, "bootstrap resamples (of questions) for the 95 percent intervals; 0 = none")
     seed: int = opt(0, "bootstrap seed")
     batch_size: int = opt(16, "rows per forward pass")
+    overwrite: bool = opt(False, "score every question afresh (the rows beside --output are deleted)")
 
 
 # --- scoring (pure) ---------------------------------------------------------------------------------------
@@ -142,17 +144,23 @@ def run_truthfulqa_mc(cfg: TruthfulQAMCConfig, engine=None) -> dict:
     scorer = f"model={engine.info.get('model')};adapter={cfg.adapter};{P.TRUTHFULQA_MC_TEMPLATE_ID};selfeval={tid}"
     rp = rows_path(cfg.output)
     t0, n_new = time.time(), 0
-    with JsonlAppender(rp, key=lambda r: str(r["id"])) as out:  # opening it cuts a partial last line
+    check_not_input([cfg.output], [data_path])
+    run_meta = meta(cfg, stage=f"eval {TASK}", model_info=engine.info, mc_template=P.TRUTHFULQA_MC_TEMPLATE_ID,
+                    selfeval_template=tid, harness=HARNESS)
+    with TrackedOutput(rp, lambda r: str(r["id"]), settings_of(cfg, ignore=("seed",)), inputs=[data_path],
+                       overwrite=cfg.overwrite) as out:  # opening it cuts a partial last line
         _check_scorer(rp, {q["id"] for q in qs}, scorer)
-        todo = [q for q in qs if not out.done(q)]
+        out.record(run_meta)
+        todo = out.todo(qs, lambda q: [str(q["id"])])  # an edited question is scored again
+
+        def score(part: list[dict]) -> list[dict]:
+            return [stamp(r, q) for r, q in zip(score_questions(engine, part, cfg, scorer), part)]
+
         # cfg.batch_size // 2 questions per write (about 12 options each)
-        n_new = run_chunks(out, todo, cfg.batch_size // 2, lambda part: score_questions(engine, part, cfg, scorer),
-                           TASK, "question")
+        n_new = run_chunks(out, todo, cfg.batch_size // 2, score, TASK, "question")
     stored = {str(r["id"]): r for r in iter_jsonl(rp)}
     rows = [stored[q["id"]] for q in qs]
     metrics = ["mc1", "mc2"] + (["selfeval_mc1"] if cfg.selfeval else [])
-    run_meta = meta(cfg, stage=f"eval {TASK}", model_info=engine.info, mc_template=P.TRUTHFULQA_MC_TEMPLATE_ID,
-                    selfeval_template=tid, harness=HARNESS)
     summary = save_result(cfg.output, TASK, rows, metrics, run_meta, n_boot=cfg.n_boot, seed=cfg.seed,
                           data=str(data_path), split=cfg.split, n_questions=len(rows))
     res = {m: summary["metrics"][m]["value"] for m in metrics}

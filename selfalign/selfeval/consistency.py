@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import string
-import zlib
 from typing import Sequence
 
 from selfalign import prompts as P
@@ -73,11 +72,6 @@ def answer_prompt(engine, question: str, chat: bool) -> str:
     return engine.chat_prompt(text) if chat else text
 
 
-def question_seed(seed: int, question: str) -> int:
-    """A stable per-question sampling seed (crc32, not Python's salted hash)."""
-    return (seed * 1_000_003 + zlib.crc32(question.encode("utf-8"))) % 2 ** 31
-
-
 def consistency(engine, items: Sequence[tuple[str, str]], k: int = 5, temperature: float = 1.0,
                 max_new_tokens: int = 32, chat: bool = False, seed: int = 0) -> list[dict]:
     """items: (question, claim). Returns {"p_agree", "answers"} per item: the agreeing fraction of ``k`` samples."""
@@ -86,10 +80,10 @@ def consistency(engine, items: Sequence[tuple[str, str]], k: int = 5, temperatur
     cfg = GenerationConfig(n=k, temperature=temperature, top_p=0.9, top_k=10, max_new_tokens=max_new_tokens,
                            stop=[] if chat else ["\n"])
     questions = list(dict.fromkeys(q for q, _ in items))  # each distinct question is sampled once
-    # one call per question, seeded by (seed, question): a question's answers do not depend on which other
-    # questions share the call (batched sampling draws from one random stream), so equal texts score equally
-    answers = {q: [g.text for g in engine.generate([answer_prompt(engine, q, chat)], cfg,
-                                                   seed=question_seed(seed, q))[0]] for q in questions}
+    # one batched call: every engine seeds a prompt's samples by (seed, prompt) (the HF engine each sample by
+    # (seed, prompt, sample index)), so a question's answers do not depend on the questions beside it
+    gens = engine.generate([answer_prompt(engine, q, chat) for q in questions], cfg, seed=seed)
+    answers = {q: [g.text for g in gs] for q, gs in zip(questions, gens)}
     res = []
     for q, claim in items:
         votes = [agrees(a, claim, q) for a in answers[q]]

@@ -1,0 +1,141 @@
+"""Outputs that know what made them: one writer at a time, the settings checked on resume, changed input rows redone.
+
+``TrackedOutput`` is the ``JsonlAppender`` of a stage's row file, opened under an ``OutputLock``:
+
+- **settings**: the config fields that shape the rows (all of them but ``NOT_SETTINGS`` and the stage's own
+  ``ignore``) are recorded in ``<output>.meta.json`` as ``made_with`` and ``settings_hash`` when the output is new.
+  Reopening an output that has rows with other settings is refused in one line ("s.jsonl was made with
+  temperature 1.0, not 0.0; use a new --output or --overwrite"); ``--overwrite`` starts it afresh. A resume never
+  rewrites the meta: it appends a record (time, commit, the flags that differ, e.g. ``batch_size``) to ``resumed``.
+- **input rows**: every output row carries ``input_hash``, the hash of the input row it was made from. ``todo``
+  returns the items with missing rows *or* rows made from another version of the item; those stale rows are
+  dropped from the file (rewritten atomically), so an edited question is answered again and nothing else is.
+  Rows written before this scheme carry no hash and are kept.
+- an output that is also the stage's input is refused.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from selfalign.errors import SelfAlignError
+from selfalign.io import JsonlAppender, OutputLock, iter_jsonl, row_hash, same_file, write_json, write_jsonl_atomic
+from selfalign.provenance import git_commit, meta_path, redact
+
+INPUT_HASH = "input_hash"
+# fields that name files, pick rows, or change speed only: the rows they make are the same
+NOT_SETTINGS = frozenset({"input", "output", "data", "answers", "split", "limit", "batch_size", "device",
+                          "overwrite", "claim_cache", "n_boot", "judge_api_key_env", "allow_pickle"})
+
+
+def check_not_input(outputs: Iterable, inputs: Iterable) -> None:
+    """Refuse an output file that is also one of the stage's input files."""
+    for out in outputs:
+        for inp in inputs:
+            if inp and out and same_file(inp, out):
+                raise SelfAlignError(f"--output {out} is the input file {inp}; write to another file")
+
+
+def settings_of(cfg, ignore: Iterable[str] = ()) -> dict:
+    """The config values that shape a stage's rows (JSON-normalised)."""
+    skip = NOT_SETTINGS | set(ignore)
+    values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in skip}
+    return redact(json.loads(json.dumps(values, default=str)))
+
+
+def settings_hash(settings: dict) -> str:
+    return row_hash(settings)
+
+
+def _fmt(v) -> str:
+    return json.dumps(v) if not isinstance(v, str) else v
+
+
+def check_settings(output: Path, recorded: dict, settings: dict) -> None:
+    made = recorded.get("made_with")
+    if made is None:  # written before made_with existed: compare the recorded config where it has the field
+        made = {k: v for k, v in (recorded.get("config") or {}).items() if k in settings}
+    for k, v in settings.items():
+        if k in made and made[k] != v:
+            raise SelfAlignError(f"{output} was made with {k} {_fmt(made[k])}, not {_fmt(v)}; use a new --output "
+                                 f"or --overwrite")
+
+
+class TrackedOutput(JsonlAppender):
+    def __init__(self, path, key: Callable[[dict], object], settings: dict, inputs: Sequence = (),
+                 overwrite: bool = False, meta_file: str | Path | None = None):
+        path = Path(path)
+        check_not_input([path], inputs)
+        self.settings, self.meta_file = settings, Path(meta_file or meta_path(path))
+        self.lock = OutputLock(path).acquire()
+        try:
+            if overwrite:
+                path.unlink(missing_ok=True)
+                self.meta_file.unlink(missing_ok=True)
+            super().__init__(path, key)
+            self.hashes = {key(r): r.get(INPUT_HASH) for r in iter_jsonl(self.path)} if self.finished else {}
+            self.recorded = self._read_meta()
+            if self.finished:
+                if self.recorded is None:
+                    raise SelfAlignError(f"{path} has rows but no {self.meta_file.name}: what made them is unknown; "
+                                         f"use a new --output or --overwrite")
+                check_settings(path, self.recorded, settings)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_meta(self) -> dict | None:
+        try:
+            return json.loads(self.meta_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            raise SelfAlignError(f"{self.meta_file}: unreadable ({e}); use a new --output or --overwrite") from None
+
+    def record(self, meta: dict) -> dict:
+        """Write the meta of a new output; on a resume keep the old one and append a ``resumed`` entry."""
+        if not self.finished or self.recorded is None:
+            self.recorded = {**meta, "made_with": self.settings, "settings_hash": settings_hash(self.settings)}
+        else:
+            old, new = self.recorded.get("config") or {}, meta.get("config") or {}
+            changed = {k: v for k, v in new.items() if old.get(k) != v}
+            self.recorded.setdefault("resumed", []).append(
+                {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git_commit": git_commit(),
+                 "rows_before": len(self.finished), "changed": changed})
+        write_json(self.meta_file, self.recorded)
+        return self.recorded
+
+    def todo(self, items: Sequence[dict], keys_of: Callable[[dict], list]) -> list[dict]:
+        """Items with a missing row, or with a row made from another version of the item (dropped here)."""
+        out, stale = [], set()
+        for it in items:
+            h, keys = row_hash(it), keys_of(it)
+            old = {k for k in keys if k in self.finished and self.hashes.get(k) not in (None, h)}
+            stale |= old
+            if old or any(k not in self.finished for k in keys):
+                out.append(it)
+        if stale:
+            self._drop(stale)
+        self.redone = len(stale)
+        return out
+
+    def _drop(self, keys: set) -> None:
+        self._f.close()
+        write_jsonl_atomic(self.path, [r for r in iter_jsonl(self.path) if self.key(r) not in keys])
+        self.finished -= keys
+        self._f = open(self.path, "a", encoding="utf-8")
+
+    def close(self) -> None:
+        try:
+            if getattr(self, "_f", None) is not None:
+                super().close()
+        finally:
+            self.lock.release()
+
+
+def stamp(row: dict, item: dict) -> dict:
+    """``row`` with the hash of the input item it was made from."""
+    return {**row, INPUT_HASH: row_hash(item)}
