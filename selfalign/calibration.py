@@ -16,7 +16,8 @@ from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import make_engine
 from selfalign.errors import SelfAlignError
-from selfalign.io import JsonlAppender, iter_jsonl, write_json
+from selfalign.data.truthfulqa import SPLITS as TRUTHFULQA_SPLITS
+from selfalign.io import JsonlAppender, iter_jsonl, output_file, write_json
 from selfalign.provenance import meta, meta_path
 from selfalign.progress import run_chunks
 
@@ -28,16 +29,19 @@ ALPHA = 0.05
 class CalibrateConfig(ModelArgs):
     data: Optional[str] = opt(None, "multiple-choice set: a JSONL of {id, question, options: [{text, label}]}, "
                                     "truthfulqa-mc, bigbench:TASK (bigbench:TASK/SUBTASK), or sk:PATH (held-out SK-Tuning rows)")
-    split: Optional[str] = opt(None, "truthfulqa-mc split: fewshot_demos, train, valid, test, all")
-    limit: Optional[int] = opt(None, "use only the first N questions")
+    split: Optional[str] = opt(None, "truthfulqa-mc split: fewshot_demos, train, valid, test, all",
+                               choices=TRUTHFULQA_SPLITS)
+    limit: Optional[int] = opt(None, "use only the first N questions", min=1, hint="leave it out for all questions")
     output: Optional[str] = opt(None, "report JSON; the per-option rows (resumable) and the PNG go beside it")
-    shots: int = opt(0, "P(True): number of the paper's demonstrations before the prompt (0-5)")
+    shots: int = opt(0, "P(True): number of the paper's demonstrations before the prompt",
+                     min=0, max=len(P.PTRUE_DEMOS))
     instruction: Optional[str] = opt(None, "P(True): an instruction line placed before the prompt")
     chat: bool = opt(False, "P(True): wrap the prompt in the model's chat template (the direct-answer "
                             "likelihood always uses the raw QA prompt)")
-    n_boot: int = opt(1000, "bootstrap resamples (of questions) for the 95 percent intervals; 0 = none")
-    seed: int = opt(0, "bootstrap seed")
-    batch_size: int = opt(16, "rows per forward pass")
+    n_boot: int = opt(1000, "bootstrap resamples (of questions) for the 95 percent intervals; 0 = none", min=0,
+                      summary_only=True)
+    bootstrap_seed: int = opt(0, "bootstrap seed", min=0, aliases=("--seed",), summary_only=True)
+    batch_size: int = opt(16, "rows per forward pass", min=1)
 
 
 def output_paths(output: str | Path) -> tuple[Path, Path]:
@@ -67,7 +71,7 @@ def _ci(fn, *arrays, cfg: CalibrateConfig, groups=None) -> dict:
 
     if not len(arrays[0]):
         return {"value": None, "low": None, "high": None}
-    v, lo, hi = bootstrap_ci(fn, *arrays, n_boot=cfg.n_boot, seed=cfg.seed, alpha=ALPHA, groups=groups)
+    v, lo, hi = bootstrap_ci(fn, *arrays, n_boot=cfg.n_boot, seed=cfg.bootstrap_seed, alpha=ALPHA, groups=groups)
     return {"value": v, "low": lo, "high": hi}
 
 
@@ -109,7 +113,7 @@ def build_report(rows: list[dict], cfg: CalibrateConfig) -> dict:
             "sum": _ci(mean, sel(lambda r: r["ll_sum"]), cfg=cfg),
             "length_normalised": _ci(mean, sel(lambda r: r["ll_sum"] / r["ll_chars"]), cfg=cfg),
         },
-        "bootstrap": {"n_boot": cfg.n_boot, "seed": cfg.seed, "level": 1 - ALPHA, "method": "percentile",
+        "bootstrap": {"n_boot": cfg.n_boot, "seed": cfg.bootstrap_seed, "level": 1 - ALPHA, "method": "percentile",
                       "unit": "question"},
     }
 
@@ -129,9 +133,8 @@ def run_calibrate(cfg: CalibrateConfig, engine=None) -> dict:
     from selfalign.plots import reliability_diagram
 
     require(cfg, "data", "output")
-    if cfg.n_boot < 0:
-        raise SelfAlignError(f"--n-boot must be >= 0, got {cfg.n_boot}")
     questions = load_mc(cfg.data, cfg.split, cfg.limit)
+    output_file(cfg.output)
     items = [{"id": str(q["id"]), "option_idx": k, "question": q["question"], "option": o["text"], "label": o["label"]}
              for q in questions for k, o in enumerate(q["options"])]
     items_path, png_path = output_paths(cfg.output)

@@ -13,24 +13,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from selfalign.config import opt, require
+from selfalign.config import Config, opt, require
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.results import compare, load_result
-from selfalign.io import iter_jsonl
+from selfalign.io import iter_jsonl, output_file, write_text
 
 TEXT_FIELDS = ("answer", "response", "generation", "text")
 MAX_JSON_BYTES = 10 * 2 ** 20  # bigger JSON files (tokenizers, model configs) are never results
 
 
 @dataclass
-class ReportConfig:
+class ReportConfig(Config):
     runs: list[str] = opt([], "run folders (searched recursively) or result JSON files; the first is the baseline")
     output: Optional[str] = opt(None, "report HTML path (self-contained: inline CSS, embedded PNG plots)")
     markdown: Optional[str] = opt(None, "also write the report as Markdown to this path")
     names: list[str] = opt([], "labels for the runs, in the same order (default: folder or file names)")
-    max_examples: int = opt(30, "side-by-side answers: at most this many differing items per task")
-    n_boot: int = opt(1000, "bootstrap resamples for the paired differences")
-    seed: int = opt(0, "bootstrap seed")
+    max_examples: int = opt(30, "side-by-side answers: at most this many differing items per task", min=0)
+    n_boot: int = opt(1000, "bootstrap resamples for the paired differences; 0 = none", min=0)
+    bootstrap_seed: int = opt(0, "bootstrap seed", min=0, aliases=("--seed",))
 
 
 @dataclass
@@ -145,7 +145,7 @@ def build_model(runs: list[Run], cfg: ReportConfig) -> dict:
     base = runs[0]
     diffs = {}
     for r in runs[1:]:
-        diffs[r.name] = {(k, m): compare(r.results[k][1], base.results[k][1], m, cfg.n_boot, cfg.seed)
+        diffs[r.name] = {(k, m): compare(r.results[k][1], base.results[k][1], m, cfg.n_boot, cfg.bootstrap_seed)
                          for k, m in columns if k in r.results and k in base.results}
     calib = []
     for r in runs:
@@ -153,7 +153,7 @@ def build_model(runs: list[Run], cfg: ReportConfig) -> dict:
             items = _items_file(rep, path)
             png = None
             if items:
-                rows = list(iter_jsonl(items))
+                rows = list(iter_jsonl(items, ["label", "p_true"]))
                 png = R.reliability_png([x["label"] for x in rows], [x["p_true"] for x in rows],
                                         f"{r.name}: {key}") if rows else None
             elif rep.get("plot") and Path(rep["plot"]).exists():
@@ -183,14 +183,14 @@ def run_report(cfg: ReportConfig) -> dict:
     require(cfg, "output")
     if not cfg.runs:
         raise SelfAlignError("missing --runs")
+    out = output_file(cfg.output)
+    if cfg.markdown:
+        output_file(cfg.markdown)
     runs = [load_run(src, name) for src, name in zip(cfg.runs, _names(cfg))]
     model = build_model(runs, cfg)
-    out = Path(cfg.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(R.to_html(model), encoding="utf-8")
+    write_text(out, R.to_html(model))
     if cfg.markdown:
-        Path(cfg.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg.markdown).write_text(R.to_markdown(model), encoding="utf-8")
+        write_text(cfg.markdown, R.to_markdown(model))
     return {"output": str(out), "markdown": cfg.markdown, "runs": len(runs),
             "results": sum(len(r.results) for r in runs), "calibrations": len(model["calibration"]),
             "metric_columns": len(model["columns"]),

@@ -34,14 +34,15 @@ class SKDataConfig(SamplingArgs, ModelArgs):
     output: Optional[str] = opt(None, "train JSONL; <stem>.heldout.jsonl and <stem>.heldout_tasks.jsonl go beside it")
     mode: str = opt("options", "proposals: options (the gold and wrong options, balanced per question) or "
                                "samples (the model's answers, checked against the options)", choices=MODES)
-    shots: int = opt(0, "the paper's P(True) demonstrations in each prompt (0-5)")
+    shots: int = opt(0, "the paper's P(True) demonstrations in each prompt", min=0, max=len(P.PTRUE_DEMOS))
     instruction: Optional[str] = opt(None, "an instruction line placed before each Self-Eval prompt")
-    heldout_fraction: float = opt(0.2, "per task, this fraction of questions (by hash) goes to the held-out file")
+    heldout_fraction: float = opt(0.2, "per task, this fraction of questions (by hash) goes to the held-out file",
+                                  min=0, max=1)
     heldout_tasks: list[str] = opt([], "tasks kept out entirely, written to <stem>.heldout_tasks.jsonl")
-    max_per_task: Optional[int] = opt(None, "at most N questions per task (a deterministic choice by hash)")
-    seed: int = opt(0, "seed of the split, the caps, the balancing and the sampling")
-    n: int = opt(5, "samples: answers per question")
-    max_new_tokens: int = opt(32, "samples: tokens per answer at most")
+    max_per_task: Optional[int] = opt(None, "at most N questions per task (a deterministic choice by hash)", min=1)
+    seed: int = opt(0, "seed of the split, the caps, the balancing and the sampling", min=0)
+    n: int = opt(5, "samples: answers per question", min=1)
+    max_new_tokens: int = opt(32, "samples: tokens per answer at most", min=1)
 
 
 # --- questions ---------------------------------------------------------------------------------------------

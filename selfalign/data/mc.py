@@ -5,11 +5,10 @@ true), and BIG-bench multiple-choice tasks (``target_scores``).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import iter_numbered
+from selfalign.io import duplicate, input_file, iter_numbered, read_json
 
 
 def load_mc(source: str, split: str | None = None, limit: int | None = None) -> list[dict]:
@@ -44,14 +43,12 @@ def _check_options(path, options, where) -> list[dict]:
 
 def load_mc_jsonl(path: str | Path) -> list[dict]:
     """Rows {id, question, options: [{text, label}]}; errors name the file and line."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(path, "file not found")
+    path = input_file(path)
     rows, seen = [], {}
     for lineno, r in iter_numbered(path, required=["id", "question", "options"]):
         key = str(r["id"])
         if key in seen:
-            raise InputError(path, f"duplicate id {key!r} (first on line {seen[key]})", lineno)
+            raise duplicate(path, "id", key, seen[key], lineno)
         seen[key] = lineno
         rows.append({**r, "id": key, "options": _check_options(path, r["options"], lineno)})
     if not rows:
@@ -94,12 +91,7 @@ def load_truthfulqa_mc(mc_path: str | Path | None = None, split: str | None = "a
     if split not in SPLITS:
         raise SelfAlignError(f"unknown TruthfulQA split {split!r}; choose one of {', '.join(SPLITS)}")
     path = Path(mc_path) if mc_path else _truthfulqa_dir() / "mc_task.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except json.JSONDecodeError as e:
-        raise InputError(path, f"malformed JSON ({e.msg})", e.lineno) from None
+    data = read_json(path)
     csv_path = path.parent / "TruthfulQA.csv"
     csv_ids = {r["question"]: r["id"] for r in read_csv(csv_path)} if csv_path.exists() else {}
     rows = []
@@ -107,6 +99,8 @@ def load_truthfulqa_mc(mc_path: str | Path | None = None, split: str | None = "a
         targets = ex.get("mc2_targets") if isinstance(ex, dict) else None
         if not isinstance(targets, dict) or not targets or not isinstance(ex.get("question"), str):
             raise InputError(path, f"entry {i}: needs 'question' and a non-empty 'mc2_targets' object")
+        if any(v not in (0, 1) for v in targets.values()):
+            raise InputError(path, f"entry {i}: 'mc2_targets' labels must be 0 or 1")
         q = ex["question"].strip()
         rows.append({"id": csv_ids.get(q, f"tqa-mc-{i:03d}"), "question": q,
                      "options": [{"text": t, "label": int(v)} for t, v in targets.items()]})
@@ -148,12 +142,13 @@ def load_bigbench(task: str, root: str | Path | None = None) -> list[dict]:
         subs = sorted(p.parent.name for p in folder.glob("*/task.json")) if folder.is_dir() else []
         hint = f"; subtasks: {', '.join(f'bigbench:{task}/{s}' for s in subs)}" if subs else ""
         raise InputError(path, f"no such BIG-bench task{hint}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise InputError(path, f"malformed JSON ({e.msg})", e.lineno) from None
+    data = read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("examples") or [], list):
+        raise InputError(path, "not a BIG-bench task (an object with a list of 'examples')")
     rows = []
     for i, ex in enumerate(data.get("examples") or []):
+        if not isinstance(ex, dict):
+            raise InputError(path, f"example {i}: expected an object, got {type(ex).__name__}")
         scores = ex.get("target_scores")
         if not isinstance(scores, dict) or not scores:
             continue

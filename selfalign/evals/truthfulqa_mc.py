@@ -9,7 +9,6 @@ option with the highest P(True) is the true one.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,9 @@ from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import make_engine
 from selfalign.errors import InputError, SelfAlignError
+from selfalign.data.truthfulqa import SPLITS
 from selfalign.evals.results import rows_path, save_result
-from selfalign.io import JsonlAppender, iter_jsonl
+from selfalign.io import JsonlAppender, iter_jsonl, output_file, read_json
 from selfalign.provenance import meta
 from selfalign.progress import run_chunks
 
@@ -35,14 +35,18 @@ class TruthfulQAMCConfig(ModelArgs):
     output: Optional[str] = opt(None, "summary JSON; per-question rows go beside it (<name>.rows.jsonl, resumable)")
     data: Optional[str] = opt(None, "TruthfulQA mc_task.json (default: truthfulqa/mc_task.json under the data root; "
                                     "splits.json must sit beside it for a split other than all)")
-    split: str = opt("test", "the paper's split: train, valid, test, all (fewshot_demos also works)")
-    limit: Optional[int] = opt(None, "use only the first N questions of the split")
+    split: str = opt("test", "the paper's split: train, valid, test, all (fewshot_demos also works)",
+                     choices=SPLITS)
+    limit: Optional[int] = opt(None, "use only the first N questions of the split", min=1,
+                               hint="leave it out for the whole split")
     selfeval: bool = opt(True, "also score the Self-Eval selection: the option with the highest P(True)")
-    shots: int = opt(5, "P(True): number of the paper's Self-Eval demonstrations before the prompt (0-5)")
+    shots: int = opt(5, "P(True): number of the paper's Self-Eval demonstrations before the prompt",
+                     min=0, max=len(P.PTRUE_DEMOS))
     chat: bool = opt(False, "P(True): wrap the prompt in the model's chat template (off: raw text, as the paper)")
-    n_boot: int = opt(1000, "bootstrap resamples (of questions) for the 95 percent intervals; 0 = none")
-    seed: int = opt(0, "bootstrap seed")
-    batch_size: int = opt(16, "rows per forward pass")
+    n_boot: int = opt(1000, "bootstrap resamples (of questions) for the 95 percent intervals; 0 = none", min=0,
+                      summary_only=True)
+    bootstrap_seed: int = opt(0, "bootstrap seed", min=0, aliases=("--seed",), summary_only=True)
+    batch_size: int = opt(16, "rows per forward pass", min=1)
 
 
 # --- scoring (pure) ---------------------------------------------------------------------------------------
@@ -73,7 +77,7 @@ def load_questions(data: str | None, split: str, limit: int | None = None) -> tu
 
     path = Path(data) if data else _truthfulqa_dir() / "mc_task.json"
     base = load_truthfulqa_mc(path, split)  # ids (those of TruthfulQA.csv), split order, file checks
-    raw = {ex["question"].strip(): ex for ex in json.loads(path.read_text(encoding="utf-8"))}
+    raw = {ex["question"].strip(): ex for ex in read_json(path)}  # load_truthfulqa_mc checked the entries
     out = []
     for r in base[:limit] if limit else base:
         ex = raw[r["question"]]
@@ -126,11 +130,8 @@ def _check_scorer(path: Path, ids: set, scorer: str) -> None:
 def run_truthfulqa_mc(cfg: TruthfulQAMCConfig, engine=None) -> dict:
     """Score every question of the split (resuming finished rows), then write the summary JSON."""
     require(cfg, "output")
-    if cfg.n_boot < 0:
-        raise SelfAlignError(f"--n-boot must be >= 0, got {cfg.n_boot}")
-    if not 0 <= cfg.shots <= len(P.PTRUE_DEMOS):
-        raise SelfAlignError(f"--shots must be between 0 and {len(P.PTRUE_DEMOS)}, got {cfg.shots}")
     data_path, qs = load_questions(cfg.data, cfg.split, cfg.limit)
+    output_file(cfg.output)
     engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
     tid = P.ptrue_template_id(cfg.shots, None, cfg.chat) if cfg.selfeval else None
     scorer = f"model={engine.info.get('model')};adapter={cfg.adapter};{P.TRUTHFULQA_MC_TEMPLATE_ID};selfeval={tid}"
@@ -147,7 +148,7 @@ def run_truthfulqa_mc(cfg: TruthfulQAMCConfig, engine=None) -> dict:
     metrics = ["mc1", "mc2"] + (["selfeval_mc1"] if cfg.selfeval else [])
     run_meta = meta(cfg, stage=f"eval {TASK}", model_info=engine.info, mc_template=P.TRUTHFULQA_MC_TEMPLATE_ID,
                     selfeval_template=tid, harness=HARNESS)
-    summary = save_result(cfg.output, TASK, rows, metrics, run_meta, n_boot=cfg.n_boot, seed=cfg.seed,
+    summary = save_result(cfg.output, TASK, rows, metrics, run_meta, n_boot=cfg.n_boot, seed=cfg.bootstrap_seed,
                           data=str(data_path), split=cfg.split, n_questions=len(rows))
     res = {m: summary["metrics"][m]["value"] for m in metrics}
     return {"output": cfg.output, "questions": len(rows), "new_rows": n_new, "skipped_rows": len(rows) - n_new,
