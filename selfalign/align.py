@@ -128,12 +128,6 @@ def _step_logger(path: Path, resume_step: int):
 # --- training ----------------------------------------------------------------------------------------------
 def run_align(cfg: AlignConfig) -> dict:
     """Train; the output directory is a model spec usable by every other command."""
-    import torch
-    from datasets import Dataset
-    from trl import DPOConfig, DPOTrainer
-
-    from selfalign import models
-
     require(cfg, "pairs", "output")
     if cfg.adapter and cfg.lora and not cfg.merge:
         raise SelfAlignError("--adapter with a new LoRA adapter: pass the adapter directory as --model instead "
@@ -145,6 +139,12 @@ def run_align(cfg: AlignConfig) -> dict:
                 "note": "finished earlier with the same config; nothing trained"}
     rows = load_pairs(cfg.pairs)
     output_dir(out)
+    import torch  # (after the checks: a bad input is reported without importing TRL)
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    from selfalign import models
+
     torch.manual_seed(cfg.seed)
     model, tok = models.load(cfg.model, adapter=cfg.adapter, device=cfg.device, dtype=cfg.dtype,
                              trust_remote_code=cfg.trust_remote_code, merge_adapters=True)

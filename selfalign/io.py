@@ -178,16 +178,23 @@ def _cannot_write(path, e: OSError, kept: str = "") -> InputError:
     return InputError(path, f"cannot write it ({e.strerror or e}){kept}")
 
 
+def _make_folder(path: Path, folder: Path) -> None:
+    above = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise InputError(path, f"cannot write it ({above} is a file, not a folder)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _cannot_write(path, e) from None
+
+
 def output_file(path: str | os.PathLike) -> Path:
     """``path`` if a file can be written there (its folder is made); else InputError: a directory in its place,
     a file where its folder should be, no permission."""
     path = Path(path)
     if path.is_dir():
         raise InputError(path, "is a directory; give a file name")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise _cannot_write(path, e) from None
+    _make_folder(path, path.parent)
     if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise InputError(path, "cannot write it (permission denied)")
     return path
@@ -198,10 +205,7 @@ def output_dir(path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError(path, "is a file; give a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise _cannot_write(path, e) from None
+    _make_folder(path, path)
     if not os.access(path, os.W_OK):
         raise InputError(path, "cannot write it (permission denied)")
     return path

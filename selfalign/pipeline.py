@@ -181,6 +181,8 @@ def _eval_steps(recipe, run_dir, where, by_name) -> list[Step]:
             except SelfAlignError as e:
                 raise SelfAlignError(f"{where}: eval: {e}") from None
             settings = _mapping(sec.get(t), f"eval.{t}", where)
+            if "model" in settings:
+                raise SelfAlignError(f"{where}: eval.{t}.model: the models to evaluate are eval.models")
             vals = _fill(cls, {**settings, "model": spec}, recipe, f"{where}: eval.{t}")
             if "verifier" in {f.name for f in dataclasses.fields(cls)} and not vals.get("verifier"):
                 vals["verifier"] = base  # one fixed fact checker for every compared model, not each its own

@@ -70,6 +70,8 @@ class BioGenEvalConfig(ModelArgs):
     temperature: float = opt(0.0, "sampling temperature for bios (0 = greedy)", min=0)
     consistency_k: int = opt(5, "no knowledge source: sampled answers per fact", min=1)
     seed: int = opt(0, "sampling seed: the bios (with --temperature > 0) and the self-consistency answers", min=0)
+    n_boot: int = opt(1000, "bootstrap resamples for the 95% intervals; 0 = none", min=0, summary_only=True)
+    bootstrap_seed: int = opt(0, "bootstrap seed", min=0, summary_only=True)
 
 
 def is_abstained(text: str, kind: str = "generic") -> bool:
@@ -236,7 +238,7 @@ def run_biogen_eval(cfg: BioGenEvalConfig, engine=None) -> dict:
     method = _method(ks, verifier)
     summary = save_result(cfg.output, "biogen-factscore", rows, METRICS,
                           meta(cfg, model_info=engine.info, verifier_info=verifier.info,
-                               knowledge=ks.describe() if ks else None),
+                               knowledge=ks.describe() if ks else None), n_boot=cfg.n_boot, seed=cfg.bootstrap_seed,
                           factscore=agg, score_method=method, gamma=cfg.gamma, claim_method=cfg.claim_method,
                           verify_template=P.FACTSCORE_VERIFY_TEMPLATE_ID if ks else None)
     if ks:
