@@ -18,12 +18,16 @@ from typing import Optional
 
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import SelfAlignError
-from selfalign.io import line_numbers, read_jsonl, write_json
+from selfalign.io import iter_jsonl, line_numbers, output_dir, read_jsonl, repair_tail, write_json, write_text
 from selfalign.provenance import meta
 
 SUMMARY = "train_summary.json"
 LOG = "train_log.jsonl"
 CKPT = "checkpoints"
+# TRL 1.x DPOConfig.loss_type values
+LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+              "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm")
+SWITCH = ("auto", "on", "off")
 LOGGED = ("loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
           "logps/rejected", "learning_rate", "grad_norm")
 
@@ -32,25 +36,26 @@ LOGGED = ("loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "r
 class AlignConfig(ModelArgs):
     pairs: Optional[str] = opt(None, "preference pairs JSONL (prompt, chosen, rejected; from `selfalign pairs`)")
     output: Optional[str] = opt(None, "output directory: an adapter (+ selfalign_base.json) or, with --merge, a model")
-    beta: float = opt(0.1, "DPO beta")
-    loss_type: str = opt("sigmoid", "TRL DPO loss type (sigmoid = the DPO paper's loss)")
+    beta: float = opt(0.1, "DPO beta", gt=0)
+    loss_type: str = opt("sigmoid", "TRL DPO loss type (sigmoid = the DPO paper's loss)", choices=LOSS_TYPES)
     lora: bool = opt(True, "train a LoRA adapter (--no-lora: full fine-tuning)")
-    lora_r: int = opt(8, "LoRA rank")
-    lora_alpha: int = opt(16, "LoRA alpha")
-    lora_dropout: float = opt(0.0, "LoRA dropout")
+    lora_r: int = opt(8, "LoRA rank", min=1)
+    lora_alpha: int = opt(16, "LoRA alpha", min=1)
+    lora_dropout: float = opt(0.0, "LoRA dropout", min=0, lt=1)
     target_modules: list[str] = opt(["q_proj", "k_proj", "v_proj", "o_proj"], "LoRA target modules")
     merge: bool = opt(False, "merge the adapter into the base weights and save a full model")
-    learning_rate: float = opt(5e-5, "AdamW learning rate")
-    epochs: float = opt(1.0, "passes over the pairs")
-    max_steps: Optional[int] = opt(None, "stop after this many optimizer steps (overrides --epochs)")
-    batch_size: int = opt(4, "pairs per device per step")
-    grad_accum: int = opt(1, "batches per optimizer step")
-    max_length: int = opt(1024, "truncate prompt+response to this many tokens (the end is cut)")
-    warmup_steps: float = opt(0, "linear learning-rate warm-up: N steps, or a fraction of all steps if < 1")
-    save_steps: int = opt(25, "write a resumable checkpoint every N steps")
-    bf16: str = opt("auto", "bfloat16 mixed precision: auto (on with a GPU that supports it), on, off")
-    gradient_checkpointing: str = opt("auto", "auto (on with a GPU), on, off")
-    seed: int = opt(0, "seed of the data order and the adapter initialisation")
+    learning_rate: float = opt(5e-5, "AdamW learning rate", gt=0)
+    epochs: float = opt(1.0, "passes over the pairs", gt=0)
+    max_steps: Optional[int] = opt(None, "stop after this many optimizer steps (overrides --epochs)", min=1)
+    batch_size: int = opt(4, "pairs per device per step", min=1)
+    grad_accum: int = opt(1, "batches per optimizer step", min=1)
+    max_length: int = opt(1024, "truncate prompt+response to this many tokens (the end is cut)", min=1)
+    warmup_steps: float = opt(0, "linear learning-rate warm-up: N steps, or a fraction of all steps if < 1", min=0)
+    save_steps: int = opt(25, "write a resumable checkpoint every N steps", min=1)
+    bf16: str = opt("auto", "bfloat16 mixed precision: auto (on with a GPU that supports it), on, off",
+                    choices=SWITCH)
+    gradient_checkpointing: str = opt("auto", "auto (on with a GPU), on, off", choices=SWITCH)
+    seed: int = opt(0, "training seed: the data order and the adapter initialisation", min=0)
     report_to: str = opt("none", "training curves to: none, tensorboard (under OUTPUT/checkpoints/runs) or wandb",
                          choices=("none", "tensorboard", "wandb"))
     push_to_hub: bool = opt(False, "upload the finished output folder to the hub (repo: --trl.hub_model_id, else "
@@ -66,6 +71,7 @@ class AlignConfig(ModelArgs):
         return DPOConfig
 
     def __post_init__(self):
+        super().__post_init__()  # every field against its declaration
         if self.trl:  # unknown or owned keys fail when the config is made (a recipe: at `run --dry-run`)
             from selfalign import trl_args
 
@@ -76,11 +82,8 @@ class AlignConfig(ModelArgs):
 def load_pairs(path: str) -> list[dict]:
     from selfalign.errors import InputError
 
-    rows = read_jsonl(path, required=["prompt", "chosen", "rejected"])
+    rows = read_jsonl(path, required=["prompt", "chosen", "rejected"])  # and of type text (io.FIELDS)
     for r, n in zip(rows, line_numbers(path)):
-        for k in ("prompt", "chosen", "rejected"):
-            if not isinstance(r[k], str):
-                raise InputError(path, f"{k!r} must be text, got {type(r[k]).__name__}", n)
         if r["chosen"] == r["rejected"]:
             raise InputError(path, "chosen and rejected are identical", n)
     if not rows:
@@ -127,9 +130,7 @@ def _last_checkpoint(out: Path) -> Optional[Path]:
     return None
 
 
-def _flag(value: str, name: str, gpu: bool) -> bool:
-    if value not in ("auto", "on", "off"):
-        raise SelfAlignError(f"--{name} must be auto, on or off, not {value!r}")
+def _flag(value: str, gpu: bool) -> bool:
     return gpu if value == "auto" else value == "on"
 
 
@@ -138,8 +139,9 @@ def _step_logger(path: Path, resume_step: int):
     from transformers import TrainerCallback
 
     if path.exists():  # keep the lines up to the checkpoint we resume from; later ones are redone
-        kept = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= resume_step]
-        path.write_text("".join(ln + "\n" for ln in kept))
+        repair_tail(path)  # a line half-written by a killed run
+        kept = [r for r in iter_jsonl(path) if isinstance(r.get("step"), int) and r["step"] <= resume_step]
+        write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
     class StepLog(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kw):
@@ -165,8 +167,8 @@ def dpo_args(cfg: AlignConfig, out: Path, steps: int, device: str):
         output_dir=str(out / CKPT), beta=cfg.beta, loss_type=[cfg.loss_type], learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs, max_steps=steps, per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, max_length=cfg.max_length, warmup_steps=cfg.warmup_steps,
-        bf16=_flag(cfg.bf16, "bf16", gpu and torch.cuda.is_bf16_supported()), use_cpu=device == "cpu",
-        gradient_checkpointing=_flag(cfg.gradient_checkpointing, "gradient-checkpointing", gpu),
+        bf16=_flag(cfg.bf16, gpu and torch.cuda.is_bf16_supported()), use_cpu=device == "cpu",
+        gradient_checkpointing=_flag(cfg.gradient_checkpointing, gpu),
         logging_steps=1, save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2, seed=cfg.seed,
         data_seed=cfg.seed, report_to=[] if cfg.report_to == "none" else [cfg.report_to], disable_tqdm=False,
         dataloader_num_workers=0)
@@ -192,16 +194,7 @@ def _load_model(cfg: AlignConfig, args):
 
 def run_align(cfg: AlignConfig) -> dict:
     """Train; the output directory is a model spec usable by every other command."""
-    import torch
-    from datasets import Dataset
-    from trl import DPOTrainer
-
-    from selfalign import models
-
     require(cfg, "pairs", "output")
-    for name in ("batch_size", "grad_accum", "lora_r", "save_steps"):
-        if getattr(cfg, name) < 1:
-            raise SelfAlignError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
     if cfg.adapter and cfg.lora and not cfg.merge:
         raise SelfAlignError("--adapter with a new LoRA adapter: pass the adapter directory as --model instead "
                              "(it names its base), or use --merge")
@@ -211,6 +204,13 @@ def run_align(cfg: AlignConfig) -> dict:
         return {**{k: done[k] for k in ("output", "steps", "pairs", "final") if k in done}, "resumed": True,
                 "note": "finished earlier with the same config; nothing trained"}
     rows = load_pairs(cfg.pairs)
+    output_dir(out)
+    import torch  # (after the checks: a bad input is reported without importing TRL)
+    from datasets import Dataset
+    from trl import DPOTrainer
+
+    from selfalign import models
+
     torch.manual_seed(cfg.seed)
     steps = cfg.max_steps or math.ceil(math.ceil(len(rows) / cfg.batch_size) / cfg.grad_accum * cfg.epochs)
     args = dpo_args(cfg, out, steps, models.pick_device(cfg.device))
@@ -242,7 +242,7 @@ def run_align(cfg: AlignConfig) -> dict:
         trainer.save_model(str(out))
     if not trainer.is_world_process_zero():  # with several processes, rank 0 alone writes the results
         return {"output": str(out), "rank": trainer.args.process_index}
-    log = [json.loads(ln) for ln in (out / LOG).read_text().splitlines() if ln.strip()]
+    log = list(iter_jsonl(out / LOG)) if (out / LOG).exists() else []
     final = _save(trainer, tok, out, cfg, len(rows), log, weights=not sharded)
     summary = {"output": str(out), "finished": True, "steps": trainer.state.global_step, "pairs": len(rows),
                "resumed_from_step": resume_step, "saved": final, "final": log[-1] if log else {},

@@ -16,7 +16,8 @@ from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import make_engine
 from selfalign.errors import SelfAlignError
-from selfalign.io import iter_jsonl, write_json
+from selfalign.data.truthfulqa import SPLITS as TRUTHFULQA_SPLITS
+from selfalign.io import iter_jsonl, output_file, write_json
 from selfalign.lineage import TrackedOutput, settings_of, stamp
 from selfalign.provenance import meta
 from selfalign.progress import run_chunks
@@ -29,23 +30,27 @@ ALPHA = 0.05
 class CalibrateConfig(ModelArgs):
     data: Optional[str] = opt(None, "multiple-choice set: a JSONL of {id, question, options: [{text, label}]}, "
                                     "truthfulqa-mc, bigbench:TASK (bigbench:TASK/SUBTASK), or sk:PATH (held-out SK-Tuning rows)")
-    split: Optional[str] = opt(None, "truthfulqa-mc split: fewshot_demos, train, valid, test, all")
-    limit: Optional[int] = opt(None, "use only the first N questions")
+    split: Optional[str] = opt(None, "truthfulqa-mc split: fewshot_demos, train, valid, test, all",
+                               choices=TRUTHFULQA_SPLITS)
+    limit: Optional[int] = opt(None, "use only the first N questions", min=1, hint="leave it out for all questions")
     output: Optional[str] = opt(None, "report JSON; the per-option rows (resumable) and the PNG go beside it")
-    shots: int = opt(0, "P(True): number of the paper's demonstrations before the prompt (0-5)")
+    shots: int = opt(0, "P(True): number of the paper's demonstrations before the prompt",
+                     min=0, max=len(P.PTRUE_DEMOS))
     instruction: Optional[str] = opt(None, "P(True): an instruction line placed before the prompt")
     selfeval_prompt: Optional[str] = opt(None, "P(True): a named Self-Eval prompt instead of --shots/--instruction: "
                                                "zero-shot, or paper (5 demos + the paper's instruction header)",
                                          choices=tuple(P.PTRUE_PRESETS))
     samples: int = opt(4, "a generative task (BIG-bench targets, no options): the model's own sampled answers per "
-                          "question, labelled by normalised match against the targets (sk-data --mode samples)")
+                          "question, labelled by normalised match against the targets (sk-data --mode samples)", min=1)
     direct: bool = opt(True, "also score each option's answer log-likelihood (direct accuracy); --no-direct halves "
                              "the cost when only P(True) is wanted")
     chat: bool = opt(False, "P(True): wrap the prompt in the model's chat template (the direct-answer "
                             "likelihood always uses the raw QA prompt)")
-    n_boot: int = opt(1000, "bootstrap resamples (of questions) for the 95 percent intervals; 0 = none")
-    seed: int = opt(0, "bootstrap seed")
-    batch_size: int = opt(16, "rows per forward pass")
+    n_boot: int = opt(1000, "bootstrap resamples (of questions) for the 95 percent intervals; 0 = none", min=0,
+                      summary_only=True)
+    bootstrap_seed: int = opt(0, "bootstrap seed", min=0, aliases=("--seed",), summary_only=True)
+    sample_seed: int = opt(0, "a generative task: sampling seed of the model's answers (--samples)", min=0)
+    batch_size: int = opt(16, "rows per forward pass", min=1)
     overwrite: bool = opt(False, "score every option afresh (the rows beside --output are deleted) instead of "
                                  "resuming")
 
@@ -78,7 +83,7 @@ def _ci(fn, *arrays, cfg: CalibrateConfig, groups=None) -> dict:
 
     if not len(arrays[0]):
         return {"value": None, "low": None, "high": None}
-    v, lo, hi = bootstrap_ci(fn, *arrays, n_boot=cfg.n_boot, seed=cfg.seed, alpha=ALPHA, groups=groups)
+    v, lo, hi = bootstrap_ci(fn, *arrays, n_boot=cfg.n_boot, seed=cfg.bootstrap_seed, alpha=ALPHA, groups=groups)
     return {"value": v, "low": lo, "high": hi}
 
 
@@ -121,7 +126,7 @@ def build_report(rows: list[dict], cfg: CalibrateConfig) -> dict:
             "sum": _ci(mean, sel(lambda r: r["ll_sum"]), cfg=cfg),
             "length_normalised": _ci(mean, sel(lambda r: r["ll_sum"] / r["ll_chars"]), cfg=cfg),
         } if direct else {"sum": {"value": None}, "length_normalised": {"value": None}},
-        "bootstrap": {"n_boot": cfg.n_boot, "seed": cfg.seed, "level": 1 - ALPHA, "method": "percentile",
+        "bootstrap": {"n_boot": cfg.n_boot, "seed": cfg.bootstrap_seed, "level": 1 - ALPHA, "method": "percentile",
                       "unit": "question"},
     }
 
@@ -142,7 +147,7 @@ def _generative_questions(cfg: CalibrateConfig, engine) -> list[dict]:
     samples = out.with_name((out.name[:-5] if out.name.endswith(".json") else out.name) + ".samples.jsonl")
     run_sk_data(SKDataConfig(model=cfg.model, adapter=cfg.adapter, sources=[cfg.data], output=str(samples),
                              mode="samples", n=cfg.samples, heldout_fraction=0.0, max_per_task=cfg.limit,
-                             seed=cfg.seed, batch_size=cfg.batch_size, max_new_tokens=16), engine=engine)
+                             seed=cfg.sample_seed, batch_size=cfg.batch_size, max_new_tokens=16), engine=engine)
     return load_sk_rows(samples)
 
 
@@ -182,8 +187,7 @@ def run_calibrate(cfg: CalibrateConfig, engine=None) -> dict:
     from selfalign.plots import reliability_diagram
 
     require(cfg, "data", "output")
-    if cfg.n_boot < 0:
-        raise SelfAlignError(f"--n-boot must be >= 0, got {cfg.n_boot}")
+    output_file(cfg.output)
     engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
     questions = _generative_questions(cfg, engine) if _generative(cfg.data) else load_mc(cfg.data, cfg.split, cfg.limit)
     items = [{"id": str(q["id"]), "option_idx": k, "question": q["question"], "option": o["text"], "label": o["label"]}
@@ -195,7 +199,7 @@ def run_calibrate(cfg: CalibrateConfig, engine=None) -> dict:
     run_meta = dict(stage="calibrate", model_info=engine.info, selfeval_template=tid, mc_template=P.MC_TEMPLATE_ID)
     t0, n_new = time.time(), 0
     data_file = cfg.data[3:] if cfg.data.startswith("sk:") else cfg.data
-    with TrackedOutput(items_path, _key, settings_of(cfg, ignore=("seed",)), inputs=[data_file],
+    with TrackedOutput(items_path, _key, settings_of(cfg), inputs=[data_file],
                        overwrite=cfg.overwrite) as out:  # opening it cuts a partial last line
         _check_scorer(items_path, {_key(r) for r in items}, scorer)
         out.record(meta(cfg, **run_meta))

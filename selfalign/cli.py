@@ -45,8 +45,15 @@ def _eval_commands():
     return {name: evals.task(name) for name in evals.TASKS}
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``selfalign sample: error: argument --n: invalid int value: 'four'``."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="selfalign", description="Self-Alignment for Factuality: sample, "
+    parser = Parser(prog="selfalign", description="Self-Alignment for Factuality: sample, "
                                      "self-evaluate, build preference pairs, DPO, evaluate.")
     parser.add_argument("--version", action="version", version=f"selfalign {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -77,6 +84,10 @@ def print_summary(name: str, summary: dict) -> None:
         print(f"  {k:24s} {fmt(v)}")
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -87,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "eval":
         if not args.task:
-            parser.parse_args(["eval", "--help"])
+            print(f"selfalign eval: error: name a task: {', '.join(_eval_commands())} (see selfalign eval --help)",
+                  file=sys.stderr)
+            return 2
         cls, run, _ = _eval_commands()[args.task]
         args.command = f"eval {args.task}"
     else:
@@ -108,7 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         with interruptible(lambda: "rerun the same command to resume"):  # stages name the rows they kept
             summary = run(cfg)
     except SelfAlignError as e:
-        print(f"selfalign {args.command}: error: {redact(str(e))}", file=sys.stderr)
+        print(f"selfalign {args.command}: error: {_one_line(redact(str(e)))}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file the library did not expect to fail (it reports the ones it reads and writes)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"selfalign {args.command}: error: {where}{_one_line(redact(e.strerror or str(e)))}", file=sys.stderr)
         return 2
     except Interrupted as e:
         print(f"selfalign {args.command}: interrupted: {redact(str(e))}", file=sys.stderr, flush=True)

@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from selfalign.errors import SelfAlignError
-from selfalign.io import JsonlAppender, OutputLock, iter_jsonl, row_hash, same_file, write_json, write_jsonl_atomic
+from selfalign.io import JsonlAppender, OutputLock, iter_jsonl, output_file, row_hash, same_file, write_json, \
+    write_jsonl_atomic
 from selfalign.provenance import git_commit, meta_path, redact
 
 INPUT_HASH = "input_hash"
 # fields that name files, pick rows, or change speed only: the rows they make are the same
 NOT_SETTINGS = frozenset({"input", "output", "data", "answers", "split", "limit", "batch_size", "device",
-                          "overwrite", "claim_cache", "n_boot", "judge_api_key_env", "allow_pickle"})
+                          "overwrite", "claim_cache", "n_boot", "bootstrap_seed", "judge_api_key_env", "allow_pickle"})
 
 
 def check_not_input(outputs: Iterable, inputs: Iterable) -> None:
@@ -67,7 +68,7 @@ def check_settings(output: Path, recorded: dict, settings: dict) -> None:
 class TrackedOutput(JsonlAppender):
     def __init__(self, path, key: Callable[[dict], object], settings: dict, inputs: Sequence = (),
                  overwrite: bool = False, meta_file: str | Path | None = None):
-        path = Path(path)
+        path = output_file(path)  # a directory in its place, a file as its folder, no permission: one line
         check_not_input([path], inputs)
         self.settings, self.meta_file = settings, Path(meta_file or meta_path(path))
         self.lock = OutputLock(path).acquire()
@@ -123,14 +124,14 @@ class TrackedOutput(JsonlAppender):
         return out
 
     def _drop(self, keys: set) -> None:
-        self._f.close()
+        super().close()
         write_jsonl_atomic(self.path, [r for r in iter_jsonl(self.path) if self.key(r) not in keys])
         self.finished -= keys
-        self._f = open(self.path, "a", encoding="utf-8")
+        self._open()
 
     def close(self) -> None:
         try:
-            if getattr(self, "_f", None) is not None:
+            if getattr(self, "_fd", None) is not None:
                 super().close()
         finally:
             self.lock.release()

@@ -4,12 +4,12 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
-from selfalign.config import opt, require
+from selfalign.config import Config, opt, require
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import OutputLock, file_hash, line_numbers, read_jsonl, write_json, write_jsonl_atomic
+from selfalign.io import OutputLock, check_fields, duplicate, file_hash, input_file, line_numbers, output_file, \
+    read_jsonl, write_json, write_jsonl_atomic
 from selfalign.lineage import settings_hash, settings_of
 from selfalign.provenance import meta, meta_path
 
@@ -17,15 +17,17 @@ STRATEGIES = ("split", "all", "best-worst")
 
 
 @dataclass
-class PairsConfig:
+class PairsConfig(Config):
     input: Optional[str] = opt(None, "scores JSONL (rows with id, sample_idx, prompt, question, response, score)")
     output: Optional[str] = opt(None, "pairs JSONL (rewritten on every run; TRL prompt/chosen/rejected rows)")
     strategy: str = opt("split", "split (top fraction vs the rest, the paper's default), all (every ordered pair "
                                  "with a score gap), best-worst (one pair per prompt)", choices=list(STRATEGIES))
-    top_fraction: float = opt(0.5, "split: fraction of a prompt's distinct samples that are chosen (rounded up)")
-    margin: float = opt(0.0, "keep only pairs whose score difference is >= margin (ties are always dropped)")
-    max_pairs_per_prompt: Optional[int] = opt(None, "keep at most N pairs per prompt, those with the largest margin")
-    seed: int = opt(0, "recorded in the metadata; the pair choice itself is deterministic")
+    top_fraction: float = opt(0.5, "split: fraction of a prompt's distinct samples that are chosen (rounded up)",
+                              gt=0, max=1)
+    margin: float = opt(0.0, "keep only pairs whose score difference is >= margin (ties are always dropped)", min=0)
+    max_pairs_per_prompt: Optional[int] = opt(None, "keep at most N pairs per prompt, those with the largest margin",
+                                              min=1)
+    DEPRECATED = {"seed": "pairs has no randomness (the pair choice is deterministic); the value is ignored"}
 
 
 @dataclass
@@ -39,14 +41,12 @@ class _Sample:
         return sum(self.scores) / len(self.scores)
 
 
-def _is_score(v) -> bool:
-    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
-
-
 def check_rows(rows: list[dict], path="rows", lines: list[int] | None = None) -> None:
-    """Raise InputError (naming ``path`` and line) for a missing/non-numeric score, a non-text response, or an id
-    whose samples were drawn with different prompts. Without ``lines``, the line is the 1-based row number."""
+    """Raise InputError (naming ``path`` and line) for a missing field, a field of the wrong type (a non-numeric
+    score, a non-text response: ``io.FIELDS``), a duplicate (id, sample_idx), or an id whose samples were drawn
+    with different prompts. Without ``lines``, the line is the 1-based row number."""
     first_prompt: dict[str, str] = {}
+    seen: dict = {}
     for k, r in enumerate(rows):
         line = lines[k] if lines else k + 1
         for field in ("id", "prompt", "response"):
@@ -54,13 +54,15 @@ def check_rows(rows: list[dict], path="rows", lines: list[int] | None = None) ->
                 raise InputError(path, f"missing field {field!r}", line)
         if "score" not in r:
             raise InputError(path, "missing field 'score'", line)
-        if not _is_score(r["score"]):
-            raise InputError(path, f"score must be a number or null, not {r['score']!r}", line)
-        if not isinstance(r["response"], str) or not isinstance(r["prompt"], str):
-            raise InputError(path, "prompt and response must be strings", line)
+        check_fields(r, path, line, ("id", "prompt", "response", "score", "sample_idx"))
         prev = first_prompt.setdefault(str(r["id"]), r["prompt"])
         if prev != r["prompt"]:
             raise InputError(path, f"id {r['id']!r} has samples with different prompts; pairs need one prompt", line)
+        if "sample_idx" in r:
+            key = (str(r["id"]), r["sample_idx"])
+            if key in seen:
+                raise duplicate(path, "(id, sample_idx)", key, seen[key], line)
+            seen[key] = line
 
 
 def _candidates(n: int, strategy: str, top_fraction: float) -> list[tuple[int, int]]:
@@ -73,28 +75,19 @@ def _candidates(n: int, strategy: str, top_fraction: float) -> list[tuple[int, i
     return [(0, n - 1)]
 
 
-def _check_options(strategy, top_fraction, margin, max_pairs_per_prompt) -> None:
-    if strategy not in STRATEGIES:
-        raise SelfAlignError(f"unknown --strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    if not 0 < top_fraction <= 1:
-        raise SelfAlignError(f"--top-fraction must be in (0, 1], not {top_fraction}")
-    if margin < 0:
-        raise SelfAlignError(f"--margin must be >= 0, not {margin}")
-    if max_pairs_per_prompt is not None and max_pairs_per_prompt < 1:
-        raise SelfAlignError(f"--max-pairs-per-prompt must be >= 1, not {max_pairs_per_prompt}")
-
-
 def build_pairs(rows: list[dict], strategy: str = "split", top_fraction: float = 0.5, margin: float = 0.0,
-                max_pairs_per_prompt: int | None = None) -> tuple[list[dict], dict]:
+                max_pairs_per_prompt: int | None = None, path="rows",
+                lines: list[int] | None = None) -> tuple[list[dict], dict]:
     """Preference pairs from scored samples, and a report of what was dropped and why.
 
     Rows are grouped by ``id``; identical responses (after whitespace strip) become one sample with the mean
     score; samples scored None (or NaN/inf) are dropped. Distinct samples are ranked by score (ties: first seen first).
     Pairs with a zero score difference (ties) or a difference below ``margin`` are dropped. Output order:
-    prompt first appearance, then chosen rank, then rejected rank.
+    prompt first appearance, then chosen rank, then rejected rank. Bad rows are errors naming ``path`` and
+    ``lines`` (see ``check_rows``); the options are checked as ``PairsConfig`` declares them.
     """
-    _check_options(strategy, top_fraction, margin, max_pairs_per_prompt)
-    check_rows(rows)
+    PairsConfig(strategy=strategy, top_fraction=top_fraction, margin=margin, max_pairs_per_prompt=max_pairs_per_prompt)
+    check_rows(rows, path, lines)
     groups: dict[str, list[dict]] = {}
     for r in rows:
         groups.setdefault(str(r["id"]), []).append(r)
@@ -151,14 +144,13 @@ def build_pairs(rows: list[dict], strategy: str = "split", top_fraction: float =
 def run_pairs(cfg: PairsConfig) -> dict:
     """Read scores, build pairs, write them (atomically) and ``<output>.meta.json``; return a summary."""
     require(cfg, "input", "output")
-    _check_options(cfg.strategy, cfg.top_fraction, cfg.margin, cfg.max_pairs_per_prompt)
-    src, dst = Path(cfg.input), Path(cfg.output)
-    if src.exists() and dst.exists() and src.resolve() == dst.resolve():
+    src, dst = input_file(cfg.input), output_file(cfg.output)
+    if dst.exists() and src.resolve() == dst.resolve():
         raise SelfAlignError("--output is the same file as --input")
     t0 = time.time()
     rows = read_jsonl(src, required=["id", "prompt", "response"])
-    check_rows(rows, src, line_numbers(src))
-    pairs, report = build_pairs(rows, cfg.strategy, cfg.top_fraction, cfg.margin, cfg.max_pairs_per_prompt)
+    pairs, report = build_pairs(rows, cfg.strategy, cfg.top_fraction, cfg.margin, cfg.max_pairs_per_prompt, src,
+                                line_numbers(src))
     settings = settings_of(cfg)
     with OutputLock(dst):  # rewritten whole on every run: the meta says which settings and input made it
         write_jsonl_atomic(dst, pairs)

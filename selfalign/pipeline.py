@@ -5,7 +5,12 @@ keys are that command's flags (``sample: {n: 4, top_p: 0.9}``). Inputs and outpu
 a value ``"@STAGE"`` names another stage's output (``score: {model: "@sk-tune"}`` judges with the SK-tuned
 model). Every stage runs in ``RUN/<stage>/`` and is keyed by a hash of its settings and its inputs' hashes:
 a finished stage with the same hash is skipped, an unfinished one resumes (stages append rows / checkpoint),
-a changed one is moved aside and redone, and so is everything downstream of it.
+a changed one is moved aside and redone, and so is everything downstream of it. Settings that only change how
+finished rows are summarised (``summary_only`` fields: an evaluation's bootstrap seed and resamples) are not part of
+the hash: changing them resumes the stage, which recomputes its summary from the rows it has.
+
+Every value is checked when the plan is made (types, choices, ranges: see ``config``), so ``--dry-run`` rejects
+a bad recipe before anything runs, naming the recipe file, the stage and the key.
 """
 from __future__ import annotations
 
@@ -19,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from selfalign.config import ModelArgs, from_dict, opt, require
+from selfalign.config import Config, ModelArgs, check_key, from_dict, normalize_keys, opt, require, summary_only
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import file_hash, write_json
+from selfalign.io import file_hash, read_text, write_json
 from selfalign.progress import interruptible
 from selfalign.provenance import meta, redact
 
@@ -52,7 +57,7 @@ def _stage_defs():
 
 
 @dataclass
-class RunConfig:
+class RunConfig(Config):
     recipe: Optional[str] = opt(None, "recipe YAML file, or the name of a shipped recipe (demo, demo-skt, biogen-demo, "
                                          "paper-truthfulqa-llama2-7b, ...)", positional=True)
     output: Optional[str] = opt(None, "run directory (default: the recipe's `output`, else runs/<recipe name>)")
@@ -108,10 +113,9 @@ def apply_overrides(recipe: dict, overrides, where: str) -> dict:
 def load_recipe(path: str, overrides=()) -> dict:
     import yaml
 
+    text = read_text(path, "recipe")
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise InputError(path, "recipe not found") from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise InputError(path, f"not valid YAML ({getattr(e, 'problem', e)})", mark.line + 1 if mark else None) from None
@@ -121,6 +125,12 @@ def load_recipe(path: str, overrides=()) -> dict:
     unknown = sorted(set(data) - TOP)
     if unknown:
         raise InputError(path, f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(TOP))}")
+    for k in SHARED:  # shared keys are checked as the fields they fill
+        if k in data:
+            check_key(ModelArgs if k != "seed" else RunSeed, k, data[k], where=path)
+    for k in ("name", "description", "output"):
+        if k in data and not isinstance(data[k], str):
+            raise InputError(path, f"{k} must be a string, got {data[k]!r}")
     return data
 
 
@@ -134,6 +144,14 @@ def run_name(name, where: str) -> str:
         raise InputError(where, f"name {name!r} must be a plain name (letters, digits, '_', '.', '-'; no '/' and no "
                                 f"leading '.'); to write elsewhere set `output` or --output")
     return name
+
+
+@dataclass
+class RunSeed(Config):
+    """A recipe's shared ``seed``: the sampling and training seed of every stage with a ``seed`` field (sample,
+    score's consistency sampling, sk-data, sk-tune, align, the generating evaluations); evaluation bootstrap seeds
+    are their own ``bootstrap_seed`` keys."""
+    seed: int = opt(0, "sampling and training seed", min=0)
 
 
 def _hash(obj) -> str:
@@ -153,11 +171,19 @@ class Step:
     hash: str = ""
 
 
-def _fill(cls, section: dict, recipe: dict) -> dict:
+def _fill(cls, section: dict, recipe: dict, where: str) -> dict:
     fields = {f.name for f in dataclasses.fields(cls)}
     vals = {k: recipe[k] for k in SHARED if k in recipe and k in fields}
-    vals.update({str(k).replace("-", "_"): v for k, v in (section or {}).items()})
+    vals.update(normalize_keys(cls, section, where))
     return vals
+
+
+def _mapping(value, what: str, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SelfAlignError(f"{where}: {what} must be a mapping of keys to values, got {value!r}")
+    return value
 
 
 def plan(recipe: dict, run_dir: Path, where: str) -> list[Step]:
@@ -167,10 +193,8 @@ def plan(recipe: dict, run_dir: Path, where: str) -> list[Step]:
         if name not in recipe:
             continue
         cls, fn, wiring, out_name = defs[name]
-        section = recipe[name] or {}
-        if not isinstance(section, dict):
-            raise SelfAlignError(f"{where}: section {name!r} must be a mapping of flags to values")
-        vals = {**wiring, **_fill(cls, section, recipe)}
+        section = _mapping(recipe[name], f"section {name!r}", where)
+        vals = {**wiring, **_fill(cls, section, recipe, f"{where}: {name}")}
         out_field = "output"
         step = Step(name, cls, fn, vals, {}, run_dir / name, out_field, out_name)
         steps.append(step)
@@ -181,7 +205,8 @@ def plan(recipe: dict, run_dir: Path, where: str) -> list[Step]:
         _resolve_refs(s, by_name, where)
         from_dict(s.cls, {k: v for k, v in s.values.items()}, where=f"{where}: {s.name}")  # validates the keys
         upstream = {f: by_name[st].hash + (f":{part}" if part else "") for f, (st, part) in s.refs.items()}
-        key = {"stage": s.name.split("/")[0], "values": s.values, "inputs": upstream}
+        work = {k: v for k, v in s.values.items() if k not in summary_only(s.cls)}
+        key = {"stage": s.name.split("/")[0], "values": work, "inputs": upstream}
         files = _input_files(s)
         if files:  # an edited input file changes the hash (a recipe without file inputs keeps its old hashes)
             key["files"] = files
@@ -209,14 +234,20 @@ def _input_files(step: Step) -> dict:
 def _eval_steps(recipe, run_dir, where, by_name) -> list[Step]:
     from selfalign import evals
 
-    sec = dict(recipe["eval"] or {})
+    sec = dict(_mapping(recipe["eval"], "section 'eval'", where))
     tasks = sec.pop("tasks", None)
     models = sec.pop("models", None) or ["base"]
     base = recipe.get("model", ModelArgs.model)
-    if isinstance(models, list):  # labels: base = the recipe's model, aligned = @align, sk-tuned = @sk-tune
-        models = {m: base if m == "base" else MODEL_LABELS.get(m, m) for m in models}
     if not tasks:
         raise SelfAlignError(f"{where}: eval needs `tasks` (available: {', '.join(evals.TASKS)})")
+    if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
+        raise SelfAlignError(f"{where}: eval.tasks must be a list of task names, got {tasks!r}")
+    if isinstance(models, list) and all(isinstance(m, str) for m in models):
+        # labels: base = the recipe's model, aligned = @align, sk-tuned = @sk-tune
+        models = {m: base if m == "base" else MODEL_LABELS.get(m, m) for m in models}
+    if not isinstance(models, dict) or not all(isinstance(v, str) for v in models.values()):
+        raise SelfAlignError(f"{where}: eval.models must be a list of labels or a mapping of label to model spec, "
+                             f"got {models!r}")
     unknown = sorted(set(sec) - set(tasks))
     if unknown:
         raise SelfAlignError(f"{where}: eval has settings for {', '.join(unknown)}, which are not in its tasks")
@@ -227,7 +258,10 @@ def _eval_steps(recipe, run_dir, where, by_name) -> list[Step]:
                 cls, fn, _ = evals.task(t)
             except SelfAlignError as e:
                 raise SelfAlignError(f"{where}: eval: {e}") from None
-            vals = _fill(cls, {**(sec.get(t) or {}), "model": spec}, recipe)
+            settings = _mapping(sec.get(t), f"eval.{t}", where)
+            if "model" in settings:
+                raise SelfAlignError(f"{where}: eval.{t}.model: the models to evaluate are eval.models")
+            vals = _fill(cls, {**settings, "model": spec}, recipe, f"{where}: eval.{t}")
             if "verifier" in {f.name for f in dataclasses.fields(cls)} and not vals.get("verifier"):
                 vals["verifier"] = base  # one fixed fact checker for every compared model, not each its own
             if label != "base":  # the base's adapter must not carry over to a different model
@@ -288,7 +322,12 @@ def status(step: Step, redo: bool) -> str:
         return "run"
     if redo or st.get("hash") != step.hash:
         return "redo"
-    return "skip" if st.get("finished") else "resume"
+    same_summary = st.get("summary", {}) == _summary_values(step)  # else: the rows stay, the summary is redone
+    return "skip" if st.get("finished") and same_summary else "resume"
+
+
+def _summary_values(step: Step) -> dict:
+    return {k: v for k, v in step.values.items() if k in summary_only(step.cls)}
 
 
 def downstream(steps: list[Step], stage: str) -> set[str]:
@@ -341,7 +380,8 @@ def run_recipe(cfg: RunConfig) -> dict:
             result = s.run(from_dict(s.cls, values, where=f"{recipe_file}: {s.name}"))
         timings[s.name] = round(time.time() - t0, 2)
         write_json(_state_path(s), redact({"stage": s.name, "hash": s.hash, "finished": True, "config": values,
-                                           "seconds": timings[s.name], "result": result}))
+                                           "summary": _summary_values(s), "seconds": timings[s.name],
+                                           "result": result}))
     from selfalign.summary import write_summary
 
     table = write_summary(run_dir, [s for s in steps if s.name.startswith("eval/")])

@@ -60,6 +60,11 @@ ANSWER_TEMPLATES = {
 LAZY_TEMPLATES = {"biogen-5shot": "selfalign.data.biogen:fewshot_template"}
 
 
+def template_names() -> tuple[str, ...]:
+    """Every answer template's name (the lazy ones included, without loading them)."""
+    return tuple(dict.fromkeys([*ANSWER_TEMPLATES, *LAZY_TEMPLATES]))
+
+
 def answer_template(name: str) -> AnswerTemplate:
     if name in LAZY_TEMPLATES and name not in ANSWER_TEMPLATES:
         import importlib

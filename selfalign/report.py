@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from selfalign.config import opt, require
+from selfalign.config import Config, opt, require
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.results import compare, load_result
-from selfalign.io import iter_jsonl
+from selfalign.io import iter_jsonl, output_file, write_text
 from selfalign.report_run import safe_png
 
 TEXT_FIELDS = ("answer", "response", "generation", "text")
@@ -27,7 +27,7 @@ MAX_JSON_BYTES = 10 * 2 ** 20  # bigger JSON files (tokenizers, model configs) a
 
 
 @dataclass
-class ReportConfig:
+class ReportConfig(Config):
     run_dirs: list[str] = opt([], "recipe run folders (runs/demo: one run per evaluated model), other folders "
                                   "(searched recursively) or result JSON files; the first is the baseline",
                               positional=True, metavar="RUN_DIR")
@@ -36,9 +36,9 @@ class ReportConfig:
                                       "report.html in the first RUN_DIR)")
     markdown: Optional[str] = opt(None, "also write the report as Markdown to this path")
     names: list[str] = opt([], "labels for the runs, in the same order (default: folder or file names)")
-    max_examples: int = opt(30, "side-by-side answers (and BioGEN bios): at most this many items per task")
-    n_boot: int = opt(1000, "bootstrap resamples for the paired differences")
-    seed: int = opt(0, "bootstrap seed")
+    max_examples: int = opt(30, "side-by-side answers (and BioGEN bios): at most this many items per task", min=0)
+    n_boot: int = opt(1000, "bootstrap resamples for the paired differences; 0 = none", min=0)
+    bootstrap_seed: int = opt(0, "bootstrap seed", min=0, aliases=("--seed",))
 
 
 @dataclass
@@ -178,7 +178,7 @@ def build_model(runs: list[Run], cfg: ReportConfig) -> dict:
     base = runs[0]
     diffs = {}
     for r in runs[1:]:
-        diffs[r.name] = {(k, m): compare(r.results[k][1], base.results[k][1], m, cfg.n_boot, cfg.seed)
+        diffs[r.name] = {(k, m): compare(r.results[k][1], base.results[k][1], m, cfg.n_boot, cfg.bootstrap_seed)
                          for k, m in columns if k in r.results and k in base.results}
     calib = []
     for r in runs:
@@ -186,7 +186,7 @@ def build_model(runs: list[Run], cfg: ReportConfig) -> dict:
             items = _items_file(rep, path, r.root)
             png = None
             if items:
-                rows = list(iter_jsonl(items))
+                rows = list(iter_jsonl(items, ["label", "p_true"]))
                 png = R.reliability_png([x["label"] for x in rows], [x["p_true"] for x in rows],
                                         f"{r.name}: {key}") if rows else None
             elif isinstance(rep.get("plot"), str):  # only a PNG the run itself wrote
@@ -255,14 +255,14 @@ def run_report(cfg: ReportConfig) -> dict:
         raise SelfAlignError("missing RUN_DIR (a run folder such as runs/demo, or result JSON files)")
     if not cfg.output and not Path(sources[0]).is_dir():
         require(cfg, "output")
+    out = output_file(cfg.output or Path(sources[0]) / "report.html")
+    if cfg.markdown:
+        output_file(cfg.markdown)
     runs = [r for src, name in zip(sources, _names(cfg, sources)) for r in load_runs(src, name, len(sources) > 1)]
     model = build_model(runs, cfg)
-    out = Path(cfg.output or Path(sources[0]) / "report.html")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(R.to_html(model), encoding="utf-8")
+    write_text(out, R.to_html(model))
     if cfg.markdown:
-        Path(cfg.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg.markdown).write_text(R.to_markdown(model), encoding="utf-8")
+        write_text(cfg.markdown, R.to_markdown(model))
     return {"output": str(out), "markdown": cfg.markdown, "runs": len(runs),
             "results": sum(len(r.results) for r in runs), "calibrations": len(model["calibration"]),
             "metric_columns": len(model["columns"]),

@@ -6,25 +6,34 @@ from dataclasses import dataclass
 from typing import Optional
 
 from selfalign import prompts as P
-from selfalign.config import ModelArgs, opt, require
+from selfalign.config import Config, ModelArgs, opt, require
 from selfalign.engines import GenerationConfig, make_engine
 from selfalign.errors import SelfAlignError
+from selfalign.io import output_file
 from selfalign.lineage import TrackedOutput, settings_of, stamp
 from selfalign.provenance import meta
 from selfalign.progress import run_chunks
 
 
+def answer_templates() -> tuple[str, ...]:
+    return ("auto", *P.template_names())
+
+
+CHAT_TEMPLATE = ("auto", "on", "off")
+
+
 @dataclass
-class SamplingArgs:
+class SamplingArgs(Config):
     """Generation settings shared by every stage that samples answers."""
-    n: int = opt(4, "samples per prompt")
-    temperature: float = opt(1.0, "sampling temperature (0 = greedy)")
-    top_p: float = opt(0.9, "nucleus sampling")
-    top_k: int = opt(10, "top-k sampling (0 = off)")
-    max_new_tokens: int = opt(64, "tokens per answer at most")
+    n: int = opt(4, "samples per prompt", min=1)
+    temperature: float = opt(1.0, "sampling temperature (0 = greedy)", min=0)
+    top_p: float = opt(0.9, "nucleus sampling", gt=0, max=1)
+    top_k: int = opt(10, "top-k sampling (0 = off)", min=0)
+    max_new_tokens: int = opt(64, "tokens per answer at most", min=1)
     template: str = opt("auto", "answer prompt: plain, qa, truthfulqa-paper, biogen (auto: plain with a chat "
-                                "template, qa without)")
-    chat_template: str = opt("auto", "wrap the prompt in the model's chat template: auto, on, off")
+                                "template, qa without)", choices=answer_templates)
+    chat_template: str = opt("auto", "wrap the prompt in the model's chat template: auto, on, off",
+                             choices=CHAT_TEMPLATE)
 
     def generation_config(self, chat: bool) -> GenerationConfig:
         return GenerationConfig(n=self.n, temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
@@ -36,8 +45,8 @@ class SampleConfig(SamplingArgs, ModelArgs):
     input: Optional[str] = opt(None, "prompts: a JSONL file of {id, question|prompt}, or builtin / truthfulqa / a TruthfulQA CSV")
     output: Optional[str] = opt(None, "samples JSONL (appended; finished rows are skipped on rerun)")
     split: Optional[str] = opt(None, "split of a named data set (truthfulqa: train, valid, test, all)")
-    limit: Optional[int] = opt(None, "use only the first N prompts")
-    seed: int = opt(0, "random seed")
+    limit: Optional[int] = opt(None, "use only the first N prompts", min=1, hint="leave it out for all prompts")
+    seed: int = opt(0, "sampling seed", min=0)
     overwrite: bool = opt(False, "start --output afresh (its rows are deleted) instead of resuming it")
 
 
@@ -45,8 +54,6 @@ RAW_STOPS = ["\n\nQuestion:", "\nQuestion:", "\n\n"]
 
 
 def resolve_prompting(engine, template: str, chat_template: str) -> tuple[P.AnswerTemplate, bool]:
-    if chat_template not in ("auto", "on", "off"):
-        raise SelfAlignError(f"--chat-template must be auto, on or off, not {chat_template!r}")
     chat = engine.has_chat_template() if chat_template == "auto" else chat_template == "on"
     if chat and not engine.has_chat_template():
         raise SelfAlignError("--chat-template on, but this model's tokenizer has no chat template")
@@ -69,6 +76,7 @@ def run_sample(cfg: SampleConfig, engine=None, rows: list[dict] | None = None) -
     if rows is None:
         require(cfg, "input")
         rows = load_prompts(cfg.input, cfg.split, cfg.limit)
+    output_file(cfg.output)
     key = lambda r: (str(r["id"]), r["sample_idx"])  # noqa: E731
     with TrackedOutput(cfg.output, key, settings_of(cfg), inputs=[cfg.input], overwrite=cfg.overwrite) as out:
         engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())

@@ -10,10 +10,12 @@ from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import make_engine
 from selfalign.errors import SelfAlignError
-from selfalign.io import read_jsonl
+from selfalign.io import output_file, read_jsonl
 from selfalign.lineage import TrackedOutput, settings_of, stamp
 from selfalign.provenance import meta
 from selfalign.progress import run_chunks
+from selfalign.selfeval.claims import CLAIM_METHODS, QUESTION_METHODS
+from selfalign.selfeval.claimscore import AGGREGATES, CONTEXTS
 
 METHODS = ("ptrue", "likelihood", "claims", "consistency")
 
@@ -23,23 +25,28 @@ class ScoreConfig(ModelArgs):
     input: Optional[str] = opt(None, "samples JSONL (rows with id, sample_idx, question, response)")
     output: Optional[str] = opt(None, "scores JSONL (appended; finished rows are skipped on rerun)")
     method: str = opt("ptrue", "confidence method: ptrue (Self-Eval P(True)), likelihood (mean token log-prob), "
-                               "claims (P(True) per atomic claim), consistency (claim re-answer agreement)")
-    shots: int = opt(0, "P(True): number of the paper's demonstrations before the prompt (0-5)")
+                               "claims (P(True) per atomic claim), consistency (claim re-answer agreement)",
+                      choices=METHODS)
+    shots: int = opt(0, "P(True): number of the paper's demonstrations before the prompt",
+                     min=0, max=len(P.PTRUE_DEMOS))
     instruction: Optional[str] = opt(None, "P(True): an instruction line placed before the prompt")
     selfeval_prompt: Optional[str] = opt(None, "P(True): a named Self-Eval prompt instead of --shots/--instruction: "
                                                "zero-shot, or paper (5 demos + the paper's instruction header)",
                                          choices=tuple(P.PTRUE_PRESETS))
     chat: bool = opt(False, "P(True): wrap the prompt in the model's chat template (off: raw text, as the paper)")
-    batch_size: int = opt(16, "rows per forward pass")
-    claim_method: str = opt("rules", "claims/consistency: decomposition by rules (offline) or llm (FActScore prompt)")
-    claim_questions: str = opt("template", "claims/consistency: question per claim by template or llm")
-    claim_agg: str = opt("mean", "claims/consistency: response score = mean or min over its claims")
+    batch_size: int = opt(16, "rows per forward pass", min=1)
+    claim_method: str = opt("rules", "claims/consistency: decomposition by rules (offline) or llm (FActScore prompt)",
+                            choices=CLAIM_METHODS)
+    claim_questions: str = opt("template", "claims/consistency: question per claim by template or llm",
+                               choices=QUESTION_METHODS)
+    claim_agg: str = opt("mean", "claims/consistency: response score = mean or min over its claims",
+                         choices=tuple(AGGREGATES))
     claim_context: str = opt("claim-question", "claims: P(True) question = the claim's question, or prompt (the "
-                                               "row's own question)")
+                                               "row's own question)", choices=CONTEXTS)
     claim_cache: Optional[str] = opt(None, "claims/consistency: JSONL cache of decompositions (reused across runs)")
-    consistency_k: int = opt(5, "consistency: sampled answers per claim question")
-    consistency_max_new_tokens: int = opt(32, "consistency: tokens per sampled answer at most")
-    seed: int = opt(0, "consistency: sampling seed")
+    consistency_k: int = opt(5, "consistency: sampled answers per claim question", min=1)
+    consistency_max_new_tokens: int = opt(32, "consistency: tokens per sampled answer at most", min=1)
+    seed: int = opt(0, "consistency: sampling seed", min=0)
     overwrite: bool = opt(False, "start --output afresh (its rows are deleted) instead of resuming it")
 
 
@@ -68,10 +75,14 @@ def score_rows(engine, rows: list[dict], cfg: ScoreConfig) -> list[dict]:
 
 def run_score(cfg: ScoreConfig, engine=None) -> dict:
     require(cfg, "input", "output")
-    if cfg.method not in METHODS:
-        raise SelfAlignError(f"unknown --method {cfg.method!r}; choose one of {', '.join(METHODS)}")
     need = ["id", "question", "response"] + (["prompt"] if cfg.method == "likelihood" else [])
-    rows = read_jsonl(cfg.input, required=need)
+    rows = read_jsonl(cfg.input, required=need, unique=_key, unique_name="(id, sample_idx)",
+                      fields=["sample_idx", "prompt"])
+    output_file(cfg.output)
+    if cfg.method in ("claims", "consistency") and cfg.claim_cache:
+        from selfalign.selfeval.claims import ClaimCache
+
+        ClaimCache(cfg.claim_cache).close()  # a bad cache is an error before any model loads
     with TrackedOutput(cfg.output, _key, settings_of(cfg), inputs=[cfg.input], overwrite=cfg.overwrite) as out:
         engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
         out.record(meta(cfg, stage="score", model_info=engine.info,

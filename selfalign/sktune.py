@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import InputError, Interrupted, SelfAlignError
-from selfalign.io import line_numbers, read_jsonl, write_json
+from selfalign.io import line_numbers, output_dir, read_jsonl, write_json
 from selfalign.metrics import auroc
 from selfalign import checkpoint as ckpt
 from selfalign.progress import Progress
@@ -37,32 +37,34 @@ class SKTuneConfig(ModelArgs):
     data: Optional[str] = opt(None, "SK-Tuning training JSONL (rows with prompt, chosen, rejected; from sk-data)")
     valid_data: Optional[str] = opt(None, "validation JSONL: keep the checkpoint with the best P(True) AUROC")
     output: Optional[str] = opt(None, "output directory (adapter, or full model with --no-lora)")
-    beta: float = opt(0.1, "DPO beta")
+    beta: float = opt(0.1, "DPO beta", gt=0)
     lora: bool = opt(True, "train a LoRA adapter (--no-lora: full fine-tuning)")
-    lora_r: int = opt(8, "LoRA rank")
-    lora_alpha: int = opt(16, "LoRA alpha")
-    lora_dropout: float = opt(0.0, "LoRA dropout")
+    lora_r: int = opt(8, "LoRA rank", min=1)
+    lora_alpha: int = opt(16, "LoRA alpha", min=1)
+    lora_dropout: float = opt(0.0, "LoRA dropout", min=0, lt=1)
     target_modules: list[str] = opt(["q_proj", "k_proj", "v_proj", "o_proj"], "LoRA target modules")
     top_layers: Optional[int] = opt(None, "LoRA on the top N decoder layers only; the frozen lower layers' hidden "
                                           "states are computed once per row and reused every epoch (default: all "
-                                          "layers, whole-model passes)")
-    learning_rate: float = opt(1e-4, "AdamW learning rate (peak, after warmup)")
+                                          "layers, whole-model passes)", min=1)
+    learning_rate: float = opt(1e-4, "AdamW learning rate (peak, after warmup; 0 keeps the weights: a baseline run)",
+                               min=0)
     lr_scheduler: str = opt("cosine", "learning-rate schedule after warmup (transformers get_scheduler)",
                             choices=("cosine", "linear", "constant"))
-    warmup_ratio: float = opt(0.1, "fraction of the steps spent warming the learning rate up from 0")
-    weight_decay: float = opt(0.01, "AdamW weight decay")
-    max_grad_norm: float = opt(1.0, "clip the gradient norm to this (0 = no clipping)")
-    epochs: int = opt(3, "passes over the training rows")
-    max_steps: Optional[int] = opt(None, "stop after this many optimizer steps")
-    grad_accum: int = opt(1, "batches per optimizer step")
-    eval_every: Optional[int] = opt(None, "validate (and checkpoint) every N steps (default: once per epoch)")
-    patience: int = opt(0, "stop when the validation AUROC has not improved for N evaluations (0 = never)")
-    train_eval_rows: int = opt(256, "training rows (a fixed sample) whose P(True) AUROC is logged at each evaluation")
+    warmup_ratio: float = opt(0.1, "fraction of the steps spent warming the learning rate up from 0", min=0, lt=1)
+    weight_decay: float = opt(0.01, "AdamW weight decay", min=0)
+    max_grad_norm: float = opt(1.0, "clip the gradient norm to this (0 = no clipping)", min=0)
+    epochs: int = opt(3, "passes over the training rows", min=1)
+    max_steps: Optional[int] = opt(None, "stop after this many optimizer steps", min=1)
+    grad_accum: int = opt(1, "batches per optimizer step", min=1)
+    eval_every: Optional[int] = opt(None, "validate (and checkpoint) every N steps (default: once per epoch)", min=1)
+    patience: int = opt(0, "stop when the validation AUROC has not improved for N evaluations (0 = never)", min=0)
+    train_eval_rows: int = opt(256, "training rows (a fixed sample) whose P(True) AUROC is logged at each evaluation",
+                               min=1)
     selfeval_prompt: Optional[str] = opt(None, "re-render every row's prompt from its question and proposal with a "
                                                "named Self-Eval prompt (zero-shot, paper); default: the rows' prompts",
                                          choices=tuple(P.PTRUE_PRESETS))
-    seed: int = opt(0, "seed of the shuffling and the LoRA initialisation")
-    max_rows: Optional[int] = opt(None, "use at most the first N training rows")
+    seed: int = opt(0, "training seed: the shuffling and the LoRA initialisation", min=0)
+    max_rows: Optional[int] = opt(None, "use at most the first N training rows", min=1)
     batch_by: str = opt("row", "batch composition: row (rows shuffled one by one, as TRL) or question (all rows of "
                                "a question in one batch: its true and false options' pulls on the A/B base rate "
                                "cancel within the batch, leaving the part that tells them apart)",
@@ -72,7 +74,8 @@ class SKTuneConfig(ModelArgs):
 # --- data --------------------------------------------------------------------------------------------------
 def load_rows(path: str, max_rows: Optional[int] = None) -> list[dict]:
     """Rows with prompt/chosen/rejected; chosen and rejected must be "A" and "B" (either order)."""
-    rows = read_jsonl(path, required=["prompt", "chosen", "rejected"])
+    rows = read_jsonl(path, required=["prompt", "chosen", "rejected"],  # of the JSON types io.FIELDS says
+                      fields=["label", "id", "question", "proposal"])
     for r, n in zip(rows, line_numbers(path)):
         if {r["chosen"], r["rejected"]} != set(LABELS):
             raise InputError(path, f"chosen/rejected must be {LABELS[0]!r} and {LABELS[1]!r}, got "
@@ -151,17 +154,8 @@ def evaluate(model, rows, ref: torch.Tensor, labels: list[int], beta: float) -> 
 
 # --- training ----------------------------------------------------------------------------------------------
 def _check(cfg: SKTuneConfig) -> None:
+    """What the field declarations cannot say: the inputs that must be given, and flags that exclude each other."""
     require(cfg, "data", "output")
-    for name in ("epochs", "batch_size", "grad_accum", "lora_r"):
-        if getattr(cfg, name) < 1:
-            raise SelfAlignError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
-    if cfg.batch_by not in ("row", "question"):
-        raise SelfAlignError(f"--batch-by must be row or question, got {cfg.batch_by!r}")
-    for name in ("max_steps", "eval_every", "max_rows", "top_layers"):
-        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
-            raise SelfAlignError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
-    if not 0 <= cfg.warmup_ratio < 1:
-        raise SelfAlignError(f"--warmup-ratio must be in [0, 1), got {cfg.warmup_ratio}")
     if cfg.top_layers is not None and not cfg.lora:
         raise SelfAlignError("--top-layers trains LoRA on the top layers; it cannot be combined with --no-lora")
 
@@ -260,6 +254,7 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
         return {**done, "resumed": True, "note": "finished earlier with the same config; nothing trained"}
     train = _rerender(load_rows(cfg.data, cfg.max_rows), cfg.selfeval_prompt)
     valid = _rerender(load_rows(cfg.valid_data), cfg.selfeval_prompt) if cfg.valid_data else None
+    output_dir(out)  # a file in its place, no permission: one line, before a model loads
     torch.manual_seed(cfg.seed)
     acc = _accelerator()  # under `accelerate launch`: one process per device, each trains on its share of a batch
     if acc and cfg.top_layers is not None:

@@ -5,7 +5,7 @@ or the model's own sampled answers checked against the options (``samples``: the
 (gold ``targets``, no options, e.g. BIG-bench qa_wikidata) work in both modes: ``options`` pairs the gold answer
 with a distractor (the gold answer of another question of the same task and relation), ``samples`` labels each
 sampled answer by normalised match against the targets (no match: false). Questions are split by a hash of
-(seed, task, id), so a question always lands in the same split.
+(split_seed, task, id), so a question always lands in the same split, whatever the sampling ``seed``.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from typing import Optional
 
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
-from selfalign.errors import InputError, SelfAlignError
+from selfalign.errors import SelfAlignError
 from selfalign.io import JsonlAppender, iter_jsonl, write_json, write_jsonl_atomic
 from selfalign.progress import Progress
 from selfalign.provenance import meta, meta_path
@@ -38,19 +38,23 @@ class SKDataConfig(SamplingArgs, ModelArgs):
     output: Optional[str] = opt(None, "train JSONL; <stem>.heldout.jsonl and <stem>.heldout_tasks.jsonl go beside it")
     mode: str = opt("options", "proposals: options (the gold and wrong options, balanced per question) or "
                                "samples (the model's answers, checked against the options)", choices=MODES)
-    shots: int = opt(0, "the paper's P(True) demonstrations in each prompt (0-5)")
+    shots: int = opt(0, "the paper's P(True) demonstrations in each prompt", min=0, max=len(P.PTRUE_DEMOS))
     instruction: Optional[str] = opt(None, "an instruction line placed before each Self-Eval prompt")
     selfeval_prompt: Optional[str] = opt(None, "a named Self-Eval prompt, instead of --shots/--instruction: "
                                                "zero-shot, or paper (5 demos + the paper's instruction header)",
                                          choices=tuple(P.PTRUE_PRESETS))
     gen_shots: int = opt(3, "samples mode, generative tasks: demonstrations (other training questions of the same "
-                            "task, with their gold answers) before the statement to complete")
-    heldout_fraction: float = opt(0.2, "per task, this fraction of questions (by hash) goes to the held-out file")
+                            "task, with their gold answers) before the statement to complete", min=0)
+    heldout_fraction: float = opt(0.2, "per task, this fraction of questions (by hash) goes to the held-out file",
+                                  min=0, max=1)
     heldout_tasks: list[str] = opt([], "tasks kept out entirely, written to <stem>.heldout_tasks.jsonl")
-    max_per_task: Optional[int] = opt(None, "at most N questions per task (a deterministic choice by hash)")
-    seed: int = opt(0, "seed of the split, the caps, the balancing and the sampling")
-    n: int = opt(5, "samples: answers per question")
-    max_new_tokens: int = opt(32, "samples: tokens per answer at most")
+    max_per_task: Optional[int] = opt(None, "at most N questions per task (a deterministic choice by hash)", min=1)
+    seed: int = opt(0, "sampling seed: the model's answers (--mode samples)", min=0)
+    split_seed: int = opt(0, "seed of the held-out split, the per-task caps, the balancing of options, the "
+                             "distractors and the demonstrations (apart from --seed, so new samples keep the split)",
+                          min=0)
+    n: int = opt(5, "samples: answers per question", min=1)
+    max_new_tokens: int = opt(32, "samples: tokens per answer at most", min=1)
 
 
 # --- questions ---------------------------------------------------------------------------------------------
@@ -108,10 +112,11 @@ def select_questions(cfg: SKDataConfig) -> tuple[list[dict], dict]:
     for task, qs in by_task.items():
         rows = list(qs.values())
         if cfg.max_per_task is not None and len(rows) > cfg.max_per_task:
-            keep = set(sorted(qs, key=lambda i: _unit(cfg.seed, "cap", task, i))[:cfg.max_per_task])
+            keep = set(sorted(qs, key=lambda i: _unit(cfg.split_seed, "cap", task, i))[:cfg.max_per_task])
             rows = [r for r in rows if str(r["id"]) in keep]
         for r in rows:
-            split = "heldout_task" if task in held else split_of(cfg.seed, task, str(r["id"]), cfg.heldout_fraction)
+            split = ("heldout_task" if task in held
+                     else split_of(cfg.split_seed, task, str(r["id"]), cfg.heldout_fraction))
             out.append({"id": str(r["id"]), "task": task, "question": r["question"], "options": r["options"],
                         "source": r["source"], "split": split,
                         **({"targets": r["targets"]} if r.get("targets") else {})})
@@ -140,7 +145,7 @@ def option_rows(q: dict, cfg: SKDataConfig) -> list[dict]:
     for k, o in enumerate(q["options"]):
         idx[int(o["label"])].append(k)
     m = min(len(idx[1]), len(idx[0]))
-    rng = random.Random(f"{cfg.seed}\x1fbalance\x1f{q['task']}\x1f{q['id']}")
+    rng = random.Random(f"{cfg.split_seed}\x1fbalance\x1f{q['task']}\x1f{q['id']}")
     keep = sorted(k for side in (1, 0) for k in rng.sample(idx[side], m))
     return [make_row(q, q["options"][k]["text"], q["options"][k]["label"], cfg, option_idx=k) for k in keep]
 
@@ -259,23 +264,14 @@ def count_rows(paths: dict[str, Path]) -> dict:
 
 # --- stage -------------------------------------------------------------------------------------------------
 def _check(cfg: SKDataConfig) -> None:
+    """What the field declarations (modes, ranges) cannot say: the output must be given."""
     require(cfg, "output")
-    if cfg.mode not in MODES:
-        raise SelfAlignError(f"--mode must be one of {', '.join(MODES)}, not {cfg.mode!r}")
-    if not 0 <= cfg.shots <= len(P.PTRUE_DEMOS):
-        raise SelfAlignError(f"--shots must be between 0 and {len(P.PTRUE_DEMOS)}, got {cfg.shots}")
-    if not 0 <= cfg.heldout_fraction <= 1:
-        raise SelfAlignError(f"--heldout-fraction must be between 0 and 1, got {cfg.heldout_fraction}")
-    if cfg.max_per_task is not None and cfg.max_per_task < 1:
-        raise SelfAlignError(f"--max-per-task must be at least 1, got {cfg.max_per_task}")
-    if cfg.mode == "samples" and cfg.n < 1:
-        raise SelfAlignError(f"--n must be at least 1, got {cfg.n}")
 
 
 def _build_options(cfg: SKDataConfig, questions: list[dict], paths: dict) -> dict:
     rows = {s: [] for s in SPLITS}
     skipped = Counter()
-    add_distractors(questions, cfg.seed)
+    add_distractors(questions, cfg.split_seed)
     for q in questions:
         got = option_rows(q, cfg)
         if not got:
@@ -318,7 +314,7 @@ def _build_samples(cfg: SKDataConfig, questions: list[dict], paths: dict, engine
                 part = [q for q in batch if bool(q.get("targets")) == (kind == "gen")]
                 if not part:
                     continue
-                texts = [fewshot_prompt(q, pick_demos(q, pools.get(q["task"], []), cfg.gen_shots, cfg.seed))
+                texts = [fewshot_prompt(q, pick_demos(q, pools.get(q["task"], []), cfg.gen_shots, cfg.split_seed))
                          if kind == "gen" else render(engine, {"question": q["question"]}, tmpl, chat) for q in part]
                 for q, text, gens in zip(part, texts, engine.generate(texts, settings, seed=cfg.seed)):
                     gens_of[id(q)] = (text, gens)
@@ -348,9 +344,13 @@ def _build_samples(cfg: SKDataConfig, questions: list[dict], paths: dict, engine
 
 def settings_fingerprint(cfg: SKDataConfig) -> str:
     """What decides the rows of a question: a resumed run must share it (else questions could change split)."""
-    keys = ("sources", "shots", "instruction", "selfeval_prompt", "gen_shots", "heldout_fraction", "heldout_tasks", "max_per_task", "seed", "n",
-            "temperature", "top_p", "top_k", "max_new_tokens", "template", "chat_template", "model", "adapter")
-    return hashlib.sha256(json.dumps({k: getattr(cfg, k) for k in keys}, sort_keys=True).encode()).hexdigest()[:16]
+    keys = ("sources", "shots", "instruction", "selfeval_prompt", "gen_shots", "heldout_fraction", "heldout_tasks",
+            "max_per_task", "seed", "n", "temperature", "top_p", "top_k", "max_new_tokens", "template", "chat_template",
+            "model", "adapter")
+    values = {k: getattr(cfg, k) for k in keys}
+    if cfg.split_seed != cfg.seed:  # one seed for both is what outputs made before split_seed used: same print
+        values["split_seed"] = cfg.split_seed
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def progress_path(output: str) -> Path:

@@ -78,7 +78,7 @@ def test_align_bad_pairs_are_clear_errors(tiny_model_dir, tmp_path, capsys):
     bad = tmp_path / "p.jsonl"
     cases = {'{"prompt": "a", "chosen": "x"}\n': "p.jsonl:1: missing field 'rejected'",
              '{"prompt": "a", "chosen": "x", "rejected": "x"}\n': "p.jsonl:1: chosen and rejected are identical",
-             '{"prompt": "a", "chosen": 3, "rejected": "x"}\n': "p.jsonl:1: 'chosen' must be text"}
+             '{"prompt": "a", "chosen": 3, "rejected": "x"}\n': "p.jsonl:1: chosen must be a string"}
     for text, want in cases.items():
         bad.write_text(text)
         code = main(["align", "--model", tiny_model_dir, "--pairs", str(bad), "--output", str(tmp_path / "o")])

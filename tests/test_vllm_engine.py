@@ -134,6 +134,7 @@ def test_from_spec_builds_llm_and_lora_request(tiny_model_dir, tmp_path, fake_vl
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tiny_model_dir), "r": 32}))
+    (adapter / "adapter_model.safetensors").write_bytes(b"")  # vLLM reads it; selfalign only checks it is safetensors
     e = make_engine("vllm", model=str(adapter))
     assert fake_vllm.built[-1].kwargs["enable_lora"] and fake_vllm.built[-1].kwargs["max_lora_rank"] == 32
     assert e.lora_request.path == str(adapter.resolve())

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from selfalign.errors import InputError, SelfAlignError
+from selfalign.errors import SelfAlignError
 from selfalign.io import read_jsonl
 
 NAMED = ("builtin", "truthfulqa", "biogen")
@@ -39,13 +39,8 @@ def load_prompts(source: str, split: str | None = None, limit: int | None = None
     else:
         if split:
             raise SelfAlignError("--split applies to named data sets (truthfulqa), not to a JSONL file")
-        rows = read_jsonl(source, required=["id", ("question", "prompt")])
-        seen = {}
-        for lineno, r in enumerate(rows, 1):
-            key = str(r["id"])
-            if key in seen:
-                raise InputError(source, f"duplicate id {key!r} (first seen in row {seen[key]})", lineno)
-            seen[key] = lineno
+        rows = read_jsonl(source, required=["id", ("question", "prompt")], unique=lambda r: str(r["id"]),
+                          fields=["question", "prompt"])
     if limit:
         rows = rows[:limit]
     if not rows:

@@ -6,13 +6,12 @@ takes its demonstrations from FActScore's GPT-4 bios (factscore/unlabeled/GPT-4.
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from selfalign import prompts as P
-from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import iter_numbered
+from selfalign.errors import SelfAlignError
+from selfalign.io import input_file, iter_numbered, read_text
 
 SPLITS = ("train", "test", "factscore")
 FEWSHOT_K = 5
@@ -39,9 +38,7 @@ def _row(split: str, i: int, topic: str, cat) -> dict:
 
 
 def _gpt4_bios(root: Path) -> list[dict]:
-    path = root / "factscore" / "unlabeled" / "GPT-4.jsonl"
-    if not path.exists():
-        raise InputError(path, "file not found (FActScore GPT-4 bios)")
+    path = input_file(root / "factscore" / "unlabeled" / "GPT-4.jsonl", "file (FActScore GPT-4 bios)")
     return [r for _, r in iter_numbered(path, required=["topic", "output"])]
 
 
@@ -52,14 +49,11 @@ def load_biogen(split: str | None = "test") -> list[dict]:
     root = _root()
     if split == "factscore":
         path = root / "factscore" / "unlabeled" / "prompt_entities.txt"
-        if not path.exists():
-            raise InputError(path, "file not found (FActScore's 500 entities)")
+        text = read_text(path, "file (FActScore's 500 entities)")
         cats = {r["topic"]: r.get("cat") for r in _gpt4_bios(root)}
-        names = [n.strip() for n in path.read_text(encoding="utf-8").splitlines() if n.strip()]
+        names = [n.strip() for n in text.splitlines() if n.strip()]
         return [_row(split, i, n, cats.get(n)) for i, n in enumerate(names)]
     path = root / "biogen" / f"{split}.jsonl"
-    if not path.exists():
-        raise InputError(path, "file not found")
     return [_row(split, i, r["topic"], r.get("cat")) for i, (_, r) in enumerate(iter_numbered(path, ["topic"]))]
 
 
@@ -75,8 +69,8 @@ def fewshot_demos(k: int = FEWSHOT_K) -> list[tuple[str, str]]:
     """k (question, first-paragraph bio) pairs from FActScore's GPT-4 bios, none of them a BioGEN person; chosen
     deterministically: the first k "very freq" people in file order whose first paragraph has 40-120 words."""
     root = _root()
-    biogen = {json.loads(line)["topic"] for s in ("train", "test") for line in
-              (root / "biogen" / f"{s}.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()}
+    biogen = {r["topic"] for s in ("train", "test") for _, r in iter_numbered(root / "biogen" / f"{s}.jsonl",
+                                                                              ["topic"])}
     out = []
     for r in _gpt4_bios(root):
         para = r["output"].strip().split("\n")[0].strip()

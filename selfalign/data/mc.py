@@ -5,11 +5,10 @@ true), and BIG-bench multiple-choice tasks (``target_scores``).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import iter_numbered
+from selfalign.io import duplicate, input_file, iter_numbered, read_json
 
 
 def load_mc(source: str, split: str | None = None, limit: int | None = None) -> list[dict]:
@@ -52,14 +51,12 @@ def _check_options(path, options, where) -> list[dict]:
 
 def load_mc_jsonl(path: str | Path) -> list[dict]:
     """Rows {id, question, options: [{text, label}]}; errors name the file and line."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(path, "file not found")
+    path = input_file(path)
     rows, seen = [], {}
     for lineno, r in iter_numbered(path, required=["id", "question", "options"]):
         key = str(r["id"])
         if key in seen:
-            raise InputError(path, f"duplicate id {key!r} (first on line {seen[key]})", lineno)
+            raise duplicate(path, "id", key, seen[key], lineno)
         seen[key] = lineno
         rows.append({**r, "id": key, "options": _check_options(path, r["options"], lineno)})
     if not rows:
@@ -100,12 +97,7 @@ def load_truthfulqa_mc(mc_path: str | Path | None = None, split: str | None = "a
     if split not in SPLITS:
         raise SelfAlignError(f"unknown TruthfulQA split {split!r}; choose one of {', '.join(SPLITS)}")
     path = Path(mc_path) if mc_path else _truthfulqa_dir() / "mc_task.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except json.JSONDecodeError as e:
-        raise InputError(path, f"malformed JSON ({e.msg})", e.lineno) from None
+    data = read_json(path)
     csv_path = path.parent / "TruthfulQA.csv"
     csv_ids = {r["question"]: r["id"] for r in read_csv(csv_path)} if csv_path.exists() else {}
     rows = []
@@ -113,6 +105,8 @@ def load_truthfulqa_mc(mc_path: str | Path | None = None, split: str | None = "a
         targets = ex.get("mc2_targets") if isinstance(ex, dict) else None
         if not isinstance(targets, dict) or not targets or not isinstance(ex.get("question"), str):
             raise InputError(path, f"entry {i}: needs 'question' and a non-empty 'mc2_targets' object")
+        if any(v not in (0, 1) for v in targets.values()):
+            raise InputError(path, f"entry {i}: 'mc2_targets' labels must be 0 or 1")
         q = ex["question"].strip()
         rows.append({"id": csv_ids.get(q, f"tqa-mc-{i:03d}"), "question": q,
                      "options": [{"text": t, "label": int(v)} for t, v in targets.items()]})
@@ -146,12 +140,7 @@ def load_bigbench(task: str, root: str | Path | None = None) -> list[dict]:
 
 
 def _load_task_file(path: Path, task: str) -> list[dict]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise InputError(path, f"malformed JSON ({e.msg})", e.lineno) from None
-    except UnicodeDecodeError:
-        raise InputError(path, "not UTF-8 text") from None
+    data = read_json(path)  # missing, not UTF-8, malformed: one line naming the file (and line)
     examples = data.get("examples") if isinstance(data, dict) else None
     if not isinstance(examples, list) or not examples:
         subs = sorted(p.parent.name for p in path.parent.glob("*/task.json"))
@@ -166,6 +155,8 @@ def _load_task_file(path: Path, task: str) -> list[dict]:
                "input": ex["input"], "task": task}
         scores = ex.get("target_scores")
         if isinstance(scores, dict) and scores:
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in scores.values()):
+                raise InputError(path, f"{where}: 'target_scores' values must be numbers")
             row["options"] = [{"text": str(t), "label": int(float(s) > 0)} for t, s in scores.items()]
         elif "target" in ex and "target_scores" not in ex:
             targets = ex["target"] if isinstance(ex["target"], list) else [ex["target"]]

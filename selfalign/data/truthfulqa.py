@@ -9,11 +9,12 @@ as the paper's released prompt files group them); a ``splits.json`` beside the d
 from __future__ import annotations
 
 import csv
-import json
+import io
 import os
 from pathlib import Path
 
 from selfalign.errors import InputError, SelfAlignError
+from selfalign.io import read_json, read_text
 
 SPLITS = ("fewshot_demos", "train", "valid", "test", "all")
 HUB_ID = "truthfulqa/truthful_qa"
@@ -33,19 +34,22 @@ def _split_answers(text: str) -> list[str]:
 
 
 def read_csv(path: Path) -> list[dict]:
-    if not path.exists():
-        raise InputError(path, "file not found")
+    text = read_text(path)
     rows = []
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
-        need = {"Question", "Best Answer", "Correct Answers", "Incorrect Answers"}
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    need = {"Question", "Best Answer", "Correct Answers", "Incorrect Answers"}
+    try:
         if not need <= set(reader.fieldnames or []):
             raise InputError(path, f"not a TruthfulQA CSV: needs columns {sorted(need)}", 1)
         for i, r in enumerate(reader):
+            if any(r.get(c) is None for c in need):
+                raise InputError(path, "row has fewer columns than the header", reader.line_num)
             rows.append({"id": f"tqa-{i:03d}", "question": r["Question"].strip(), "category": r.get("Category"),
                          "best_answer": r["Best Answer"].strip(),
                          "correct_answers": _split_answers(r["Correct Answers"]),
                          "incorrect_answers": _split_answers(r["Incorrect Answers"])})
+    except csv.Error as e:
+        raise InputError(path, f"malformed CSV ({e})", reader.line_num) from None
     return rows
 
 
@@ -69,7 +73,10 @@ def load_splits(directory: Path | None) -> dict:
     path = directory / "splits.json" if directory else None
     if not path or not path.exists():
         path = root() / SPLITS_FILE
-    return json.loads(path.read_text())
+    splits = read_json(path)
+    if not isinstance(splits, dict) or not all(isinstance(v, list) for v in splits.values()):
+        raise InputError(path, "expected an object of {split: [questions]}")
+    return splits
 
 
 PLACE_MC = ("place mc_task.json (github.com/sylinrl/TruthfulQA, data/mc_task.json) at "

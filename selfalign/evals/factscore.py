@@ -21,12 +21,15 @@ from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import GenerationConfig, make_engine
 from selfalign.errors import InputError, SelfAlignError
+from selfalign.data.biogen import SPLITS as BIOGEN_SPLITS
 from selfalign.evals.knowledge import open_source
 from selfalign.evals.results import rows_path, save_result
-from selfalign.io import iter_jsonl, iter_numbered, read_jsonl, row_hash
+from selfalign.io import duplicate, iter_jsonl, iter_numbered, output_file, read_jsonl, row_hash
 from selfalign.lineage import INPUT_HASH, TrackedOutput, check_not_input, settings_of
 from selfalign.progress import run_chunks
 from selfalign.provenance import meta
+from selfalign.sampling import CHAT_TEMPLATE, answer_templates
+from selfalign.selfeval.claims import CLAIM_METHODS
 
 ABSTAIN = ("generic", "perplexity_ai", "none")
 METRICS = ("score", "init_score", "respond", "num_facts", "n_correct", "n_incorrect")
@@ -43,8 +46,10 @@ INVALID_PPL_MENTIONS = [
 class BioGenEvalConfig(ModelArgs):
     output: Optional[str] = opt(None, "summary JSON (per-response rows go to <output stem>.rows.jsonl; resumable)")
     input: str = opt("biogen", "people to write bios of: biogen, or a JSONL of {id, topic|question}")
-    split: Optional[str] = opt("test", "BioGEN split: train, test, factscore (FActScore's 500 names)")
-    limit: Optional[int] = opt(None, "evaluate only the first N people / answers")
+    split: Optional[str] = opt("test", "BioGEN split: train, test, factscore (FActScore's 500 names)",
+                               choices=BIOGEN_SPLITS)
+    limit: Optional[int] = opt(None, "evaluate only the first N people / answers", min=1,
+                               hint="leave it out for all of them")
     answers: Optional[str] = opt(None, "score existing answers instead of generating: samples JSONL with response "
                                        "(or FActScore's output) and topic (or question 'Tell me a bio of X.')")
     knowledge: Optional[str] = opt(None, "knowledge source: FActScore SQLite documents(title, text) or JSONL "
@@ -52,17 +57,22 @@ class BioGenEvalConfig(ModelArgs):
     verifier: Optional[str] = opt(None, "model spec that verifies facts (default: the evaluated model itself; "
                                        "in a recipe: the recipe's base model, for every compared model)")
     claim_method: str = opt("rules", "atomic facts by rules (offline) or llm (FActScore's prompt, run on the "
-                                     "verifier model)")
+                                     "verifier model)", choices=CLAIM_METHODS)
     claim_cache: Optional[str] = opt(None, "JSONL cache of decompositions")
-    k: int = opt(5, "passages retrieved per fact")
-    gamma: int = opt(10, "FActScore length penalty gamma (0 = none)")
-    abstain: str = opt("generic", "abstention rule: generic, perplexity_ai, none (FActScore's detectors)")
-    template: str = opt("biogen", "answer prompt: biogen (paper form), biogen-5shot, qa, plain")
-    chat_template: str = opt("auto", "wrap the prompt in the model's chat template: auto, on, off")
-    max_new_tokens: int = opt(256, "tokens per bio at most")
-    temperature: float = opt(0.0, "sampling temperature for bios (0 = greedy)")
-    consistency_k: int = opt(5, "no knowledge source: sampled answers per fact")
-    seed: int = opt(0, "random seed")
+    k: int = opt(5, "passages retrieved per fact", min=1)
+    gamma: int = opt(10, "FActScore length penalty gamma (0 = none)", min=0)
+    abstain: str = opt("generic", "abstention rule: generic, perplexity_ai, none (FActScore's detectors)",
+                       choices=ABSTAIN)
+    template: str = opt("biogen", "answer prompt: biogen (paper form), biogen-5shot, qa, plain",
+                        choices=answer_templates)
+    chat_template: str = opt("auto", "wrap the prompt in the model's chat template: auto, on, off",
+                             choices=CHAT_TEMPLATE)
+    max_new_tokens: int = opt(256, "tokens per bio at most", min=1)
+    temperature: float = opt(0.0, "sampling temperature for bios (0 = greedy)", min=0)
+    consistency_k: int = opt(5, "no knowledge source: sampled answers per fact", min=1)
+    seed: int = opt(0, "sampling seed: the bios (with --temperature > 0) and the self-consistency answers", min=0)
+    n_boot: int = opt(1000, "bootstrap resamples for the 95% intervals; 0 = none", min=0, summary_only=True)
+    bootstrap_seed: int = opt(0, "bootstrap seed", min=0, summary_only=True)
     overwrite: bool = opt(False, "evaluate every bio afresh (the rows beside --output are deleted)")
 
 
@@ -105,21 +115,29 @@ def _items(cfg: BioGenEvalConfig) -> list[dict]:
     from selfalign.data.biogen import bio_question, topic_of
 
     if cfg.answers:
-        rows = []
-        for lineno, r in iter_numbered(Path(cfg.answers), [("response", "output"), ("topic", "question")]):
+        rows, seen = [], {}
+        for lineno, r in iter_numbered(Path(cfg.answers), [("response", "output"), ("topic", "question")],
+                                       ["id", "sample_idx", "topic", "question"]):
             if "response" not in r:  # FActScore's own generation files: {"topic", "output"}
                 r["response"] = r["output"]
             if not topic_of(r):
                 raise InputError(cfg.answers, "no topic: give 'topic' or a question 'Tell me a bio of X.'", lineno)
-            rows.append({**r, "id": str(r.get("id", f"line{lineno}")), "sample_idx": r.get("sample_idx", 0),
-                         "topic": topic_of(r), "question": r.get("question") or bio_question(topic_of(r))})
+            row = {**r, "id": str(r.get("id", f"line{lineno}")), "sample_idx": r.get("sample_idx", 0),
+                   "topic": topic_of(r), "question": r.get("question") or bio_question(topic_of(r))}
+            key = (row["id"], row["sample_idx"])
+            if key in seen:
+                raise duplicate(cfg.answers, "(id, sample_idx)", key, seen[key], lineno)
+            seen[key] = lineno
+            rows.append(row)
         if not rows:
             raise InputError(cfg.answers, "no rows (the file is empty)")
         return rows[:cfg.limit] if cfg.limit else rows
     if cfg.input in NAMED:
         rows = load_prompts(cfg.input, cfg.split if cfg.input == "biogen" else None, cfg.limit)
     else:  # a JSONL of people: {id, topic} or {id, question: "Tell me a bio of X."}
-        rows = read_jsonl(cfg.input, required=["id", ("topic", "question")])[:cfg.limit or None]
+        rows = read_jsonl(cfg.input, required=["id", ("topic", "question")], unique=lambda r: str(r["id"]),
+                          fields=["topic", "question"])
+        rows = rows[:cfg.limit or None]
     out = []
     for r in rows:
         if not topic_of(r):
@@ -193,15 +211,16 @@ def run_biogen_eval(cfg: BioGenEvalConfig, engine=None) -> dict:
     from selfalign.selfeval.claims import ClaimCache
 
     require(cfg, "output")
-    if cfg.abstain not in ABSTAIN:
-        raise SelfAlignError(f"unknown --abstain {cfg.abstain!r}; choose one of {', '.join(ABSTAIN)}")
     items = _items(cfg)
+    output_file(cfg.output)
     inputs = [cfg.answers, cfg.input, cfg.knowledge]
     check_not_input([cfg.output], inputs)
     out = TrackedOutput(rows_path(cfg.output), lambda r: (str(r["id"]), r.get("sample_idx", 0)), settings_of(cfg),
                         inputs=inputs, overwrite=cfg.overwrite)  # refuses other settings before a model loads
+    cache = None
     try:
         ks = open_source(cfg.knowledge)
+        cache = ClaimCache(cfg.claim_cache)  # read (and checked) before any model loads
         if ks is None:
             print(f"eval biogen: no --knowledge given: facts are scored by {NO_KNOWLEDGE}, not FActScore",
                   file=sys.stderr)
@@ -210,9 +229,11 @@ def run_biogen_eval(cfg: BioGenEvalConfig, engine=None) -> dict:
                                                                               "model": cfg.verifier, "adapter": None})
     except BaseException:
         out.close()
+        if cache is not None:
+            cache.close()
         raise
     key = out.key
-    t0, n_new, cache = time.time(), 0, ClaimCache(cfg.claim_cache)
+    t0, n_new = time.time(), 0
     try:
         with out:
             out.record(meta(cfg, model_info=engine.info, verifier_info=verifier.info,
@@ -235,7 +256,7 @@ def run_biogen_eval(cfg: BioGenEvalConfig, engine=None) -> dict:
     method = _method(ks, verifier)
     summary = save_result(cfg.output, "biogen-factscore", rows, METRICS,
                           meta(cfg, model_info=engine.info, verifier_info=verifier.info,
-                               knowledge=ks.describe() if ks else None),
+                               knowledge=ks.describe() if ks else None), n_boot=cfg.n_boot, seed=cfg.bootstrap_seed,
                           factscore=agg, score_method=method, gamma=cfg.gamma, claim_method=cfg.claim_method,
                           verify_template=P.FACTSCORE_VERIFY_TEMPLATE_ID if ks else None)
     if ks:

@@ -167,7 +167,7 @@ def engine_p_yes(engine, prompts: Sequence[str]) -> list[float]:
     is more than one token for this tokenizer."""
     try:
         return [p[0] for p in engine.choice_probs(list(prompts), ["yes"])]
-    except ValueError:
+    except (ValueError, SelfAlignError):  # "yes" is not one token after the prompt (engines say it either way)
         return [math.exp(lp) for lp, _ in engine.loglikelihood([(p, " yes") for p in prompts])]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import iter_numbered
+from selfalign.io import input_file, iter_numbered
 
 SPECIAL_SEPARATOR = "####SPECIAL####SEPARATOR####"  # FActScore's passage separator inside a DB text
 MAX_WORDS = 256
@@ -42,9 +42,7 @@ class KnowledgeSource:
     """Passages per title from SQLite or JSONL, BM25 retrieval per (topic, fact)."""
 
     def __init__(self, path: str | Path, max_words: int = MAX_WORDS):
-        self.path, self.max_words = Path(path), max_words
-        if not self.path.exists():
-            raise InputError(self.path, "knowledge source not found")
+        self.path, self.max_words = input_file(path, "knowledge source"), max_words
         with open(self.path, "rb") as f:
             self.kind = "sqlite" if f.read(16) == SQLITE_MAGIC else "jsonl"
         self._docs = self._load_jsonl() if self.kind == "jsonl" else None

@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from selfalign.errors import InputError
-from selfalign.io import read_jsonl, write_json
+from selfalign.io import read_json, read_jsonl, write_json
 from selfalign.metrics import bootstrap_ci, paired_bootstrap
 
 
@@ -54,17 +54,21 @@ def save_result(output: str | Path, task: str, rows: Sequence[dict], metrics: Se
 
 def load_result(path: str | Path) -> tuple[dict, list[dict]]:
     """(summary, rows) of a saved evaluation."""
-    import json
-
     path = Path(path)
-    try:
-        summary = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(path, "no such result file") from None
-    except json.JSONDecodeError as e:
-        raise InputError(path, f"not valid JSON ({e.msg})", e.lineno) from None
-    if "metrics" not in summary or "task" not in summary:
+    summary = read_json(path, "result file")
+    if not isinstance(summary, dict) or "metrics" not in summary or "task" not in summary:
         raise InputError(path, "not a selfalign evaluation result (no 'task'/'metrics')")
+    if not isinstance(summary["task"], str):
+        raise InputError(path, f"'task' must be a string, got {summary['task']!r}")
+    metrics = summary["metrics"]
+    if not isinstance(metrics, dict) or not all(isinstance(v, dict) for v in metrics.values()):
+        raise InputError(path, "'metrics' must be an object of {metric: {value, ci_low, ci_high, n}}")
+    for m, v in metrics.items():
+        if any(v.get(k) is not None and (not isinstance(v[k], (int, float)) or isinstance(v[k], bool))
+               for k in ("value", "ci_low", "ci_high", "n")):
+            raise InputError(path, f"metric {m!r}: value, ci_low, ci_high and n must be numbers or null")
+    if not isinstance(summary.get("rows") or "", str):
+        raise InputError(path, f"'rows' must be a file name, got {summary['rows']!r}")
     rp = path.with_name(summary.get("rows") or rows_path(path).name)
     rows = read_jsonl(rp, required=["id"]) if rp.exists() else []
     return summary, rows

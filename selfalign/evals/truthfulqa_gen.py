@@ -14,10 +14,11 @@ from selfalign.engines import GenerationConfig, make_engine
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.judges import JUDGES, make_judge
 from selfalign.evals.results import rows_path, save_result
-from selfalign.io import iter_jsonl, line_numbers, read_jsonl
+from selfalign.io import iter_jsonl, line_numbers, output_file, read_jsonl
 from selfalign.lineage import TrackedOutput, check_not_input, settings_of, stamp
 from selfalign.provenance import meta
-from selfalign.sampling import RAW_STOPS, render, resolve_prompting
+from selfalign.data.truthfulqa import SPLITS
+from selfalign.sampling import CHAT_TEMPLATE, RAW_STOPS, answer_templates, render, resolve_prompting
 from selfalign.progress import run_chunks
 
 TASK = "truthfulqa-gen"
@@ -26,22 +27,26 @@ TASK = "truthfulqa-gen"
 @dataclass
 class TruthfulQAGenConfig(ModelArgs):
     output: Optional[str] = opt(None, "result JSON; per-question rows go to <stem>.rows.jsonl (resumed on rerun)")
-    split: str = opt("test", "TruthfulQA split of the paper (splits.json): test, valid, train, all")
+    split: str = opt("test", "TruthfulQA split of the paper (splits.json): test, valid, train, all", choices=SPLITS)
     data: Optional[str] = opt(None, "TruthfulQA CSV (splits.json beside it); default: the shared data, else the hub")
-    limit: Optional[int] = opt(None, "first N questions only")
-    template: str = opt("truthfulqa-paper", "answer prompt (see prompts.py): truthfulqa-paper, qa, plain")
-    chat_template: str = opt("off", "wrap the prompt in the model's chat template: auto, on, off")
-    max_new_tokens: int = opt(64, "tokens per answer at most")
-    temperature: float = opt(0.0, "sampling temperature (0 = greedy)")
-    seed: int = opt(0, "random seed (sampling and bootstrap)")
-    judge: str = opt("offline", "offline (sentence embeddings + BLEU/ROUGE), hf (judge model), openai (endpoint)")
+    limit: Optional[int] = opt(None, "first N questions only", min=1, hint="leave it out for all questions")
+    template: str = opt("truthfulqa-paper", "answer prompt (see prompts.py): truthfulqa-paper, qa, plain",
+                        choices=answer_templates)
+    chat_template: str = opt("off", "wrap the prompt in the model's chat template: auto, on, off",
+                             choices=CHAT_TEMPLATE)
+    max_new_tokens: int = opt(64, "tokens per answer at most", min=1)
+    temperature: float = opt(0.0, "sampling temperature (0 = greedy)", min=0)
+    seed: int = opt(0, "sampling seed (used when --temperature > 0)", min=0)
+    judge: str = opt("offline", "offline (sentence embeddings + BLEU/ROUGE), hf (judge model), openai (endpoint)",
+                     choices=JUDGES)
     judge_model: Optional[str] = opt(None, "hf: truth judge model spec; openai: model name; offline: embedding dir")
     judge_info_model: Optional[str] = opt(None, "hf/openai: informativeness judge (default: 'not an abstention')")
     judge_endpoint: Optional[str] = opt(None, "openai: base URL of an OpenAI-compatible API (…/v1)")
     judge_api_key_env: str = opt("OPENAI_API_KEY", "openai: name of the environment variable holding the API key")
     answers: Optional[str] = opt(None, "judge this JSONL (id, question, response|answer) instead of generating, "
                                        "e.g. `selfalign sample` output; --split is not applied to it")
-    n_boot: int = opt(1000, "bootstrap resamples for the 95% intervals")
+    n_boot: int = opt(1000, "bootstrap resamples for the 95% intervals; 0 = none", min=0, summary_only=True)
+    bootstrap_seed: int = opt(0, "bootstrap seed", min=0, summary_only=True)
     overwrite: bool = opt(False, "answer and judge every question afresh (the rows beside --output are deleted)")
 
 
@@ -49,7 +54,8 @@ def _answer_items(cfg: TruthfulQAGenConfig) -> list[dict]:
     """Rows of an answers file (the lowest sample_idx of each id), with references from the row or TruthfulQA."""
     from selfalign.data.truthfulqa import load_truthfulqa
 
-    rows = read_jsonl(cfg.answers, required=["id", "question", ("response", "answer")])
+    rows = read_jsonl(cfg.answers, required=["id", "question", ("response", "answer")],
+                      fields=["sample_idx", "response", "answer"])
     best: dict[str, tuple[dict, int]] = {}
     for r, line in zip(rows, line_numbers(cfg.answers)):
         key = str(r["id"])
@@ -102,8 +108,6 @@ def run_truthfulqa_gen(cfg: TruthfulQAGenConfig, engine=None, judge=None) -> dic
     from selfalign.data.truthfulqa import load_truthfulqa
 
     require(cfg, "output")
-    if judge is None and cfg.judge not in JUDGES:
-        raise SelfAlignError(f"unknown judge {cfg.judge!r}; choose one of {', '.join(JUDGES)}")
     judge_name = judge.name if judge is not None else cfg.judge
     if cfg.answers:
         items = _answer_items(cfg)
@@ -112,6 +116,7 @@ def run_truthfulqa_gen(cfg: TruthfulQAGenConfig, engine=None, judge=None) -> dic
         items = items[:cfg.limit] if cfg.limit else items
     if not items:
         raise SelfAlignError("no TruthfulQA questions selected")
+    output_file(cfg.output)
     rp = rows_path(cfg.output)
     check_not_input([cfg.output], [cfg.answers, cfg.data])
     gen = GenerationConfig(n=1, temperature=cfg.temperature, top_p=1.0, top_k=0, max_new_tokens=cfg.max_new_tokens)
@@ -152,7 +157,7 @@ def run_truthfulqa_gen(cfg: TruthfulQAGenConfig, engine=None, judge=None) -> dic
         prompting.update(_earlier_meta(cfg.output, "model_info", "prompt_template", "chat_template"))
     info = meta(cfg, task=TASK, model_info=getattr(engine, "info", None) or prompting.pop("model_info", None),
                 answers_file=cfg.answers, judge=judge.describe(), **prompting)
-    summary = save_result(cfg.output, TASK, rows, metrics, info, n_boot=cfg.n_boot, seed=cfg.seed,
+    summary = save_result(cfg.output, TASK, rows, metrics, info, n_boot=cfg.n_boot, seed=cfg.bootstrap_seed,
                           judge=judge.name, split=None if cfg.answers else cfg.split)
     return {"output": cfg.output, "rows": str(rp), "questions": len(rows), "new_rows": n_new,
             "seconds": round(time.time() - t0, 2), "judge": judge.name,

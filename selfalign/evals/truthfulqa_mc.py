@@ -9,7 +9,6 @@ option with the highest P(True) is the true one.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,9 @@ from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import make_engine
 from selfalign.errors import InputError, SelfAlignError
+from selfalign.data.truthfulqa import SPLITS
 from selfalign.evals.results import rows_path, save_result
-from selfalign.io import iter_jsonl
+from selfalign.io import iter_jsonl, output_file, read_json
 from selfalign.lineage import TrackedOutput, check_not_input, settings_of, stamp
 from selfalign.provenance import meta
 from selfalign.progress import run_chunks
@@ -37,17 +37,21 @@ class TruthfulQAMCConfig(ModelArgs):
     data: Optional[str] = opt(None, "TruthfulQA mc_task.json (default: $SELFALIGN_DATA/truthfulqa/mc_task.json, else "
                                     "fetched from the hub; the paper's split ships with selfalign, a splits.json "
                                     "beside the file overrides it)")
-    split: str = opt("test", "the paper's split: train, valid, test, all (fewshot_demos also works)")
-    limit: Optional[int] = opt(None, "use only the first N questions of the split")
+    split: str = opt("test", "the paper's split: train, valid, test, all (fewshot_demos also works)",
+                     choices=SPLITS)
+    limit: Optional[int] = opt(None, "use only the first N questions of the split", min=1,
+                               hint="leave it out for the whole split")
     selfeval: bool = opt(True, "also score the Self-Eval selection: the option with the highest P(True)")
-    shots: int = opt(5, "P(True): number of the paper's Self-Eval demonstrations before the prompt (0-5)")
+    shots: int = opt(5, "P(True): number of the paper's Self-Eval demonstrations before the prompt",
+                     min=0, max=len(P.PTRUE_DEMOS))
     selfeval_prompt: Optional[str] = opt(None, "P(True): a named Self-Eval prompt instead of --shots: zero-shot, "
                                                "or paper (5 demos + the paper's instruction header)",
                                          choices=tuple(P.PTRUE_PRESETS))
     chat: bool = opt(False, "P(True): wrap the prompt in the model's chat template (off: raw text, as the paper)")
-    n_boot: int = opt(1000, "bootstrap resamples (of questions) for the 95 percent intervals; 0 = none")
-    seed: int = opt(0, "bootstrap seed")
-    batch_size: int = opt(16, "rows per forward pass")
+    n_boot: int = opt(1000, "bootstrap resamples (of questions) for the 95 percent intervals; 0 = none", min=0,
+                      summary_only=True)
+    bootstrap_seed: int = opt(0, "bootstrap seed", min=0, aliases=("--seed",), summary_only=True)
+    batch_size: int = opt(16, "rows per forward pass", min=1)
     overwrite: bool = opt(False, "score every question afresh (the rows beside --output are deleted)")
 
 
@@ -79,7 +83,7 @@ def load_questions(data: str | None, split: str, limit: int | None = None) -> tu
 
     path = Path(data) if data else _truthfulqa_dir() / "mc_task.json"
     base = load_truthfulqa_mc(path, split)  # ids (those of TruthfulQA.csv), split order, file checks
-    raw = {ex["question"].strip(): ex for ex in json.loads(path.read_text(encoding="utf-8"))}
+    raw = {ex["question"].strip(): ex for ex in read_json(path)}  # load_truthfulqa_mc checked the entries
     out = []
     for r in base[:limit] if limit else base:
         ex = raw[r["question"]]
@@ -134,11 +138,8 @@ def _check_scorer(path: Path, ids: set, scorer: str) -> None:
 def run_truthfulqa_mc(cfg: TruthfulQAMCConfig, engine=None) -> dict:
     """Score every question of the split (resuming finished rows), then write the summary JSON."""
     require(cfg, "output")
-    if cfg.n_boot < 0:
-        raise SelfAlignError(f"--n-boot must be >= 0, got {cfg.n_boot}")
-    if not 0 <= cfg.shots <= len(P.PTRUE_DEMOS):
-        raise SelfAlignError(f"--shots must be between 0 and {len(P.PTRUE_DEMOS)}, got {cfg.shots}")
     data_path, qs = load_questions(cfg.data, cfg.split, cfg.limit)
+    output_file(cfg.output)
     engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
     tid = P.selfeval_settings(cfg)[2] if cfg.selfeval else None
     scorer = f"model={engine.info.get('model')};adapter={cfg.adapter};{P.TRUTHFULQA_MC_TEMPLATE_ID};selfeval={tid}"
@@ -147,7 +148,7 @@ def run_truthfulqa_mc(cfg: TruthfulQAMCConfig, engine=None) -> dict:
     check_not_input([cfg.output], [data_path])
     run_meta = meta(cfg, stage=f"eval {TASK}", model_info=engine.info, mc_template=P.TRUTHFULQA_MC_TEMPLATE_ID,
                     selfeval_template=tid, harness=HARNESS)
-    with TrackedOutput(rp, lambda r: str(r["id"]), settings_of(cfg, ignore=("seed",)), inputs=[data_path],
+    with TrackedOutput(rp, lambda r: str(r["id"]), settings_of(cfg), inputs=[data_path],
                        overwrite=cfg.overwrite) as out:  # opening it cuts a partial last line
         _check_scorer(rp, {q["id"] for q in qs}, scorer)
         out.record(run_meta)
@@ -161,7 +162,7 @@ def run_truthfulqa_mc(cfg: TruthfulQAMCConfig, engine=None) -> dict:
     stored = {str(r["id"]): r for r in iter_jsonl(rp)}
     rows = [stored[q["id"]] for q in qs]
     metrics = ["mc1", "mc2"] + (["selfeval_mc1"] if cfg.selfeval else [])
-    summary = save_result(cfg.output, TASK, rows, metrics, run_meta, n_boot=cfg.n_boot, seed=cfg.seed,
+    summary = save_result(cfg.output, TASK, rows, metrics, run_meta, n_boot=cfg.n_boot, seed=cfg.bootstrap_seed,
                           data=str(data_path), split=cfg.split, n_questions=len(rows))
     res = {m: summary["metrics"][m]["value"] for m in metrics}
     return {"output": cfg.output, "questions": len(rows), "new_rows": n_new, "skipped_rows": len(rows) - n_new,

@@ -44,8 +44,8 @@ class ClaimCache:
 
     def __init__(self, path: str | Path | None):
         self.path = Path(path) if path else None
-        self.rows = {r["key"]: r["claims"] for r in iter_jsonl(self.path)} if self.path and self.path.exists() else {}
-        self._out = JsonlAppender(self.path, key=lambda r: r["key"]) if self.path else None
+        self._out = JsonlAppender(self.path, key=lambda r: r["key"]) if self.path else None  # cuts a half-written line
+        self.rows = {r["key"]: r["claims"] for r in iter_jsonl(self.path, ["key", "claims"])} if self._out else {}
 
     def get(self, key: str):
         return self.rows.get(key)

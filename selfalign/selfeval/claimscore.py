@@ -27,9 +27,6 @@ def score_claim_rows(engine, rows: list[dict], cfg) -> list[dict]:
     from selfalign.selfeval import consistency, ptrue
     from selfalign.selfeval.claims import ClaimCache, decompose, method_tag
 
-    if cfg.claim_context not in CONTEXTS:
-        raise SelfAlignError(f"unknown --claim-context {cfg.claim_context!r}; choose one of {', '.join(CONTEXTS)}")
-    aggregate([], cfg.claim_agg)  # validate early
     cache = ClaimCache(cfg.claim_cache)
     try:
         decs = decompose(engine, [r["response"] for r in rows], [topic_of(r) for r in rows], cfg.claim_method,

@@ -1,0 +1,155 @@
+"""selfalign.io: every reader and writer fails with one InputError naming the file (and line); a full disk keeps the
+rows written before it; half-written last lines of our own files are cut, not fatal."""
+from __future__ import annotations
+
+import errno
+import json
+
+import pytest
+
+from selfalign import io as sio
+from selfalign.cli import main
+from selfalign.errors import InputError
+
+
+def _rows(path):
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_non_utf8_bytes_name_the_line_and_column(tmp_path):
+    p = tmp_path / "x.jsonl"
+    p.write_bytes(b'{"id": 1, "question": "a"}\n{"id": 2, "question": "caf\xe9"}\n')
+    with pytest.raises(InputError, match=r"x.jsonl:2: not UTF-8 text \(byte 0xe9 at column 27\)"):
+        sio.read_jsonl(p)
+    t = tmp_path / "x.txt"
+    t.write_bytes(b"line one\nline \xff two\n")
+    with pytest.raises(InputError, match=r"x.txt:2: not UTF-8 text \(byte 0xff at column 6\)"):
+        sio.read_text(t)
+    t.write_bytes("\ufeffok".encode())
+    assert sio.read_text(t) == "ok"  # a BOM is not content
+
+
+def test_directories_and_missing_files(tmp_path):
+    with pytest.raises(InputError, match="is a directory, not a file"):
+        sio.read_jsonl(tmp_path)
+    with pytest.raises(InputError, match="nope.json: file not found"):
+        sio.read_json(tmp_path / "nope.json")
+    with pytest.raises(InputError, match="is a directory; give a file name"):
+        sio.output_file(tmp_path)
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    with pytest.raises(InputError, match=r"plain/out.jsonl: cannot write it \(.*plain is a file, not a folder\)"):
+        sio.JsonlAppender(plain / "out.jsonl", key=lambda r: r["i"])
+    with pytest.raises(InputError, match="is a file; give a directory"):
+        sio.output_dir(plain)
+
+
+def test_unwritable_output_is_one_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(sio.os, "access", lambda p, mode: False)  # (the tests run as root: chmod does not bite)
+    with pytest.raises(InputError, match=r"o.jsonl: cannot write it \(permission denied\)"):
+        sio.output_file(tmp_path / "o.jsonl")
+    with pytest.raises(InputError, match=r"i.jsonl: cannot read it \(permission denied\)"):
+        (tmp_path / "i.jsonl").write_text("{}\n")
+        sio.read_jsonl(tmp_path / "i.jsonl")
+
+
+def test_field_types_are_checked_where_rows_are_read(tmp_path):
+    p = tmp_path / "s.jsonl"
+    p.write_text('{"id": "a", "question": "q", "response": "r"}\n{"id": "b", "question": 5, "response": "r"}\n')
+    with pytest.raises(InputError, match=r"s.jsonl:2: question must be a string, got integer 5"):
+        sio.read_jsonl(p, required=["id", "question", "response"])
+    assert len(sio.read_jsonl(p, required=["id"])) == 2  # a field the reader does not use is the user's business
+    p.write_text('{"label": null}\n')
+    with pytest.raises(InputError, match=r"s.jsonl:1: label must be 0 or 1, got null"):
+        sio.read_jsonl(p, fields=["label"])
+    p.write_text('{"id": "a", "sample_idx": 0}\n\n{"id": "a", "sample_idx": 0}\n')
+    with pytest.raises(InputError, match=r"s.jsonl:3: duplicate \(id, sample_idx\) \('a', 0\) \(first on line 1\)"):
+        sio.read_jsonl(p, unique=lambda r: (r["id"], r["sample_idx"]), unique_name="(id, sample_idx)")
+
+
+def test_a_full_disk_keeps_the_rows_written_before(tmp_path, monkeypatch):
+    path = tmp_path / "out.jsonl"
+    out = sio.JsonlAppender(path, key=lambda r: r["i"])
+    out.write([{"i": 0}, {"i": 1}])
+    real = sio._write_all
+
+    def half_then_full(fd, data):
+        real(fd, data[: len(data) // 2])  # a partial line reaches the file before the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sio, "_write_all", half_then_full)
+    with pytest.raises(InputError, match=r"out.jsonl: cannot write it \(No space left on device\); the 2 rows"):
+        out.write([{"i": 2}, {"i": 3}])
+    assert _rows(path) == [{"i": 0}, {"i": 1}]  # cut back to the whole rows
+    monkeypatch.setattr(sio, "_write_all", real)
+    out.write([{"i": 2}])
+    out.close()
+    assert _rows(path) == [{"i": 0}, {"i": 1}, {"i": 2}]
+
+
+def test_a_full_disk_while_replacing_a_file_keeps_the_old_one(tmp_path, monkeypatch):
+    path = tmp_path / "meta.json"
+    sio.write_json(path, {"a": 1})
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sio.os, "fsync", full)
+    with pytest.raises(InputError, match=r"meta.json: cannot write it \(No space left on device\); the file as it"):
+        sio.write_json(path, {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 1} and not (tmp_path / "meta.json.tmp").exists()
+
+
+def test_sample_on_a_full_disk_is_one_line_and_resumes(tiny_model_dir, prompts_file, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "s.jsonl"
+    argv = ["sample", "--model", tiny_model_dir, "--input", str(prompts_file), "--output", str(out), "--n", "2",
+            "--max-new-tokens", "4", "--batch-size", "2", "--device", "cpu"]
+    real, calls = sio._write_all, []
+
+    def fill_up(fd, data):
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, data)
+
+    monkeypatch.setattr(sio, "_write_all", fill_up)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"selfalign sample: error: {out}: cannot write it (No space left on device)")
+    assert len([ln for ln in err if "error" in ln]) == 1 and "Traceback" not in "\n".join(err)
+    first = _rows(out)
+    assert len(first) == 4  # the first batch: 2 prompts x 2 samples
+    monkeypatch.setattr(sio, "_write_all", real)
+    assert main(argv) == 0
+    rows = _rows(out)
+    assert rows[:4] == first and len(rows) == 10 and len({(r["id"], r["sample_idx"]) for r in rows}) == 10
+
+
+def test_half_written_last_lines_of_the_claim_cache_and_train_log_are_cut(tmp_path):
+    from selfalign.align import _step_logger
+    from selfalign.selfeval.claims import ClaimCache
+
+    cache = tmp_path / "claims.jsonl"
+    cache.write_text('{"key": "k1", "claims": []}\n{"key": "k2", "cla')
+    c = ClaimCache(cache)
+    assert c.get("k1") == [] and c.get("k2") is None
+    c.put([{"key": "k2", "claims": [{"text": "x"}]}])
+    c.close()
+    assert [r["key"] for r in _rows(cache)] == ["k1", "k2"]
+    log = tmp_path / "train_log.jsonl"
+    log.write_text('{"step": 1, "loss": 0.7}\n{"step": 2, "loss": 0.6}\n{"step": 3, "lo')
+    _step_logger(log, resume_step=2)
+    assert _rows(log) == [{"step": 1, "loss": 0.7}, {"step": 2, "loss": 0.6}]
+
+
+def test_an_unexpected_os_error_is_one_line(tmp_path, monkeypatch, capsys):
+    import selfalign.pairs as pairs
+
+    def denied(*a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied", "/somewhere/x")
+
+    monkeypatch.setattr(pairs, "build_pairs", denied)
+    src = tmp_path / "s.jsonl"
+    src.write_text('{"id": "a", "prompt": "p", "response": "r", "score": 1}\n')
+    assert main(["pairs", "--input", str(src), "--output", str(tmp_path / "p.jsonl")]) == 2
+    assert capsys.readouterr().err == "selfalign pairs: error: /somewhere/x: Permission denied\n"
