@@ -193,3 +193,26 @@ class TrunkRows(_Rows):
         out = model(inputs_embeds=x.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev),
                     logits_to_keep=1, **kw)
         return out.logits[:, -1].float()
+
+
+@torch.no_grad()
+def reference_margins(rows, model, progress=None, chunk: int = 256) -> torch.Tensor:
+    """The margins of the model before any update, in chunks (each chunk reported to ``progress``)."""
+    out = []
+    for s in range(0, len(rows), chunk):
+        idx = list(range(s, min(s + chunk, len(rows))))
+        out.append(rows.margins(model, idx).detach().cpu())
+        if progress:
+            progress(len(idx))
+    return torch.cat(out)
+
+
+class Subset:
+    """Rows ``idx`` of an encoded set, as an encoded set (for the training-set AUROC probe)."""
+
+    def __init__(self, rows, idx):
+        self.rows, self.idx = rows, list(idx)
+        self.sign = rows.sign[self.idx]
+
+    def margins(self, model):
+        return self.rows.margins(model, self.idx)

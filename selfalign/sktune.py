@@ -120,18 +120,6 @@ def encode_rows(rows: list[dict], engine, model, cfg: "SKTuneConfig", progress=N
     return sktrunk.TrunkRows(seqs, a, b, sign, model, cfg.top_layers, cfg.batch_size, progress=progress)
 
 
-@torch.no_grad()
-def reference_margins(rows, model, progress=None, chunk: int = 256) -> torch.Tensor:
-    """The margins of the model before any update, in chunks (each chunk reported to ``progress``)."""
-    out = []
-    for s in range(0, len(rows), chunk):
-        idx = list(range(s, min(s + chunk, len(rows))))
-        out.append(rows.margins(model, idx).detach().cpu())
-        if progress:
-            progress(len(idx))
-    return torch.cat(out)
-
-
 def dpo_loss(margin: torch.Tensor, ref_margin: torch.Tensor, beta: float):
     """Mean DPO loss, and the per-row reward margins beta·(policy margin − reference margin)."""
     reward = beta * (margin - ref_margin.to(margin.device))
@@ -273,8 +261,8 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
     tr = encode_rows(train, engine, model, cfg, prep.update)
     va = encode_rows(valid, engine, model, cfg, prep.update) if valid else None
     model.eval()
-    ref = {"train": reference_margins(tr, model, prep.update),  # once, before any update
-           "valid": reference_margins(va, model, prep.update) if va else None}
+    ref = {"train": sktrunk.reference_margins(tr, model, prep.update),  # once, before any update
+           "valid": sktrunk.reference_margins(va, model, prep.update) if va else None}
     prep.close()
     t_enc = time.time() - t_enc
     model = _wrap(model, cfg, sktrunk.n_layers(model) if cfg.top_layers else 0)
@@ -303,7 +291,7 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
         log_f.flush()
 
     def evaluation():
-        rec = {"train": evaluate(inner, _Subset(tr, probe), ref["train"][probe], [train[i]["label"] for i in probe],
+        rec = {"train": evaluate(inner, sktrunk.Subset(tr, probe), ref["train"][probe], [train[i]["label"] for i in probe],
                                  cfg.beta)}
         if va:
             rec["valid"] = evaluate(inner, va, ref["valid"], [r["label"] for r in valid], cfg.beta)
@@ -404,14 +392,3 @@ def _card_training(out: Path, cfg: SKTuneConfig, training: dict) -> None:
     if (out / CARD).exists():
         (out / CARD).write_text(render_card(portable_spec(cfg.adapter or cfg.model), "adapter" if cfg.lora else "model",
                                             _card(cfg, training)), encoding="utf-8")
-
-
-class _Subset:
-    """Rows ``idx`` of an encoded set, as an encoded set (for the training-set AUROC probe)."""
-
-    def __init__(self, rows, idx):
-        self.rows, self.idx = rows, list(idx)
-        self.sign = rows.sign[self.idx]
-
-    def margins(self, model):
-        return self.rows.margins(model, self.idx)
