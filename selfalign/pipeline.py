@@ -24,15 +24,16 @@ from selfalign.errors import InputError, SelfAlignError
 from selfalign.io import write_json
 from selfalign.provenance import meta
 
-ORDER = ("sk-data", "sk-tune", "sample", "score", "pairs", "align", "eval")
+ORDER = ("sk-data", "sk-tune", "mc-data", "mc-tune", "sample", "score", "pairs", "align", "eval")
 SHARED = ("model", "adapter", "engine", "device", "dtype", "trust_remote_code", "seed")
 TOP = set(SHARED) | {"name", "description", "output"} | set(ORDER)
 STAGE_FILE = "stage.json"
-MODEL_LABELS = {"aligned": "@align", "sk-tuned": "@sk-tune"}  # eval.models labels that name a stage's model
+MODEL_LABELS = {"aligned": "@align", "sk-tuned": "@sk-tune", "mc-aligned": "@mc-tune"}  # eval.models labels that name a stage's model
 
 
 def _stage_defs():
     from selfalign.align import AlignConfig, run_align
+    from selfalign.mc_data import MCDataConfig, run_mc_data
     from selfalign.pairs import PairsConfig, run_pairs
     from selfalign.sampling import SampleConfig, run_sample
     from selfalign.scoring import ScoreConfig, run_score
@@ -43,6 +44,9 @@ def _stage_defs():
     return {
         "sk-data": (SKDataConfig, run_sk_data, {}, "sk.jsonl"),
         "sk-tune": (SKTuneConfig, run_sk_tune, {"data": "@sk-data", "valid_data": "@sk-data:heldout"}, "model"),
+        # multiple-choice self-alignment: self-labelled A/B rows, trained by SK-Tuning's single-token DPO
+        "mc-data": (MCDataConfig, run_mc_data, {}, "mc.jsonl"),
+        "mc-tune": (SKTuneConfig, run_sk_tune, {"data": "@mc-data"}, "model"),
         "sample": (SampleConfig, run_sample, {}, "samples.jsonl"),
         "score": (ScoreConfig, run_score, {"input": "@sample"}, "scores.jsonl"),
         "pairs": (PairsConfig, run_pairs, {"input": "@score"}, "pairs.jsonl"),
