@@ -129,9 +129,11 @@ def run_align(cfg: AlignConfig) -> dict:
     """Train; the output directory is a model spec usable by every other command."""
     import torch
     from datasets import Dataset
+    from datasets import disable_progress_bars
     from trl import DPOConfig, DPOTrainer
 
     from selfalign import models
+    from selfalign.progress import quiet_trainer
 
     require(cfg, "pairs", "output")
     for name in ("batch_size", "grad_accum", "lora_r", "save_steps"):
@@ -170,13 +172,15 @@ def run_align(cfg: AlignConfig) -> dict:
         bf16=bf16, use_cpu=not gpu and next(model.parameters()).device.type == "cpu",
         gradient_checkpointing=_flag(cfg.gradient_checkpointing, "gradient-checkpointing", gpu),
         logging_steps=1, save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2, seed=cfg.seed,
-        data_seed=cfg.seed, report_to=[], disable_tqdm=False, dataloader_num_workers=0)
+        data_seed=cfg.seed, report_to=[], disable_tqdm=True, dataloader_num_workers=0)
+    disable_progress_bars()  # TRL's tokenising map() would draw a \r bar per dataset
     try:
         trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
                              peft_config=peft_config,
                              callbacks=[_step_logger(out / LOG, resume_step)] if args.process_index == 0 else [])
     except ValueError as e:
         raise SelfAlignError(f"cannot set up DPO on {cfg.model!r}: {str(e).splitlines()[0]}") from None
+    quiet_trainer(trainer, "align")  # one progress line as the other stages print, not TRL's per-step dicts
     t0 = time.time()
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if not trainer.is_world_process_zero():  # with several processes, rank 0 alone writes the results

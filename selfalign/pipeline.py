@@ -129,6 +129,11 @@ def plan(recipe: dict, run_dir: Path, where: str) -> list[Step]:
         upstream = {f: by_name[st].hash + (f":{part}" if part else "") for f, (st, part) in s.refs.items()}
         s.hash = _hash({"stage": s.name.split("/")[0], "values": s.values, "inputs": upstream})
         by_name.setdefault(s.name, s)
+    if "score" in by_name:  # the oracle (score.method gold-match) needs prompts with gold targets
+        from selfalign.scoring import plan_check
+
+        sc = by_name["score"]
+        plan_check(sc.values, {k: by_name[st].values for k, (st, _) in sc.refs.items()}, where)
     return steps
 
 

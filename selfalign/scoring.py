@@ -1,5 +1,7 @@
 """Stage 2, score: Self-Eval confidence for every sample (P(True) by default, sequence likelihood, or claim-level
-P(True) / self-consistency for long-form answers)."""
+P(True) / self-consistency for long-form answers), or the oracle ``gold-match`` (1 if the sample matches a gold
+target of its prompt, 0 if not; only for prompts with ``targets``, e.g. bigbench:qa_wikidata: an upper bound, not
+self-alignment)."""
 from __future__ import annotations
 
 import time
@@ -14,7 +16,8 @@ from selfalign.io import JsonlAppender, read_jsonl, write_json
 from selfalign.provenance import meta, meta_path
 from selfalign.progress import run_chunks
 
-METHODS = ("ptrue", "likelihood", "claims", "consistency")
+METHODS = ("ptrue", "likelihood", "claims", "consistency", "gold-match")
+ORACLE = "gold-match"
 
 
 @dataclass
@@ -22,7 +25,8 @@ class ScoreConfig(ModelArgs):
     input: Optional[str] = opt(None, "samples JSONL (rows with id, sample_idx, question, response)")
     output: Optional[str] = opt(None, "scores JSONL (appended; finished rows are skipped on rerun)")
     method: str = opt("ptrue", "confidence method: ptrue (Self-Eval P(True)), likelihood (mean token log-prob), "
-                               "claims (P(True) per atomic claim), consistency (claim re-answer agreement)")
+                               "claims (P(True) per atomic claim), consistency (claim re-answer agreement), "
+                               "gold-match (the oracle: normalised match against the prompt's gold targets)")
     shots: int = opt(0, "P(True): number of the paper's demonstrations before the prompt (0-5)")
     instruction: Optional[str] = opt(None, "P(True): an instruction line placed before the prompt")
     chat: bool = opt(False, "P(True): wrap the prompt in the model's chat template (off: raw text, as the paper)")
@@ -52,6 +56,10 @@ def score_rows(engine, rows: list[dict], cfg: ScoreConfig) -> list[dict]:
         tid = P.ptrue_template_id(cfg.shots, cfg.instruction, cfg.chat)
         return [{**r, "p_true": x.p_true, "p_true_mass": x.mass, "score": x.p_true, "score_method": "ptrue",
                  "selfeval_template": tid} for r, x in zip(rows, res)]
+    if cfg.method == ORACLE:
+        from selfalign.sktuning_data import match_targets
+
+        return [{**r, "score": match_targets(r["response"], r["targets"]), "score_method": ORACLE} for r in rows]
     if cfg.method in ("claims", "consistency"):
         from selfalign.selfeval.claimscore import score_claim_rows
 
@@ -62,14 +70,42 @@ def score_rows(engine, rows: list[dict], cfg: ScoreConfig) -> list[dict]:
     raise SelfAlignError(f"unknown --method {cfg.method!r}; choose one of {', '.join(METHODS)}")
 
 
+def check_targets(rows: list[dict], path) -> None:
+    """gold-match needs every row's gold ``targets`` (a non-empty list of strings)."""
+    from selfalign.errors import InputError
+    from selfalign.io import line_numbers
+
+    for r, n in zip(rows, line_numbers(path)):
+        t = r.get("targets")
+        if not (isinstance(t, list) and t and all(isinstance(x, str) for x in t)):
+            raise InputError(path, f"--method {ORACLE} needs gold 'targets' (a list of strings) on every row; this "
+                                   "row has none (sample from a source with targets, e.g. bigbench:qa_wikidata)", n)
+
+
+def plan_check(values: dict, inputs: dict, where: str) -> None:
+    """At plan time: a recipe whose score stage is the oracle must sample from prompts that have gold targets."""
+    from selfalign.data import has_targets
+
+    if values.get("method") != ORACLE:
+        return
+    src = inputs.get("input", {}).get("input") if "input" in inputs else values.get("input")
+    split = inputs.get("input", {}).get("split") if "input" in inputs else None
+    if src and has_targets(str(src), split) is False:
+        raise SelfAlignError(f"{where}: score.method {ORACLE} ranks samples by their gold targets, but the prompts "
+                             f"({src}) have none; sample from a source with targets (e.g. bigbench:qa_wikidata)")
+
+
 def run_score(cfg: ScoreConfig, engine=None) -> dict:
     require(cfg, "input", "output")
     if cfg.method not in METHODS:
         raise SelfAlignError(f"unknown --method {cfg.method!r}; choose one of {', '.join(METHODS)}")
     need = ["id", "question", "response"] + (["prompt"] if cfg.method == "likelihood" else [])
     rows = read_jsonl(cfg.input, required=need)
-    engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
-    write_json(meta_path(cfg.output), meta(cfg, stage="score", model_info=engine.info,
+    if cfg.method == ORACLE:
+        check_targets(rows, cfg.input)
+    elif engine is None:
+        engine = make_engine(cfg.engine, **cfg.engine_kwargs())
+    write_json(meta_path(cfg.output), meta(cfg, stage="score", model_info=getattr(engine, "info", None),
                                            selfeval_template=P.ptrue_template_id(cfg.shots, cfg.instruction, cfg.chat)
                                            if cfg.method == "ptrue" else None))
     t0, n_new = time.time(), 0
