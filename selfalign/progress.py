@@ -79,8 +79,9 @@ def trainer_progress(desc: str, enabled: bool = True):
         bar = None
 
         def on_train_begin(self, args, state, control, **kw):
-            self.bar = Progress(state.max_steps, desc, "step", enabled=enabled)
-            self.bar.n = state.global_step  # a resumed run starts at its checkpoint
+            self.start = state.global_step  # a resumed run counts (and times) the steps it has left
+            name = f"{desc} (resumed at step {self.start})" if self.start else desc
+            self.bar = Progress(state.max_steps - self.start, name, "step", enabled=enabled)
             self.post = ""
 
         def on_log(self, args, state, control, logs=None, **kw):
@@ -90,7 +91,7 @@ def trainer_progress(desc: str, enabled: bool = True):
 
         def on_step_end(self, args, state, control, **kw):
             if self.bar is not None:
-                self.bar.update(state.global_step - self.bar.n, self.post)
+                self.bar.update(state.global_step - self.start - self.bar.n, self.post)
 
         def on_train_end(self, args, state, control, **kw):
             if self.bar is not None:

@@ -75,7 +75,8 @@ def test_align_kill_during_training_then_resume(tiny_model_dir, pairs_file, tmp_
     # the console: one progress line as the other stages print, no per-step dicts, no \r progress bars
     text = r.stdout + r.stderr
     assert "\r" not in text and "{'loss'" not in text and "rewards/margins" not in text
-    assert [ln for ln in text.splitlines() if ln.startswith("align: ")][-1].startswith("align: 40/40 steps (100%)")
+    last = [ln for ln in text.splitlines() if ln.startswith("align (resumed at step ")][-1]
+    assert f"{40 - summary['resumed_from_step']}/{40 - summary['resumed_from_step']} steps (100%)" in last
 
 
 def test_align_bad_pairs_are_clear_errors(tiny_model_dir, tmp_path, capsys):

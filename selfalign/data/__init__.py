@@ -61,6 +61,10 @@ def load_prompts(source: str, split: str | None = None, limit: int | None = None
 def has_targets(source: str, split: str | None = None) -> bool | None:
     """Whether every prompt of a source carries gold ``targets`` (None: the source cannot be read yet)."""
     try:
+        if source.startswith("bigbench:"):  # prompts of a BIG-bench task are its generative examples only
+            from selfalign.data.mc import load_bigbench
+
+            return any(r.get("targets") for r in load_bigbench(source.split(":", 1)[1]))
         rows = load_prompts(source, split)
     except SelfAlignError:
         return None
