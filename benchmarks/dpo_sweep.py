@@ -74,6 +74,8 @@ def main(argv=None) -> None:
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--lrs", type=float, nargs="+", default=[5e-5, 5e-4, 2e-3])
     ap.add_argument("--steps", type=int, nargs="+", default=[10, 30])
+    ap.add_argument("--runs", nargs="+", default=None, metavar="LR:STEPS",
+                    help="explicit (lr, steps) runs instead of the grid --lrs x --steps, e.g. 5e-5:10 5e-4:30")
     ap.add_argument("--prompts", type=int, default=48, help="training prompts (4 samples each)")
     ap.add_argument("--heldout", type=int, default=24, help="held-out prompts of the drift set (4 samples each)")
     ap.add_argument("--device", default="cpu")
@@ -92,23 +94,24 @@ def main(argv=None) -> None:
     base_ll, base_c, base_r = base.loglikelihood(held), base.loglikelihood(chosen), base.loglikelihood(rejected)
     del base
     results = []
-    for lr in args.lrs:
-        for steps in args.steps:
-            out = work / f"lr{lr:g}_steps{steps}"
-            run_align(AlignConfig(model=args.model, pairs=str(pairs_file), output=str(out), beta=0.1,
-                                  learning_rate=lr, max_steps=steps, batch_size=4, device=args.device,
-                                  save_steps=max(steps, 1)))
-            log = [json.loads(ln) for ln in (out / "train_log.jsonl").read_text().splitlines() if ln.strip()]
-            tail = log[-max(1, len(log) // 4):]  # the last quarter of the steps
-            pol = make_engine("hf", model=str(out), device=args.device, batch_size=16)
-            rec = {"lr": lr, "steps": steps, "pairs": len(prs), "epochs": round(steps * 4 / len(prs), 2),
-                   "reward_margin_last_quarter": sum(r["rewards/margins"] for r in tail) / len(tail),
-                   "reward_accuracy_last_quarter": sum(r["rewards/accuracies"] for r in tail) / len(tail),
-                   **pair_drift(pol, base_c, base_r, chosen, rejected, 0.1), **drift(pol, base_ll, held),
-                   "train_seconds": json.loads((out / "train_summary.json").read_text()).get("seconds")}
-            del pol
-            results.append(rec)
-            print(json.dumps(rec), flush=True)
+    grid = ([(float(a), int(b)) for a, b in (r.split(":") for r in args.runs)] if args.runs else
+            [(lr, steps) for lr in args.lrs for steps in args.steps])
+    for lr, steps in grid:
+        out = work / f"lr{lr:g}_steps{steps}"
+        run_align(AlignConfig(model=args.model, pairs=str(pairs_file), output=str(out), beta=0.1,
+                              learning_rate=lr, max_steps=steps, batch_size=4, device=args.device,
+                              save_steps=max(steps, 1)))
+        log = [json.loads(ln) for ln in (out / "train_log.jsonl").read_text().splitlines() if ln.strip()]
+        tail = log[-max(1, len(log) // 4):]  # the last quarter of the steps
+        pol = make_engine("hf", model=str(out), device=args.device, batch_size=16)
+        rec = {"lr": lr, "steps": steps, "pairs": len(prs), "epochs": round(steps * 4 / len(prs), 2),
+               "reward_margin_last_quarter": sum(r["rewards/margins"] for r in tail) / len(tail),
+               "reward_accuracy_last_quarter": sum(r["rewards/accuracies"] for r in tail) / len(tail),
+               **pair_drift(pol, base_c, base_r, chosen, rejected, 0.1), **drift(pol, base_ll, held),
+               "train_seconds": json.loads((out / "train_summary.json").read_text()).get("seconds")}
+        del pol
+        results.append(rec)
+        print(json.dumps(rec), flush=True)
     stem = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"dpo_sweep_{name}"
     stem.parent.mkdir(parents=True, exist_ok=True)
     meta = {"model": args.model, "source": SOURCE, "prompts": args.prompts, "heldout_prompts": args.heldout,
