@@ -74,7 +74,8 @@ def test_align_kill_during_training_then_resume(tiny_model_dir, pairs_file, tmp_
     assert steps == list(range(1, 41))  # every step logged once: no step lost, none duplicated
     # the console: one progress line as the other stages print, no per-step dicts, no \r progress bars
     text = r.stdout + r.stderr
-    assert "\r" not in text and "{'loss'" not in text and "rewards/margins" not in text
+    assert "\r" not in text and "{'loss'" not in text
+    assert [ln.split()[0] for ln in text.splitlines() if "rewards/margins" in ln] == ["final"]  # the summary only
     last = [ln for ln in text.splitlines() if ln.startswith("align (resumed at step ")][-1]
     assert f"{40 - summary['resumed_from_step']}/{40 - summary['resumed_from_step']} steps (100%)" in last
 
