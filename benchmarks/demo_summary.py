@@ -1,7 +1,8 @@
 """Base vs Self-Eval-P(True)-aligned vs Self-Eval-SKT-aligned, from the two demo runs (recipes/demo*.yaml).
 
     selfalign run recipes/demo.yaml && selfalign run recipes/demo-skt.yaml && python benchmarks/demo_summary.py
-Writes benchmarks/results/demo_smollm2.{md,json}.
+Writes benchmarks/results/demo_smollm2.json and prints the Markdown tables. A missing demo-skt run is left out;
+a missing demo run is a one-line error.
 """
 from __future__ import annotations
 
@@ -9,37 +10,62 @@ import json
 import sys
 from pathlib import Path
 
+from selfalign.errors import SelfAlignError
 from selfalign.evals.results import compare, load_result
-from selfalign.summary import fmt
+from selfalign.summary import VERDICTS, fmt, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {"base": ("demo", "base"), "Self-Eval-P(True)": ("demo", "aligned"), "Self-Eval-SKT": ("demo-skt", "aligned")}
-METRICS = ("mc1", "mc2", "selfeval_mc1")
+METRICS = {"knowledge-qa": ("accuracy", "selfeval", "abstain", "length"),
+           "truthfulqa-mc": ("mc1", "mc2", "selfeval_mc1")}
 
 
-def main(runs_dir: str = "runs") -> None:
+def tables(runs: Path) -> tuple[list[str], dict]:
+    tasks = sorted(p.stem for p in (runs / "demo" / "eval" / "base").glob("*.json") if p.stem in METRICS)
+    if not tasks:
+        raise SelfAlignError(f"{runs / 'demo'}: no finished evaluation; run `selfalign run recipes/demo.yaml` first")
+    lines, out = [], {}
+    for task in tasks:
+        metrics = METRICS[task]
+        res = {}
+        for name, (run, label) in RUNS.items():
+            path = runs / run / "eval" / label / f"{task}.json"
+            if path.exists() or run == "demo":
+                res[name] = load_result(path)
+        base_rows = res["base"][1]
+        lines += [f"### {task}", "", "| model | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+        for name, (summary, rows) in res.items():
+            cells = [fmt({k: summary["metrics"].get(m, {}).get(k) for k in ("value", "ci_low", "ci_high")})
+                     for m in metrics]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            out.setdefault(task, {})[name] = {"metrics": summary["metrics"], "n": len(rows)}
+            if name != "base":
+                out[task][name]["diff_vs_base"] = {m: compare(rows, base_rows, m) for m in metrics}
+        lines += ["", "| paired difference vs base | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+        said = []
+        for name in list(res)[1:]:
+            d = out[task][name]["diff_vs_base"]
+            lines.append(f"| {name} − base | " + " | ".join(
+                f"{d[m]['diff']:+.3f} [{d[m]['ci_low']:+.3f}, {d[m]['ci_high']:+.3f}]" if d[m]["diff"] is not None
+                else "–" for m in metrics) + " |")
+            said += [verdict(*VERDICTS[(task, m)], name, d[m]) for m in metrics
+                     if (task, m) in VERDICTS and d[m]["diff"] is not None and d[m]["ci_low"] is not None]
+        lines += [""] + [s + "\n" for s in said]
+    return lines, out
+
+
+def main(runs_dir: str = "runs") -> str:
     runs = Path(runs_dir)
-    res = {name: load_result(runs / r / "eval" / m / "truthfulqa-mc.json") for name, (r, m) in RUNS.items()}
-    base_rows = res["base"][1]
-    lines = ["| model | " + " | ".join(METRICS) + " |", "|---|" + "---|" * len(METRICS)]
-    out = {}
-    for name, (summary, rows) in res.items():
-        cells = [fmt({k: summary["metrics"][m].get(k) for k in ("value", "ci_low", "ci_high")}) for m in METRICS]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        out[name] = {"metrics": summary["metrics"], "n": len(rows)}
-        if name != "base":
-            out[name]["diff_vs_base"] = {m: compare(rows, base_rows, m) for m in METRICS}
-    lines += ["", "| paired difference vs base | " + " | ".join(METRICS) + " |", "|---|" + "---|" * len(METRICS)]
-    for name in list(res)[1:]:
-        d = out[name]["diff_vs_base"]
-        lines.append(f"| {name} − base | " + " | ".join(
-            f"{d[m]['diff']:+.3f} [{d[m]['ci_low']:+.3f}, {d[m]['ci_high']:+.3f}]" for m in METRICS) + " |")
+    try:
+        lines, out = tables(runs)
+    except SelfAlignError as e:
+        raise SystemExit(f"error: {e}")
     stages = {}
     for run in ("demo", "demo-skt"):
         for st in sorted((runs / run).glob("*/stage.json")) + sorted((runs / run).glob("eval/*/*.stage.json")):
             s = json.loads(st.read_text())
             stages[f"{run}/{s['stage']}"] = s.get("seconds")
-    lines += ["", "| stage | seconds |", "|---|---|"] + [f"| {k} | {v} |" for k, v in stages.items()]
+    lines += ["| stage | seconds |", "|---|---|"] + [f"| {k} | {v} |" for k, v in stages.items()]
     out["stage_seconds"] = stages
     (ROOT / "benchmarks/results/demo_smollm2.json").write_text(json.dumps(out, indent=1, default=str))
     print("\n".join(lines))

@@ -170,7 +170,7 @@ def dpo_args(cfg: AlignConfig, out: Path, steps: int, device: str):
         bf16=_flag(cfg.bf16, gpu and torch.cuda.is_bf16_supported()), use_cpu=device == "cpu",
         gradient_checkpointing=_flag(cfg.gradient_checkpointing, gpu),
         logging_steps=1, save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2, seed=cfg.seed,
-        data_seed=cfg.seed, report_to=[] if cfg.report_to == "none" else [cfg.report_to], disable_tqdm=False,
+        data_seed=cfg.seed, report_to=[] if cfg.report_to == "none" else [cfg.report_to], disable_tqdm=True,
         dataloader_num_workers=0)
     return trl_args.build(cfg.trl_class(), base, cfg.trl or {}, where="align: trl")
 
@@ -206,10 +206,11 @@ def run_align(cfg: AlignConfig) -> dict:
     rows = load_pairs(cfg.pairs)
     output_dir(out)
     import torch  # (after the checks: a bad input is reported without importing TRL)
-    from datasets import Dataset
+    from datasets import Dataset, disable_progress_bars
     from trl import DPOTrainer
 
     from selfalign import models
+    from selfalign.progress import quiet_trainer
 
     torch.manual_seed(cfg.seed)
     steps = cfg.max_steps or math.ceil(math.ceil(len(rows) / cfg.batch_size) / cfg.grad_accum * cfg.epochs)
@@ -226,6 +227,7 @@ def run_align(cfg: AlignConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     resume = _last_checkpoint(out)
     resume_step = int(resume.name.split("-")[-1]) if resume else 0
+    disable_progress_bars()  # TRL's tokenising map() would draw a \r bar per dataset
     try:
         trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
                              peft_config=peft_config,
@@ -236,6 +238,7 @@ def run_align(cfg: AlignConfig) -> dict:
     if sharded and cfg.lora and cfg.merge:
         raise SelfAlignError("--merge under ZeRO-3 / FSDP: train the adapter, then merge it in one process "
                              "(selfalign align --merge is for a single process)")
+    quiet_trainer(trainer, "align")  # one progress line as the other stages print, not TRL's per-step dicts
     t0 = time.time()
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if sharded:  # gathering the shards is collective: every process calls it, the main one writes

@@ -17,6 +17,7 @@ def _commands():
     # imported lazily so that `selfalign --help` stays fast
     from selfalign.align import AlignConfig, run_align
     from selfalign.calibration import CalibrateConfig, run_calibrate
+    from selfalign.mc_data import MCDataConfig, run_mc_data
     from selfalign.pairs import PairsConfig, run_pairs
     from selfalign.sampling import SampleConfig, run_sample
     from selfalign.scoring import ScoreConfig, run_score
@@ -31,6 +32,8 @@ def _commands():
         "pairs": (PairsConfig, run_pairs, "build preference pairs from scored samples"),
         "sk-data": (SKDataConfig, run_sk_data, "build SK-Tuning A/B preference data"),
         "sk-tune": (SKTuneConfig, run_sk_tune, "SK-Tuning: single-token DPO that calibrates P(True)"),
+        "mc-data": (MCDataConfig, run_mc_data, "multiple-choice self-alignment rows: the judge's P(True) of every "
+                                               "option, self-labelled A/B (no gold label), for sk-tune"),
         "calibrate": (CalibrateConfig, run_calibrate, "P(True) calibration: AUROC, ECE, Brier, selection accuracy"),
         "align": (AlignConfig, run_align, "DPO on preference pairs (TRL), LoRA by default"),
         "run": (RunConfig, run_recipe, "run a recipe (YAML): its stages into one run directory, resumable"),

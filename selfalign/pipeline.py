@@ -30,15 +30,16 @@ from selfalign.io import file_hash, read_text, write_json
 from selfalign.progress import interruptible
 from selfalign.provenance import meta, redact
 
-ORDER = ("sk-data", "sk-tune", "sample", "score", "pairs", "align", "eval")
+ORDER = ("sk-data", "sk-tune", "mc-data", "mc-tune", "sample", "score", "pairs", "align", "eval")
 SHARED = ("model", "adapter", "engine", "device", "dtype", "trust_remote_code", "allow_pickle", "seed")
 TOP = set(SHARED) | {"name", "description", "output"} | set(ORDER)
 STAGE_FILE = "stage.json"
-MODEL_LABELS = {"aligned": "@align", "sk-tuned": "@sk-tune"}  # eval.models labels that name a stage's model
+MODEL_LABELS = {"aligned": "@align", "sk-tuned": "@sk-tune", "mc-aligned": "@mc-tune"}  # eval.models labels that name a stage's model
 
 
 def _stage_defs():
     from selfalign.align import AlignConfig, run_align
+    from selfalign.mc_data import MCDataConfig, run_mc_data
     from selfalign.pairs import PairsConfig, run_pairs
     from selfalign.sampling import SampleConfig, run_sample
     from selfalign.scoring import ScoreConfig, run_score
@@ -49,6 +50,9 @@ def _stage_defs():
     return {
         "sk-data": (SKDataConfig, run_sk_data, {}, "sk.jsonl"),
         "sk-tune": (SKTuneConfig, run_sk_tune, {"data": "@sk-data", "valid_data": "@sk-data:heldout"}, "model"),
+        # multiple-choice self-alignment: self-labelled A/B rows, trained by SK-Tuning's single-token DPO
+        "mc-data": (MCDataConfig, run_mc_data, {}, "mc.jsonl"),
+        "mc-tune": (SKTuneConfig, run_sk_tune, {"data": "@mc-data"}, "model"),
         "sample": (SampleConfig, run_sample, {}, "samples.jsonl"),
         "score": (ScoreConfig, run_score, {"input": "@sample"}, "scores.jsonl"),
         "pairs": (PairsConfig, run_pairs, {"input": "@score"}, "pairs.jsonl"),
@@ -212,6 +216,11 @@ def plan(recipe: dict, run_dir: Path, where: str) -> list[Step]:
             key["files"] = files
         s.hash = _hash(key)
         by_name.setdefault(s.name, s)
+    if "score" in by_name:  # the oracle (score.method gold-match) needs prompts with gold targets
+        from selfalign.scoring import plan_check
+
+        sc = by_name["score"]
+        plan_check(sc.values, {k: by_name[st].values for k, (st, _) in sc.refs.items()}, where)
     return steps
 
 

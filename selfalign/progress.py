@@ -129,3 +129,44 @@ def run_chunks(out, todo: Sequence, size: int, fn: Callable[[list], list[dict]],
                 out.write(rows)
             bar.update(len(part))
     return len(todo)
+
+
+def trainer_progress(desc: str, enabled: bool = True):
+    """A transformers ``TrainerCallback`` that reports training as every stage does (one ``Progress`` line every
+    ``EVERY_S`` seconds and at the end, with the last loss and reward margin), instead of the Trainer's
+    per-step log dictionaries and ``\\r`` progress bar; pair it with ``disable_tqdm=True`` and remove
+    ``PrinterCallback`` (``quiet_trainer``)."""
+    from transformers import TrainerCallback
+
+    class StageProgress(TrainerCallback):
+        bar = None
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.start = state.global_step  # a resumed run counts (and times) the steps it has left
+            name = f"{desc} (resumed at step {self.start})" if self.start else desc
+            self.bar = Progress(state.max_steps - self.start, name, "step", enabled=enabled)
+            self.post = ""
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            logs = logs or {}
+            parts = [f"{k.split('/')[-1]} {logs[k]:.4f}" for k in ("loss", "rewards/margins") if k in logs]
+            self.post = ", ".join(parts) or self.post
+
+        def on_step_end(self, args, state, control, **kw):
+            if self.bar is not None:
+                self.bar.update(state.global_step - self.start - self.bar.n, self.post)
+
+        def on_train_end(self, args, state, control, **kw):
+            if self.bar is not None:
+                self.bar.close()
+
+    return StageProgress()
+
+
+def quiet_trainer(trainer, desc: str) -> None:
+    """Replace a Trainer's console output (PrinterCallback / ProgressCallback) by one ``trainer_progress``."""
+    from transformers import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(trainer_progress(desc, enabled=trainer.is_world_process_zero()))

@@ -44,7 +44,10 @@ class SamplingArgs(Config):
 class SampleConfig(SamplingArgs, ModelArgs):
     input: Optional[str] = opt(None, "prompts: a JSONL file of {id, question|prompt}, or builtin / truthfulqa / a TruthfulQA CSV")
     output: Optional[str] = opt(None, "samples JSONL (appended; finished rows are skipped on rerun)")
-    split: Optional[str] = opt(None, "split of a named data set (truthfulqa: train, valid, test, all)")
+    split: Optional[str] = opt(None, "split of a named data set (truthfulqa: train, valid, test, all; bigbench:TASK: "
+                                     "train, heldout)")
+    stop: list[str] = opt([], "stop strings (default: none with a chat template, else a blank line or 'Question:'); "
+                              'e.g. ["\\n"] for one-line completions')
     limit: Optional[int] = opt(None, "use only the first N prompts", min=1, hint="leave it out for all prompts")
     seed: int = opt(0, "sampling seed", min=0)
     overwrite: bool = opt(False, "start --output afresh (its rows are deleted) instead of resuming it")
@@ -82,6 +85,8 @@ def run_sample(cfg: SampleConfig, engine=None, rows: list[dict] | None = None) -
         engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
         tmpl, chat = resolve_prompting(engine, cfg.template, cfg.chat_template)
         gen = cfg.generation_config(chat)
+        if cfg.stop:
+            gen.stop = list(cfg.stop)
         out.record(meta(cfg, stage="sample", model_info=engine.info, prompt_template=tmpl.id, chat_template=chat))
         t0, n_tokens, n_new = time.time(), 0, 0
         # a prompt whose row changed since its samples were drawn is sampled again (its old samples are dropped)

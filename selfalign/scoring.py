@@ -1,5 +1,7 @@
 """Stage 2, score: Self-Eval confidence for every sample (P(True) by default, sequence likelihood, or claim-level
-P(True) / self-consistency for long-form answers)."""
+P(True) / self-consistency for long-form answers), or the oracle ``gold-match`` (1 if the sample matches a gold
+target of its prompt, 0 if not; only for prompts with ``targets``, e.g. bigbench:qa_wikidata: an upper bound, not
+self-alignment)."""
 from __future__ import annotations
 
 import time
@@ -17,7 +19,8 @@ from selfalign.progress import run_chunks
 from selfalign.selfeval.claims import CLAIM_METHODS, QUESTION_METHODS
 from selfalign.selfeval.claimscore import AGGREGATES, CONTEXTS
 
-METHODS = ("ptrue", "likelihood", "claims", "consistency")
+METHODS = ("ptrue", "likelihood", "claims", "consistency", "gold-match")
+ORACLE = "gold-match"
 
 
 @dataclass
@@ -25,7 +28,8 @@ class ScoreConfig(ModelArgs):
     input: Optional[str] = opt(None, "samples JSONL (rows with id, sample_idx, question, response)")
     output: Optional[str] = opt(None, "scores JSONL (appended; finished rows are skipped on rerun)")
     method: str = opt("ptrue", "confidence method: ptrue (Self-Eval P(True)), likelihood (mean token log-prob), "
-                               "claims (P(True) per atomic claim), consistency (claim re-answer agreement)",
+                               "claims (P(True) per atomic claim), consistency (claim re-answer agreement), "
+                               "gold-match (the oracle: normalised match against the prompt's gold targets)",
                       choices=METHODS)
     shots: int = opt(0, "P(True): number of the paper's demonstrations before the prompt",
                      min=0, max=len(P.PTRUE_DEMOS))
@@ -63,6 +67,10 @@ def score_rows(engine, rows: list[dict], cfg: ScoreConfig) -> list[dict]:
         res = ptrue.p_true(engine, [(r["question"], r["response"]) for r in rows], shots, instruction, cfg.chat)
         return [{**r, "p_true": x.p_true, "p_true_mass": x.mass, "score": x.p_true, "score_method": "ptrue",
                  "selfeval_template": tid} for r, x in zip(rows, res)]
+    if cfg.method == ORACLE:
+        from selfalign.sktuning_data import match_targets
+
+        return [{**r, "score": match_targets(r["response"], r["targets"]), "score_method": ORACLE} for r in rows]
     if cfg.method in ("claims", "consistency"):
         from selfalign.selfeval.claimscore import score_claim_rows
 
@@ -73,19 +81,47 @@ def score_rows(engine, rows: list[dict], cfg: ScoreConfig) -> list[dict]:
     raise SelfAlignError(f"unknown --method {cfg.method!r}; choose one of {', '.join(METHODS)}")
 
 
+def check_targets(rows: list[dict], path) -> None:
+    """gold-match needs every row's gold ``targets`` (a non-empty list of strings)."""
+    from selfalign.errors import InputError
+    from selfalign.io import line_numbers
+
+    for r, n in zip(rows, line_numbers(path)):
+        t = r.get("targets")
+        if not (isinstance(t, list) and t and all(isinstance(x, str) for x in t)):
+            raise InputError(path, f"--method {ORACLE} needs gold 'targets' (a list of strings) on every row; this "
+                                   "row has none (sample from a source with targets, e.g. bigbench:qa_wikidata)", n)
+
+
+def plan_check(values: dict, inputs: dict, where: str) -> None:
+    """At plan time: a recipe whose score stage is the oracle must sample from prompts that have gold targets."""
+    from selfalign.data import has_targets
+
+    if values.get("method") != ORACLE:
+        return
+    src = inputs.get("input", {}).get("input") if "input" in inputs else values.get("input")
+    split = inputs.get("input", {}).get("split") if "input" in inputs else None
+    if src and has_targets(str(src), split) is False:
+        raise SelfAlignError(f"{where}: score.method {ORACLE} ranks samples by their gold targets, but the prompts "
+                             f"({src}) have none; sample from a source with targets (e.g. bigbench:qa_wikidata)")
+
+
 def run_score(cfg: ScoreConfig, engine=None) -> dict:
     require(cfg, "input", "output")
     need = ["id", "question", "response"] + (["prompt"] if cfg.method == "likelihood" else [])
     rows = read_jsonl(cfg.input, required=need, unique=_key, unique_name="(id, sample_idx)",
                       fields=["sample_idx", "prompt"])
+    if cfg.method == ORACLE:
+        check_targets(rows, cfg.input)
     output_file(cfg.output)
     if cfg.method in ("claims", "consistency") and cfg.claim_cache:
         from selfalign.selfeval.claims import ClaimCache
 
         ClaimCache(cfg.claim_cache).close()  # a bad cache is an error before any model loads
     with TrackedOutput(cfg.output, _key, settings_of(cfg), inputs=[cfg.input], overwrite=cfg.overwrite) as out:
-        engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
-        out.record(meta(cfg, stage="score", model_info=engine.info,
+        if engine is None and cfg.method != ORACLE:  # the oracle reads the targets, no model
+            engine = make_engine(cfg.engine, **cfg.engine_kwargs())
+        out.record(meta(cfg, stage="score", model_info=getattr(engine, "info", None),
                         selfeval_template=P.selfeval_settings(cfg)[2]
                         if cfg.method in ("ptrue", "claims") else None))
         t0 = time.time()

@@ -73,9 +73,38 @@ def write_summary(run_dir: Path, eval_steps) -> str | None:
     table = "\n".join(lines)
     note = ("Values are means with 95% bootstrap intervals; differences are paired bootstraps over the same "
             "questions (model − base).")
+    said = verdicts(data)
+    note += "".join(f"\n\n{s}" for s in said)
     (run_dir / "summary.md").write_text(f"# Run summary: {run_dir.name}\n\n{table}\n\n{note}\n")
     write_json(run_dir / "summary.json", data)
     return table
+
+
+# (task, metric) -> what the metric measures, for the plain sentence on whether the model moved
+VERDICTS = {("knowledge-qa", "accuracy"): ("Factuality", "accuracy against the gold answers"),
+            ("knowledge-qa", "selfeval"): ("Self-Eval", "the mean Self-Eval P(True) of the greedy answers (what DPO "
+                                                        "optimised)")}
+
+
+def verdict(what: str, measure: str, model: str, d: dict) -> str:
+    """One plain sentence on a paired difference: did the measure move, by how much, is the interval clear of 0."""
+    diff, lo, hi = d["diff"], d["ci_low"], d["ci_high"]
+    span = f"{diff:+.3f} [{lo:+.3f}, {hi:+.3f}], paired over {d['n']} held-out prompts"
+    if lo > 0:
+        return f"**{what} rose** for {model}: {measure} changed by {span}; the interval excludes 0."
+    if hi < 0:
+        return f"**{what} fell** for {model}: {measure} changed by {span}; the interval excludes 0."
+    return (f"**{what} did not measurably move** for {model}: {measure} changed by {span}; the interval "
+            "includes 0.")
+
+
+def verdicts(data: dict) -> list[str]:
+    out = []
+    for (task, metric), (what, measure) in VERDICTS.items():
+        for model, d in data.get(task, {}).get("diffs", {}).get(metric, {}).items():
+            if d.get("diff") is not None and d.get("ci_low") is not None:
+                out.append(verdict(what, measure, model, d))
+    return out
 
 
 def _labels(results: dict) -> list[str]:

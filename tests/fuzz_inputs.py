@@ -138,6 +138,7 @@ def commands(files: Files, model: str) -> dict:
         "pairs": (["pairs"], {"--input": "scores"}, {"--output": "file"}),
         "sk-data": (["sk-data", "--mode", "options"], {"--sources": "mc"}, {"--output": "file"}),
         "sk-tune": (["sk-tune", *dev], {"--data": "sk", "--valid-data": "sk"}, {"--output": "dir"}),
+        "mc-data": (["mc-data", *dev], {"--data": "mc_text"}, {"--output": "file"}),
         "calibrate": (["calibrate", *dev], {"--data": "mc"}, {"--output": "file"}),
         "align": (["align", *dev], {"--pairs": "pairs"}, {"--output": "dir"}),
         "run": (["run", "--dry-run"], {"": "recipe"}, {}),
@@ -322,7 +323,8 @@ def _file_cases(name, argv, inputs, outputs, files: Files) -> list[Case]:
 def _recipe_cases(files: Files) -> list[Case]:
     """A bad value for every declared field of every recipe stage and evaluation, and for the shared keys."""
     g = files.good
-    base = {"sk-data": {"sources": [str(g["mc"])]}, "sk-tune": {}, "sample": {"input": str(g["prompts"])},
+    base = {"sk-data": {"sources": [str(g["mc"])]}, "sk-tune": {}, "mc-data": {"data": str(g["mc"])},
+            "mc-tune": {}, "sample": {"input": str(g["prompts"])},
             "score": {}, "pairs": {}, "align": {}}
     out = []
 
@@ -332,8 +334,10 @@ def _recipe_cases(files: Files) -> list[Case]:
         out.append(Case("run", "bad recipe value", ["run", path, "--dry-run", "--output", files.fresh("run")],
                         f"{path}: {want}", what))
 
+    from selfalign.pipeline import _stage_defs
+
     for stage in ORDER[:-1]:
-        cls = config_class([stage])
+        cls = _stage_defs()[stage][0]
         hints = _hints(cls)
         for f in dataclasses.fields(cls):
             for v in recipe_values(f, hints[f.name]):

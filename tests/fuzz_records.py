@@ -9,6 +9,7 @@ GOOD = {
                "score": 0.9},
     "mc": {"id": "m1", "question": "Capital of France?", "options": [{"text": "Paris", "label": 1},
                                                                     {"text": "Rome", "label": 0}]},
+    "mc_text": {"id": "m1", "question": "Capital of France?", "options": [{"text": "Paris"}, {"text": "Rome"}]},
     "sk": {"id": "m1", "task": "t", "prompt": "Question: Q?\nProposed Answer: A\nThe proposed answer is:",
            "chosen": "A", "rejected": "B", "label": 1},
     "pairs": {"prompt": "Q: Capital?\nA:", "chosen": " Paris.", "rejected": " Rome."},
@@ -34,6 +35,8 @@ WRONG = {
            ("options", [{"text": 5, "label": 1}], "option 0: needs a non-empty string 'text'"),
            ("options", [{"text": "a", "label": None}], "option 0: 'label' must be 0 or 1"),
            ("options", [{"text": "a", "label": "1"}], "option 0: 'label' must be 0 or 1"), ("id", [1], "id must be")],
+    "mc_text": [("question", 5, "question must be a string"), ("options", "x", "'options' must be a non-empty list"),
+                ("options", [{"text": 5}], "option 0: needs a non-empty string 'text'"), ("id", [1], "id must be")],
     "sk": [("chosen", ["A"], "chosen must be a string"), ("rejected", 5, "rejected must be a string"),
            ("prompt", 5, "prompt must be a string"), ("chosen", "C", "chosen/rejected must be"),
            ("label", None, "label must be 0 or 1")],
@@ -51,7 +54,7 @@ WRONG = {
 # Cases known not to hold yet: (command, kind, what) -> why. None at present.
 KNOWN: dict = {}
 DUPLICATES = {"prompts": "duplicate id", "samples": "duplicate (id, sample_idx)", "scores": "duplicate (id, sample_idx)",
-              "mc": "duplicate id", "people": "duplicate id", "bios": "duplicate (id, sample_idx)"}
+              "mc": "duplicate id", "mc_text": "duplicate id", "people": "duplicate id", "bios": "duplicate (id, sample_idx)"}
 MC_TASK = [{"question": "Capital of France?", "mc1_targets": {"Paris": 1, "Rome": 0},
             "mc2_targets": {"Paris": 1, "Rome": 0}}]
 CSV = "Type,Category,Question,Best Answer,Correct Answers,Incorrect Answers,Source\n" \

@@ -72,6 +72,12 @@ def test_align_kill_during_training_then_resume(tiny_model_dir, pairs_file, tmp_
     assert summary["steps"] == 40 and summary["resumed_from_step"] >= 3  # 6 if checkpoint-6 was whole
     steps = [x["step"] for x in _log(out)]
     assert steps == list(range(1, 41))  # every step logged once: no step lost, none duplicated
+    # the console: one progress line as the other stages print, no per-step dicts, no \r progress bars
+    text = r.stdout + r.stderr
+    assert "\r" not in text and "{'loss'" not in text
+    assert [ln.split()[0] for ln in text.splitlines() if "rewards/margins" in ln] == ["final"]  # the summary only
+    last = [ln for ln in text.splitlines() if ln.startswith("align (resumed at step ")][-1]
+    assert f"{40 - summary['resumed_from_step']}/{40 - summary['resumed_from_step']} steps (100%)" in last
 
 
 def test_align_bad_pairs_are_clear_errors(tiny_model_dir, tmp_path, capsys):

@@ -116,8 +116,8 @@ def test_recipe_overrides(tmp_path):
 
 def test_run_overrides_reach_the_plan_and_bad_keys_are_one_line(tmp_path, capsys):
     steps = {s.name: s for s in plan(load_recipe(str(SHIPPED / "recipes" / "demo.yaml"),
-                                                 ["align.max_steps=3", "eval.truthfulqa-mc.limit=7"]), tmp_path, "d")}
-    assert steps["align"].values["max_steps"] == 3 and steps["eval/base/truthfulqa-mc"].values["limit"] == 7
+                                                 ["align.max_steps=3", "eval.knowledge-qa.limit=7"]), tmp_path, "d")}
+    assert steps["align"].values["max_steps"] == 3 and steps["eval/base/knowledge-qa"].values["limit"] == 7
     code = main(["run", "demo", "align.max_stepz=3", "--dry-run", "--output", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code == 2 and "unknown key 'max_stepz'" in err and len(err.strip().splitlines()) == 1

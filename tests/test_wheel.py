@@ -17,6 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_MC = REPO.parent / "shared" / "data" / "truthfulqa" / "mc_task.json"
+SHARED_WD = REPO.parent / "shared" / "data" / "bigbench" / "qa_wikidata" / "task.json"
 
 
 def _run(cmd, cwd, env, ok=True):
@@ -68,31 +69,33 @@ def test_wheel_ships_recipes_configs_and_the_split_file(installed):
 
 
 def test_installed_selfalign_runs_a_shipped_recipe_from_an_empty_directory(installed, tiny_model_dir):
-    if not SHARED_MC.exists():
-        pytest.skip(f"needs TruthfulQA's mc_task.json at {SHARED_MC}")
+    if not SHARED_WD.exists():
+        pytest.skip(f"needs BIG-bench qa_wikidata at {SHARED_WD}")
     bin_, env, tmp = installed
     work = tmp / "empty2"
     work.mkdir()
-    data = tmp / "data"  # only mc_task.json: the split file comes from the package
-    (data / "truthfulqa").mkdir(parents=True)
-    shutil.copy(SHARED_MC, data / "truthfulqa" / "mc_task.json")
+    data = tmp / "data"  # only the one task the demo reads
+    (data / "bigbench" / "qa_wikidata").mkdir(parents=True)
+    shutil.copy(SHARED_WD, data / "bigbench" / "qa_wikidata" / "task.json")
     env = {**env, "SELFALIGN_DATA": str(data), "SELFALIGN_CACHE": str(tmp / "cache")}
     r = _run([bin_ / "selfalign", "run", "demo", "--dry-run"], work, env)
-    assert "eval/aligned/truthfulqa-mc" in r.stdout
+    assert "eval/aligned/knowledge-qa" in r.stdout
     # the README's pip-install quick start, on a tiny model: the demo recipe with its sizes overridden
     _run([bin_ / "selfalign", "run", "demo", f"model={tiny_model_dir}", "device=cpu", "sample.limit=3", "sample.n=2",
-          "sample.max_new_tokens=8", "align.max_steps=1", "align.batch_size=2", "eval.truthfulqa-mc.limit=2",
-          "eval.truthfulqa-mc.n_boot=10"], work, env)
+          "sample.max_new_tokens=8", "align.max_steps=1", "align.batch_size=2", "eval.knowledge-qa.limit=2",
+          "eval.knowledge-qa.n_boot=10"], work, env)
     run = work / "runs" / "demo"
     assert (run / "summary.md").exists() and (run / "align" / "model" / "adapter_config.json").exists()
-    res = json.loads((run / "eval" / "aligned" / "truthfulqa-mc.json").read_text())
-    assert res["split"] == "test" and res["n_questions"] == 2
-    test_split = json.loads((REPO / "selfalign" / "data" / "truthfulqa_splits.json").read_text())["test"]
-    rows = [json.loads(ln) for ln in (run / "eval" / "aligned" / "truthfulqa-mc.rows.jsonl").read_text().splitlines()]
-    assert [x["question"] for x in rows] == test_split[:2]  # the paper's test split, in its order
+    res = json.loads((run / "eval" / "aligned" / "knowledge-qa.json").read_text())
+    assert res["split"] == "heldout" and res["n_prompts"] == 2
+    rows = [json.loads(ln) for ln in (run / "eval" / "aligned" / "knowledge-qa.rows.jsonl").read_text().splitlines()]
+    trained = {json.loads(ln)["id"] for ln in (run / "sample" / "samples.jsonl").read_text().splitlines()}
+    task_inputs = {ex["input"] for ex in json.loads(SHARED_WD.read_text())["examples"]}
+    assert len(rows) == 2 and not {x["id"] for x in rows} & trained  # held-out prompts were never sampled from
+    assert all(x["question"] in task_inputs for x in rows)
     card = (run / "align" / "model" / "README.md").read_text()  # the aligned model's card has its results
-    mc1 = res["metrics"]["mc1"]
-    assert f"| truthfulqa-mc [test] | mc1 | {mc1['value']:.3f} | [{mc1['ci_low']:.3f}, {mc1['ci_high']:.3f}] | 2 |" in card
+    acc = res["metrics"]["accuracy"]
+    assert f"| knowledge-qa [heldout] | accuracy | {acc['value']:.3f} | [{acc['ci_low']:.3f}, {acc['ci_high']:.3f}] | 2 |" in card
     assert json.loads((run / "align" / "model" / "selfalign_base.json").read_text()) == {"base_model": tiny_model_dir}
 
 

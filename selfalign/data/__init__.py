@@ -1,4 +1,5 @@
-"""Prompt sources: a JSONL file of {id, question|prompt}, or a named data set (builtin, truthfulqa, biogen)."""
+"""Prompt sources: a JSONL file of {id, question|prompt}, a named data set (builtin, truthfulqa, biogen), or a
+generative BIG-bench task as knowledge QA (``bigbench:qa_wikidata``: few-shot prompts with gold targets)."""
 from __future__ import annotations
 
 import os
@@ -32,6 +33,10 @@ def load_prompts(source: str, split: str | None = None, limit: int | None = None
         from selfalign.data.biogen import load_biogen
 
         rows = load_biogen(split)
+    elif source.startswith("bigbench:"):
+        from selfalign.data.knowledge_qa import load_knowledge_qa
+
+        rows = load_knowledge_qa(source.split(":", 1)[1], split or "train")
     elif source == "truthfulqa" or source.endswith(".csv"):
         from selfalign.data.truthfulqa import load_truthfulqa
 
@@ -46,3 +51,16 @@ def load_prompts(source: str, split: str | None = None, limit: int | None = None
     if not rows:
         raise SelfAlignError(f"{source}: no prompts selected")
     return rows
+
+
+def has_targets(source: str, split: str | None = None) -> bool | None:
+    """Whether every prompt of a source carries gold ``targets`` (None: the source cannot be read yet)."""
+    try:
+        if source.startswith("bigbench:"):  # prompts of a BIG-bench task are its generative examples only
+            from selfalign.data.mc import load_bigbench
+
+            return any(r.get("targets") for r in load_bigbench(source.split(":", 1)[1]))
+        rows = load_prompts(source, split)
+    except SelfAlignError:
+        return None
+    return all(r.get("targets") for r in rows)

@@ -36,13 +36,17 @@ def load_mc(source: str, split: str | None = None, limit: int | None = None) -> 
     return rows
 
 
-def _check_options(path, options, where) -> list[dict]:
+def _check_options(path, options, where, labels: bool = True) -> list[dict]:
+    """The options of one question, checked; ``labels=False``: a label is neither needed nor read (mc-data)."""
     if not isinstance(options, list) or not options:
         raise InputError(path, "'options' must be a non-empty list", where)
     out = []
     for k, o in enumerate(options):
         if not isinstance(o, dict) or not isinstance(o.get("text"), str) or not o["text"].strip():
             raise InputError(path, f"option {k}: needs a non-empty string 'text'", where)
+        if not labels:
+            out.append({"text": o["text"]})
+            continue
         if o.get("label") not in (0, 1):  # True/False compare equal to 1/0
             raise InputError(path, f"option {k}: 'label' must be 0 or 1, got {o.get('label')!r}", where)
         out.append({"text": o["text"], "label": int(o["label"])})

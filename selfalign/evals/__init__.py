@@ -16,6 +16,9 @@ TASKS = {
                       "TruthfulQA MC1/MC2 (lm-eval-harness scoring) + Self-Eval selection (top P(True))"),
     "truthfulqa-gen": ("selfalign.evals.truthfulqa_gen", "TruthfulQAGenConfig", "run_truthfulqa_gen",
                        "TruthfulQA generation: % true, % informative, % true*informative (offline/hf/openai judge)"),
+    "knowledge-qa": ("selfalign.evals.knowledge_qa", "KnowledgeQAConfig", "run_knowledge_qa",
+                     "knowledge QA (bigbench:qa_wikidata held-out): greedy-answer accuracy against gold targets, "
+                     "abstention rate, answer length, Self-Eval P(True) of the answers"),
     "biogen": ("selfalign.evals.factscore", "BioGenEvalConfig", "run_biogen_eval",
                "BioGEN long-form factuality: FActScore-style with --knowledge, else labelled self-consistency"),
 }

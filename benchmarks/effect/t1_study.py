@@ -1,0 +1,117 @@
+"""Table 1 at laptop scale: generation alignment on knowledge QA and multiple-choice alignment, four rows each.
+
+    python benchmarks/effect/t1_study.py [--model qwen2.5-coder-0.5b] [--skt ADAPTER] [--only kqa|mc]
+
+Rows: base (no training), Self-Eval-P(True) (the base model judges its own answers), Self-Eval-SKT (the SK-tuned
+judge of the Table 2 study: ``benchmarks/adapters/<model>-skt-wikidata``, trained on 1k qa_wikidata A/B rows), and
+the oracle (gold labels: an upper bound, not self-alignment).
+
+Knowledge QA (recipes/knowledge-qa*.yaml, one shared sample): 400 training prompts of bigbench:qa_wikidata x 4
+answers at T=1, scored three ways (P(True) by the base model, by the SKT judge, gold match), ``pairs --strategy
+split``, DPO on the base model (LoRA r8, lr 5e-4, 200 steps of 4 pairs, beta 0.1), greedy answers on the 604
+held-out prompts (no training prompt, no demonstration): accuracy against the gold targets, abstention, length.
+
+Multiple choice (recipes/mc-align*.yaml): the TruthfulQA MC training questions, every option scored by the judge,
+the top option labelled A (true) and every other B (``mc-data --rule top``); the oracle takes the gold labels
+(``sk-data --mode options``). Single-token DPO (``sk-tune``) on the base model; evaluated on the first
+``MC_LIMIT`` TruthfulQA test questions: Self-Eval selection (top P(True)), MC1 and MC2.
+
+Steps run through the resumable ledger of ``common.py`` (rerun to continue); runs go to runs/effect/t1x/.
+``python benchmarks/effect/t1_summary.py`` writes the table.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, RUN, SMOKE, selfalign, short, step  # noqa: E402
+
+T1X = RUN / "t1x"
+DTYPE = "float32"  # one thread on this CPU: float32 faster than bfloat16 (measured 2026-12-01)
+KQA_SAMPLE = ["--input", "bigbench:qa_wikidata", "--split", "train", "--limit", 400, "--n", 4, "--temperature", 1.0,
+              "--top-p", 0.9, "--top-k", 10, "--max-new-tokens", 12, "--chat-template", "off", "--stop", "\n",
+              "--seed", 0]
+ALIGN = ["--beta", 0.1, "--learning-rate", 5e-4, "--max-steps", 200, "--batch-size", 4, "--seed", 0]
+MC_TUNE = ["--beta", 0.1, "--learning-rate", 1e-4, "--epochs", 5, "--batch-size", 8, "--batch-by", "question",
+           "--seed", 0]
+MC_LIMIT = 300
+JUDGES = ("ptrue", "skt", "oracle")
+KQA_LIMIT = []  # every held-out prompt
+if SMOKE:  # EFFECT_SMOKE=1: every step on a handful of rows (runs/effect-smoke), to check the wiring
+    KQA_SAMPLE[KQA_SAMPLE.index("--limit") + 1], KQA_SAMPLE[KQA_SAMPLE.index("--n") + 1] = 4, 2
+    ALIGN[ALIGN.index("--max-steps") + 1], MC_TUNE[MC_TUNE.index("--epochs") + 1] = 1, 1
+    MC_LIMIT, KQA_LIMIT = 2, ["--limit", 3]
+
+
+def kqa(model: str, skt: str, root: Path) -> None:
+    d = root / "kqa"
+    samples = d / "samples.jsonl"
+
+    def evaluate(label: str, spec: str, deps: list) -> None:
+        out = d / f"eval-{label}.json"
+        step(f"t1x/{short(model)}/kqa/eval-{label}",
+             selfalign("eval", "knowledge-qa", "--model", spec, "--dtype", DTYPE, "--split", "heldout",
+                       "--no-selfeval", *KQA_LIMIT, "--n-boot", 1000, "--output", out), deps=deps, outputs=[out])
+
+    evaluate("base", model, [])
+    step(f"t1x/{short(model)}/kqa/sample",
+         selfalign("sample", "--model", model, "--dtype", DTYPE, *KQA_SAMPLE, "--output", samples), outputs=[samples])
+    for judge in JUDGES:
+        scores, pairs, aligned = d / f"scores-{judge}.jsonl", d / f"pairs-{judge}.jsonl", d / f"aligned-{judge}"
+        how = {"ptrue": ["--model", model], "skt": ["--model", skt], "oracle": ["--method", "gold-match"]}[judge]
+        step(f"t1x/{short(model)}/kqa/score-{judge}",
+             selfalign("score", *how, "--dtype", DTYPE, "--input", samples, "--output", scores),
+             deps=[samples], outputs=[scores])
+        step(f"t1x/{short(model)}/kqa/pairs-{judge}",
+             selfalign("pairs", "--input", scores, "--strategy", "split", "--output", pairs),
+             deps=[scores], outputs=[pairs])
+        step(f"t1x/{short(model)}/kqa/align-{judge}",
+             selfalign("align", "--model", model, "--dtype", DTYPE, "--pairs", pairs, *ALIGN, "--output", aligned),
+             deps=[pairs], outputs=[aligned])
+        evaluate(judge, str(aligned), [aligned / "train_summary.json"])
+
+
+def mc(model: str, skt: str, root: Path) -> None:
+    d = root / "mc"
+
+    def evaluate(label: str, spec: str, deps: list) -> None:
+        out = d / f"eval-{label}.json"
+        step(f"t1x/{short(model)}/mc/eval-{label}",
+             selfalign("eval", "truthfulqa-mc", "--model", spec, "--dtype", DTYPE, "--split", "test", "--limit",
+                       MC_LIMIT, "--selfeval", "--n-boot", 1000, "--output", out), deps=deps, outputs=[out])
+
+    evaluate("base", model, [])
+    for judge in JUDGES:
+        rows, tuned = d / f"rows-{judge}.jsonl", d / f"tuned-{judge}"
+        if judge == "oracle":  # gold labels: every true option A, every false option B
+            cmd = selfalign("sk-data", "--sources", "truthfulqa-mc", "--mode", "options", "--heldout-fraction", 0,
+                            "--output", rows)
+        else:
+            cmd = selfalign("mc-data", "--model", model if judge == "ptrue" else skt, "--dtype", DTYPE, "--data",
+                            "truthfulqa-mc", "--split", "train", "--rule", "top", *(["--limit", 3] if SMOKE else []),
+                            "--output", rows)
+        step(f"t1x/{short(model)}/mc/rows-{judge}", cmd, outputs=[rows])
+        step(f"t1x/{short(model)}/mc/tune-{judge}",
+             selfalign("sk-tune", "--model", model, "--dtype", DTYPE, "--data", rows, *MC_TUNE, "--output", tuned),
+             deps=[rows], outputs=[tuned])
+        evaluate(judge, str(tuned), [tuned / "train_summary.json"])
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="qwen2.5-coder-0.5b")
+    ap.add_argument("--skt", help="the SK-tuned judge (default: benchmarks/adapters/<model>-skt-wikidata)")
+    ap.add_argument("--only", choices=("kqa", "mc"))
+    args = ap.parse_args(argv)
+    skt = args.skt or str(ROOT / "benchmarks" / "adapters" / f"{args.model}-skt-wikidata")
+    root = T1X / short(args.model)
+    if args.only in (None, "kqa"):
+        kqa(args.model, skt, root)
+    if args.only in (None, "mc"):
+        mc(args.model, skt, root)
+
+
+if __name__ == "__main__":
+    main()

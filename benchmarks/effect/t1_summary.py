@@ -1,0 +1,129 @@
+"""Table 1 from the Table 1 study's evaluations (benchmarks/effect/t1_study.py): four rows, intervals, paired
+differences against the base model, the no-model shortcuts beside them, and a diagnostic of the pairs.
+
+    python benchmarks/effect/t1_summary.py [--model qwen2.5-coder-0.5b]   # -> benchmarks/results/t1_<model>.{md,json}
+
+Only finished evaluations are read; a missing one is "-". Intervals: 95 % percentile bootstrap over prompts /
+questions (1000 resamples, seed 0); differences are paired (the same items resampled for both models).
+The pair diagnostic uses the gold targets (evaluation only, never training): of each judge's pairs, the share
+whose chosen answer is correct and rejected wrong ("right"), the reverse ("wrong"), and both wrong / both right.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import short  # noqa: E402
+from t1_study import ALIGN, JUDGES, KQA_SAMPLE, MC_LIMIT, MC_TUNE, T1X  # noqa: E402
+
+from selfalign.evals.results import compare, load_result  # noqa: E402
+from selfalign.io import iter_jsonl  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = {"base": "base", "ptrue": "Self-Eval-P(True)", "skt": "Self-Eval-SKT", "oracle": "oracle (gold labels)"}
+COLS = {"kqa": ["accuracy", "abstain", "length"], "mc": ["selfeval_mc1", "mc1", "mc2"]}
+
+
+def fmt(v, digits=3) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def cell(m: dict | None) -> str:
+    if not m or m.get("value") is None:
+        return "-"
+    ci = f" [{fmt(m.get('ci_low'))}, {fmt(m.get('ci_high'))}]" if m.get("ci_low") is not None else ""
+    return fmt(m["value"]) + ci
+
+
+def diff_cell(d: dict | None) -> str:
+    if not d or d.get("diff") is None:
+        return "-"
+    return f"{d['diff']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+
+
+def load(path: Path):
+    return load_result(path) if path.exists() else (None, None)
+
+
+def pair_quality(root: Path) -> dict:
+    """Per judge: how its pairs sit against gold match (from the oracle's scores of the same samples)."""
+    oracle = root / "kqa" / "scores-oracle.jsonl"
+    if not oracle.exists():
+        return {}
+    gold = {(str(r["id"]), r["response"].strip()): r.get("score") for r in iter_jsonl(oracle)}  # pairs collapse
+    # duplicate answers by their stripped text, as here
+    by_prompt: dict = {}
+    for (i, _), g in gold.items():
+        by_prompt.setdefault(i, []).append(g)
+    out = {"answers_correct": sum(g == 1 for g in gold.values()) / max(1, len(gold)),
+           "prompts_with_a_correct_answer": sum(any(g == 1 for g in v) for v in by_prompt.values()) / max(1, len(by_prompt))}
+    for judge in JUDGES:
+        path = root / "kqa" / f"pairs-{judge}.jsonl"
+        if not path.exists():
+            continue
+        counts = {"right": 0, "wrong": 0, "both_wrong": 0, "both_right": 0, "unknown": 0}
+        n = 0
+        for p in iter_jsonl(path):
+            n += 1
+            c, r = gold.get((str(p["id"]), p["chosen"].strip())), gold.get((str(p["id"]), p["rejected"].strip()))
+            key = ("unknown" if c is None or r is None else "right" if c > r else "wrong" if c < r
+                   else "both_right" if c == 1 else "both_wrong")
+            counts[key] += 1
+        out[judge] = {"pairs": n, **{k: v / max(1, n) for k, v in counts.items()}}
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="qwen2.5-coder-0.5b")
+    args = ap.parse_args(argv)
+    root = T1X / short(args.model)
+    data: dict = {"model": args.model, "settings": {"sample": KQA_SAMPLE, "align": ALIGN, "mc_tune": MC_TUNE,
+                                                   "mc_limit": MC_LIMIT}, "tables": {}}
+    lines = [f"# Table 1 at laptop scale: {args.model}", "",
+             "Made by `python benchmarks/effect/t1_summary.py` from `benchmarks/effect/t1_study.py` (see its docstring "
+             "for the settings). 95 % bootstrap intervals; Δ = paired difference against the base model.", ""]
+    titles = {"kqa": "Knowledge QA: greedy answers on the 604 held-out qa_wikidata prompts",
+              "mc": f"TruthfulQA MC: first {MC_LIMIT} test questions (selection = the option with the top P(True))"}
+    for part, cols in COLS.items():
+        base_summary, base_rows = load(root / part / "eval-base.json")
+        table = {}
+        lines += [f"## {titles[part]}", "", "| row | " + " | ".join(cols) + " | " + " | ".join(f"Δ {c}" for c in cols)
+                  + " |", "|---" * (1 + 2 * len(cols)) + "|"]
+        for label in ("base", *JUDGES):
+            summary, rows = load(root / part / f"eval-{label}.json")
+            if summary is None:
+                lines.append(f"| {ROWS[label]} | " + " | ".join("-" for _ in cols * 2) + " |")
+                continue
+            ms = {c: summary["metrics"].get(c) for c in cols}
+            ds = {c: compare(rows, base_rows, c) if label != "base" and base_rows else None for c in cols}
+            table[label] = {"metrics": ms, "diff_vs_base": ds}
+            lines.append(f"| {ROWS[label]} | " + " | ".join(cell(ms[c]) for c in cols) + " | "
+                         + " | ".join(diff_cell(ds[c]) for c in cols) + " |")
+        data["tables"][part] = table
+        lines.append("")
+    pq = pair_quality(root)
+    data["pairs"] = pq
+    if pq:
+        lines += ["## The pairs against the gold targets (diagnostic; gold used for this table only)", "",
+                  f"Sampled answers correct: {fmt(pq['answers_correct'])}; prompts with at least one correct answer: "
+                  f"{fmt(pq['prompts_with_a_correct_answer'])}.", "",
+                  "| judge | pairs | chosen right, rejected wrong | reverse | both wrong | both right |",
+                  "|---|---|---|---|---|---|"]
+        for judge in JUDGES:
+            if judge in pq:
+                q = pq[judge]
+                lines.append(f"| {ROWS[judge]} | {q['pairs']} | {fmt(q['right'])} | {fmt(q['wrong'])} | "
+                             f"{fmt(q['both_wrong'])} | {fmt(q['both_right'])} |")
+        lines.append("")
+    out = ROOT / "benchmarks" / "results" / f"t1_{short(args.model)}"
+    out.with_suffix(".md").write_text("\n".join(lines))
+    out.with_suffix(".json").write_text(json.dumps(data, indent=1, default=str))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

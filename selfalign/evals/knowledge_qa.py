@@ -1,0 +1,122 @@
+"""Knowledge QA: greedy answers to held-out few-shot prompts of a generative BIG-bench task (``bigbench:qa_wikidata``),
+scored against the gold targets.
+
+Per prompt: ``accuracy`` (1 if the answer matches a target after normalisation, ``sktuning_data.match_targets``;
+an abstention counts 0), ``answered_accuracy`` (the same over answers that are not abstentions), ``abstain``
+(an empty answer or an "I don't know"), ``length`` (words) and, with ``selfeval``, ``selfeval``: the Self-Eval
+P(True) of the answer by a fixed judge (``--verifier``; the recipe runner sets it to the base model, so every
+compared model is judged by the same judge: the score DPO optimised). Intervals: bootstrap over prompts.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from selfalign import prompts as P
+from selfalign.config import ModelArgs, opt, require
+from selfalign.engines import GenerationConfig, make_engine
+from selfalign.errors import SelfAlignError
+from selfalign.evals.results import rows_path, save_result
+from selfalign.io import iter_jsonl
+from selfalign.lineage import TrackedOutput, settings_of, stamp
+from selfalign.progress import run_chunks
+from selfalign.provenance import meta
+
+TASK = "knowledge-qa"
+METRICS = ("accuracy", "answered_accuracy", "abstain", "length")
+ABSTAIN = re.compile(r"^(i don ?t know|i do not know|unknown|not sure|i m not sure|no idea|i have no comment|"
+                     r"no comment|none|n a)\b")
+
+
+@dataclass
+class KnowledgeQAConfig(ModelArgs):
+    output: Optional[str] = opt(None, "summary JSON; per-prompt rows go beside it (<name>.rows.jsonl, resumable)")
+    data: str = opt("bigbench:qa_wikidata", "a generative BIG-bench task with gold targets (bigbench:TASK)",
+                    pattern=r"bigbench:.+")
+    split: str = opt("heldout", "heldout (never a training prompt nor a demonstration) or train",
+                     choices=("heldout", "train"))
+    limit: Optional[int] = opt(None, "use only the first N prompts of the split (a spread fixed by hash)", min=1)
+    max_new_tokens: int = opt(16, "tokens per answer at most (the answer stops at the end of its line)", min=1)
+    selfeval: bool = opt(True, "also score each answer's Self-Eval P(True) by --verifier")
+    verifier: Optional[str] = opt(None, "the Self-Eval judge (model spec; default: the evaluated model itself; "
+                                        "`selfalign run` sets the recipe's base model)")
+    shots: int = opt(0, "P(True): the paper's demonstrations before the judge's prompt", min=0,
+                     max=len(P.PTRUE_DEMOS))
+    selfeval_prompt: Optional[str] = opt(None, "P(True): a named Self-Eval prompt instead of --shots: zero-shot, "
+                                               "or paper (5 demos + the paper's instruction header)",
+                                         choices=tuple(P.PTRUE_PRESETS))
+    n_boot: int = opt(1000, "bootstrap resamples (of prompts) for the 95 percent intervals; 0 = none", min=0)
+    seed: int = opt(0, "bootstrap seed", min=0)
+    batch_size: int = opt(16, "rows per forward pass", min=1)
+    overwrite: bool = opt(False, "start the rows file afresh instead of resuming it")
+
+def abstains(answer: str) -> bool:
+    from selfalign.sktuning_data import normalize
+
+    a = normalize(answer)
+    return not a or bool(ABSTAIN.match(a))
+
+
+def score_answer(answer: str, targets: list[str]) -> dict:
+    """The per-prompt numbers of one answer (``selfeval`` is added by the caller)."""
+    from selfalign.sktuning_data import match_targets
+
+    abst = abstains(answer)
+    correct = 0 if abst else int(match_targets(answer, targets) or 0)
+    return {"accuracy": correct, "answered_accuracy": None if abst else correct, "abstain": int(abst),
+            "length": len(answer.split())}
+
+
+def run_knowledge_qa(cfg: KnowledgeQAConfig, engine=None, verifier=None) -> dict:
+    """Answer every prompt of the split greedily (resuming finished rows), score, write rows + summary."""
+    from selfalign.data.knowledge_qa import load_knowledge_qa
+    from selfalign.selfeval import ptrue
+
+    require(cfg, "output")
+    items = load_knowledge_qa(cfg.data.split(":", 1)[1], cfg.split)
+    items = items[:cfg.limit] if cfg.limit else items
+    engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
+    judge = None
+    if cfg.selfeval:  # the evaluated model itself unless another judge is named
+        same = not cfg.verifier or (cfg.verifier == cfg.model and not cfg.adapter)
+        judge = verifier or (engine if same else make_engine(cfg.engine, **{**cfg.engine_kwargs(),
+                                                                            "model": cfg.verifier, "adapter": None}))
+    gen = GenerationConfig(n=1, temperature=0.0, top_p=1.0, top_k=0, max_new_tokens=cfg.max_new_tokens, stop=["\n"])
+    shots, instruction, template = P.selfeval_settings(cfg)
+    judge_id = (f"verifier={judge.info.get('model')};{template}" if judge is not None else None)
+    scorer = f"model={engine.info.get('model')};adapter={cfg.adapter};{gen.params()};selfeval={judge_id}"
+    rp = rows_path(cfg.output)
+
+    def answer(batch: list[dict]) -> list[dict]:
+        gens = engine.generate([it["prompt"] for it in batch], gen, seed=0)
+        rows = [{"id": it["id"], "question": it["question"], "targets": it["targets"], "answer": g[0].text,
+                 "n_tokens": g[0].n_tokens, **score_answer(g[0].text, it["targets"]), "scorer": scorer}
+                for it, g in zip(batch, gens)]
+        if judge is not None:
+            live = [r for r in rows if r["answer"].strip()]
+            pairs = [(r["question"], r["answer"]) for r in live]
+            res = ptrue.p_true(judge, pairs, shots, instruction) if live else []
+            for r in rows:
+                r["selfeval"] = None
+            for r, x in zip(live, res):
+                r["selfeval"] = x.p_true
+        return [stamp(r, it) for r, it in zip(rows, batch)]
+
+    t0 = time.time()
+    # the rows' settings are checked on resume (a changed model, judge or prompt is refused); a changed prompt is redone
+    with TrackedOutput(rp, lambda r: str(r["id"]), settings_of(cfg, ignore=("seed",)),
+                       overwrite=cfg.overwrite) as out:
+        out.record(meta(cfg, stage=f"eval {TASK}", model_info=engine.info, scorer=scorer, selfeval_template=template))
+        todo = out.todo(items, lambda it: [str(it["id"])])
+        n_new = run_chunks(out, todo, cfg.batch_size, answer, f"eval {TASK}", "prompt")
+    stored = {str(r["id"]): r for r in iter_jsonl(rp)}
+    rows = [stored[it["id"]] for it in items]
+    metrics = list(METRICS) + (["selfeval"] if judge is not None else [])
+    info = meta(cfg, stage=f"eval {TASK}", model_info=engine.info, generation=gen.params(), stop=gen.stop,
+                verifier_info=judge.info if judge is not None else None, selfeval_template=template)
+    summary = save_result(cfg.output, TASK, rows, metrics, info, n_boot=cfg.n_boot, seed=cfg.seed, data=cfg.data,
+                          split=cfg.split, n_prompts=len(rows))
+    return {"output": cfg.output, "prompts": len(rows), "new_rows": n_new, "skipped_rows": len(rows) - n_new,
+            **{m: summary["metrics"][m]["value"] for m in metrics}, "seconds": round(time.time() - t0, 2)}

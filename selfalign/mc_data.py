@@ -1,0 +1,234 @@
+"""Multiple-choice self-alignment data: the judge's P(True) of every option, turned into self-labelled A/B rows.
+
+The authors' multiple-choice alignment (``main_dpo_tf.py`` + ``data_utils_dpo_tf.py``) trains single-token DPO on
+True/False Self-Eval prompts of TruthfulQA MC *train* options whose A/B answer is the judge's own verdict
+(``mc_train_tf_judge234.json``); ``data_utils_dpo_mc.py`` ranks a question's options by the judge's probability
+and prefers the top one to every other. Here: the judge (a model, or a ``selfalign calibrate`` items file) gives
+each option a P(True); ``rule=top`` labels the option with the highest P(True) true and the others false,
+``rule=threshold`` labels an option true when its P(True) reaches ``--threshold``. No gold label is read.
+The rows have exactly the shape ``selfalign sk-tune`` trains on (``sktuning_data.make_row``). See
+docs/alignment.md, "Multiple-choice alignment".
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from selfalign import prompts as P
+from selfalign.config import ModelArgs, opt, require
+from selfalign.errors import InputError, SelfAlignError
+from selfalign.io import JsonlAppender, iter_jsonl, iter_numbered, output_file, write_json, write_jsonl_atomic
+from selfalign.progress import run_chunks
+from selfalign.provenance import meta, meta_path
+
+RULES = ("top", "threshold")
+
+
+@dataclass
+class MCDataConfig(ModelArgs):
+    data: Optional[str] = opt(None, "multiple-choice set: truthfulqa-mc, bigbench:TASK, or a JSONL of {id, question, "
+                                    "options: [{text}]} (option labels, if any, are not read)")
+    split: Optional[str] = opt("train", "truthfulqa-mc split (train, valid, test, all); ignored for other sets")
+    limit: Optional[int] = opt(None, "use only the first N questions", min=1)
+    scores: Optional[str] = opt(None, "the judge's per-option P(True): a `selfalign calibrate` items JSONL (id, "
+                                      "option_idx, p_true); default: score every option here with --model (the "
+                                      "judge), appended to <output stem>.scores.jsonl (resumable)")
+    output: Optional[str] = opt(None, "train JSONL (sk-tune rows); <stem>.heldout.jsonl goes beside it")
+    rule: str = opt("top", "label rule: top (the option with the highest P(True) is true, the others false) or "
+                           "threshold (true when P(True) >= --threshold)", choices=RULES)
+    threshold: float = opt(0.5, "threshold rule: P(True) at or above which an option is labelled true",
+                            min=0, max=1)
+    shots: int = opt(0, "the paper's P(True) demonstrations in each prompt: the judge's and the rows'", min=0,
+                     max=len(P.PTRUE_DEMOS))
+    instruction: Optional[str] = opt(None, "an instruction line placed before each Self-Eval prompt")
+    selfeval_prompt: Optional[str] = opt(None, "a named Self-Eval prompt instead of --shots/--instruction: "
+                                               "zero-shot, or paper", choices=tuple(P.PTRUE_PRESETS))
+    heldout_fraction: float = opt(0.0, "this fraction of questions (by hash) goes to the held-out file (validation)",
+                                    min=0, lt=1)
+    seed: int = opt(0, "seed of the held-out split", min=0)
+    batch_size: int = opt(16, "rows per forward pass (scoring)", min=1)
+
+    @property
+    def mode(self) -> str:  # recorded in every row, as sk-data's mode is
+        return f"judge-{self.rule}"
+
+
+# --- questions ---------------------------------------------------------------------------------------------
+def load_questions(cfg: MCDataConfig) -> list[dict]:
+    """[{id, question, options: [{text}], task, source, where}] (``where``: the file and line for messages)."""
+    from selfalign.data import mc
+
+    src = cfg.data
+    if src == "truthfulqa-mc":
+        path = mc._truthfulqa_dir() / "mc_task.json"
+        rows = [dict(r, where=f"{path} ({r['id']})") for r in mc.load_truthfulqa_mc(None, cfg.split)]
+    elif src.startswith("bigbench:"):
+        rows = [dict(r, where=f"{mc.bigbench_path(r['task'])} ({r['id']})") for r in mc.load_bigbench(src[9:])]
+        rows = [r for r in rows if not r.get("targets")]
+        if not rows:
+            raise SelfAlignError(f"{src}: a generative task (no options); multiple-choice alignment needs options")
+    else:
+        rows = [dict(r, where=f"{src}:{n}") for n, r in _numbered_mc(src)]
+    rows = rows[:cfg.limit] if cfg.limit else rows
+    if not rows:
+        raise SelfAlignError(f"{src}: no questions selected")
+    task = "truthfulqa-mc" if src == "truthfulqa-mc" else Path(src).stem
+    out = []
+    for r in rows:
+        if len(r["options"]) < 2:
+            raise SelfAlignError(f"{r['where']}: question {r['id']!r} has only {len(r['options'])} option(s); "
+                                 "a choice needs at least two")
+        out.append({"id": str(r["id"]), "question": r["question"], "options": [{"text": o["text"]} for o in r["options"]],
+                    "task": str(r.get("task") or task), "source": src, "where": r["where"]})
+    return out
+
+
+def _numbered_mc(path: str):
+    """(line, {id, question, options}) of an MC JSONL whose options need only a text (labels are not read)."""
+    from selfalign.data import mc
+
+    if not Path(path).exists():
+        raise InputError(path, "file not found")
+    seen: dict = {}
+    for n, r in iter_numbered(Path(path), required=["id", "question", "options"]):
+        r["options"] = mc._check_options(path, r["options"], n, labels=False)
+        if str(r["id"]) in seen:
+            raise InputError(path, f"duplicate id {r['id']!r} (first on line {seen[str(r['id'])]})", n)
+        seen[str(r["id"])] = n
+        yield n, r
+
+
+# --- the judge's scores ------------------------------------------------------------------------------------
+def _key(r: dict):
+    return (str(r["id"]), int(r["option_idx"]))
+
+
+def scores_path(output: str) -> Path:
+    out = Path(output)
+    stem = out.name[:-len(out.suffix)] if out.suffix else out.name
+    return out.with_name(stem + ".scores.jsonl")
+
+
+def read_scores(path: str | Path) -> dict:
+    """{(id, option_idx): p_true} of a calibrate items file (or this stage's own scores file)."""
+    out = {}
+    for n, r in iter_numbered(Path(path), required=["id", "option_idx", "p_true"]):
+        p = r["p_true"]
+        if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p <= 1:
+            raise InputError(path, f"p_true must be a number in [0, 1], got {p!r}", n)
+        out[_key(r)] = float(p)
+    return out
+
+
+def score_options(cfg: MCDataConfig, questions: list[dict], engine) -> tuple[Path, str]:
+    """P(True) of every option by the judge, appended to the scores file (finished options are skipped)."""
+    from selfalign.selfeval import ptrue
+
+    shots, instruction = P.ptrue_settings(cfg.selfeval_prompt, cfg.shots, cfg.instruction)
+    tid = P.ptrue_template_id(shots, instruction, False, cfg.selfeval_prompt)
+    scorer = f"model={engine.info.get('model')};adapter={cfg.adapter};{tid}"
+    items = [{"id": q["id"], "option_idx": k, "question": q["question"], "option": o["text"]}
+             for q in questions for k, o in enumerate(q["options"])]
+    path = scores_path(cfg.output)
+
+    def score(part):
+        res = ptrue.p_true(engine, [(r["question"], r["option"]) for r in part], shots, instruction, False)
+        return [{**r, "p_true": x.p_true, "p_true_mass": x.mass, "scorer": scorer} for r, x in zip(part, res)]
+
+    with JsonlAppender(path, key=_key) as out:  # opening it cuts a partial last line
+        wanted = {_key(r) for r in items}
+        for r in iter_jsonl(path):
+            if _key(r) in wanted and r.get("scorer") != scorer:
+                raise SelfAlignError(f"{path}: scored by {r.get('scorer')!r}, not {scorer!r}; use another --output "
+                                     "or delete that file")
+        todo = [r for r in items if not out.done(r)]
+        run_chunks(out, todo, cfg.batch_size * 4, score, "mc-data (judge)", "option")
+    return path, scorer
+
+
+# --- labels and rows ---------------------------------------------------------------------------------------
+def self_labels(p_true: list[float], rule: str, threshold: float = 0.5) -> list[int]:
+    """The judge's verdict on each option of one question: ``top`` = 1 for the highest P(True) (ties: the first,
+    as the Self-Eval selection picks), else 0; ``threshold`` = 1 where P(True) >= threshold."""
+    if rule == "top":
+        top = int(np.argmax(np.asarray(p_true, dtype=float)))
+        return [int(k == top) for k in range(len(p_true))]
+    if rule == "threshold":
+        return [int(p >= threshold) for p in p_true]
+    raise SelfAlignError(f"--rule must be one of {', '.join(RULES)}, not {rule!r}")
+
+
+def build_rows(questions: list[dict], scores: dict, cfg: MCDataConfig, scores_file: str, judge: str) -> list[dict]:
+    """Self-labelled rows, one per option, in question order; each question's ``split`` by hash."""
+    from selfalign.sktuning_data import make_row, split_of
+
+    rows = []
+    for q in questions:
+        missing = [k for k in range(len(q["options"])) if (q["id"], k) not in scores]
+        if missing:
+            what = "no judge scores" if len(missing) == len(q["options"]) else f"no judge score for option(s) {missing}"
+            raise SelfAlignError(f"{q['where']}: question {q['id']!r} has {what} in {scores_file}")
+        p = [scores[(q["id"], k)] for k in range(len(q["options"]))]
+        q = {**q, "split": split_of(cfg.seed, q["task"], q["id"], cfg.heldout_fraction)}
+        for k, (o, lab) in enumerate(zip(q["options"], self_labels(p, cfg.rule, cfg.threshold))):
+            rows.append(make_row(q, o["text"], lab, cfg, option_idx=k, p_true=p[k], judge=judge))
+    return rows
+
+
+def output_paths(output: str) -> dict[str, Path]:
+    from selfalign.sktuning_data import output_paths as sk_paths
+
+    return {k: v for k, v in sk_paths(output).items() if k in ("train", "heldout")}
+
+
+def run_mc_data(cfg: MCDataConfig, engine=None) -> dict:
+    """Score (or read) every option's P(True), label by the rule, write the train / held-out row files."""
+    require(cfg, "data", "output")
+    for path in output_paths(cfg.output).values():  # a directory or an unwritable folder: one line, before any work
+        output_file(path)
+    t0 = time.time()
+    questions = load_questions(cfg)
+    model_info, judge = None, None
+    if cfg.scores:
+        src, judge = Path(cfg.scores), f"file={cfg.scores}"
+        if not src.exists():
+            raise InputError(src, "file not found")
+    else:
+        if engine is None:
+            from selfalign.engines import make_engine
+
+            engine = make_engine(cfg.engine, **cfg.engine_kwargs())
+        model_info = engine.info
+        src, judge = score_options(cfg, questions, engine)
+    rows = build_rows(questions, read_scores(src), cfg, str(src), judge)
+    paths = output_paths(cfg.output)
+    for split, path in paths.items():
+        write_jsonl_atomic(path, [r for r in rows if r["split"] == split])
+    counts = {s: {"rows": sum(r["split"] == s for r in rows), "true": sum(r["label"] for r in rows if r["split"] == s),
+                  "questions": len({r["id"] for r in rows if r["split"] == s})} for s in paths}
+    summary = {"output": cfg.output, "files": {s: str(p) for s, p in paths.items()}, "scores": str(src),
+               "rule": cfg.rule, "questions": len(questions), "counts": counts,
+               "label_agreement_with_gold": _agreement(cfg, rows), "seconds": round(time.time() - t0, 2)}
+    shots, instruction = P.ptrue_settings(cfg.selfeval_prompt, cfg.shots, cfg.instruction)
+    write_json(meta_path(cfg.output), meta(cfg, stage="mc-data", model_info=model_info, judge=judge,
+                                           selfeval_template=P.ptrue_template_id(shots, instruction, False,
+                                                                                 cfg.selfeval_prompt), **summary))
+    return summary
+
+
+def _agreement(cfg: MCDataConfig, rows: list[dict]) -> Optional[float]:
+    """Diagnostics only, never used to build rows: the share of self-labels equal to the set's gold labels,
+    when it has them (truthfulqa-mc, bigbench, a JSONL with 0/1 labels)."""
+    from selfalign.data.mc import load_mc
+
+    try:
+        qs = load_mc(cfg.data, cfg.split if cfg.data == "truthfulqa-mc" else None, cfg.limit)
+    except SelfAlignError:
+        return None
+    gold = {(str(q["id"]), k): o["label"] for q in qs for k, o in enumerate(q["options"])}
+    hits = [int(gold[(r["id"], r["option_idx"])] == r["label"]) for r in rows if (r["id"], r["option_idx"]) in gold]
+    return float(np.mean(hits)) if hits else None

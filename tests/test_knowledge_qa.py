@@ -1,0 +1,191 @@
+"""Knowledge QA: the hash split (no held-out question in training), the oracle (gold-match) and its plan-time
+check, and `selfalign eval knowledge-qa` (rows, metrics recomputed, resume)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from selfalign.errors import SelfAlignError
+from selfalign.sktuning_data import split_of
+
+
+def _read(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def gen_root(tmp_path, monkeypatch):
+    """A data root with a generative task 'facts': 400 statements, one of them twice under two ids."""
+    ex = [{"input": f"The capital of land {i} is", "target": f"City{i}"} for i in range(400)]
+    ex.append({"input": "The capital of land 7 is", "target": ["Town7"]})  # a duplicate text, another target
+    (tmp_path / "data" / "bigbench" / "facts").mkdir(parents=True)
+    (tmp_path / "data" / "bigbench" / "facts" / "task.json").write_text(json.dumps({"examples": ex}))
+    monkeypatch.setenv("SELFALIGN_DATA", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def _check_split(task):
+    from selfalign.data import load_prompts
+    from selfalign.data.knowledge_qa import HELDOUT_FRACTION, SPLIT_SEED, questions
+
+    train, held = load_prompts(f"bigbench:{task}", "train"), load_prompts(f"bigbench:{task}", "heldout")
+    tq, hq = {r["question"] for r in train}, {r["question"] for r in held}
+    assert not tq & hq, "a held-out question is also a training question"
+    assert len(tq) == len(train) and len(hq) == len(held)  # one row per distinct question
+    train_ids = {r["id"] for r in train}
+    for r in train + held:  # demonstrations are training questions only, never the question itself
+        assert set(r["demo_ids"]) <= train_ids and r["id"] not in r["demo_ids"]
+        assert r["prompt"].endswith(r["question"])
+    for r in held:
+        assert not any(d in r["prompt"] for d in hq - {r["question"]})
+    # every id of a held-out question is held out by sk-data's own split (same seed, fraction <= its fraction)
+    for q in questions(task):
+        if q["split"] == "heldout":
+            assert all(split_of(SPLIT_SEED, task, i, HELDOUT_FRACTION) == "heldout" for i in q["ids"])
+            assert all(split_of(SPLIT_SEED, task, i, 0.2) == "heldout" for i in q["ids"])
+    return train, held
+
+
+def test_heldout_split_has_no_training_question(gen_root):
+    from selfalign.data.knowledge_qa import questions
+
+    train, held = _check_split("facts")
+    assert len(train) + len(held) == 400 and held
+    dup = next(q for q in questions("facts") if q["question"] == "The capital of land 7 is")
+    assert dup["targets"] == ["City7", "Town7"] and len(dup["ids"]) == 2
+
+
+def test_real_qa_wikidata_has_500_heldout_prompts():
+    from selfalign.data import data_root
+
+    root = data_root()
+    if root is None or not (root / "bigbench" / "qa_wikidata" / "task.json").exists():
+        pytest.skip("no shared data")
+    train, held = _check_split("qa_wikidata")
+    assert len(held) >= 500 and len(train) > 9000
+
+
+def _samples(tmp_path):
+    rows = []
+    answers = {"a": (["Paris"], ["Paris", "Lyon", "paris.", "Nice"]), "b": (["Jupiter"], ["Mars", "Venus", "Mars", ""])}
+    for qid, (targets, outs) in answers.items():
+        for k, a in enumerate(outs):
+            rows.append({"id": qid, "sample_idx": k, "question": f"Q {qid}", "prompt": f"P {qid}", "response": a,
+                         "targets": targets})
+    path = tmp_path / "samples.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_oracle_ranks_by_gold_match(tmp_path):
+    from selfalign.pairs import build_pairs
+    from selfalign.scoring import ScoreConfig, run_score
+
+    out = tmp_path / "scores.jsonl"
+    s = run_score(ScoreConfig(input=str(_samples(tmp_path)), output=str(out), method="gold-match"))
+    assert s["new_rows"] == 8
+    scored = _read(out)
+    assert [r["score"] for r in scored] == [1, 0, 1, 0, 0, 0, 0, None]  # "" is no answer: unscored
+    pairs, rep = build_pairs(scored, strategy="all")
+    assert pairs and all(p["chosen"] in ("Paris", "paris.") and p["rejected"] in ("Lyon", "Nice") for p in pairs)
+    assert {(p["chosen"], p["rejected"]) for p in pairs} == {(c, r) for c in ("Paris", "paris.") for r in ("Lyon", "Nice")}
+    assert "b" in rep["no_pair_ids"]  # every answer wrong: nothing to prefer
+    # without targets: one line naming the file and line
+    bad = tmp_path / "bad.jsonl"
+    rows = _read(_samples(tmp_path))
+    rows[2].pop("targets")
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(SelfAlignError, match=r"bad\.jsonl:3: --method gold-match needs gold 'targets'"):
+        run_score(ScoreConfig(input=str(bad), output=str(tmp_path / "s2.jsonl"), method="gold-match"))
+
+
+def _recipe(tmp_path, source, method="gold-match"):
+    path = tmp_path / "r.yaml"
+    path.write_text(f"name: k\nmodel: m\nsample: {{input: {json.dumps(source)}, n: 2}}\nscore: {{method: {method}}}\n"
+                    "pairs: {strategy: split}\n")
+    return path
+
+
+def test_oracle_without_targets_is_a_plan_time_error(tmp_path, gen_root, prompts_file):
+    from selfalign.pipeline import RunConfig, run_recipe
+
+    for src in ("builtin", str(prompts_file)):
+        with pytest.raises(SelfAlignError, match="gold-match ranks samples by their gold targets"):
+            run_recipe(RunConfig(recipe=str(_recipe(tmp_path, src)), output=str(tmp_path / "run"), dry_run=True))
+    assert not (tmp_path / "run").exists()
+    plan = run_recipe(RunConfig(recipe=str(_recipe(tmp_path, "bigbench:facts")), output=str(tmp_path / "run"),
+                                dry_run=True))["plan"]
+    assert plan == {"sample": "run", "score": "run", "pairs": "run"}
+    run_recipe(RunConfig(recipe=str(_recipe(tmp_path, "builtin", "ptrue")), output=str(tmp_path / "r2"), dry_run=True))
+
+
+def test_eval_knowledge_qa_rows_metrics_and_resume(tmp_path, gen_root, tiny_engine):
+    from selfalign.data.knowledge_qa import load_knowledge_qa
+    from selfalign.evals.knowledge_qa import KnowledgeQAConfig, abstains, run_knowledge_qa, score_answer
+    from selfalign.selfeval.ptrue import p_true
+
+    assert score_answer("City3.", ["City3"]) == {"accuracy": 1, "answered_accuracy": 1, "abstain": 0, "length": 1}
+    assert score_answer("I don't know", ["City3"])["abstain"] == 1 and abstains("") and not abstains("Nonesuch")
+    out = tmp_path / "ev" / "kq.json"
+    cfg = KnowledgeQAConfig(output=str(out), data="bigbench:facts", limit=6, max_new_tokens=4, n_boot=20,
+                            batch_size=4)
+    s = run_knowledge_qa(cfg, engine=tiny_engine)
+    rows = _read(tmp_path / "ev" / "kq.rows.jsonl")
+    held = load_knowledge_qa("facts", "heldout")[:6]
+    assert [r["id"] for r in rows] == [h["id"] for h in held] and s["prompts"] == 6
+    for r in rows:
+        assert {k: r[k] for k in ("accuracy", "answered_accuracy", "abstain", "length")} == score_answer(
+            r["answer"], r["targets"])
+    live = [r for r in rows if r["answer"].strip()]
+    want = p_true(tiny_engine, [(r["question"], r["answer"]) for r in live])
+    assert [r["selfeval"] for r in live] == pytest.approx([x.p_true for x in want], abs=1e-5)
+    summary = json.loads(out.read_text())
+    assert summary["metrics"]["accuracy"]["value"] == pytest.approx(sum(r["accuracy"] for r in rows) / 6)
+    assert summary["metrics"]["length"]["value"] == pytest.approx(sum(r["length"] for r in rows) / 6)
+    assert set(summary["metrics"]) == {"accuracy", "answered_accuracy", "abstain", "length", "selfeval"}
+    # a run killed mid-write: the rerun answers only what is missing, and gives the same rows
+    rp = tmp_path / "ev" / "kq.rows.jsonl"
+    lines = rp.read_text().splitlines(keepends=True)
+    rp.write_text("".join(lines[:3]) + lines[3][:15])
+    assert run_knowledge_qa(cfg, engine=tiny_engine)["new_rows"] == 3
+    assert _read(rp) == rows
+
+
+def test_demo_recipe_summary_has_both_measures_and_a_verdict(tmp_path, gen_root, tiny_model_dir):
+    """recipes/demo.yaml at toy size (tiny model, a fake generative task): summary.md shows (i) the mean Self-Eval
+    score of the greedy answers and (ii) accuracy against the gold answers, base vs aligned, with intervals and
+    one sentence each on whether they moved; benchmarks/demo_summary.py reads the same run."""
+    import sys
+
+    import yaml
+
+    from selfalign.pipeline import RunConfig, load_recipe, run_recipe
+
+    RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+    r = load_recipe(str(RECIPES_DIR / "demo.yaml"))
+    assert r["eval"]["tasks"] == ["knowledge-qa"] and r["eval"]["knowledge-qa"]["split"] == "heldout"
+    r.update(model=tiny_model_dir, device="cpu", output=str(tmp_path / "runs" / "demo"))
+    r["sample"].update(input="bigbench:facts", limit=6, n=2, max_new_tokens=4)
+    r["align"].update(max_steps=2, batch_size=2)
+    r["eval"]["knowledge-qa"].update(data="bigbench:facts", limit=6, n_boot=20)
+    path = tmp_path / "demo.yaml"
+    path.write_text(yaml.safe_dump(r))
+    run_recipe(RunConfig(recipe=str(path)))
+    run = tmp_path / "runs" / "demo"
+    for label in ("base", "aligned"):  # one judge for both: the base model
+        st = json.loads((run / "eval" / label / "knowledge-qa.stage.json").read_text())
+        assert st["config"]["verifier"] == tiny_model_dir
+    md = (run / "summary.md").read_text()
+    for metric in ("accuracy", "selfeval"):
+        line = next(ln for ln in md.splitlines() if ln.startswith(f"| knowledge-qa | {metric} |"))
+        assert line.count("[") >= 3  # base and aligned with intervals, and the paired difference
+    assert "**Factuality " in md and "accuracy against the gold answers" in md
+    assert "**Self-Eval " in md and "paired over 6 held-out prompts" in md
+    sys.path.insert(0, str(RECIPES_DIR.parent / "benchmarks"))
+    from demo_summary import tables
+
+    lines, out = tables(tmp_path / "runs")
+    assert set(out["knowledge-qa"]) == {"base", "Self-Eval-P(True)"}  # no demo-skt run: left out
+    assert any("Factuality" in ln for ln in lines)
