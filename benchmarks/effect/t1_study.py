@@ -34,8 +34,10 @@ KQA_SAMPLE = ["--input", "bigbench:qa_wikidata", "--split", "train", "--limit", 
               "--top-p", 0.9, "--top-k", 10, "--max-new-tokens", 12, "--chat-template", "off", "--stop", "\n",
               "--seed", 0]
 ALIGN = ["--beta", 0.1, "--learning-rate", 5e-4, "--max-steps", 200, "--batch-size", 4, "--seed", 0]
+# recipes/mc-align.yaml's settings, with LoRA on the top 8 layers only (cached trunk: 4x faster on this CPU,
+# benchmarks/results/sktune_speed.md), as the SK-tuned judge was trained
 MC_TUNE = ["--beta", 0.1, "--learning-rate", 1e-4, "--epochs", 5, "--batch-size", 8, "--batch-by", "question",
-           "--seed", 0]
+           "--top-layers", 8, "--seed", 0]
 MC_LIMIT = 300
 JUDGES = ("ptrue", "skt", "oracle")
 KQA_LIMIT = []  # every held-out prompt
