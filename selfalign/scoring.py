@@ -28,7 +28,8 @@ class ScoreConfig(ModelArgs):
     chat: bool = opt(False, "P(True): wrap the prompt in the model's chat template (off: raw text, as the paper)")
     batch_size: int = opt(16, "rows per forward pass")
     claim_method: str = opt("rules", "claims/consistency: decomposition by rules (offline) or llm (FActScore prompt)")
-    claim_questions: str = opt("template", "claims/consistency: question per claim by template or llm")
+    claim_questions: str = opt("template", "claims/consistency: question per claim: template (= yesno, "
+                                                "'Is it true that X?') or llm (= wh, a wh-question)")
     claim_agg: str = opt("mean", "claims/consistency: response score = mean or min over its claims")
     claim_context: str = opt("claim-question", "claims: P(True) question = the claim's question, or prompt (the "
                                                "row's own question)")

@@ -16,6 +16,8 @@ TASKS = {
                       "TruthfulQA MC1/MC2 (lm-eval-harness scoring) + Self-Eval selection (top P(True))"),
     "truthfulqa-gen": ("selfalign.evals.truthfulqa_gen", "TruthfulQAGenConfig", "run_truthfulqa_gen",
                        "TruthfulQA generation: % true, % informative, % true*informative (offline/hf/openai judge)"),
+    "judge-check": ("selfalign.evals.judge_check", "JudgeCheckConfig", "run_judge_check",
+                    "validate a TruthfulQA truth/info judge on known answers: balanced accuracy, negation probe"),
     "biogen": ("selfalign.evals.factscore", "BioGenEvalConfig", "run_biogen_eval",
                "BioGEN long-form factuality: FActScore-style with --knowledge, else labelled self-consistency"),
 }
