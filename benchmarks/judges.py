@@ -308,10 +308,10 @@ def sec_gate(method):
         path, topics = _bios_source(Path(d), 0, 100)
         ks = KnowledgeSource(path)
         t0 = time.time()
-        facts = plant_facts(ks, topics[:50], 60 if method == "model" else 200)
+        facts = plant_facts(ks, topics[:50], 30 if method == "model" else 200)
         res["gate"] = gate(_score_facts(method, ks, engine), facts)
         res["gate"]["seconds"] = round(time.time() - t0, 1)
-        held = _heldout(ks, topics[50:100] if method == "spans" else topics[50:62])
+        held = _heldout(ks, topics[50:100] if method == "spans" else topics[50:53])
         probs = _score_facts(method, ks, engine)([(f["topic"], f["fact"]) for f in held])
         y = [f["label"] for f in held]
         res["heldout_gpt4_bios"] = {"auroc": auroc(y, probs), "n": len(y), "by_kind": {
@@ -327,7 +327,7 @@ def sec_gate(method):
     _save(f"gate-{method}", res)
 
 
-def sec_decompose(n_llm=2):
+def sec_decompose(n_llm=0):
     """Facts per sentence on FActScore's gold decompositions (its demo sentences): rules, and the LLM route
     (SmolLM2, FActScore's prompt with the sentence itself left out of the demos) on the first n_llm."""
     from selfalign import prompts as P
