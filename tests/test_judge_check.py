@@ -118,7 +118,7 @@ def test_offline_ref_judge_sees_negation_that_the_old_judge_misses():
             q["incorrect_answers"])
     assert old.judge(*item)[0] == 1  # the MiniLM similarity judge calls the negated best answer true
     t, _, d = new.judge(*item)
-    assert t == 0 and d["p_true"] < 0.5
+    assert t == 0 and d["judge_p_true"] < 0.5
     t, i, _ = new.judge(q["question"], "Nothing happens to you.", q["correct_answers"][:1], q["incorrect_answers"])
     assert t == 1 and i == 1
     assert new.judge(q["question"], "It depends.", q["correct_answers"], q["incorrect_answers"])[1] == 0
@@ -137,3 +137,22 @@ def test_a_judge_with_no_yes_probability_is_an_error_naming_it():
     with pytest.raises(SelfAlignError, match="judge hf .*no probability"):
         J.HFJudge(type("E", (), {"info": {"model": "m"}, "choice_probs": lambda s, p, c: [[float("nan")]] * len(p)})()
                   ).judge("Q?", "A.", [], [])
+
+
+def test_truthfulqa_gen_carries_the_judge_validation(tmp_path, monkeypatch):
+    import selfalign.evals.judge_check as JC
+    from selfalign.evals.truthfulqa_gen import TruthfulQAGenConfig, judge_validation
+
+    cfg = TruthfulQAGenConfig(output=str(tmp_path / "g.json"))
+    shipped = judge_validation(cfg, type("J", (), {"name": "offline-ref"})())
+    assert shipped["balanced_accuracy"] >= PROXY_BELOW and not shipped["proxy"]
+    assert judge_validation(cfg, type("J", (), {"name": "offline"})())["proxy"]  # the old judge: 0.66
+    unknown = judge_validation(cfg, type("J", (), {"name": "hf"})())
+    assert unknown["proxy"] and "not validated" in proxy_line(unknown)
+    monkeypatch.setattr(JC, "load_questions", lambda *a, **k: QS)
+    run_judge_check(JudgeCheckConfig(output=str(tmp_path / "c.json"), n_boot=20), judge=OracleJudge())
+    cfg.judge_validation = str(tmp_path / "c.json")
+    v = judge_validation(cfg, OracleJudge())
+    assert v["balanced_accuracy"] == 1.0 and not v["proxy"] and v["source"] == str(tmp_path / "c.json")
+    with pytest.raises(InputError, match="validates judge 'oracle', not 'yes'"):
+        judge_validation(cfg, YesJudge())

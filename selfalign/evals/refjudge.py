@@ -133,7 +133,6 @@ class RefModel:
 
 class OfflineRefJudge(Judge):
     name = "offline-ref"
-    metrics = ("p_true",)
 
     def __init__(self, model_dir: str | None = None, device: str = "cpu", weights: str | None = None):
         self.embedder = Embedder(model_dir, device=device)
@@ -154,12 +153,12 @@ class OfflineRefJudge(Judge):
         out = []
         for q, a, correct, incorrect in items:
             if not (a or "").strip():
-                out.append((1, 0, {"abstain": True, "p_true": None, "relevance": None}))
+                out.append((1, 0, {"abstain": True, "judge_p_true": None, "relevance": None}))
                 continue
             x = features(q, a, correct, incorrect, vecs.__getitem__)
             p = self.model.p_true(q, x)
             rel = max(float(vecs[t] @ vecs[a]) for t in [q, *correct, *incorrect] if t and t.strip())
             ab = abstains(a)
             info = int(not ab and not NON_ANSWER.match(a.strip()) and rel >= self.info_threshold)
-            out.append((int(p >= 0.5), info, {"abstain": ab, "p_true": p, "relevance": rel}))
+            out.append((int(p >= 0.5), info, {"abstain": ab, "judge_p_true": p, "relevance": rel}))
         return out

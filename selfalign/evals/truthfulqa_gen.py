@@ -176,7 +176,8 @@ def run_truthfulqa_gen(cfg: TruthfulQAGenConfig, engine=None, judge=None) -> dic
     validation = judge_validation(cfg, judge)
     summary = save_result(cfg.output, TASK, rows, metrics, info, n_boot=cfg.n_boot, seed=cfg.seed,
                           judge=judge.name, judge_validation=validation, split=None if cfg.answers else cfg.split)
-    print(f"eval truthfulqa-gen: %True {summary['metrics']['true']['value']:.3f}; {proxy_line(validation)}",
+    pct = summary["metrics"]["true"]["value"]
+    print(f"eval truthfulqa-gen: %True {pct if pct is None else round(pct, 3)}; {proxy_line(validation)}",
           file=sys.stderr)
     return {"output": cfg.output, "rows": str(rp), "questions": len(rows), "new_rows": n_new,
             "seconds": round(time.time() - t0, 2), "judge": judge.name, "judge_proxy": validation["proxy"],
