@@ -166,6 +166,30 @@ def differing_answers(runs: list[Run], key: str, max_examples: int) -> dict | No
     return {"key": key, "runs": [r.name for r in have], "n_differ": n_differ, "items": items} if items else None
 
 
+def judge_notes(runs: list[Run]) -> list[str]:
+    """One line per result that carries a judge validation (truthfulqa-gen) or a verifier gate (biogen)."""
+    from selfalign.evals.judge_check import proxy_line
+
+    out = []
+    for r in runs:
+        for key, (s, _, _) in r.results.items():
+            if "judge_validation" in s:
+                out.append(f"{r.name}: {key}: {proxy_line(s['judge_validation'])}")
+            g, fs = s.get("verifier_gate"), s.get("factscore") or {}
+            if g is not None or "init_score" in fs:
+                verdict = "passed" if g and g.get("passed") else "FAILS: FActScore not meaningful"
+                gate = (f"verifier gate AUROC {g['auroc']:.2f} ({verdict})" if g and g.get("auroc") is not None
+                        else "verifier not gated")
+                sc, init = fs.get("score"), fs.get("init_score")
+                out.append(f"{r.name}: {key}: {gate}; FActScore {_f3(sc)}, supported fraction (no length penalty) "
+                           f"{_f3(init)}, unverifiable bios {fs.get('unverifiable', 0)}")
+    return out
+
+
+def _f3(v) -> str:
+    return f"{v:.3f}" if isinstance(v, (int, float)) else "n/a"
+
+
 def build_model(runs: list[Run], cfg: ReportConfig) -> dict:
     """Everything the renderers show, as plain data (plots as base64 PNG)."""
     from selfalign import report_render as R
@@ -198,7 +222,8 @@ def build_model(runs: list[Run], cfg: ReportConfig) -> dict:
     answers = [a for a in (differing_answers(runs, k, cfg.max_examples) for k in keys) if a]
     return {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "runs": [_provenance(r) for r in runs],
             "baseline": base.name, "columns": columns, "table": table, "diffs": diffs, "calibration": calib,
-            "bars": bars, "answers": answers, "n_boot": cfg.n_boot, **run_sections(runs, keys, cfg.max_examples)}
+            "bars": bars, "answers": answers, "n_boot": cfg.n_boot, "judges": judge_notes(runs),
+            **run_sections(runs, keys, cfg.max_examples)}
 
 
 def run_sections(runs: list[Run], keys: list[str], max_examples: int) -> dict:

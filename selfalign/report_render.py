@@ -171,6 +171,8 @@ def to_html(model: dict) -> str:
             h.append(f"<tr><th>{esc(name)}</th>" + "".join(_td(*metric_cell(cells.get(c))) for c in cols) + "</tr>")
         h.append("</table>" + "".join(f'<figure><img alt="{esc(k)}" src="data:image/png;base64,{png}"></figure>'
                                       for k, png in model["bars"]))
+    if model.get("judges"):
+        h.append("<h2>Judges and verifiers</h2><ul>" + "".join(f"<li>{esc(x)}</li>" for x in model["judges"]) + "</ul>")
     if model["diffs"]:
         h.append(f"<h2 id=\"differences\">Differences vs {esc(model['baseline'])}</h2><p>Run minus baseline on the "
                  "items both have; "
@@ -236,6 +238,8 @@ def to_markdown(model: dict) -> str:
         out += ["## Results", "", "Mean per item with a percentile-bootstrap 95% interval.", ""]
         out += _table(hdr, [[name] + [" ".join(metric_cell(cells.get(c))) for c in cols]
                             for name, cells in model["table"].items()])
+    if model.get("judges"):
+        out += ["## Judges and verifiers", ""] + [f"- {x}" for x in model["judges"]] + [""]
     if model["diffs"]:
         out += [f"## Differences vs {_md(model['baseline'])}", "", "Paired bootstrap on shared items; ** = the 95% "
                 "interval excludes 0.", ""]

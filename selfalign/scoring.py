@@ -41,7 +41,8 @@ class ScoreConfig(ModelArgs):
     batch_size: int = opt(16, "rows per forward pass", min=1)
     claim_method: str = opt("rules", "claims/consistency: decomposition by rules (offline) or llm (FActScore prompt)",
                             choices=CLAIM_METHODS)
-    claim_questions: str = opt("template", "claims/consistency: question per claim by template or llm",
+    claim_questions: str = opt("template", "claims/consistency: question per claim: template (= yesno, "
+                                                "'Is it true that X?') or llm (= wh, a wh-question)",
                                choices=QUESTION_METHODS)
     claim_agg: str = opt("mean", "claims/consistency: response score = mean or min over its claims",
                          choices=tuple(AGGREGATES))

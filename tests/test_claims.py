@@ -8,7 +8,9 @@ from selfalign.engines.base import Generation
 from selfalign.errors import SelfAlignError
 from selfalign.scoring import ScoreConfig, run_score, score_rows
 from selfalign.selfeval import consistency as C
-from selfalign.selfeval.claims import ClaimCache, decompose, parse_facts, template_question
+from selfalign import prompts as P
+from selfalign.selfeval.claims import (ClaimCache, clean_facts, decompose, is_fragment, method_tag, parse_facts,
+                                       template_question)
 from selfalign.selfeval.splitter import split_claims, split_sentences
 
 
@@ -116,9 +118,9 @@ def test_llm_decomposition_prompt_parse_fallback_and_cache(tmp_path):
                                           "She won a prize."]
     assert [c["source"] for c in first] == ["llm", "llm", "rules", "rules"]
     assert all(c["question"] == "What was Ann?" for c in first)
-    # FActScore's prompt: two demos, then the sentence; one prompt per distinct sentence
+    # FActScore's prompt: two demos, one retrieved by BM25, then the sentence; one prompt per distinct sentence
     demo_prompts = [p for p in eng.prompts if p.startswith("Please breakdown")]
-    assert len(demo_prompts) == 2 and demo_prompts[0].count("Please breakdown") == 3
+    assert len(demo_prompts) == 2 and demo_prompts[0].count("Please breakdown") == 4
     assert "- The Moon is the Sun's Dream is a film.\n" in demo_prompts[0]
     calls = eng.generate_calls
     again = decompose(eng, texts, ["Ann", "Ann"], claims="llm", questions="llm", cache=ClaimCache(path), n_demos=2)
@@ -127,6 +129,34 @@ def test_llm_decomposition_prompt_parse_fallback_and_cache(tmp_path):
     assert len(rows) == 2 and all(re.fullmatch(r"[0-9a-f]{24}", r["key"]) for r in rows)
     decompose(eng, texts[:1], ["Ann"], claims="llm", questions="template", cache=ClaimCache(path), n_demos=2)
     assert len(path.read_text().splitlines()) == 3  # another method = another key
+
+
+def test_factscore_prompt_has_seven_demos_and_one_retrieved():
+    s = "During his career, he played for the Chicago Bulls and the Boston Celtics."
+    p = P.atomic_facts_prompt(s)
+    assert p.count("Please breakdown the following sentence into independent facts:") == 9
+    assert p.index("McCoy played for the Broncos.") > p.index("Love and Destiny premiered in 2019.")  # retrieved last
+    assert p.endswith(f"independent facts: {s}\n")
+    demo = P.ATOMIC_FACTS_DEMOS[5][0]
+    assert P.atomic_facts_prompt(demo, exclude=demo).count(demo) == 1  # left out of its own prompt
+    assert P.retrieved_demos(demo, 1)[0][0] == demo  # like FActScore, the pool includes the fixed demos
+
+
+def test_clean_up_drops_fragments_invented_numbers_and_repeats():
+    sent = "Jessie Mae Brown Beavers (born 1908) was an American social worker and activist."
+    facts = ["Jessie Mae Brown Beavers was born in 1908.", "Jessie Mae Brown Beavers was a social worker.",
+             "Jessie Mae Brown Beavers.", "She.", "He died in 1975.", "Jessie Mae Brown Beavers was a social worker.",
+             "Jessie Mae Brown Beavers was born.", "She was an activist."]
+    assert clean_facts(sent, facts) == ["Jessie Mae Brown Beavers was born in 1908.",
+                                        "Jessie Mae Brown Beavers was a social worker.", "She was an activist."]
+    assert is_fragment("She.") and is_fragment("Jessie Mae Brown Beavers.") and not is_fragment("He was American.")
+
+
+def test_claim_question_aliases():
+    (c,) = decompose(None, ["Ann was a poet."], ["Ann"], questions="yesno")
+    assert c[0]["question"] == "Is it true that Ann was a poet?"
+    assert method_tag("rules", "yesno") == method_tag("rules", "template")
+    assert method_tag("llm", "wh").startswith("claims=llm/demos=7+1/clean=v1/questions=llm")
 
 
 def test_decompose_errors():

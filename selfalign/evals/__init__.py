@@ -19,6 +19,8 @@ TASKS = {
     "knowledge-qa": ("selfalign.evals.knowledge_qa", "KnowledgeQAConfig", "run_knowledge_qa",
                      "knowledge QA (bigbench:qa_wikidata held-out): greedy-answer accuracy against gold targets, "
                      "abstention rate, answer length, Self-Eval P(True) of the answers"),
+    "judge-check": ("selfalign.evals.judge_check", "JudgeCheckConfig", "run_judge_check",
+                    "validate a TruthfulQA truth/info judge on known answers: balanced accuracy, negation probe"),
     "biogen": ("selfalign.evals.factscore", "BioGenEvalConfig", "run_biogen_eval",
                "BioGEN long-form factuality: FActScore-style with --knowledge, else labelled self-consistency"),
 }

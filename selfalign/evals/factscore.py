@@ -6,6 +6,10 @@ FActScore's prompt, supported iff P(True) > P(False) for the next token. Per res
 fraction, score = init_score * penalty with FActScore's length penalty exp(1 - gamma / n_facts) when
 n_facts <= gamma (1 otherwise). A response responds iff it is not abstained and has at least one fact.
 Without a knowledge source, facts are scored by self-consistency instead and every output says so.
+``--verify-method spans`` verifies offline by key-span presence in the retrieved passages (``fact_gate``). Before
+scoring, the verifier is gated on facts planted from the knowledge source (``fact_gate.gate``): its AUROC is in
+every result, and a run whose verifier falls below 0.6 warns that its FActScore is not meaningful. A bio whose
+topic has no entry in the knowledge source is unverifiable: counted, never scored.
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ from selfalign.sampling import CHAT_TEMPLATE, answer_templates
 from selfalign.selfeval.claims import CLAIM_METHODS
 
 ABSTAIN = ("generic", "perplexity_ai", "none")
+VERIFY_METHODS = ("model", "spans")
 METRICS = ("score", "init_score", "respond", "num_facts", "n_correct", "n_incorrect")
 NO_KNOWLEDGE = "self-consistency (no knowledge source)"
 # FActScore's abstain_detection.py
@@ -59,6 +64,10 @@ class BioGenEvalConfig(ModelArgs):
     claim_method: str = opt("rules", "atomic facts by rules (offline) or llm (FActScore's prompt, run on the "
                                      "verifier model)", choices=CLAIM_METHODS)
     claim_cache: Optional[str] = opt(None, "JSONL cache of decompositions")
+    verify_method: str = opt("model", "model (FActScore's True/False prompt on the verifier) or spans (offline: "
+                                      "key-span presence in the retrieved passages)", choices=VERIFY_METHODS)
+    gate_facts: int = opt(40, "verifier sanity gate: facts planted from the knowledge source (half altered) "
+                              "before scoring; 0 = off", min=0)
     k: int = opt(5, "passages retrieved per fact", min=1)
     gamma: int = opt(10, "FActScore length penalty gamma (0 = none)", min=0)
     abstain: str = opt("generic", "abstention rule: generic, perplexity_ai, none (FActScore's detectors)",
@@ -108,6 +117,25 @@ def verify(engine, prompts: list[str]) -> list[float]:
     except ValueError:
         ll = engine.loglikelihood([(p, c) for p in prompts for c in (" True", " False")])
         return [1 / (1 + math.exp(ll[2 * i + 1][0] - ll[2 * i][0])) for i in range(len(prompts))]
+
+
+def verify_facts(verifier, ks, pairs: list[tuple[str, str]], k: int = 5, method: str = "model"):
+    """(P(supported), passages) of each (topic, fact): the top-k BM25 passages of the topic's entry, then the
+    verifier model's FActScore prompt or the offline span check."""
+    from selfalign.evals.fact_gate import span_support
+
+    psgs = [ks.retrieve(t, f, k) for t, f in pairs]
+    if method == "spans":
+        return [span_support(t, f, p) for (t, f), p in zip(pairs, psgs)], psgs
+    return verify(verifier, [P.factscore_verify_prompt(t, p, f) for (t, f), p in zip(pairs, psgs)]), psgs
+
+
+def verifier_gate(verifier, ks, topics, cfg: BioGenEvalConfig) -> dict:
+    from selfalign.evals.fact_gate import gate, plant_facts
+
+    facts = plant_facts(ks, topics, cfg.gate_facts, cfg.seed)
+    res = gate(lambda pairs: verify_facts(verifier, ks, pairs, cfg.k, cfg.verify_method)[0], facts, seed=cfg.seed)
+    return {**res, "verifier": _method(ks, verifier, cfg.verify_method), "examples": facts[:4]}
 
 
 def _items(cfg: BioGenEvalConfig) -> list[dict]:
@@ -171,9 +199,8 @@ def evaluate_batch(verifier, ks, batch: list[dict], cfg: BioGenEvalConfig, cache
                                     cfg.claim_method, "template", cache)))
     flat = [(i, c) for i in live for c in decs[i]]
     if ks is not None:
-        psgs = [ks.retrieve(batch[i]["topic"], c["text"], cfg.k) for i, c in flat]
-        probs = verify(verifier, [P.factscore_verify_prompt(batch[i]["topic"], p, c["text"])
-                                  for (i, c), p in zip(flat, psgs)])
+        probs, psgs = verify_facts(verifier, ks, [(batch[i]["topic"], c["text"]) for i, c in flat], cfg.k,
+                                   cfg.verify_method)
         for (_, c), p, pr in zip(flat, psgs, probs):
             c.update(p_true=pr, is_supported=pr > 0.5, passages=[x["idx"] for x in p])
     else:
@@ -184,7 +211,7 @@ def evaluate_batch(verifier, ks, batch: list[dict], cfg: BioGenEvalConfig, cache
     out = []
     for i, r in enumerate(batch):
         facts = [] if abst[i] or i in missing else decs[i]
-        row = {**r, "abstained": abst[i], "knowledge_missing": i in missing,
+        row = {**r, "abstained": abst[i], "knowledge_missing": i in missing, "unverifiable": i in missing,
                "decisions": [{"atom": c["text"], "is_supported": bool(c["is_supported"]), "p_true": c["p_true"],
                               **({"passages": c["passages"]} if "passages" in c else {})} for c in facts]}
         n = len(facts)
@@ -195,14 +222,16 @@ def evaluate_batch(verifier, ks, batch: list[dict], cfg: BioGenEvalConfig, cache
         row.update(respond=None if i in missing else int(responded), num_facts=n if responded else None,
                    n_correct=n_ok if responded else None, n_incorrect=n - n_ok if responded else None,
                    init_score=init, penalty=pen, score=init * pen if n else None,
-                   score_method=_method(ks, verifier))
+                   score_method=_method(ks, verifier, cfg.verify_method))
         out.append(row)
     return out
 
 
-def _method(ks, verifier) -> str:
+def _method(ks, verifier, verify_method: str = "model") -> str:
     if ks is None:
         return NO_KNOWLEDGE
+    if verify_method == "spans":
+        return "factscore (BM25 retrieval + offline key-span presence verifier)"
     return f"factscore (BM25 retrieval + {verifier.info.get('model', '?')} True/False verifier)"
 
 
@@ -227,6 +256,13 @@ def run_biogen_eval(cfg: BioGenEvalConfig, engine=None) -> dict:
         engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
         verifier = engine if not cfg.verifier else make_engine(cfg.engine, **{**cfg.engine_kwargs(),
                                                                               "model": cfg.verifier, "adapter": None})
+        gate_res = None
+        if ks is not None and cfg.gate_facts:
+            from selfalign.evals.fact_gate import gate_warning
+
+            gate_res = verifier_gate(verifier, ks, [r["topic"] for r in items], cfg)
+            if gate_warning(gate_res):
+                print(gate_warning(gate_res), file=sys.stderr)
     except BaseException:
         out.close()
         if cache is not None:
@@ -253,18 +289,23 @@ def run_biogen_eval(cfg: BioGenEvalConfig, engine=None) -> dict:
     wanted = {key(r) for r in items}
     rows = [r for r in iter_jsonl(rows_path(cfg.output)) if key(r) in wanted]
     agg = aggregate(rows)
-    method = _method(ks, verifier)
+    method = _method(ks, verifier, cfg.verify_method)
+    if agg["unverifiable"]:
+        print(f"eval biogen: {agg['unverifiable']} bio(s) unverifiable: their topic has no entry in the knowledge "
+              "source (counted, not scored)", file=sys.stderr)
     summary = save_result(cfg.output, "biogen-factscore", rows, METRICS,
                           meta(cfg, model_info=engine.info, verifier_info=verifier.info,
                                knowledge=ks.describe() if ks else None), n_boot=cfg.n_boot, seed=cfg.bootstrap_seed,
-                          factscore=agg, score_method=method, gamma=cfg.gamma, claim_method=cfg.claim_method,
+                          factscore=agg, verifier_gate=gate_res, score_method=method, gamma=cfg.gamma,
+                          claim_method=cfg.claim_method,
                           verify_template=P.FACTSCORE_VERIFY_TEMPLATE_ID if ks else None)
     if ks:
         ks.close()
     dt = time.time() - t0
     n_facts = sum(len(r["decisions"]) for r in rows)
     return {"output": cfg.output, "score_method": method, "responses": len(rows), "new_responses": n_new, **agg,
-            "facts": n_facts, "seconds": round(dt, 2),
+            "facts": n_facts, "verifier_gate_auroc": gate_res["auroc"] if gate_res else None,
+            "verifier_gate_passed": gate_res["passed"] if gate_res else None, "seconds": round(dt, 2),
             "metrics": {m: v["value"] for m, v in summary["metrics"].items()}}
 
 
@@ -280,4 +321,5 @@ def aggregate(rows: list[dict]) -> dict:
             "respond_ratio": mean([r["respond"] for r in scored]),
             "num_facts_per_response": mean([r["num_facts"] for r in resp]),
             "n_correct": sum(r["n_correct"] for r in resp), "n_incorrect": sum(r["n_incorrect"] for r in resp),
-            "knowledge_missing": sum(bool(r.get("knowledge_missing")) for r in rows)}
+            "knowledge_missing": sum(bool(r.get("knowledge_missing")) for r in rows),
+            "unverifiable": sum(bool(r.get("knowledge_missing")) for r in rows)}

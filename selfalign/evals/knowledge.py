@@ -72,6 +72,12 @@ class KnowledgeSource:
     def describe(self) -> dict:
         return {"path": str(self.path), "kind": self.kind, "max_words": self.max_words}
 
+    def titles(self, limit: int = 20) -> list[str]:
+        """The first ``limit`` titles of the source (the sanity gate swaps spans in from other entries)."""
+        if self.kind == "jsonl":
+            return list(self._docs)[:limit]
+        return [r[0] for r in self._conn.execute("SELECT title FROM documents LIMIT ?", (limit,))]
+
     def has(self, title: str) -> bool:
         return bool(self.passages(title))
 

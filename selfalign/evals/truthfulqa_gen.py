@@ -3,6 +3,7 @@ informativeness, report % true, % informative and % true*informative with bootst
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,12 +38,15 @@ class TruthfulQAGenConfig(ModelArgs):
     max_new_tokens: int = opt(64, "tokens per answer at most", min=1)
     temperature: float = opt(0.0, "sampling temperature (0 = greedy)", min=0)
     seed: int = opt(0, "sampling seed (used when --temperature > 0)", min=0)
-    judge: str = opt("offline", "offline (sentence embeddings + BLEU/ROUGE), hf (judge model), openai (endpoint)",
+    judge: str = opt("offline-ref", "offline-ref (reference-conditioned, validated), offline (MiniLM similarity + "
+                                    "BLEU/ROUGE), lm-ref (local model shown the references), hf, openai",
                      choices=JUDGES)
     judge_model: Optional[str] = opt(None, "hf: truth judge model spec; openai: model name; offline: embedding dir")
     judge_info_model: Optional[str] = opt(None, "hf/openai: informativeness judge (default: 'not an abstention')")
     judge_endpoint: Optional[str] = opt(None, "openai: base URL of an OpenAI-compatible API (…/v1)")
     judge_api_key_env: str = opt("OPENAI_API_KEY", "openai: name of the environment variable holding the API key")
+    judge_validation: Optional[str] = opt(None, "`eval judge-check` result of this judge (shown next to %True; "
+                                                "default: the shipped figures of the offline judges)")
     answers: Optional[str] = opt(None, "judge this JSONL (id, question, response|answer) instead of generating, "
                                        "e.g. `selfalign sample` output; --split is not applied to it")
     n_boot: int = opt(1000, "bootstrap resamples for the 95% intervals; 0 = none", min=0, summary_only=True)
@@ -77,6 +81,27 @@ def _answer_items(cfg: TruthfulQAGenConfig) -> list[dict]:
         ans = r.get("response") if r.get("response") is not None else r.get("answer")
         items.append({**r, "id": key, "answer": ans})
     return items[:cfg.limit] if cfg.limit else items
+
+
+def judge_validation(cfg: TruthfulQAGenConfig, judge) -> dict:
+    """The judge's validation figures: from --judge-validation, else the shipped ones of an offline judge run with
+    its bundled embedding model, else {"proxy": True, ...} (not validated)."""
+    from selfalign.evals.judge_check import ASSET_VALIDATION, validation_summary
+
+    if cfg.judge_validation:
+        from selfalign.evals.results import load_result
+
+        summary, _ = load_result(cfg.judge_validation)
+        if summary.get("task") != "judge-check":
+            raise InputError(cfg.judge_validation, "not a `selfalign eval judge-check` result")
+        name = (summary.get("judge") or {}).get("name")
+        if name != judge.name:
+            raise InputError(cfg.judge_validation, f"validates judge {name!r}, not {judge.name!r}")
+        return validation_summary(summary, source=str(cfg.judge_validation))
+    shipped = json.loads(ASSET_VALIDATION.read_text()) if ASSET_VALIDATION.exists() else {}
+    if judge.name in shipped and not cfg.judge_model:
+        return shipped[judge.name]
+    return {"judge": judge.name, "balanced_accuracy": None, "proxy": True, "source": None}
 
 
 def _check_judge(path, judge: str) -> None:
@@ -157,8 +182,15 @@ def run_truthfulqa_gen(cfg: TruthfulQAGenConfig, engine=None, judge=None) -> dic
         prompting.update(_earlier_meta(cfg.output, "model_info", "prompt_template", "chat_template"))
     info = meta(cfg, task=TASK, model_info=getattr(engine, "info", None) or prompting.pop("model_info", None),
                 answers_file=cfg.answers, judge=judge.describe(), **prompting)
+    from selfalign.evals.judge_check import proxy_line
+
+    validation = judge_validation(cfg, judge)
     summary = save_result(cfg.output, TASK, rows, metrics, info, n_boot=cfg.n_boot, seed=cfg.bootstrap_seed,
-                          judge=judge.name, split=None if cfg.answers else cfg.split)
+                          judge=judge.name, judge_validation=validation, split=None if cfg.answers else cfg.split)
+    pct = summary["metrics"]["true"]["value"]
+    print(f"eval truthfulqa-gen: %True {pct if pct is None else round(pct, 3)}; {proxy_line(validation)}",
+          file=sys.stderr)
     return {"output": cfg.output, "rows": str(rp), "questions": len(rows), "new_rows": n_new,
-            "seconds": round(time.time() - t0, 2), "judge": judge.name,
+            "seconds": round(time.time() - t0, 2), "judge": judge.name, "judge_proxy": validation["proxy"],
+            "judge_balanced_accuracy": validation.get("balanced_accuracy"),
             **{m: summary["metrics"][m]["value"] for m in metrics}}

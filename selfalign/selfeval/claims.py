@@ -19,7 +19,8 @@ from selfalign.io import JsonlAppender, iter_jsonl
 from selfalign.selfeval.splitter import rule_claims, split_claims, split_sentences
 
 CLAIM_METHODS = ("rules", "llm")
-QUESTION_METHODS = ("template", "llm")
+QUESTION_METHODS = ("template", "llm", "yesno", "wh")
+QUESTION_ALIASES = {"yesno": "template", "wh": "llm"}  # "Is it true that X?" / a wh-question from the LLM
 # FActScore (atomic_facts.py) keeps no facts for sentences that open like these
 NO_FACT_PREFIXES = ("This sentence does not contain any facts", "Sure", "Please")
 LOWER_OPENERS = {"he", "she", "it", "they", "his", "her", "its", "their", "the", "a", "an", "in", "on", "at",
@@ -27,11 +28,14 @@ LOWER_OPENERS = {"he", "she", "it", "they", "his", "her", "its", "their", "the",
 PRONOUN_SUBJECTS = {"he", "she", "they"}
 
 
-def method_tag(claims: str, questions: str, engine=None, n_demos: int = 4) -> str:
+def method_tag(claims: str, questions: str, engine=None, n_demos: int = P.FACTSCORE_N_DEMOS,
+               n_retrieved: int = P.FACTSCORE_N_RETRIEVED) -> str:
     """What produced a decomposition: the cache key and the rows record it."""
+    questions = QUESTION_ALIASES.get(questions, questions)
     model = (engine.info.get("model") or engine.info.get("path")) if (engine is not None and "llm" in
                                                                         (claims, questions)) else None
-    tag = f"claims={claims}" + (f"/demos={n_demos}" if claims == "llm" else "") + f"/questions={questions}"
+    tag = (f"claims={claims}" + (f"/demos={n_demos}+{n_retrieved}/clean=v1" if claims == "llm" else "")
+           + f"/questions={questions}")
     return tag + (f"/model={model}" if model else "")
 
 
@@ -70,16 +74,48 @@ def parse_facts(output: str) -> list[str]:
     return facts
 
 
-def llm_claims(engine, texts: Sequence[str], n_demos: int = 4, max_new_tokens: int = 128) -> list[list[dict]]:
-    """FActScore-style decomposition: every sentence of every text in one batched greedy generate call. A sentence
-    whose completion has no "- " items falls back to the rules (its claims say ``"source": "rules"``)."""
+# FActScore's postprocess_atomic_facts: a fact ending like this is dropped when another fact contains it
+FACTSCORE_VERBS = ("born.", " appointed.", " characterized.", " described.", " known.", " member.", " advocate.",
+                   "served.", "elected.")
+MONTHS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+          "november", "december"}
+
+
+def is_fragment(fact: str) -> bool:
+    """Not a statement: under 3 words, or no lower-case word at all ("She.", "Jessie Mae Brown Beavers.")."""
+    words = fact.strip().rstrip(".").split()
+    return len(words) < 3 or not any(w[:1].islower() for w in words)
+
+
+def clean_facts(sentence: str, facts: Sequence[str]) -> list[str]:
+    """FActScore's clean-up of a sentence's facts (postprocess_atomic_facts, without spaCy): drop "X was born."-like
+    facts that another fact contains, drop facts with a number or month the sentence does not have (FActScore's
+    date/number entity check), drop repeats; and, added here, drop fragments (``is_fragment``)."""
+    sent_nums = set(re.findall(r"\b\d+\b", sentence)) | {w for w in re.findall(r"[a-z]+", sentence.lower())
+                                                           if w in MONTHS}
+    out: list[str] = []
+    for i, f in enumerate(facts):
+        if f.endswith(FACTSCORE_VERBS) and not f.endswith("founding member.") and any(
+                f[:-1] in g for j, g in enumerate(facts) if j != i):
+            continue
+        ents = set(re.findall(r"\b\d+\b", f)) | {w for w in re.findall(r"[a-z]+", f.lower()) if w in MONTHS}
+        if ents - sent_nums or f in out or is_fragment(f):
+            continue
+        out.append(f)
+    return out
+
+
+def llm_claims(engine, texts: Sequence[str], n_demos: int = P.FACTSCORE_N_DEMOS,
+               n_retrieved: int = P.FACTSCORE_N_RETRIEVED, max_new_tokens: int = 128) -> list[list[dict]]:
+    """FActScore-style decomposition: every sentence of every text in one batched greedy generate call, FActScore's
+    prompt (7 demos + 1 retrieved by BM25) and clean-up (``clean_facts``). A sentence whose completion leaves no
+    fact falls back to the rules (its claims say ``"source": "rules"``)."""
     sents = [split_sentences(t) for t in texts]
     flat = sorted({s for ss in sents for s in ss if not s.startswith(NO_FACT_PREFIXES)})
     cfg = GenerationConfig(n=1, temperature=0.0, max_new_tokens=max_new_tokens,
                            stop=["\n\n", "\nPlease breakdown"])
-    outs = engine.generate([P.atomic_facts_prompt(s, n_demos) for s in flat], cfg, seed=0) if flat else []
-    # a small model's greedy list may loop: keep each fact once (FActScore's post-processing drops repeats too)
-    facts = {s: list(dict.fromkeys(parse_facts(o[0].text))) for s, o in zip(flat, outs)}
+    outs = engine.generate([P.atomic_facts_prompt(s, n_demos, n_retrieved) for s in flat], cfg, seed=0) if flat else []
+    facts = {s: clean_facts(s, parse_facts(o[0].text)) for s, o in zip(flat, outs)}
     result = []
     for ss in sents:
         claims = []
@@ -119,12 +155,15 @@ def llm_questions(engine, claims: Sequence[str], topics: Sequence[str], max_new_
 
 
 def decompose(engine, texts: Sequence[str], topics: Sequence[str] | None = None, claims: str = "rules",
-              questions: str = "template", cache: ClaimCache | None = None, n_demos: int = 4) -> list[list[dict]]:
-    """[{text, question, sentence, source}] per text. ``engine`` may be None for rules + template."""
+              questions: str = "template", cache: ClaimCache | None = None,
+              n_demos: int = P.FACTSCORE_N_DEMOS) -> list[list[dict]]:
+    """[{text, question, sentence, source}] per text. ``engine`` may be None for rules + template. Questions:
+    template / yesno ("Is it true that X?") or llm / wh (a wh-question from the few-shot prompt)."""
     if claims not in CLAIM_METHODS:
         raise SelfAlignError(f"unknown claim method {claims!r}; choose one of {', '.join(CLAIM_METHODS)}")
     if questions not in QUESTION_METHODS:
         raise SelfAlignError(f"unknown question method {questions!r}; choose one of {', '.join(QUESTION_METHODS)}")
+    questions = QUESTION_ALIASES.get(questions, questions)
     if engine is None and "llm" in (claims, questions):
         raise SelfAlignError("LLM claim decomposition needs an engine")
     topics = list(topics) if topics is not None else [""] * len(texts)

@@ -1,0 +1,394 @@
+"""Judges you can trust (issue 15): fit and validate the offline TruthfulQA judges, gate the BioGEN fact verifiers,
+count FActScore-style decompositions against FActScore's gold.
+
+Sections (`python benchmarks/judges.py SECTION ...`; results merged into benchmarks/results/judges.json):
+- train: fit the offline-ref judge (selfalign/evals/assets/ref_judge.json) on TruthfulQA's references,
+  leave-one-out, 5 question folds; fit its informativeness threshold on the train+valid split questions.
+- check-offline, check-offline-ref: `selfalign eval judge-check` on the TruthfulQA test split (730 questions).
+- check-lm-ref: the embedded SmolLM2-135M as a reference-conditioned judge, on the first LMREF_N test questions.
+- human: each offline judge against the human labels of TruthfulQA's GPT-judge / GPT-info training data
+  (finetune_truth.jsonl / finetune_info.jsonl; answers that are verbatim references left out), test questions.
+- gate-model, gate-spans: the biogen verifier gate (planted true / swapped facts) with the embedded model and
+  with the offline span verifier, on a knowledge source built from FActScore's GPT-4 bios; plus the held-out sets.
+- decompose: facts per sentence of the rule splitter and of the LLM route against FActScore's gold demos.
+- claims-q: claim P(True) AUROC with yes/no and wh questions on benchmarks/assets/longform_people.jsonl.
+Run from the repository root with PYTHONPATH=. (the data comes from ../shared/data or $SELFALIGN_DATA).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).parent
+OUT = HERE / "results" / "judges.json"
+CACHE = Path(tempfile.gettempdir()) / "selfalign-judges-emb.npz"
+LMREF_N = 60
+
+
+def _save(section: str, res) -> None:
+    data = json.loads(OUT.read_text()) if OUT.exists() else {}
+    data[section] = res
+    OUT.write_text(json.dumps(data, indent=1, default=float) + "\n")
+    print(section, json.dumps(res, default=float)[:2000], flush=True)
+
+
+def _embeddings(texts):
+    """{text: vector}, cached in a temp file between sections (MiniLM on 2 CPU cores: ~150 s for TruthfulQA)."""
+    from selfalign.evals.judges import Embedder
+
+    have = {}
+    if CACHE.exists():
+        z = np.load(CACHE, allow_pickle=False)
+        have = dict(zip(z["texts"].tolist(), z["vecs"]))
+    todo = sorted(set(texts) - set(have))
+    if todo:
+        have.update(zip(todo, Embedder().encode(todo).numpy()))
+        keys = sorted(have)
+        np.savez(CACHE, texts=np.array(keys), vecs=np.stack([have[k] for k in keys]))
+    return have
+
+
+AUX = ("is", "are", "was", "were", "will", "can", "does", "do", "did", "has", "have", "should", "would", "could")
+
+
+def negate_aux(text: str) -> str | None:
+    """A natural negation: "not" after the first auxiliary verb ("X is Y" -> "X is not Y"); None without one."""
+    import re
+
+    m = re.search(r"\b(" + "|".join(AUX) + r")\b(?! not\b)", text)
+    return text[:m.end()] + " not" + text[m.end():] if m else None
+
+
+def augmented(qs):
+    """Training-only negations (different wording from the probe's "It is false that" / "It is not true that"):
+    "It is not the case that <ref>" and an auxiliary-verb negation, for the best answer and the first incorrect
+    answer of every question, labels flipped; the judge sees all references."""
+    from selfalign.evals.judge_check import _negate
+
+    out = []
+    for q in qs:
+        C = [c for c in q["correct_answers"] if c.strip()]
+        I = [c for c in q["incorrect_answers"] if c.strip() and c not in C]
+        for ref, lab in ((q["best_answer"], 1), (I[0] if I else None, 0)):
+            if not ref:
+                continue
+            for text in ("It is not the case that " + _negate(ref) + ".", negate_aux(ref)):
+                if text:
+                    out.append({"question": q["question"], "answer": text, "correct": C, "incorrect": I,
+                                "label_true": 1 - lab, "kind": "augmented"})
+    return out
+
+
+def sec_train():
+    from sklearn.linear_model import LogisticRegression
+
+    from selfalign.data.truthfulqa import load_splits, load_truthfulqa, default_dir
+    from selfalign.evals.judge_check import check_items
+    from selfalign.evals.refjudge import FEATURES, NON_ANSWER, expand, features, fold_of
+    from selfalign.evals.judges import NO_COMMENT, abstains
+
+    qs = load_truthfulqa(None, "all")
+    items = check_items(qs, probe=True)
+    vec = _embeddings({t for it in items for t in [it["question"], it["answer"], *it["correct"], *it["incorrect"],
+                                                     NO_COMMENT]})
+    ref = [it for it in items if it["kind"] == "ref"]
+    aug = augmented(qs)
+    vec.update(_embeddings({it["answer"] for it in aug}))
+    t0 = time.time()
+    X = np.array([features(it["question"], it["answer"], it["correct"], it["incorrect"], vec.__getitem__)
+                  for it in ref + aug])
+    y = np.array([it["label_true"] for it in ref + aug])
+    is_ref = np.array([it["kind"] == "ref" for it in ref + aug])
+    folds = np.array([fold_of(it["question"], 5) for it in ref + aug])
+    spec = {"features": list(FEATURES), "trained_on": "TruthfulQA.csv (all 817 questions) reference answers, "
+            "leave-one-out, plus training-only negations (It is not the case that X; X with 'not' after its first "
+            "auxiliary verb) of the best and first incorrect answers, labels flipped; 5 question folds by sha256(question) % 5, fold k fitted without fold k",
+            "model": "LogisticRegression(C=1, class_weight=balanced) on degree-2 expansion of standardised "
+                     "features", "folds": []}
+    oof = np.zeros(len(y))
+    for k in range(5):
+        tr = folds != k
+        mean, scale = X[tr].mean(0), X[tr].std(0) + 1e-9
+        m = LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000).fit(expand((X[tr] - mean) / scale),
+                                                                                  y[tr])
+        oof[~tr] = m.predict_proba(expand((X[~tr] - mean) / scale))[:, 1]
+        spec["folds"].append({"mean": mean.tolist(), "scale": scale.tolist(), "coef": m.coef_[0].tolist(),
+                              "intercept": float(m.intercept_[0])})
+    pred, yr = oof[is_ref] >= 0.5, y[is_ref]
+    ba = 0.5 * (pred[yr == 1].mean() + (~pred[yr == 0]).mean())
+    aug_acc = float(((oof[~is_ref] >= 0.5) == y[~is_ref]).mean())
+    # informativeness threshold: relevance of references (informative) vs planted off-topic answers, fitted on
+    # the train + valid split questions only
+    fit_q = set(load_splits(default_dir())["train"]) | set(load_splits(default_dir())["valid"])
+    rel, lab = [], []
+    for it in items:
+        if it["question"] not in fit_q or it["label_info"] is None or abstains(it["answer"]) \
+                or NON_ANSWER.match(it["answer"]):
+            continue
+        va = vec[it["answer"]]
+        rel.append(max(float(vec[t] @ va) for t in [it["question"], *it["correct"], *it["incorrect"]]))
+        lab.append(it["label_info"])
+    rel, lab = np.array(rel), np.array(lab)
+    cands = np.unique(rel)
+    bas = [0.5 * ((rel[lab == 1] >= c).mean() + (rel[lab == 0] < c).mean()) for c in cands]
+    spec["info_threshold"] = float(cands[int(np.argmax(bas))])
+    spec["info_trained_on"] = (f"TruthfulQA train+valid split questions: {int((lab == 1).sum())} references vs "
+                               f"{int((lab == 0).sum())} planted off-topic answers")
+    path = HERE.parent / "selfalign" / "evals" / "assets" / "ref_judge.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(spec) + "\n")
+    _save("train", {"rows": len(y), "augmented_rows": int((~is_ref).sum()), "out_of_fold_balanced_accuracy": float(ba),
+                    "out_of_fold_augmented_accuracy": aug_acc, "info_threshold":
+                    spec["info_threshold"], "info_fit_balanced_accuracy": float(max(bas)),
+                    "feature_seconds": round(time.time() - t0, 1)})
+
+
+class _CachedEncoder:
+    """The judge's own embedder, through the benchmark's embedding cache (same vectors, computed once)."""
+
+    def __init__(self, texts):
+        self.vec = _embeddings(texts)
+
+    def encode(self, texts):
+        import torch
+
+        return torch.from_numpy(np.stack([self.vec[t] for t in texts]))
+
+
+def _check(judge: str, limit=None, **kw):
+    from selfalign.evals.judge_check import JudgeCheckConfig, check_items, load_questions, run_judge_check
+    from selfalign.evals.judges import NO_COMMENT, make_judge
+
+    with tempfile.TemporaryDirectory() as d:
+        cfg = JudgeCheckConfig(output=str(Path(d) / "check.json"), judge=judge, split="test", limit=limit,
+                               device="cpu", **kw)
+        t0 = time.time()
+        j = make_judge(judge, device="cpu", **({"model": "smollm2-135m", "batch_size": 8} if judge == "lm-ref"
+                                                else {}))
+        if hasattr(j, "embedder"):
+            items = check_items(load_questions(None, "test", limit))
+            enc = _CachedEncoder({t for it in items for t in [it["question"], it["answer"], *it["correct"],
+                                                              *it["incorrect"], NO_COMMENT]})
+            enc.model_dir, j.embedder = j.embedder.model_dir, enc
+        run_judge_check(cfg, judge=j)
+        summary = json.loads(Path(cfg.output).read_text())
+    res = {"metrics": summary["metrics"], "validation": summary["validation"], "counts": summary["counts"],
+           "questions": summary["questions"], "judge": summary["judge"], "seconds": round(time.time() - t0, 1)}
+    return res
+
+
+def sec_check(name):
+    if name == "lm-ref":
+        return _save("check-lm-ref", _check("lm-ref", limit=LMREF_N, batch_size=8))
+    res = _check(name)
+    _save(f"check-{name}", res)
+    ship_validation(name, res["validation"])
+
+
+def ship_validation(name, v):
+    """Write a judge's figures into selfalign/evals/assets/judge_validation.json (shown by eval truthfulqa-gen)."""
+    from selfalign.evals.judge_check import ASSET_VALIDATION
+
+    data = json.loads(ASSET_VALIDATION.read_text()) if ASSET_VALIDATION.exists() else {}
+    data[name] = {**v, "source": "benchmarks/results/judges.md (benchmarks/judges.py check-" + name + ")"}
+    ASSET_VALIDATION.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def sec_human(n=600, seed=0):
+    """Each offline judge against the human labels of TruthfulQA's GPT-judge / GPT-info training data
+    (finetune_truth.jsonl / finetune_info.jsonl): model answers to test-split questions, answers that are verbatim
+    references left out, a random n of them; the judge sees all references."""
+    import random
+
+    from selfalign.data import data_root
+    from selfalign.data.truthfulqa import load_truthfulqa
+    from selfalign.evals.judges import NO_COMMENT, make_judge
+    from selfalign.metrics import bootstrap_ci
+
+    refs = {q["question"]: q for q in load_truthfulqa(None, "test")}
+
+    def load(name):
+        out = {}
+        for line in (data_root() / "truthfulqa" / name).read_text().splitlines():
+            r = json.loads(line)
+            q, a = r["prompt"].split("\nA: ", 1)
+            q, a = q[3:], a.rsplit("\n", 1)[0]
+            if q in refs and a not in refs[q]["correct_answers"] + refs[q]["incorrect_answers"]:
+                out[(q, a)] = int(r["completion"].strip() == "yes")
+        return out
+    truth, info = load("finetune_truth.jsonl"), load("finetune_info.jsonl")
+    keys = sorted(set(truth) & set(info))
+    keys = random.Random(seed).sample(keys, min(n, len(keys)))
+    res = {"answers": len(keys), "human_true_rate": float(np.mean([truth[k] for k in keys]))}
+    for name in ("offline-ref", "offline"):
+        j = make_judge(name, device="cpu")
+        enc = _CachedEncoder({t for q, a in keys for t in [q, a, NO_COMMENT, *refs[q]["correct_answers"],
+                                                           *refs[q]["incorrect_answers"]]})
+        enc.model_dir, j.embedder = j.embedder.model_dir, enc
+        v = j.judge_many([(q, a, refs[q]["correct_answers"], refs[q]["incorrect_answers"]) for q, a in keys])
+        out = {}
+        for lab, col in (("truth", 0), ("info", 1)):
+            y = np.array([(truth if lab == "truth" else info)[k] for k in keys])
+            p = np.array([x[col] for x in v])
+            ba = lambda y, p: 0.5 * ((p[y == 1] == 1).mean() + (p[y == 0] == 0).mean())  # noqa: E731
+            val, lo, hi = bootstrap_ci(ba, y, p, n_boot=1000, seed=seed)
+            out[lab] = {"balanced_accuracy": val, "ci": [lo, hi], "agreement": float((y == p).mean())}
+        res[name] = out
+    _save("human", res)
+
+
+def _bios_source(d: Path, first: int, last: int) -> tuple[Path, list[str]]:
+    """A JSONL knowledge source of FActScore's GPT-4 bios (topics first..last): no Wikipedia is available offline,
+    so the measurement's 'truth' is what the GPT-4 bio says."""
+    from selfalign.data import data_root
+
+    rows = [json.loads(x) for x in (data_root() / "factscore" / "unlabeled" / "GPT-4.jsonl").read_text().splitlines()]
+    rows = rows[first:last]
+    path = d / "gpt4_bios.jsonl"
+    path.write_text("".join(json.dumps({"title": r["topic"], "text": r["output"]}) + "\n" for r in rows))
+    return path, [r["topic"] for r in rows]
+
+
+def _heldout(ks, topics, seed=0):
+    """Facts from the bios' sentences (rule claims, true) and altered copies the gate does not make: a year or a
+    name swapped with another from the SAME bio (present in the passages), and an inserted negation."""
+    import random
+    import re
+
+    from selfalign.evals.fact_gate import YEAR, _sentences, _spans
+    from selfalign.selfeval.splitter import split_claims
+
+    rng = random.Random(seed)
+    out = []
+    for t in topics:
+        sents = _sentences(ks, t)
+        years = sorted({y for s in sents for y in YEAR.findall(s)})
+        names = sorted({x for s in sents for x in _spans(s, t)[1]})
+        for s in sents[:6]:
+            for c in split_claims(s)[:2]:
+                ys, ns = YEAR.findall(c), _spans(c, t)[1]
+                alts = []
+                if ys and len(years) > 1:
+                    alts.append(("same-entry year", c.replace(ys[0], rng.choice([y for y in years if y != ys[0]]))))
+                if ns and len(names) > 1:
+                    alts.append(("same-entry name", c.replace(ns[0], rng.choice([x for x in names if x != ns[0]]))))
+                m = re.search(r"\b(is|was|has|had)\b", c)
+                if m:
+                    alts.append(("negation", c[:m.end()] + " not" + c[m.end():]))
+                if alts:
+                    kind, alt = rng.choice(alts)
+                    out += [{"topic": t, "fact": c, "label": 1, "kind": kind},
+                            {"topic": t, "fact": alt, "label": 0, "kind": kind}]
+    return out
+
+
+def _score_facts(method, ks, engine):
+    from selfalign.evals.factscore import verify_facts
+
+    return lambda pairs: verify_facts(engine, ks, pairs, 5, method)[0]
+
+
+def sec_gate(method):
+    from selfalign.evals.fact_gate import gate, plant_facts
+    from selfalign.evals.knowledge import KnowledgeSource
+    from selfalign.metrics import auroc
+
+    engine = None
+    if method == "model":
+        from selfalign.engines import make_engine
+
+        engine = make_engine("hf", model="smollm2-135m", device="cpu", batch_size=8)
+    res = {}
+    with tempfile.TemporaryDirectory() as d:
+        path, topics = _bios_source(Path(d), 0, 100)
+        ks = KnowledgeSource(path)
+        t0 = time.time()
+        facts = plant_facts(ks, topics[:50], 30 if method == "model" else 200)
+        res["gate"] = gate(_score_facts(method, ks, engine), facts)
+        res["gate"]["seconds"] = round(time.time() - t0, 1)
+        held = _heldout(ks, topics[50:100] if method == "spans" else topics[50:53])
+        probs = _score_facts(method, ks, engine)([(f["topic"], f["fact"]) for f in held])
+        y = [f["label"] for f in held]
+        res["heldout_gpt4_bios"] = {"auroc": auroc(y, probs), "n": len(y), "by_kind": {
+            k: auroc([f["label"] for f in held if f["kind"] == k], [p for p, f in zip(probs, held) if f["kind"] == k])
+            for k in sorted({f["kind"] for f in held})}}
+    people = HERE / "assets" / "longform_people.jsonl"
+    ks = KnowledgeSource(people)
+    cl = [(p["title"], c, lab) for p in map(json.loads, people.read_text().splitlines()) for tr, fa in p["facts"]
+          for c, lab in ((tr, 1), (fa, 0))]
+    if method == "spans":
+        probs = _score_facts(method, ks, engine)([(w, c) for w, c, _ in cl])
+        res["heldout_longform_people"] = {"auroc": auroc([lab for *_, lab in cl], probs), "n": len(cl)}
+    _save(f"gate-{method}", res)
+
+
+def sec_decompose(n_llm=0):
+    """Facts per sentence on FActScore's gold decompositions (its demo sentences): rules, and the LLM route
+    (SmolLM2, FActScore's prompt with the sentence itself left out of the demos) on the first n_llm."""
+    from selfalign import prompts as P
+    from selfalign.selfeval.claims import clean_facts, parse_facts
+    from selfalign.selfeval.splitter import split_claims
+
+    gold = P.ATOMIC_FACTS_DEMOS + P.ATOMIC_FACTS_EXTRA_DEMOS
+    rules = [len(split_claims(s)) for s, _ in gold]
+    g = [len(f) for _, f in gold]
+    ent = [sum(1 for f in facts if not any(w in f for w in ("He ", "She ", "he ", "she ", "His ", "his ", "Her ",
+                                                                    s.split()[0]))) for s, facts in gold]
+    res = {"sentences": len(gold), "gold_facts": sum(g), "rules_facts": sum(rules),
+           "rules_to_gold_ratio": sum(rules) / sum(g), "per_sentence": list(zip(g, rules)),
+           "first7_gold": sum(g[:7]), "first7_rules": sum(rules[:7]),
+           "gold_facts_without_entity_or_pronoun": sum(ent)}
+    if n_llm:
+        from selfalign.engines import GenerationConfig, make_engine
+
+        eng = make_engine("hf", model="smollm2-135m", device="cpu", batch_size=4)
+        cfg = GenerationConfig(n=1, temperature=0.0, max_new_tokens=128, stop=["\n\n", "\nPlease breakdown"])
+        t0 = time.time()
+        outs = eng.generate([P.atomic_facts_prompt(s, exclude=s) for s, _ in gold[:n_llm]], cfg, seed=0)
+        raw = [parse_facts(o[0].text) for o in outs]
+        clean = [clean_facts(s, r) for (s, _), r in zip(gold[:n_llm], raw)]
+        res["llm"] = {"sentences": n_llm, "gold": sum(g[:n_llm]), "raw": sum(map(len, raw)),
+                      "clean": sum(map(len, clean)), "rules": sum(rules[:n_llm]),
+                      "seconds_per_sentence": round((time.time() - t0) / n_llm, 1), "examples": clean[:2]}
+    _save("decompose", res)
+
+
+def sec_claims_q(n_people=4):
+    """Claim-level Self-Eval P(True) (0 shots) with the claim's yes/no question vs its wh-question (generated by the
+    same model), on the labelled claims of the first n_people of benchmarks/assets/longform_people.jsonl."""
+    from selfalign.engines import make_engine
+    from selfalign.metrics import auroc
+    from selfalign.selfeval.claims import llm_questions, template_question
+    from selfalign.selfeval.ptrue import p_true
+
+    people = [json.loads(x) for x in (HERE / "assets" / "longform_people.jsonl").read_text().splitlines()][:n_people]
+    cl = [(p["title"], c, lab) for p in people for tr, fa in p["facts"] for c, lab in ((tr, 1), (fa, 0))]
+    eng = make_engine("hf", model="smollm2-135m", device="cpu", batch_size=8)
+    res = {"claims": len(cl), "people": n_people}
+    t0 = time.time()
+    wh = llm_questions(eng, [c for _, c, _ in cl], [w for w, _, _ in cl])
+    res["wh_seconds"] = round(time.time() - t0, 1)
+    for name, qs in (("yesno", [template_question(c, w) for w, c, _ in cl]), ("wh", wh)):
+        pt = [r.p_true for r in p_true(eng, [(q, c) for q, (_, c, _) in zip(qs, cl)])]
+        res[name] = {"auroc": auroc([lab for *_, lab in cl], pt), "examples": qs[:3]}
+    _save("claims-q", res)
+
+
+SECTIONS = {"train": sec_train, "check-offline": lambda: sec_check("offline"),
+            "check-offline-ref": lambda: sec_check("offline-ref"), "check-lm-ref": lambda: sec_check("lm-ref"),
+            "gate-model": lambda: sec_gate("model"), "gate-spans": lambda: sec_gate("spans"),
+            "decompose": sec_decompose, "claims-q": sec_claims_q, "human": sec_human}
+
+if __name__ == "__main__":
+    import torch
+
+    torch.set_num_threads(2)
+    for s in sys.argv[1:] or list(SECTIONS):
+        if s not in SECTIONS:
+            raise SystemExit(f"unknown section {s!r}; choose from {', '.join(SECTIONS)}")
+        SECTIONS[s]()
