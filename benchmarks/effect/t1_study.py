@@ -8,7 +8,7 @@ the oracle (gold labels: an upper bound, not self-alignment).
 
 Knowledge QA (recipes/knowledge-qa*.yaml, one shared sample): 400 training prompts of bigbench:qa_wikidata x 4
 answers at T=1, scored three ways (P(True) by the base model, by the SKT judge, gold match), ``pairs --strategy
-split``, DPO on the base model (LoRA r8, lr 5e-4, 200 steps of 4 pairs, beta 0.1), greedy answers on the 604
+split``, DPO on the base model (LoRA r8, lr 5e-4, 40 steps of 4 pairs, beta 0.1), greedy answers on the 604
 held-out prompts (no training prompt, no demonstration): accuracy against the gold targets, abstention, length.
 
 Multiple choice (recipes/mc-align*.yaml): the TruthfulQA MC training questions, every option scored by the judge,
@@ -33,7 +33,9 @@ DTYPE = "float32"  # one thread on this CPU: float32 faster than bfloat16 (measu
 KQA_SAMPLE = ["--input", "bigbench:qa_wikidata", "--split", "train", "--limit", 400, "--n", 4, "--temperature", 1.0,
               "--top-p", 0.9, "--top-k", 10, "--max-new-tokens", 12, "--chat-template", "off", "--stop", "\n",
               "--seed", 0]
-ALIGN = ["--beta", 0.1, "--learning-rate", 5e-4, "--max-steps", 200, "--batch-size", 4, "--seed", 0]
+# 40 steps of 4 pairs (160 of ~800 pairs): a step took 33 s here (Qwen, few-shot prompts of ~200 tokens, a loaded
+# 2-core CPU), so the recipes' 200 steps (~2 h per run) did not fit a session
+ALIGN = ["--beta", 0.1, "--learning-rate", 5e-4, "--max-steps", 40, "--batch-size", 4, "--seed", 0]
 # recipes/mc-align.yaml's settings, with LoRA on the top 8 layers only (cached trunk: 4x faster on this CPU,
 # benchmarks/results/sktune_speed.md), as the SK-tuned judge was trained
 MC_TUNE = ["--beta", 0.1, "--learning-rate", 1e-4, "--epochs", 5, "--batch-size", 8, "--batch-by", "question",
