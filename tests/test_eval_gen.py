@@ -213,7 +213,7 @@ def test_openai_judge_against_a_local_fake(fake_endpoint, monkeypatch):
 
 
 def test_bad_judge_names_and_missing_options(tmp_path):
-    with pytest.raises(SelfAlignError, match="--judge must be one of offline, hf, openai, got 'nope'"):
+    with pytest.raises(SelfAlignError, match="--judge must be one of offline-ref, offline, lm-ref, hf, openai, got 'nope'"):
         run_truthfulqa_gen(TruthfulQAGenConfig(output=str(tmp_path / "r.json"), judge="nope"))
     with pytest.raises(SelfAlignError, match="unknown judge"):
         J.make_judge("gpt4")
