@@ -3,7 +3,7 @@ count FActScore-style decompositions against FActScore's gold.
 
 Sections (`python benchmarks/judges.py SECTION ...`; results merged into benchmarks/results/judges.json):
 - train: fit the offline-ref judge (selfalign/evals/assets/ref_judge.json) on TruthfulQA's references,
-  leave-one-out, 5 question folds; fit its informativeness threshold on the train+valid split questions.
+  leave-one-out, and its human-labelled model answers (finetune_truth.jsonl), 5 question folds; fit its informativeness threshold on the train+valid split questions.
 - check-offline, check-offline-ref: `selfalign eval judge-check` on the TruthfulQA test split (730 questions).
 - check-lm-ref: the embedded SmolLM2-135M as a reference-conditioned judge, on the first LMREF_N test questions.
 - human: each offline judge against the human labels of TruthfulQA's GPT-judge / GPT-info training data
@@ -28,6 +28,9 @@ HERE = Path(__file__).parent
 OUT = HERE / "results" / "judges.json"
 CACHE = Path(tempfile.gettempdir()) / "selfalign-judges-emb.npz"
 LMREF_N = 60
+# weight of one human-labelled model answer in the offline-ref fit, against 1 for a reference row: 18,220 human
+# rows vs 5,490 references; at weight 1 they pulled the reference balanced accuracy from 0.813 to 0.783
+HUMAN_WEIGHT = float(__import__("os").environ.get("JUDGE_HUMAN_WEIGHT", "0.3"))
 
 
 def _save(section: str, res) -> None:
@@ -84,6 +87,29 @@ def augmented(qs):
     return out
 
 
+def human_items(qs) -> list[dict]:
+    """TruthfulQA's human-labelled model answers (finetune_truth.jsonl: the data GPT-judge was fine-tuned on), with
+    the question's references; answers that are verbatim references are left out (the reference rows have them)."""
+    from selfalign.data import data_root
+
+    refs = {q["question"]: q for q in qs}
+    out, seen = [], set()
+    for line in (data_root() / "truthfulqa" / "finetune_truth.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        q, a = r["prompt"].split("\nA: ", 1)
+        q, a = q[3:], a.rsplit("\n", 1)[0]
+        if q not in refs or (q, a) in seen:
+            continue
+        C = [c for c in refs[q]["correct_answers"] if c.strip()]
+        I = [c for c in refs[q]["incorrect_answers"] if c.strip() and c not in C]
+        if a in C or a in I or not a.strip():
+            continue
+        seen.add((q, a))
+        out.append({"question": q, "answer": a, "correct": C, "incorrect": I,
+                    "label_true": int(r["completion"].strip() == "yes"), "kind": "human"})
+    return out
+
+
 def sec_train():
     from sklearn.linear_model import LogisticRegression
 
@@ -97,7 +123,7 @@ def sec_train():
     vec = _embeddings({t for it in items for t in [it["question"], it["answer"], *it["correct"], *it["incorrect"],
                                                      NO_COMMENT]})
     ref = [it for it in items if it["kind"] == "ref"]
-    aug = augmented(qs)
+    aug = augmented(qs) + human_items(qs)
     vec.update(_embeddings({it["answer"] for it in aug}))
     t0 = time.time()
     X = np.array([features(it["question"], it["answer"], it["correct"], it["incorrect"], vec.__getitem__)
@@ -105,8 +131,10 @@ def sec_train():
     y = np.array([it["label_true"] for it in ref + aug])
     is_ref = np.array([it["kind"] == "ref" for it in ref + aug])
     folds = np.array([fold_of(it["question"], 5) for it in ref + aug])
+    w = np.array([HUMAN_WEIGHT if it["kind"] == "human" else 1.0 for it in ref + aug])
     spec = {"features": list(FEATURES), "trained_on": "TruthfulQA.csv (all 817 questions) reference answers, "
-            "leave-one-out, plus training-only negations (It is not the case that X; X with 'not' after its first "
+            "leave-one-out, plus TruthfulQA's human-labelled model answers (finetune_truth.jsonl, the GPT-judge "
+            "training data; verbatim references left out), plus training-only negations (It is not the case that X; X with 'not' after its first "
             "auxiliary verb) of the best and first incorrect answers, labels flipped; 5 question folds by sha256(question) % 5, fold k fitted without fold k",
             "model": "LogisticRegression(C=1, class_weight=balanced) on degree-2 expansion of standardised "
                      "features", "folds": []}
@@ -115,13 +143,16 @@ def sec_train():
         tr = folds != k
         mean, scale = X[tr].mean(0), X[tr].std(0) + 1e-9
         m = LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000).fit(expand((X[tr] - mean) / scale),
-                                                                                  y[tr])
+                                                                                  y[tr], sample_weight=w[tr])
         oof[~tr] = m.predict_proba(expand((X[~tr] - mean) / scale))[:, 1]
         spec["folds"].append({"mean": mean.tolist(), "scale": scale.tolist(), "coef": m.coef_[0].tolist(),
                               "intercept": float(m.intercept_[0])})
     pred, yr = oof[is_ref] >= 0.5, y[is_ref]
     ba = 0.5 * (pred[yr == 1].mean() + (~pred[yr == 0]).mean())
-    aug_acc = float(((oof[~is_ref] >= 0.5) == y[~is_ref]).mean())
+    kinds = np.array([it["kind"] for it in ref + aug])
+    aug_acc = float(((oof[kinds == "augmented"] >= 0.5) == y[kinds == "augmented"]).mean())
+    hp, hy = oof[kinds == "human"] >= 0.5, y[kinds == "human"]
+    human_ba = float(0.5 * (hp[hy == 1].mean() + (~hp[hy == 0]).mean())) if len(hy) else None
     # informativeness threshold: relevance of references (informative) vs planted off-topic answers, fitted on
     # the train + valid split questions only
     fit_q = set(load_splits(default_dir())["train"]) | set(load_splits(default_dir())["valid"])
@@ -143,7 +174,8 @@ def sec_train():
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(spec) + "\n")
     _save("train", {"rows": len(y), "augmented_rows": int((~is_ref).sum()), "out_of_fold_balanced_accuracy": float(ba),
-                    "out_of_fold_augmented_accuracy": aug_acc, "info_threshold":
+                    "out_of_fold_augmented_accuracy": aug_acc, "human_rows": int((kinds == "human").sum()), "human_weight": HUMAN_WEIGHT,
+                    "out_of_fold_human_balanced_accuracy": human_ba, "info_threshold":
                     spec["info_threshold"], "info_fit_balanced_accuracy": float(max(bas)),
                     "feature_seconds": round(time.time() - t0, 1)})
 
