@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from selfalign import evals
+from selfalign import registry
 from selfalign.calibration import CalibrateConfig
-from selfalign.cli import _commands, main
+from selfalign.cli import main
 from selfalign.config import ConfigError, from_dict
 from selfalign.errors import SelfAlignError
 from selfalign.pairs import PairsConfig
@@ -19,8 +19,8 @@ from selfalign.sampling import SampleConfig
 
 
 def _all_configs():
-    out = {name: cls for name, (cls, _, _) in _commands().items()}
-    out.update({f"eval {t}": evals.task(t)[0] for t in evals.TASKS})
+    out = {name: st.config_class for name, st in registry.commands().items()}
+    out.update({f"eval {t}": st.config_class for t, st in registry.evals().items()})
     return out
 
 
