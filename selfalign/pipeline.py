@@ -27,10 +27,11 @@ from typing import Optional
 from selfalign import registry
 from selfalign.config import Config, ModelArgs, from_dict, normalize_keys, opt, require, summary_only
 from selfalign.errors import SelfAlignError
-from selfalign.io import file_hash, write_json
+from selfalign.hashes import file_hash
+from selfalign.io import write_json
 from selfalign.progress import interruptible
 from selfalign.provenance import meta, redact
-from selfalign.recipe import SHARED, apply_overrides, load_recipe, run_name  # noqa: F401 (apply_overrides: API)
+from selfalign.recipe import SHARED, load_recipe, run_name
 
 STAGE_FILE = "stage.json"
 

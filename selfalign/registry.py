@@ -14,7 +14,6 @@ A recipe stage declares its wiring: ``output``, the main file (or folder) it wri
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
@@ -120,26 +119,26 @@ def model_labels() -> dict[str, str]:
 # Recipe stages come first, in the order a recipe runs them: the judges (sk-tune, mc-tune) before the stages that
 # may use them (``score: {model: "@sk-tune"}``).
 for _s in (
-    Stage("sk-data", "selfalign.sktuning_data:SKDataConfig", "selfalign.sktuning_data:run_sk_data",
+    Stage("sk-data", "selfalign.stages.sk_data:SKDataConfig", "selfalign.stages.sk_data:run_sk_data",
           "build SK-Tuning A/B preference data", output="sk.jsonl", parts={"heldout": "sk.heldout.jsonl"}),
-    Stage("sk-tune", "selfalign.sktune:SKTuneConfig", "selfalign.sktune:run_sk_tune",
+    Stage("sk-tune", "selfalign.stages.sk_tune:SKTuneConfig", "selfalign.stages.sk_tune:run_sk_tune",
           "SK-Tuning: single-token DPO that calibrates P(True)", output="model",
           inputs={"data": "@sk-data", "valid_data": "@sk-data:heldout"}, model_label="sk-tuned"),
-    Stage("mc-data", "selfalign.mc_data:MCDataConfig", "selfalign.mc_data:run_mc_data",
+    Stage("mc-data", "selfalign.stages.mc_data:MCDataConfig", "selfalign.stages.mc_data:run_mc_data",
           "multiple-choice self-alignment rows: the judge's P(True) of every option, self-labelled A/B (no gold "
           "label), for sk-tune", output="mc.jsonl"),
     # multiple-choice self-alignment: the self-labelled A/B rows, trained by SK-Tuning's single-token DPO
-    Stage("mc-tune", "selfalign.sktune:SKTuneConfig", "selfalign.sktune:run_sk_tune",
+    Stage("mc-tune", "selfalign.stages.sk_tune:SKTuneConfig", "selfalign.stages.sk_tune:run_sk_tune",
           "sk-tune on the mc-data rows (a recipe section)", command=False, output="model",
           inputs={"data": "@mc-data"}, model_label="mc-aligned"),
-    Stage("sample", "selfalign.sampling:SampleConfig", "selfalign.sampling:run_sample",
+    Stage("sample", "selfalign.stages.sample:SampleConfig", "selfalign.stages.sample:run_sample",
           "sample N answers per prompt", output="samples.jsonl"),
-    Stage("score", "selfalign.scoring:ScoreConfig", "selfalign.scoring:run_score",
+    Stage("score", "selfalign.stages.score:ScoreConfig", "selfalign.stages.score:run_score",
           "Self-Eval every sample (P(True) or likelihood)", output="scores.jsonl", inputs={"input": "@sample"},
-          plan_check="selfalign.scoring:plan_check"),
-    Stage("pairs", "selfalign.pairs:PairsConfig", "selfalign.pairs:run_pairs",
+          plan_check="selfalign.stages.score:plan_check"),
+    Stage("pairs", "selfalign.stages.pairs:PairsConfig", "selfalign.stages.pairs:run_pairs",
           "build preference pairs from scored samples", output="pairs.jsonl", inputs={"input": "@score"}),
-    Stage("align", "selfalign.align:AlignConfig", "selfalign.align:run_align",
+    Stage("align", "selfalign.stages.align:AlignConfig", "selfalign.stages.align:run_align",
           "DPO on preference pairs (TRL), LoRA by default", output="model", inputs={"pairs": "@pairs"},
           model_label="aligned"),
     Stage("run", "selfalign.pipeline:RunConfig", "selfalign.pipeline:run_recipe",
@@ -148,7 +147,7 @@ for _s in (
           "HTML + Markdown report: metrics with intervals, paired differences, calibration plots, differing "
           "answers"),
     # evaluations: `selfalign eval TASK`, and a recipe's eval.tasks
-    Stage("calibrate", "selfalign.calibration:CalibrateConfig", "selfalign.calibration:run_calibrate",
+    Stage("calibrate", "selfalign.stages.calibrate:CalibrateConfig", "selfalign.stages.calibrate:run_calibrate",
           "P(True) calibration on a multiple-choice set: AUROC, ECE, Brier, selection accuracy", group="eval",
           top_level=True),
     Stage("truthfulqa-mc", "selfalign.evals.truthfulqa_mc:TruthfulQAMCConfig",

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from selfalign import registry
-from selfalign.calibration import CalibrateConfig
+from selfalign.stages.calibrate import CalibrateConfig
 from selfalign.cli import main
 from selfalign.config import ConfigError, from_dict
 from selfalign.errors import SelfAlignError
-from selfalign.pairs import PairsConfig
+from selfalign.stages.pairs import PairsConfig
 from selfalign.pipeline import RunConfig, plan, run_recipe
-from selfalign.sampling import SampleConfig
+from selfalign.stages.sample import SampleConfig
 
 
 def _all_configs():

@@ -8,7 +8,8 @@ import pytest
 
 from conftest import n_lines
 from selfalign.cli import main
-from selfalign.pipeline import RunConfig, load_recipe, plan, run_recipe
+from selfalign.pipeline import RunConfig, plan, run_recipe
+from selfalign.recipe import load_recipe
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
