@@ -26,11 +26,11 @@ sys.path.insert(0, str(ROOT))
 
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from selfalign.align import AlignConfig, run_align  # noqa: E402
+from selfalign.stages.align import AlignConfig, run_align  # noqa: E402
 from selfalign.engines import make_engine  # noqa: E402
-from selfalign.pairs import PairsConfig, run_pairs  # noqa: E402
-from selfalign.sampling import SampleConfig, run_sample  # noqa: E402
-from selfalign.scoring import ScoreConfig, run_score  # noqa: E402
+from selfalign.stages.pairs import PairsConfig, run_pairs  # noqa: E402
+from selfalign.stages.sample import SampleConfig, run_sample  # noqa: E402
+from selfalign.stages.score import ScoreConfig, run_score  # noqa: E402
 
 SOURCE = "bigbench:qa_wikidata"
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
+from selfalign.text import normalize
+
 
 def _norm(text: str) -> str:
-    from selfalign.sktuning_data import normalize
-
     return normalize(str(text))
 
 

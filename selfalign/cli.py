@@ -7,45 +7,10 @@ import json
 import os
 import sys
 
-from selfalign import __version__
+from selfalign import __version__, registry
 from selfalign.config import add_args, from_args
 from selfalign.errors import Interrupted, SelfAlignError
 from selfalign.provenance import redact
-
-
-def _commands():
-    # imported lazily so that `selfalign --help` stays fast
-    from selfalign.align import AlignConfig, run_align
-    from selfalign.calibration import CalibrateConfig, run_calibrate
-    from selfalign.mc_data import MCDataConfig, run_mc_data
-    from selfalign.pairs import PairsConfig, run_pairs
-    from selfalign.sampling import SampleConfig, run_sample
-    from selfalign.scoring import ScoreConfig, run_score
-    from selfalign.sktune import SKTuneConfig, run_sk_tune
-    from selfalign.sktuning_data import SKDataConfig, run_sk_data
-    from selfalign.pipeline import RunConfig, run_recipe
-    from selfalign.report import ReportConfig, run_report
-
-    return {
-        "sample": (SampleConfig, run_sample, "sample N answers per prompt"),
-        "score": (ScoreConfig, run_score, "Self-Eval every sample (P(True) or likelihood)"),
-        "pairs": (PairsConfig, run_pairs, "build preference pairs from scored samples"),
-        "sk-data": (SKDataConfig, run_sk_data, "build SK-Tuning A/B preference data"),
-        "sk-tune": (SKTuneConfig, run_sk_tune, "SK-Tuning: single-token DPO that calibrates P(True)"),
-        "mc-data": (MCDataConfig, run_mc_data, "multiple-choice self-alignment rows: the judge's P(True) of every "
-                                               "option, self-labelled A/B (no gold label), for sk-tune"),
-        "calibrate": (CalibrateConfig, run_calibrate, "P(True) calibration: AUROC, ECE, Brier, selection accuracy"),
-        "align": (AlignConfig, run_align, "DPO on preference pairs (TRL), LoRA by default"),
-        "run": (RunConfig, run_recipe, "run a recipe (YAML): its stages into one run directory, resumable"),
-        "report": (ReportConfig, run_report, "HTML + Markdown report: metrics with intervals, paired differences, "
-                                             "calibration plots, differing answers"),
-    }
-
-
-def _eval_commands():
-    from selfalign import evals
-
-    return {name: evals.task(name) for name in evals.TASKS}
 
 
 class Parser(argparse.ArgumentParser):
@@ -60,14 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
                                      "self-evaluate, build preference pairs, DPO, evaluate.")
     parser.add_argument("--version", action="version", version=f"selfalign {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (cls, _, help_) in _commands().items():
-        p = sub.add_parser(name, help=help_, description=help_)
-        add_args(p, cls)
+    for name, st in registry.commands().items():
+        help_ = st.help.replace("%", "%%")  # argparse formats help strings with %
+        add_args(sub.add_parser(name, help=help_, description=help_), st.config_class)
     ev = sub.add_parser("eval", help="evaluate a model (selfalign eval TASK --help)")
     ev_sub = ev.add_subparsers(dest="task", metavar="TASK")
-    for name, (cls, _, help_) in _eval_commands().items():
-        help_ = help_.replace("%", "%%")  # argparse formats help strings with %
-        add_args(ev_sub.add_parser(name, help=help_, description=help_), cls)
+    for name, st in registry.evals().items():
+        help_ = st.help.replace("%", "%%")
+        add_args(ev_sub.add_parser(name, help=help_, description=help_), st.config_class)
     return parser
 
 
@@ -101,13 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "eval":
         if not args.task:
-            print(f"selfalign eval: error: name a task: {', '.join(_eval_commands())} (see selfalign eval --help)",
+            print(f"selfalign eval: error: name a task: {', '.join(registry.evals())} (see selfalign eval --help)",
                   file=sys.stderr)
             return 2
-        cls, run, _ = _eval_commands()[args.task]
+        cls, run = registry.evaluation(args.task).load()
         args.command = f"eval {args.task}"
     else:
-        cls, run, _ = _commands()[args.command]
+        cls, run = registry.commands()[args.command].load()
     if extra and "trl" not in {f.name for f in dataclasses.fields(cls)}:
         parser.parse_args(argv)  # argparse's own "unrecognized arguments" message, exit 2
     try:

@@ -7,13 +7,12 @@ malformed JSON, a row whose fields have the wrong JSON types (``FIELDS``), an ou
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
-from selfalign.errors import InputError, SelfAlignError
+from selfalign.errors import InputError
 
 # The record vocabulary the stages hand each other: where a reader uses one of these fields (its ``required`` and
 # ``fields``), a row's value must have this JSON type (null is "absent", except where a field may not be null).
@@ -321,92 +320,3 @@ class JsonlAppender:
 
     def __exit__(self, *exc):
         self.close()
-
-
-# --- what an output was made from: row and file hashes, one writer per output ---------------------------------
-HASH_LIMIT = 256 * 2 ** 20  # files above this are identified by size and mtime instead of their content
-
-
-def row_hash(row: dict) -> str:
-    """A short hash of a row's content (key order does not matter)."""
-    text = json.dumps(row, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def file_hash(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes (first 16 hex digits); a file over HASH_LIMIT: of its size and mtime."""
-    path = Path(path)
-    st = path.stat()
-    h = hashlib.sha256()
-    if st.st_size > HASH_LIMIT:
-        h.update(f"size={st.st_size};mtime_ns={st.st_mtime_ns}".encode())
-        return "stat:" + h.hexdigest()[:16]
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
-def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """Whether two paths name one existing file (symlinks and relative paths resolved)."""
-    try:
-        return Path(a).resolve() == Path(b).resolve() or os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def lock_path(output: str | os.PathLike) -> Path:
-    output = Path(output)
-    return output.with_name(output.name + ".lock")
-
-
-class OutputLock:
-    """An exclusive lock on an output: ``<output>.lock`` holds the writer's pid under ``flock``.
-
-    A second writer is refused with SelfAlignError naming the pid. The kernel drops a ``flock`` when its process
-    dies, so a lock file left by a killed run (kill -9, a crash) is simply taken over.
-    """
-
-    def __init__(self, output: str | os.PathLike):
-        self.output, self.path, self._fd = Path(output), lock_path(output), None
-
-    def acquire(self) -> "OutputLock":
-        import fcntl
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(5):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                pid = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
-                os.close(fd)
-                raise SelfAlignError(f"{self.output} is being written by another process (pid {pid}, lock "
-                                     f"{self.path}); wait for it to finish or write to another --output") from None
-            try:  # the holder may have removed the file between our open and flock: lock the file on disk
-                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-                self._fd = fd
-                return self
-            os.close(fd)
-        raise SelfAlignError(f"{self.path}: could not take the lock (other processes keep replacing it)")
-
-    def release(self) -> None:
-        if self._fd is None:
-            return
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass
-        os.close(self._fd)
-        self._fd = None
-
-    def __enter__(self):
-        return self.acquire()
-
-    def __exit__(self, *exc):
-        self.release()

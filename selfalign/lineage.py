@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from selfalign.errors import SelfAlignError
-from selfalign.io import JsonlAppender, OutputLock, iter_jsonl, output_file, row_hash, same_file, write_json, \
-    write_jsonl_atomic
+from selfalign.hashes import row_hash, same_file
+from selfalign.io import JsonlAppender, iter_jsonl, output_file, write_json, write_jsonl_atomic
+from selfalign.locks import OutputLock
 from selfalign.provenance import git_commit, meta_path, redact
 
 INPUT_HASH = "input_hash"

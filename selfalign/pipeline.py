@@ -24,40 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from selfalign.config import Config, ModelArgs, check_key, from_dict, normalize_keys, opt, require, summary_only
-from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import file_hash, read_text, write_json
+from selfalign import registry
+from selfalign.config import Config, ModelArgs, from_dict, normalize_keys, opt, require, summary_only
+from selfalign.errors import SelfAlignError
+from selfalign.hashes import file_hash
+from selfalign.io import write_json
 from selfalign.progress import interruptible
 from selfalign.provenance import meta, redact
+from selfalign.recipe import SHARED, load_recipe, run_name
 
-ORDER = ("sk-data", "sk-tune", "mc-data", "mc-tune", "sample", "score", "pairs", "align", "eval")
-SHARED = ("model", "adapter", "engine", "device", "dtype", "trust_remote_code", "allow_pickle", "seed")
-TOP = set(SHARED) | {"name", "description", "output"} | set(ORDER)
 STAGE_FILE = "stage.json"
-MODEL_LABELS = {"aligned": "@align", "sk-tuned": "@sk-tune", "mc-aligned": "@mc-tune"}  # eval.models labels that name a stage's model
-
-
-def _stage_defs():
-    from selfalign.align import AlignConfig, run_align
-    from selfalign.mc_data import MCDataConfig, run_mc_data
-    from selfalign.pairs import PairsConfig, run_pairs
-    from selfalign.sampling import SampleConfig, run_sample
-    from selfalign.scoring import ScoreConfig, run_score
-    from selfalign.sktune import SKTuneConfig, run_sk_tune
-    from selfalign.sktuning_data import SKDataConfig, run_sk_data
-
-    # stage -> (config class, run function, {field: default wiring}, main output (file or dir) under RUN/<stage>/)
-    return {
-        "sk-data": (SKDataConfig, run_sk_data, {}, "sk.jsonl"),
-        "sk-tune": (SKTuneConfig, run_sk_tune, {"data": "@sk-data", "valid_data": "@sk-data:heldout"}, "model"),
-        # multiple-choice self-alignment: self-labelled A/B rows, trained by SK-Tuning's single-token DPO
-        "mc-data": (MCDataConfig, run_mc_data, {}, "mc.jsonl"),
-        "mc-tune": (SKTuneConfig, run_sk_tune, {"data": "@mc-data"}, "model"),
-        "sample": (SampleConfig, run_sample, {}, "samples.jsonl"),
-        "score": (ScoreConfig, run_score, {"input": "@sample"}, "scores.jsonl"),
-        "pairs": (PairsConfig, run_pairs, {"input": "@score"}, "pairs.jsonl"),
-        "align": (AlignConfig, run_align, {"pairs": "@pairs"}, "model"),
-    }
 
 
 @dataclass
@@ -65,97 +41,12 @@ class RunConfig(Config):
     recipe: Optional[str] = opt(None, "recipe YAML file, or the name of a shipped recipe (demo, demo-skt, biogen-demo, "
                                          "paper-truthfulqa-llama2-7b, ...)", positional=True)
     output: Optional[str] = opt(None, "run directory (default: the recipe's `output`, else runs/<recipe name>)")
-    from_stage: Optional[str] = opt(None, "redo this stage and every stage that depends on it", choices=list(ORDER),
+    from_stage: Optional[str] = opt(None, "redo this stage and every stage that depends on it", choices=registry.recipe_order,
                                      aliases=("--from",))
     dry_run: bool = opt(False, "print the plan (stages, hashes, skip/run) and stop")
     overrides: list[str] = opt([], "recipe keys to change, after the recipe: model=PATH align.learning_rate=1e-4 "
                                    "eval.truthfulqa-mc.limit=20 (values are YAML)", positional=True,
                                metavar="STAGE.KEY=VALUE")
-
-
-# --- recipe -> plan ----------------------------------------------------------------------------------------
-def _value(text: str):
-    """An override's value as YAML reads it, with numbers PyYAML leaves as text (``1e-4``) made numbers."""
-    import yaml
-
-    try:
-        v = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    if isinstance(v, str):
-        for tp in (int, float):
-            try:
-                return tp(v)
-            except ValueError:
-                pass
-    return v
-
-
-def apply_overrides(recipe: dict, overrides, where: str) -> dict:
-    """The recipe with ``KEY=VALUE`` / ``STAGE.KEY=VALUE`` / ``eval.TASK.KEY=VALUE`` overrides applied (a copy)."""
-    import copy
-
-    out = copy.deepcopy(recipe)
-    for item in overrides or ():
-        key, eq, text = str(item).partition("=")
-        parts = [p for p in key.strip().split(".")]
-        if not eq or not all(parts):
-            raise SelfAlignError(f"{where}: override {item!r}: expected KEY=VALUE, e.g. align.learning_rate=1e-4")
-        if parts[0].replace("_", "-") in ORDER:
-            parts[0] = parts[0].replace("_", "-")
-        node = out
-        for p in parts[:-1]:
-            if node.get(p) is None:
-                node[p] = {}
-            node = node[p]
-            if not isinstance(node, dict):
-                raise SelfAlignError(f"{where}: override {item!r}: {p!r} is not a section")
-        node[parts[-1]] = _value(text)
-    return out
-
-
-def load_recipe(path: str, overrides=()) -> dict:
-    import yaml
-
-    text = read_text(path, "recipe")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise InputError(path, f"not valid YAML ({getattr(e, 'problem', e)})", mark.line + 1 if mark else None) from None
-    if not isinstance(data, dict):
-        raise InputError(path, "a recipe is a mapping of keys to values")
-    data = apply_overrides(data, overrides, path)
-    unknown = sorted(set(data) - TOP)
-    if unknown:
-        raise InputError(path, f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(TOP))}")
-    for k in SHARED:  # shared keys are checked as the fields they fill
-        if k in data:
-            check_key(ModelArgs if k != "seed" else RunSeed, k, data[k], where=path)
-    for k in ("name", "description", "output"):
-        if k in data and not isinstance(data[k], str):
-            raise InputError(path, f"{k} must be a string, got {data[k]!r}")
-    return data
-
-
-RUN_NAME = re.compile(r"^[\w][\w.-]*$")
-
-
-def run_name(name, where: str) -> str:
-    """A recipe's ``name`` is one plain path component, so ``runs/<name>`` stays inside ``runs/``."""
-    name = str(name)
-    if not RUN_NAME.match(name):
-        raise InputError(where, f"name {name!r} must be a plain name (letters, digits, '_', '.', '-'; no '/' and no "
-                                f"leading '.'); to write elsewhere set `output` or --output")
-    return name
-
-
-@dataclass
-class RunSeed(Config):
-    """A recipe's shared ``seed``: the sampling and training seed of every stage with a ``seed`` field (sample,
-    score's consistency sampling, sk-data, sk-tune, align, the generating evaluations); evaluation bootstrap seeds
-    are their own ``bootstrap_seed`` keys."""
-    seed: int = opt(0, "sampling and training seed", min=0)
 
 
 def _hash(obj) -> str:
@@ -170,8 +61,8 @@ class Step:
     values: dict                    # config values, "@ref" strings unresolved
     refs: dict                      # field -> (stage, part)
     directory: Path
-    output_field: str
     output_name: str
+    stage: registry.Stage = None    # its registry entry (evaluations: the task's)
     hash: str = ""
 
 
@@ -192,15 +83,14 @@ def _mapping(value, what: str, where: str) -> dict:
 
 def plan(recipe: dict, run_dir: Path, where: str) -> list[Step]:
     """The recipe's stages in order, with configs validated and hashes computed (nothing is run)."""
-    defs, steps, by_name = _stage_defs(), [], {}
-    for name in ORDER[:-1]:
+    steps, by_name = [], {}
+    for name, st in registry.recipe_stages().items():
         if name not in recipe:
             continue
-        cls, fn, wiring, out_name = defs[name]
+        cls, fn = st.load()
         section = _mapping(recipe[name], f"section {name!r}", where)
-        vals = {**wiring, **_fill(cls, section, recipe, f"{where}: {name}")}
-        out_field = "output"
-        step = Step(name, cls, fn, vals, {}, run_dir / name, out_field, out_name)
+        vals = {**st.inputs, **_fill(cls, section, recipe, f"{where}: {name}")}
+        step = Step(name, cls, fn, vals, {}, run_dir / name, st.output, st)
         steps.append(step)
         by_name[name] = step
     if "eval" in recipe:
@@ -216,11 +106,8 @@ def plan(recipe: dict, run_dir: Path, where: str) -> list[Step]:
             key["files"] = files
         s.hash = _hash(key)
         by_name.setdefault(s.name, s)
-    if "score" in by_name:  # the oracle (score.method gold-match) needs prompts with gold targets
-        from selfalign.scoring import plan_check
-
-        sc = by_name["score"]
-        plan_check(sc.values, {k: by_name[st].values for k, (st, _) in sc.refs.items()}, where)
+    for s in steps:  # a stage's own plan-time check (score's oracle needs prompts with gold targets)
+        s.stage.check_plan(s.values, {k: by_name[st].values for k, (st, _) in s.refs.items()}, where)
     return steps
 
 
@@ -241,19 +128,17 @@ def _input_files(step: Step) -> dict:
 
 
 def _eval_steps(recipe, run_dir, where, by_name) -> list[Step]:
-    from selfalign import evals
-
     sec = dict(_mapping(recipe["eval"], "section 'eval'", where))
     tasks = sec.pop("tasks", None)
     models = sec.pop("models", None) or ["base"]
     base = recipe.get("model", ModelArgs.model)
     if not tasks:
-        raise SelfAlignError(f"{where}: eval needs `tasks` (available: {', '.join(evals.TASKS)})")
+        raise SelfAlignError(f"{where}: eval needs `tasks` (available: {', '.join(registry.evals())})")
     if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
         raise SelfAlignError(f"{where}: eval.tasks must be a list of task names, got {tasks!r}")
     if isinstance(models, list) and all(isinstance(m, str) for m in models):
         # labels: base = the recipe's model, aligned = @align, sk-tuned = @sk-tune
-        models = {m: base if m == "base" else MODEL_LABELS.get(m, m) for m in models}
+        models = {m: base if m == "base" else registry.model_labels().get(m, m) for m in models}
     if not isinstance(models, dict) or not all(isinstance(v, str) for v in models.values()):
         raise SelfAlignError(f"{where}: eval.models must be a list of labels or a mapping of label to model spec, "
                              f"got {models!r}")
@@ -264,7 +149,8 @@ def _eval_steps(recipe, run_dir, where, by_name) -> list[Step]:
     for label, spec in models.items():
         for t in tasks:
             try:
-                cls, fn, _ = evals.task(t)
+                st = registry.evaluation(t)
+                cls, fn = st.load()
             except SelfAlignError as e:
                 raise SelfAlignError(f"{where}: eval: {e}") from None
             settings = _mapping(sec.get(t), f"eval.{t}", where)
@@ -276,8 +162,7 @@ def _eval_steps(recipe, run_dir, where, by_name) -> list[Step]:
             if label != "base":  # the base's adapter must not carry over to a different model
                 vals.pop("adapter", None)
             label = re.sub(r"[^\w.-]+", "_", str(label))
-            steps.append(Step(f"eval/{label}/{t}", cls, fn, vals, {}, run_dir / "eval" / label, "output",
-                              f"{t}.json"))
+            steps.append(Step(f"eval/{label}/{t}", cls, fn, vals, {}, run_dir / "eval" / label, f"{t}.json", st))
     return steps
 
 
@@ -286,18 +171,20 @@ def _resolve_refs(step: Step, by_name: dict, where: str) -> None:
         if isinstance(v, str) and v.startswith("@"):
             stage, _, part = v[1:].partition(":")
             if stage not in by_name:
-                if k in _stage_defs().get(step.name, (None, None, {}))[2]:  # a default wiring with no such stage
+                if k in step.stage.inputs:  # a default wiring with no such stage
                     raise SelfAlignError(f"{where}: stage {step.name!r} needs its input: add a {stage!r} section "
                                          f"or set {step.name}.{k}")
                 raise SelfAlignError(f"{where}: {step.name}.{k} = {v!r} names a stage the recipe does not run")
+            if part and part not in by_name[stage].stage.parts:
+                raise SelfAlignError(f"{where}: {step.name}.{k} = {v!r}: stage {stage!r} writes no {part!r} file"
+                                     + (f" (it has: {', '.join(by_name[stage].stage.parts)})"
+                                        if by_name[stage].stage.parts else ""))
             step.refs[k] = (stage, part)
 
 
 def _path_of(step: Step, part: str = "") -> str:
-    p = step.directory / step.output_name
-    if part == "heldout":  # sk-data writes <stem>.heldout.jsonl beside its train file
-        p = p.with_name(p.stem + ".heldout.jsonl")
-    return str(p)
+    """The file a ``@STAGE[:PART]`` reference names: the stage's output, or a part it writes beside it."""
+    return str(step.directory / (step.stage.parts[part] if part else step.output_name))
 
 
 # --- running -----------------------------------------------------------------------------------------------
@@ -358,7 +245,7 @@ def run_recipe(cfg: RunConfig) -> dict:
     run_dir = Path(cfg.output or recipe.get("output") or f"runs/{name}")
     steps = plan(recipe, run_dir, where=recipe_file)
     if not steps:
-        raise SelfAlignError(f"{recipe_file}: no stages (sections: {', '.join(ORDER)})")
+        raise SelfAlignError(f"{recipe_file}: no stages (sections: {', '.join(registry.recipe_order())})")
     redo = downstream(steps, cfg.from_stage) if cfg.from_stage else set()
     decisions = [(s, status(s, s.name in redo)) for s in steps]
     print(f"run {name} → {run_dir}")
@@ -380,7 +267,7 @@ def run_recipe(cfg: RunConfig) -> dict:
         values = dict(s.values)
         for k, (stage, part) in s.refs.items():
             values[k] = _path_of(by_name[stage], part)
-        values[s.output_field] = _path_of(s)
+        values["output"] = _path_of(s)
         s.directory.mkdir(parents=True, exist_ok=True)
         write_json(_state_path(s), redact({"stage": s.name, "hash": s.hash, "finished": False, "config": values}))
         print(f"\n== {s.name} ({'resume' if d == 'resume' else 'run'}) ==", flush=True)

@@ -56,26 +56,16 @@ ANSWER_TEMPLATES = {
 }
 
 
-# templates whose demonstrations are read from the shared data at first use: name -> "module:function"
-LAZY_TEMPLATES = {"biogen-5shot": "selfalign.data.biogen:fewshot_template"}
-
-
 def template_names() -> tuple[str, ...]:
-    """Every answer template's name (the lazy ones included, without loading them)."""
-    return tuple(dict.fromkeys([*ANSWER_TEMPLATES, *LAZY_TEMPLATES]))
+    """The answer templates defined here (``prompting`` adds those whose demonstrations come from a data set)."""
+    return tuple(ANSWER_TEMPLATES)
 
 
 def answer_template(name: str) -> AnswerTemplate:
-    if name in LAZY_TEMPLATES and name not in ANSWER_TEMPLATES:
-        import importlib
-
-        module, fn = LAZY_TEMPLATES[name].split(":")
-        ANSWER_TEMPLATES[name] = getattr(importlib.import_module(module), fn)()
     try:
         return ANSWER_TEMPLATES[name]
     except KeyError:
-        raise SelfAlignError(f"unknown prompt template {name!r}; choose one of "
-                             f"{sorted(set(ANSWER_TEMPLATES) | set(LAZY_TEMPLATES))}") from None
+        raise SelfAlignError(f"unknown prompt template {name!r}; choose one of {sorted(ANSWER_TEMPLATES)}") from None
 
 
 # --- Self-Eval P(True) ------------------------------------------------------------------------------------

@@ -19,9 +19,8 @@ from pathlib import Path
 import yaml
 
 from fuzz_records import CSV, DUPLICATES, GOOD, KNOWN, MC_TASK, RESULT, WRONG
-from selfalign import evals
+from selfalign import registry
 from selfalign.config import _hints, _unwrap, flag
-from selfalign.pipeline import ORDER
 
 
 
@@ -170,11 +169,9 @@ def commands(files: Files, model: str) -> dict:
 
 
 def config_class(argv: list):
-    from selfalign.cli import _commands
-
     if argv[0] == "eval":
-        return evals.task(argv[1])[0]
-    return _commands()[argv[0]][0]
+        return registry.evaluation(argv[1]).config_class
+    return registry.commands()[argv[0]].config_class
 
 
 # --- bad values from the declarations -----------------------------------------------------------------------------
@@ -334,17 +331,15 @@ def _recipe_cases(files: Files) -> list[Case]:
         out.append(Case("run", "bad recipe value", ["run", path, "--dry-run", "--output", files.fresh("run")],
                         f"{path}: {want}", what))
 
-    from selfalign.pipeline import _stage_defs
-
-    for stage in ORDER[:-1]:
-        cls = _stage_defs()[stage][0]
+    for stage, st in registry.recipe_stages().items():
+        cls = st.config_class
         hints = _hints(cls)
         for f in dataclasses.fields(cls):
             for v in recipe_values(f, hints[f.name]):
                 add({"model": "m", **{k: dict(s) for k, s in base.items()}, stage: {**base[stage], f.name: v}},
                     f"{stage}: {f.name} ", f"{stage}.{f.name} = {v!r}")
-    for task in evals.TASKS:
-        cls = evals.task(task)[0]
+    for task, st in registry.evals().items():
+        cls = st.config_class
         hints = _hints(cls)
         for f in dataclasses.fields(cls):
             if f.name == "model":

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from selfalign.align import AlignConfig, run_align
+from selfalign.stages.align import AlignConfig, run_align
 from selfalign.cli import main
 from selfalign.errors import SelfAlignError
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from selfalign import trl_args
-from selfalign.align import AlignConfig, dpo_args
+from selfalign.stages.align import AlignConfig, dpo_args
 from selfalign.cli import main
 from selfalign.errors import SelfAlignError
 
@@ -94,7 +94,7 @@ def test_adapter_is_portable_with_tokenizer_and_card(tiny_model_dir, pairs_file,
     monkeypatch.setattr(models, "resolve", lambda spec, adapter=None: real(str(cache) if spec == "org/tiny-model"
                                                                             else spec, adapter))
     out = tmp_path / "aligned"
-    from selfalign.align import run_align
+    from selfalign.stages.align import run_align
 
     run_align(AlignConfig(model="org/tiny-model", pairs=str(pairs_file), output=str(out), max_steps=1,
                           batch_size=2, device="cpu", trl={"weight_decay": 0.01}))
@@ -131,7 +131,7 @@ def test_card_results_and_local_bases(tmp_path):
 def test_push_to_hub_uploads_the_finished_folder_only_when_asked(tmp_path, monkeypatch):
     import huggingface_hub
 
-    from selfalign.align import push
+    from selfalign.stages.align import push
 
     calls = []
 

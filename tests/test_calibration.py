@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from selfalign.calibration import CalibrateConfig, output_paths, run_calibrate
+from selfalign.stages.calibrate import CalibrateConfig, output_paths, run_calibrate
 from selfalign.data.mc import load_bigbench, load_mc, load_mc_jsonl, load_truthfulqa_mc
 from selfalign.errors import InputError, SelfAlignError
 

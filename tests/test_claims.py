@@ -6,7 +6,7 @@ import pytest
 
 from selfalign.engines.base import Generation
 from selfalign.errors import SelfAlignError
-from selfalign.scoring import ScoreConfig, run_score, score_rows
+from selfalign.stages.score import ScoreConfig, run_score, score_rows
 from selfalign.selfeval import consistency as C
 from selfalign import prompts as P
 from selfalign.selfeval.claims import (ClaimCache, clean_facts, decompose, is_fragment, method_tag, parse_facts,

@@ -8,19 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from selfalign import evals
-from selfalign.calibration import CalibrateConfig
-from selfalign.cli import _commands, main
+from selfalign import registry
+from selfalign.stages.calibrate import CalibrateConfig
+from selfalign.cli import main
 from selfalign.config import ConfigError, from_dict
 from selfalign.errors import SelfAlignError
-from selfalign.pairs import PairsConfig
+from selfalign.stages.pairs import PairsConfig
 from selfalign.pipeline import RunConfig, plan, run_recipe
-from selfalign.sampling import SampleConfig
+from selfalign.stages.sample import SampleConfig
 
 
 def _all_configs():
-    out = {name: cls for name, (cls, _, _) in _commands().items()}
-    out.update({f"eval {t}": evals.task(t)[0] for t in evals.TASKS})
+    out = {name: st.config_class for name, st in registry.commands().items()}
+    out.update({f"eval {t}": st.config_class for t, st in registry.evals().items()})
     return out
 
 

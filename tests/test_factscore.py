@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from selfalign import prompts as P
+from selfalign import prompting, prompts as P
 from selfalign.data import data_root, load_prompts
 from selfalign.engines.base import Generation
 from selfalign.errors import InputError, SelfAlignError
@@ -242,7 +242,7 @@ def test_biogen_splits_and_templates():
     demos = fewshot_demos()
     people = {r["topic"] for r in train + test}
     assert len(demos) == 5 and not any(q[len("Tell me a bio of "):-1] in people for q, _ in demos)
-    text = P.answer_template("biogen-5shot").render(test[0]["question"])
+    text = prompting.answer_template("biogen-5shot").render(test[0]["question"])
     assert text.count("Question: Tell me a bio of") == 6 and text.endswith("Jesse Foppert.\nAnswer:")
     with pytest.raises(SelfAlignError, match="unknown BioGEN split"):
         load_prompts("biogen", "valid")

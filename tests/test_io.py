@@ -126,7 +126,7 @@ def test_sample_on_a_full_disk_is_one_line_and_resumes(tiny_model_dir, prompts_f
 
 
 def test_half_written_last_lines_of_the_claim_cache_and_train_log_are_cut(tmp_path):
-    from selfalign.align import _step_logger
+    from selfalign.stages.align import _step_logger
     from selfalign.selfeval.claims import ClaimCache
 
     cache = tmp_path / "claims.jsonl"
@@ -143,7 +143,7 @@ def test_half_written_last_lines_of_the_claim_cache_and_train_log_are_cut(tmp_pa
 
 
 def test_an_unexpected_os_error_is_one_line(tmp_path, monkeypatch, capsys):
-    import selfalign.pairs as pairs
+    import selfalign.stages.pairs as pairs
 
     def denied(*a, **k):
         raise PermissionError(errno.EACCES, "Permission denied", "/somewhere/x")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from selfalign.errors import SelfAlignError
-from selfalign.sktuning_data import split_of
+from selfalign.data.splits import split_of
 
 
 def _read(path):
@@ -80,8 +80,8 @@ def _samples(tmp_path):
 
 
 def test_oracle_ranks_by_gold_match(tmp_path):
-    from selfalign.pairs import build_pairs
-    from selfalign.scoring import ScoreConfig, run_score
+    from selfalign.stages.pairs import build_pairs
+    from selfalign.stages.score import ScoreConfig, run_score
 
     out = tmp_path / "scores.jsonl"
     s = run_score(ScoreConfig(input=str(_samples(tmp_path)), output=str(out), method="gold-match"))
@@ -161,7 +161,8 @@ def test_demo_recipe_summary_has_both_measures_and_a_verdict(tmp_path, gen_root,
 
     import yaml
 
-    from selfalign.pipeline import RunConfig, load_recipe, run_recipe
+    from selfalign.pipeline import RunConfig, run_recipe
+    from selfalign.recipe import load_recipe
 
     RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
     r = load_recipe(str(RECIPES_DIR / "demo.yaml"))

@@ -76,7 +76,7 @@ def test_edited_input_question_is_sampled_again(tiny_model_dir, prompts_file, tm
 
 
 def test_score_redoes_exactly_the_changed_samples(tiny_model_dir, prompts_file, tmp_path):
-    from selfalign.scoring import ScoreConfig, run_score
+    from selfalign.stages.score import ScoreConfig, run_score
 
     s, c = tmp_path / "s.jsonl", tmp_path / "c.jsonl"
     assert _sample(tiny_model_dir, prompts_file, s) == 0
@@ -126,13 +126,13 @@ def test_second_writer_is_refused_and_stale_lock_taken_over(tmp_path):
 
 
 def test_lock_held_by_a_live_process_is_respected(tmp_path):
-    from selfalign.io import OutputLock
+    from selfalign.locks import OutputLock
 
     out = tmp_path / "o.jsonl"
     holder = subprocess.Popen([sys.executable, "-c", f"""
 import sys, time
 sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent.parent)!r})
-from selfalign.io import OutputLock
+from selfalign.locks import OutputLock
 with OutputLock({str(out)!r}):
     print("held", flush=True)
     time.sleep(30)

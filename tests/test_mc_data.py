@@ -8,8 +8,8 @@ import pytest
 from conftest import n_lines
 from selfalign import prompts as P
 from selfalign.errors import SelfAlignError
-from selfalign.mc_data import MCDataConfig, run_mc_data, scores_path, self_labels
-from selfalign.sktune import load_rows
+from selfalign.stages.mc_data import MCDataConfig, run_mc_data, scores_path, self_labels
+from selfalign.stages.sk_tune import load_rows
 
 QUESTIONS = [
     {"id": "q0", "question": "Capital of France?", "options": [{"text": "Paris", "label": 1},

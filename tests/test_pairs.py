@@ -5,7 +5,7 @@ import pytest
 
 from selfalign.config import add_args, from_args
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.pairs import PairsConfig, build_pairs, run_pairs
+from selfalign.stages.pairs import PairsConfig, build_pairs, run_pairs
 
 # scores are multiples of 1/4, so every difference below is exact in binary floating point
 FOUR = [("a", 1.0), ("b", 0.75), ("c", 0.5), ("d", 0.0)]

@@ -8,7 +8,8 @@ import pytest
 
 from conftest import n_lines
 from selfalign.cli import main
-from selfalign.pipeline import RunConfig, load_recipe, plan, run_recipe
+from selfalign.pipeline import RunConfig, plan, run_recipe
+from selfalign.recipe import load_recipe
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -123,10 +124,9 @@ def test_bad_recipes_are_one_line_errors(tmp_path, capsys, text, want):
 
 
 def test_every_command_has_help(capsys):
-    from selfalign import evals
-    from selfalign.cli import _commands
+    from selfalign import registry
 
-    for argv in [[c, "--help"] for c in _commands()] + [["eval", t, "--help"] for t in evals.TASKS]:
+    for argv in [[c, "--help"] for c in registry.commands()] + [["eval", t, "--help"] for t in registry.evals()]:
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 0, argv

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from selfalign.calibration import CalibrateConfig, build_report
+from selfalign.stages.calibrate import CalibrateConfig, build_report
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.results import rows_path, save_result
 from selfalign.io import write_json, write_jsonl_atomic

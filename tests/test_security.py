@@ -32,7 +32,7 @@ def offline_openai(monkeypatch):
     def make(name, **kw):
         return OpenAIEngine(kw["model"], base_url=name.split(":", 1)[1], retries=0, timeout=2)
 
-    for mod in ("selfalign.sampling", "selfalign.scoring"):
+    for mod in ("selfalign.stages.sample", "selfalign.stages.score"):
         monkeypatch.setattr(f"{mod}.make_engine", make)
 
 

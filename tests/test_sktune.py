@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from selfalign import prompts as P
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.sktune import SKTuneConfig, dpo_loss, encode_rows, make_batches, run_sk_tune
+from selfalign.stages.sk_tune import SKTuneConfig, dpo_loss, encode_rows, make_batches, run_sk_tune
 
 QS = [("What is the capital of France?", "Paris", "London"), ("Who wrote Hamlet?", "Shakespeare", "Dickens"),
       ("What is two plus two?", "Four", "Five"), ("Which planet is largest?", "Jupiter", "Mars")]

@@ -78,9 +78,9 @@ def test_metaspace_letters_differ_only_in_context(metaspace_dir):
 
 @pytest.mark.parametrize("which", ["tiny", "metaspace"])
 def test_sktune_validation_ptrue_equals_calibrate_and_score(which, tiny_model_dir, metaspace_dir, tmp_path):
-    from selfalign.calibration import CalibrateConfig, output_paths, run_calibrate
+    from selfalign.stages.calibrate import CalibrateConfig, output_paths, run_calibrate
     from selfalign.selfeval import ptrue
-    from selfalign.sktune import SKTuneConfig, encode_rows
+    from selfalign.stages.sk_tune import SKTuneConfig, encode_rows
 
     spec = tiny_model_dir if which == "tiny" else metaspace_dir
     eng = _engine(spec)
@@ -106,7 +106,7 @@ def test_sktune_validation_ptrue_equals_calibrate_and_score(which, tiny_model_di
 def test_cached_trunk_equals_plain_path(shots, tiny_model_dir):
     from peft import LoraConfig, get_peft_model
 
-    from selfalign import sktrunk
+    from selfalign.stages import sk_tune_trunk
 
     eng = _engine(tiny_model_dir)
     rows = _rows(shots, P.PAPER_INSTRUCTION if shots else None)
@@ -115,7 +115,7 @@ def test_cached_trunk_equals_plain_path(shots, tiny_model_dir):
     b = [eng.choice_ids(r["prompt"], "B") for r in rows]
     sign = [1.0 if r["chosen"] == "A" else -1.0 for r in rows]
     model = eng.model
-    trunk = sktrunk.TrunkRows(seqs, a, b, sign, model, k=1, batch_size=3, min_prefix=8)
+    trunk = sk_tune_trunk.TrunkRows(seqs, a, b, sign, model, k=1, batch_size=3, min_prefix=8)
     assert (trunk.p > 50) == (shots == 5)  # the 5-shot demo prefix is kept once
     torch.manual_seed(0)
     peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
@@ -124,7 +124,7 @@ def test_cached_trunk_equals_plain_path(shots, tiny_model_dir):
         for n, p in peft.named_parameters():
             if "lora_B" in n:
                 p.normal_(0, 0.5)
-    plain = sktrunk.PlainRows(seqs, a, b, sign, eng)
+    plain = sk_tune_trunk.PlainRows(seqs, a, b, sign, eng)
     params = [p for p in peft.parameters() if p.requires_grad]
     grads = []
     for path in (plain, trunk):
@@ -142,7 +142,7 @@ def test_cached_trunk_equals_plain_path(shots, tiny_model_dir):
 
 
 def _cfg(tiny_model_dir, tmp_path, **kw):
-    from selfalign.sktune import SKTuneConfig
+    from selfalign.stages.sk_tune import SKTuneConfig
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     data = _write(tmp_path / "train.jsonl", _rows())
@@ -152,7 +152,7 @@ def _cfg(tiny_model_dir, tmp_path, **kw):
 
 
 def test_warmup_cosine_schedule_and_clipping_are_on(tiny_model_dir, tmp_path, monkeypatch):
-    from selfalign.sktune import run_sk_tune
+    from selfalign.stages.sk_tune import run_sk_tune
 
     clips = []
     real = torch.nn.utils.clip_grad_norm_
@@ -171,14 +171,14 @@ def test_warmup_cosine_schedule_and_clipping_are_on(tiny_model_dir, tmp_path, mo
 
 
 def test_early_stop_when_validation_stalls(tiny_model_dir, tmp_path):
-    from selfalign.sktune import run_sk_tune
+    from selfalign.stages.sk_tune import run_sk_tune
 
     s = run_sk_tune(_cfg(tiny_model_dir, tmp_path, learning_rate=0.0, epochs=10, eval_every=1, patience=2))
     assert s["stopped_early"] and s["steps"] == 3  # step 1 sets the best, steps 2 and 3 do not improve it
 
 
 def test_killed_sk_tune_resumes_to_the_uninterrupted_result(tiny_model_dir, tmp_path, cli):
-    from selfalign.sktune import run_sk_tune
+    from selfalign.stages.sk_tune import run_sk_tune
 
     full = run_sk_tune(_cfg(tiny_model_dir, tmp_path / "a", epochs=8, eval_every=2))
     cfg = _cfg(tiny_model_dir, tmp_path / "b", epochs=8, eval_every=2)
@@ -198,7 +198,7 @@ def test_killed_sk_tune_resumes_to_the_uninterrupted_result(tiny_model_dir, tmp_
 
 
 def test_sktune_rerenders_rows_with_the_paper_prompt(tiny_model_dir, tmp_path):
-    from selfalign.sktune import run_sk_tune
+    from selfalign.stages.sk_tune import run_sk_tune
 
     s = run_sk_tune(_cfg(tiny_model_dir, tmp_path, max_steps=1, selfeval_prompt="paper", top_layers=1))
     assert s["selfeval_template"].startswith("ptrue-v1/preset=paper/shots=5/instruction=yes")
@@ -236,7 +236,7 @@ class Stub:
 
 
 def test_generative_samples_are_labelled_by_match(gen_root, tmp_path):
-    from selfalign.sktuning_data import SKDataConfig, run_sk_data
+    from selfalign.stages.sk_data import SKDataConfig, run_sk_data
 
     def answer(prompt, k):  # sample 0: the first target; 1: the second, in other case; 2: wrong; 3: empty
         last = prompt.split("\n\n")[-1]
@@ -260,7 +260,7 @@ def test_generative_samples_are_labelled_by_match(gen_root, tmp_path):
 
 
 def test_generative_options_pair_gold_with_same_relation_distractor(gen_root, tmp_path):
-    from selfalign.sktuning_data import SKDataConfig, run_sk_data
+    from selfalign.stages.sk_data import SKDataConfig, run_sk_data
 
     out = tmp_path / "o.jsonl"
     run_sk_data(SKDataConfig(sources=["bigbench:geo"], output=str(out), heldout_fraction=0.0))
@@ -294,7 +294,7 @@ def test_letter_that_is_not_one_token_is_a_clear_error(tiny_engine):
 
 
 def test_calibrate_measures_the_judge_on_a_generative_task_file(tmp_path, tiny_engine):
-    from selfalign.calibration import CalibrateConfig, output_paths, run_calibrate
+    from selfalign.stages.calibrate import CalibrateConfig, output_paths, run_calibrate
 
     task = tmp_path / "mytask" / "task.json"
     task.parent.mkdir()

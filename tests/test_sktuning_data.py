@@ -9,7 +9,8 @@ import pytest
 from selfalign import prompts as P
 from selfalign.engines.base import Generation
 from selfalign.errors import SelfAlignError
-from selfalign.sktuning_data import SKDataConfig, match_answer, normalize, run_sk_data
+from selfalign.stages.sk_data import SKDataConfig, match_answer, run_sk_data
+from selfalign.text import normalize
 
 ENDING = "The proposed answer is:"
 

@@ -16,7 +16,7 @@ R = RATES
 
 def data_counts() -> dict:
     """Rows (= options) per split of the SK-Tuning data these sizes give (computed without a model)."""
-    from selfalign.sktuning_data import SKDataConfig, option_rows, select_questions
+    from selfalign.stages.sk_data import SKDataConfig, option_rows, select_questions
 
     cfg = SKDataConfig(sources=SIZES["sources"], heldout_tasks=HELDOUT_TASKS, max_per_task=SIZES["max_per_task"],
                        heldout_fraction=SIZES["heldout_fraction"], seed=0, output="unused.jsonl")

@@ -9,7 +9,7 @@ import numpy as np
 from common import SIZES, T2, eval_sets, short, sk_data_path
 from selfalign import baselines as B
 from selfalign import metrics as M
-from selfalign.calibration import output_paths
+from selfalign.stages.calibrate import output_paths
 from selfalign.io import iter_jsonl, read_jsonl
 
 HEAD = ("auroc", "ece", "brier", "selection_accuracy", "direct_accuracy", "mean_p_true")

@@ -83,5 +83,5 @@ def fewshot_demos(k: int = FEWSHOT_K) -> list[tuple[str, str]]:
 
 
 def fewshot_template(k: int = FEWSHOT_K) -> P.AnswerTemplate:
-    """The ``biogen-5shot`` answer template (registered lazily in prompts.LAZY_TEMPLATES)."""
+    """The ``biogen-5shot`` answer template (built on first use by ``prompting.answer_template``)."""
     return P.AnswerTemplate(f"biogen-{k}shot", None, tuple(fewshot_demos(k)))

@@ -2,10 +2,10 @@
 with gold ``targets``, split by hash into training prompts and held-out prompts.
 
 A question (its text: duplicates under several ids are one question, their targets joined) is held out when
-every id it has is held out by ``sktuning_data.split_of(SPLIT_SEED, task, id, HELDOUT_FRACTION)``. So no held-out
+every id it has is held out by ``splits.split_of(SPLIT_SEED, task, id, HELDOUT_FRACTION)``. So no held-out
 question is a training question, and an ``sk-data`` run on the same task with seed 0 and a held-out fraction
 ≥ ``HELDOUT_FRACTION`` keeps every held-out question out of its training file too. Demonstrations are
-training questions only (``sktuning_data.pick_demos``), so a held-out question never appears in any prompt but
+training questions only (``splits.pick_demos``), so a held-out question never appears in any prompt but
 its own. Rows come in an order fixed by hash, so ``--limit N`` takes a spread of relations, not the first N.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ SPLITS = ("train", "heldout")
 def questions(task: str) -> list[dict]:
     """The task's generative questions, one per distinct text: {id, ids, question, targets, task, split}."""
     from selfalign.data.mc import load_bigbench
-    from selfalign.sktuning_data import split_of
+    from selfalign.data.splits import split_of
 
     by_text: dict[str, dict] = {}
     for r in load_bigbench(task):
@@ -41,14 +41,14 @@ def questions(task: str) -> list[dict]:
 
 def load_knowledge_qa(task: str, split: str = "train", shots: int = SHOTS) -> list[dict]:
     """Prompt rows {id, question, prompt, targets, task, split, source} of one split, in hash order."""
-    from selfalign.sktuning_data import _unit, fewshot_prompt, pick_demos
+    from selfalign.data.splits import fewshot_prompt, pick_demos, unit
 
     if split not in SPLITS:
         raise SelfAlignError(f"bigbench:{task}: --split must be one of {', '.join(SPLITS)}, not {split!r}")
     qs = questions(task)
     pool = [q for q in qs if q["split"] == "train"]
     rows = []
-    for q in sorted((q for q in qs if q["split"] == split), key=lambda q: _unit(SPLIT_SEED, "order", task, q["id"])):
+    for q in sorted((q for q in qs if q["split"] == split), key=lambda q: unit(SPLIT_SEED, "order", task, q["id"])):
         demos = pick_demos(q, pool, shots, SPLIT_SEED)
         rows.append({"id": q["id"], "question": q["question"], "prompt": fewshot_prompt(q, demos),
                      "targets": q["targets"], "task": task, "split": split, "source": f"bigbench:{task}",

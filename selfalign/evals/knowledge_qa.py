@@ -1,7 +1,7 @@
 """Knowledge QA: greedy answers to held-out few-shot prompts of a generative BIG-bench task (``bigbench:qa_wikidata``),
 scored against the gold targets.
 
-Per prompt: ``accuracy`` (1 if the answer matches a target after normalisation, ``sktuning_data.match_targets``;
+Per prompt: ``accuracy`` (1 if the answer matches a target after normalisation, ``text.match_targets``;
 an abstention counts 0), ``answered_accuracy`` (the same over answers that are not abstentions), ``abstain``
 (an empty answer or an "I don't know"), ``length`` (words) and, with ``selfeval``, ``selfeval``: the Self-Eval
 P(True) of the answer by a fixed judge (``--verifier``; the recipe runner sets it to the base model, so every
@@ -17,7 +17,6 @@ from typing import Optional
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import GenerationConfig, make_engine
-from selfalign.errors import SelfAlignError
 from selfalign.evals.results import rows_path, save_result
 from selfalign.io import iter_jsonl
 from selfalign.lineage import TrackedOutput, settings_of, stamp
@@ -52,8 +51,9 @@ class KnowledgeQAConfig(ModelArgs):
     batch_size: int = opt(16, "rows per forward pass", min=1)
     overwrite: bool = opt(False, "start the rows file afresh instead of resuming it")
 
+
 def abstains(answer: str) -> bool:
-    from selfalign.sktuning_data import normalize
+    from selfalign.text import normalize
 
     a = normalize(answer)
     return not a or bool(ABSTAIN.match(a))
@@ -61,7 +61,7 @@ def abstains(answer: str) -> bool:
 
 def score_answer(answer: str, targets: list[str]) -> dict:
     """The per-prompt numbers of one answer (``selfeval`` is added by the caller)."""
-    from selfalign.sktuning_data import match_targets
+    from selfalign.text import match_targets
 
     abst = abstains(answer)
     correct = 0 if abst else int(match_targets(answer, targets) or 0)

@@ -19,8 +19,8 @@ from selfalign.io import iter_jsonl, line_numbers, output_file, read_jsonl
 from selfalign.lineage import TrackedOutput, check_not_input, settings_of, stamp
 from selfalign.provenance import meta
 from selfalign.data.truthfulqa import SPLITS
-from selfalign.sampling import CHAT_TEMPLATE, RAW_STOPS, answer_templates, render, resolve_prompting
 from selfalign.progress import run_chunks
+from selfalign.prompting import CHAT_TEMPLATE, RAW_STOPS, answer_templates, render, resolve_prompting
 
 TASK = "truthfulqa-gen"
 

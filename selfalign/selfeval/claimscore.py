@@ -2,27 +2,39 @@
 P(True) (``claims``) or by self-consistency (``consistency``), and aggregate to a response score (mean or min)."""
 from __future__ import annotations
 
-from typing import Sequence
-
-from selfalign.errors import SelfAlignError
+from dataclasses import dataclass
+from typing import Optional, Sequence
 
 AGGREGATES = {"mean": lambda xs: sum(xs) / len(xs), "min": min}
 CONTEXTS = ("claim-question", "prompt")
 
 
 def aggregate(scores: Sequence[float], how: str = "mean") -> float | None:
-    if how not in AGGREGATES:
-        raise SelfAlignError(f"unknown --claim-agg {how!r}; choose one of {', '.join(AGGREGATES)}")
     return AGGREGATES[how](list(scores)) if len(scores) else None
 
 
-def score_claim_rows(engine, rows: list[dict], cfg) -> list[dict]:
+@dataclass(frozen=True)
+class ClaimScoring:
+    """How to score claims: what ``score_claim_rows`` needs, and nothing about the stage that calls it."""
+    method: str                                   # claims (P(True) per claim) or consistency (re-answer agreement)
+    selfeval: tuple[int, Optional[str], str]      # claims: (shots, instruction, template id), prompts.selfeval_settings
+    claim_method: str = "rules"                   # decomposition: rules or llm
+    claim_questions: str = "template"             # question per claim: template or llm
+    claim_agg: str = "mean"                       # response score: mean or min over its claims
+    claim_context: str = "claim-question"         # claims: P(True) asked with the claim's question, or the prompt
+    claim_cache: Optional[str] = None             # JSONL cache of decompositions
+    chat: bool = False
+    consistency_k: int = 5
+    consistency_max_new_tokens: int = 32
+    seed: int = 0
+
+
+def score_claim_rows(engine, rows: list[dict], cfg: ClaimScoring) -> list[dict]:
     """Rows gain ``claims`` ([{text, question, p_true}] or [{text, question, p_agree}]), ``n_claims`` and ``score``.
 
     P(True) of a claim is asked with the claim's question and the claim as the proposed answer
     (``claim_context=claim-question``) or with the row's own question, e.g. "Tell me a bio of X." (``prompt``).
     """
-    from selfalign import prompts as P
     from selfalign.data.biogen import topic_of
     from selfalign.selfeval import consistency, ptrue
     from selfalign.selfeval.claims import ClaimCache, decompose, method_tag
@@ -37,7 +49,7 @@ def score_claim_rows(engine, rows: list[dict], cfg) -> list[dict]:
     if cfg.method == "claims":
         items = [(c["question"] if cfg.claim_context == "claim-question" else rows[i]["question"], c["text"])
                  for i, c in flat]
-        shots, instruction, tid = P.selfeval_settings(cfg)
+        shots, instruction, tid = cfg.selfeval
         res = ptrue.p_true(engine, items, shots, instruction, cfg.chat)
         for (_, c), x in zip(flat, res):
             c.update(p_true=x.p_true, p_true_mass=x.mass)

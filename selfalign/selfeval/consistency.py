@@ -14,11 +14,11 @@ no articles, single spaces):
 from __future__ import annotations
 
 import re
-import string
 from typing import Sequence
 
 from selfalign import prompts as P
 from selfalign.engines import GenerationConfig
+from selfalign.text import normalize
 
 STOP_WORDS = {
     "a", "an", "the", "of", "in", "on", "at", "to", "for", "from", "by", "with", "and", "or", "but", "is", "was",
@@ -31,12 +31,6 @@ NEGATIONS = {"not", "no", "never", "false", "incorrect", "untrue", "wrong", "nei
 RULE = ("normalised (FActScore normalize_answer); yes/no question: 'yes' agrees, 'no' or a negation disagrees, else "
         ">= 50% of the claim's content words restated; wh-question: the answer's non-stop-word, non-question words "
         "overlap the claim's by >= 50% (or the answer is a substring of the claim)")
-
-
-def normalize(text: str) -> str:
-    """FActScore's ``normalize_answer``: lower case, remove punctuation and articles, fix whitespace."""
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
-    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
 
 
 def content_words(text: str, exclude: set[str] = frozenset()) -> set[str]:

@@ -6,7 +6,7 @@ import sys
 
 import torch
 
-import selfalign.align as align
+import selfalign.stages.align as align
 
 seen = {}
 orig = align._save

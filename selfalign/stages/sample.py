@@ -5,39 +5,13 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from selfalign import prompts as P
-from selfalign.config import Config, ModelArgs, opt, require
-from selfalign.engines import GenerationConfig, make_engine
-from selfalign.errors import SelfAlignError
+from selfalign.config import ModelArgs, opt, require
+from selfalign.engines import make_engine
 from selfalign.io import output_file
 from selfalign.lineage import TrackedOutput, settings_of, stamp
+from selfalign.prompting import SamplingArgs, render, resolve_prompting
 from selfalign.provenance import meta
 from selfalign.progress import run_chunks
-
-
-def answer_templates() -> tuple[str, ...]:
-    return ("auto", *P.template_names())
-
-
-CHAT_TEMPLATE = ("auto", "on", "off")
-
-
-@dataclass
-class SamplingArgs(Config):
-    """Generation settings shared by every stage that samples answers."""
-    n: int = opt(4, "samples per prompt", min=1)
-    temperature: float = opt(1.0, "sampling temperature (0 = greedy)", min=0)
-    top_p: float = opt(0.9, "nucleus sampling", gt=0, max=1)
-    top_k: int = opt(10, "top-k sampling (0 = off)", min=0)
-    max_new_tokens: int = opt(64, "tokens per answer at most", min=1)
-    template: str = opt("auto", "answer prompt: plain, qa, truthfulqa-paper, biogen (auto: plain with a chat "
-                                "template, qa without)", choices=answer_templates)
-    chat_template: str = opt("auto", "wrap the prompt in the model's chat template: auto, on, off",
-                             choices=CHAT_TEMPLATE)
-
-    def generation_config(self, chat: bool) -> GenerationConfig:
-        return GenerationConfig(n=self.n, temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
-                                max_new_tokens=self.max_new_tokens, stop=[] if chat else RAW_STOPS)
 
 
 @dataclass
@@ -51,24 +25,6 @@ class SampleConfig(SamplingArgs, ModelArgs):
     limit: Optional[int] = opt(None, "use only the first N prompts", min=1, hint="leave it out for all prompts")
     seed: int = opt(0, "sampling seed", min=0)
     overwrite: bool = opt(False, "start --output afresh (its rows are deleted) instead of resuming it")
-
-
-RAW_STOPS = ["\n\nQuestion:", "\nQuestion:", "\n\n"]
-
-
-def resolve_prompting(engine, template: str, chat_template: str) -> tuple[P.AnswerTemplate, bool]:
-    chat = engine.has_chat_template() if chat_template == "auto" else chat_template == "on"
-    if chat and not engine.has_chat_template():
-        raise SelfAlignError("--chat-template on, but this model's tokenizer has no chat template")
-    if template == "auto":
-        template = "plain" if chat else "qa"
-    return P.answer_template(template), chat
-
-
-def render(engine, row: dict, tmpl: P.AnswerTemplate, chat: bool) -> str:
-    """The exact text fed to the model. A row's own ``prompt`` wins over the template."""
-    text = row.get("prompt") or tmpl.render(row["question"])
-    return engine.chat_prompt(text) if chat else text
 
 
 def run_sample(cfg: SampleConfig, engine=None, rows: list[dict] | None = None) -> dict:

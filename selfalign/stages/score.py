@@ -69,17 +69,26 @@ def score_rows(engine, rows: list[dict], cfg: ScoreConfig) -> list[dict]:
         return [{**r, "p_true": x.p_true, "p_true_mass": x.mass, "score": x.p_true, "score_method": "ptrue",
                  "selfeval_template": tid} for r, x in zip(rows, res)]
     if cfg.method == ORACLE:
-        from selfalign.sktuning_data import match_targets
+        from selfalign.text import match_targets
 
         return [{**r, "score": match_targets(r["response"], r["targets"]), "score_method": ORACLE} for r in rows]
     if cfg.method in ("claims", "consistency"):
         from selfalign.selfeval.claimscore import score_claim_rows
 
-        return score_claim_rows(engine, rows, cfg)
-    if cfg.method == "likelihood":
-        res = likelihood.mean_logprob(engine, [(r["prompt"], r["response"]) for r in rows])
-        return [{**r, "mean_logprob": x, "score": x, "score_method": "likelihood"} for r, x in zip(rows, res)]
-    raise SelfAlignError(f"unknown --method {cfg.method!r}; choose one of {', '.join(METHODS)}")
+        return score_claim_rows(engine, rows, claim_scoring(cfg))
+    # likelihood: the last of METHODS, which ScoreConfig checks
+    res = likelihood.mean_logprob(engine, [(r["prompt"], r["response"]) for r in rows])
+    return [{**r, "mean_logprob": x, "score": x, "score_method": "likelihood"} for r, x in zip(rows, res)]
+
+
+def claim_scoring(cfg: ScoreConfig):
+    """The claim-level settings of a score config, as the claim scorer takes them."""
+    from selfalign.selfeval.claimscore import ClaimScoring
+
+    return ClaimScoring(method=cfg.method, selfeval=P.selfeval_settings(cfg), claim_method=cfg.claim_method,
+                        claim_questions=cfg.claim_questions, claim_agg=cfg.claim_agg, claim_context=cfg.claim_context,
+                        claim_cache=cfg.claim_cache, chat=cfg.chat, consistency_k=cfg.consistency_k,
+                        consistency_max_new_tokens=cfg.consistency_max_new_tokens, seed=cfg.seed)
 
 
 def check_targets(rows: list[dict], path) -> None:

@@ -141,7 +141,7 @@ def _generative_questions(cfg: CalibrateConfig, engine) -> list[dict]:
     """A generative task's questions with the model's own sampled answers as options (labelled by target match),
     sampled (resumably) into ``<name>.samples.jsonl`` beside the report."""
     from selfalign.data.mc import load_sk_rows
-    from selfalign.sktuning_data import SKDataConfig, run_sk_data
+    from selfalign.stages.sk_data import SKDataConfig, run_sk_data
 
     out = Path(cfg.output)
     samples = out.with_name((out.name[:-5] if out.name.endswith(".json") else out.name) + ".samples.jsonl")

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
-import string
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +22,10 @@ from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import SelfAlignError
 from selfalign.io import JsonlAppender, iter_jsonl, write_json, write_jsonl_atomic
 from selfalign.progress import Progress
+from selfalign.prompting import SamplingArgs
 from selfalign.provenance import meta, meta_path
-from selfalign.sampling import SamplingArgs
+from selfalign.data.splits import fewshot_prompt, pick_demos, split_of, unit
+from selfalign.text import match_targets, matches, normalize
 
 MODES = ("options", "samples")
 SPLITS = ("train", "heldout", "heldout_task")
@@ -85,16 +85,6 @@ def load_source(source: str, skipped_tasks: dict) -> list[dict]:
     return [dict(r, task=str(r.get("task") or Path(source).stem), source=source) for r in mc.load_mc_jsonl(source)]
 
 
-def _unit(*parts) -> float:
-    """A number in [0, 1) fixed by ``parts``."""
-    h = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(h[:8], "big") / 2 ** 64
-
-
-def split_of(seed: int, task: str, qid: str, fraction: float) -> str:
-    return "heldout" if _unit(seed, "split", task, qid) < fraction else "train"
-
-
 def select_questions(cfg: SKDataConfig) -> tuple[list[dict], dict]:
     """All questions, deduplicated, capped per task, each with its ``split``; and the skipped tasks."""
     if not cfg.sources:
@@ -112,7 +102,7 @@ def select_questions(cfg: SKDataConfig) -> tuple[list[dict], dict]:
     for task, qs in by_task.items():
         rows = list(qs.values())
         if cfg.max_per_task is not None and len(rows) > cfg.max_per_task:
-            keep = set(sorted(qs, key=lambda i: _unit(cfg.split_seed, "cap", task, i))[:cfg.max_per_task])
+            keep = set(sorted(qs, key=lambda i: unit(cfg.split_seed, "cap", task, i))[:cfg.max_per_task])
             rows = [r for r in rows if str(r["id"]) in keep]
         for r in rows:
             split = ("heldout_task" if task in held
@@ -150,18 +140,6 @@ def option_rows(q: dict, cfg: SKDataConfig) -> list[dict]:
     return [make_row(q, q["options"][k]["text"], q["options"][k]["label"], cfg, option_idx=k) for k in keep]
 
 
-_PUNCT = re.compile(f"[{re.escape(string.punctuation)}\u2018\u2019\u201c\u201d]")
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-def normalize(text: str) -> str:
-    """Lowercase, no punctuation, no articles, single spaces (SQuAD-style)."""
-    return " ".join(_ARTICLES.sub(" ", _PUNCT.sub(" ", text.lower())).split())
-
-
-def _matches(a: str, b: str) -> bool:
-    """Equal, or one contains the other as whole words."""
-    return bool(a and b) and (a == b or f" {b} " in f" {a} " or f" {a} " in f" {b} ")
 
 
 def relation(question: str) -> str:
@@ -190,45 +168,12 @@ def add_distractors(questions: list[dict], seed: int) -> None:
         own = {normalize(t) for t in q["targets"]}
         for key in ((q["task"], relation(q["question"])), (q["task"], None)):
             pool = pools[key]
-            start = int(_unit(seed, "distractor", q["task"], q["id"]) * len(pool))
+            start = int(unit(seed, "distractor", q["task"], q["id"]) * len(pool))
             hit = next((c[1] for c in (pool[(start + j) % len(pool)] for j in range(len(pool)))
-                        if c[2] != q["id"] and not any(_matches(c[0], t) for t in own)), None)
+                        if c[2] != q["id"] and not any(matches(c[0], t) for t in own)), None)
             if hit is not None:
                 q["distractor"] = hit
                 break
-
-
-def match_targets(answer: str, targets: list[str]) -> Optional[int]:
-    """A generative answer against its gold targets: 1 if it matches one (equal, or one contains the other as
-    whole words, after normalisation), 0 if not, None for an empty answer."""
-    a = normalize(answer)
-    if not a:
-        return None
-    return int(any(_matches(a, normalize(t)) for t in targets))
-
-
-def fewshot_prompt(q: dict, demos: list[dict]) -> str:
-    """A completion prompt for a generative question: demonstrations "statement answer", one per paragraph."""
-    return "\n\n".join([f"{d['question']} {d['targets'][0]}" for d in demos] + [q["question"]])
-
-
-def pick_demos(q: dict, pool: list[dict], k: int, seed: int) -> list[dict]:
-    """k training questions of the same task (never the question itself), fixed by hash of the question."""
-    cands = [d for d in demo_pool(pool, seed) if d["id"] != q["id"]]
-    cands.sort(key=lambda d: _unit(seed, "demo", q["task"], q["id"], d["id"]))
-    return cands[:k]
-
-
-def demo_pool(pool: list[dict], seed: int, size: int = 64) -> list[dict]:
-    """A fixed set of candidate demonstrations per task (the first ``size`` training questions by hash)."""
-    key = (id(pool), seed)
-    if key not in _POOLS:
-        _POOLS.clear()
-        _POOLS[key] = sorted(pool, key=lambda d: _unit(seed, "pool", d["task"], d["id"]))[:size]
-    return _POOLS[key]
-
-
-_POOLS: dict = {}
 
 
 def match_answer(answer: str, options: list[dict]) -> Optional[int]:
@@ -236,7 +181,7 @@ def match_answer(answer: str, options: list[dict]) -> Optional[int]:
     a = normalize(answer)
     norm = [(normalize(o["text"]), int(o["label"])) for o in options]
     exact = {lab for t, lab in norm if t and t == a}
-    hits = exact or {lab for t, lab in norm if _matches(a, t)}
+    hits = exact or {lab for t, lab in norm if matches(a, t)}
     return hits.pop() if len(hits) == 1 else None
 
 
@@ -286,7 +231,7 @@ def _build_options(cfg: SKDataConfig, questions: list[dict], paths: dict) -> dic
 
 def _build_samples(cfg: SKDataConfig, questions: list[dict], paths: dict, engine) -> dict:
     """Sample, check and append; a progress file records finished questions (and dropped answers)."""
-    from selfalign.sampling import render, resolve_prompting
+    from selfalign.prompting import render, resolve_prompting
 
     tmpl, chat = resolve_prompting(engine, cfg.template, cfg.chat_template)
     gen = cfg.generation_config(chat)

@@ -97,7 +97,6 @@ NEWER_DEFAULTS = {"report_to": "none", "push_to_hub": False, "trl": {}}  # keys 
 
 def _config_dict(cfg) -> dict:
     d = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
-    d.pop("batch_size_eval", None)
     for k, v in NEWER_DEFAULTS.items():  # so that a run finished before they existed is still recognised
         if d.get(k) == v:
             d.pop(k)

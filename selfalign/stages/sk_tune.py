@@ -107,8 +107,8 @@ def make_batches(rows: list[dict], batch_size: int, rng: random.Random, by: str 
 
 
 def encode_rows(rows: list[dict], engine, model, cfg: "SKTuneConfig", progress=None):
-    """The rows as margin computers (``sktrunk``): token ids, in-context A/B ids, the chosen side's sign."""
-    from selfalign import sktrunk
+    """The rows as margin computers (``sk_tune_trunk``): token ids, in-context A/B ids, the chosen side's sign."""
+    from selfalign.stages import sk_tune_trunk
 
     prompts = [r["prompt"] for r in rows]
     seqs = [engine.encode(t) for t in prompts]
@@ -116,8 +116,8 @@ def encode_rows(rows: list[dict], engine, model, cfg: "SKTuneConfig", progress=N
     b = [engine.choice_ids(t, P.FALSE_LABEL) for t in prompts]
     sign = [1.0 if r["chosen"] == P.TRUE_LABEL else -1.0 for r in rows]
     if cfg.top_layers is None:
-        return sktrunk.PlainRows(seqs, a, b, sign, engine)
-    return sktrunk.TrunkRows(seqs, a, b, sign, model, cfg.top_layers, cfg.batch_size, progress=progress)
+        return sk_tune_trunk.PlainRows(seqs, a, b, sign, engine)
+    return sk_tune_trunk.TrunkRows(seqs, a, b, sign, model, cfg.top_layers, cfg.batch_size, progress=progress)
 
 
 def dpo_loss(margin: torch.Tensor, ref_margin: torch.Tensor, beta: float):
@@ -232,7 +232,8 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
     A killed run resumes from its newest checkpoint (``checkpoint/``: weights, optimizer, scheduler, RNG, step)."""
     from transformers import get_scheduler
 
-    from selfalign import models, sktrunk
+    from selfalign import models
+    from selfalign.stages import sk_tune_trunk
     from selfalign.engines.hf import HFEngine
 
     _check(cfg)
@@ -261,11 +262,11 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
     tr = encode_rows(train, engine, model, cfg, prep.update)
     va = encode_rows(valid, engine, model, cfg, prep.update) if valid else None
     model.eval()
-    ref = {"train": sktrunk.reference_margins(tr, model, prep.update),  # once, before any update
-           "valid": sktrunk.reference_margins(va, model, prep.update) if va else None}
+    ref = {"train": sk_tune_trunk.reference_margins(tr, model, prep.update),  # once, before any update
+           "valid": sk_tune_trunk.reference_margins(va, model, prep.update) if va else None}
     prep.close()
     t_enc = time.time() - t_enc
-    model = _wrap(model, cfg, sktrunk.n_layers(model) if cfg.top_layers else 0)
+    model = _wrap(model, cfg, sk_tune_trunk.n_layers(model) if cfg.top_layers else 0)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt_ = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -291,8 +292,8 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
         log_f.flush()
 
     def evaluation():
-        rec = {"train": evaluate(inner, sktrunk.Subset(tr, probe), ref["train"][probe], [train[i]["label"] for i in probe],
-                                 cfg.beta)}
+        rec = {"train": evaluate(inner, sk_tune_trunk.Subset(tr, probe), ref["train"][probe],
+                                 [train[i]["label"] for i in probe], cfg.beta)}
         if va:
             rec["valid"] = evaluate(inner, va, ref["valid"], [r["label"] for r in valid], cfg.beta)
         return rec

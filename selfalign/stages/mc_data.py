@@ -6,7 +6,7 @@ True/False Self-Eval prompts of TruthfulQA MC *train* options whose A/B answer i
 and prefers the top one to every other. Here: the judge (a model, or a ``selfalign calibrate`` items file) gives
 each option a P(True); ``rule=top`` labels the option with the highest P(True) true and the others false,
 ``rule=threshold`` labels an option true when its P(True) reaches ``--threshold``. No gold label is read.
-The rows have exactly the shape ``selfalign sk-tune`` trains on (``sktuning_data.make_row``). See
+The rows have exactly the shape ``selfalign sk-tune`` trains on (``sk_data.make_row``). See
 docs/alignment.md, "Multiple-choice alignment".
 """
 from __future__ import annotations
@@ -164,7 +164,8 @@ def self_labels(p_true: list[float], rule: str, threshold: float = 0.5) -> list[
 
 def build_rows(questions: list[dict], scores: dict, cfg: MCDataConfig, scores_file: str, judge: str) -> list[dict]:
     """Self-labelled rows, one per option, in question order; each question's ``split`` by hash."""
-    from selfalign.sktuning_data import make_row, split_of
+    from selfalign.data.splits import split_of
+    from selfalign.stages.sk_data import make_row
 
     rows = []
     for q in questions:
@@ -180,7 +181,7 @@ def build_rows(questions: list[dict], scores: dict, cfg: MCDataConfig, scores_fi
 
 
 def output_paths(output: str) -> dict[str, Path]:
-    from selfalign.sktuning_data import output_paths as sk_paths
+    from selfalign.stages.sk_data import output_paths as sk_paths
 
     return {k: v for k, v in sk_paths(output).items() if k in ("train", "heldout")}
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import Optional
 
 from selfalign.config import Config, opt, require
-from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import OutputLock, check_fields, duplicate, file_hash, input_file, line_numbers, output_file, \
-    read_jsonl, write_json, write_jsonl_atomic
-from selfalign.lineage import settings_hash, settings_of
+from selfalign.errors import InputError
+from selfalign.hashes import file_hash
+from selfalign.io import check_fields, duplicate, input_file, line_numbers, output_file, read_jsonl, write_json, \
+    write_jsonl_atomic
+from selfalign.lineage import check_not_input, settings_hash, settings_of
+from selfalign.locks import OutputLock
 from selfalign.provenance import meta, meta_path
 
 STRATEGIES = ("split", "all", "best-worst")
@@ -145,10 +147,9 @@ def run_pairs(cfg: PairsConfig) -> dict:
     """Read scores, build pairs, write them (atomically) and ``<output>.meta.json``; return a summary."""
     require(cfg, "input", "output")
     src, dst = input_file(cfg.input), output_file(cfg.output)
-    if dst.exists() and src.resolve() == dst.resolve():
-        raise SelfAlignError("--output is the same file as --input")
+    check_not_input([dst], [src])
     t0 = time.time()
-    rows = read_jsonl(src, required=["id", "prompt", "response"])
+    rows = read_jsonl(src)  # build_pairs checks the fields (check_rows), naming the line
     pairs, report = build_pairs(rows, cfg.strategy, cfg.top_fraction, cfg.margin, cfg.max_pairs_per_prompt, src,
                                 line_numbers(src))
     settings = settings_of(cfg)

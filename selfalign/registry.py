@@ -1,0 +1,170 @@
+"""Every command, declared once: ``selfalign <command>``, ``selfalign eval <task>`` and a recipe's sections.
+
+A ``Stage`` names its config dataclass and its run function as ``"module:attribute"`` text (or the objects
+themselves), so the table is lazy, as lm-eval's ``MODEL_MAPPING``: nothing heavy is imported until a command is
+used, and ``selfalign --help`` stays fast. The CLI builds its subcommands from ``commands()`` and ``evals()``; the
+recipe runner (``pipeline``) runs the ``recipe_stages()`` in the order they are declared here, then the ``eval``
+section. Adding a stage is one ``register(Stage(...))``.
+
+A recipe stage declares its wiring: ``output``, the main file (or folder) it writes under ``RUN/<stage>/``
+(its ``output`` field is set to it); ``inputs``, the fields filled from other stages by default (``"@STAGE"``, or
+``"@STAGE:PART"`` for one of the ``parts`` files that stage writes beside its output); ``model_label``, the
+``eval.models`` label that names the model it trains; ``plan_check``, a function run when the plan is made
+(``(values, {field: upstream values}, where)``).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Union
+
+from selfalign.errors import SelfAlignError
+
+Ref = Union[str, Callable, type]  # "module:attribute" or the object itself
+
+
+def _load(ref: Ref):
+    if not isinstance(ref, str):
+        return ref
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str                          # the command (``sample``) or evaluation task (``truthfulqa-mc``) name
+    config: Ref                        # its config dataclass: flags and recipe keys are its fields
+    run: Ref                           # run(config) -> summary dict
+    help: str
+    group: str = ""                    # "" for ``selfalign NAME``, "eval" for ``selfalign eval NAME``
+    command: bool = True               # a CLI command (``mc-tune`` is a recipe section only)
+    top_level: bool = False            # an evaluation that is also ``selfalign NAME`` (calibrate)
+    output: Optional[str] = None       # recipe stages: main output under RUN/<stage>/ (None: not a recipe section)
+    inputs: dict = field(default_factory=dict)  # field -> "@STAGE[:PART]", the default wiring
+    parts: dict = field(default_factory=dict)   # PART -> file name under RUN/<stage>/, beside the output
+    model_label: Optional[str] = None  # eval.models label naming the model this stage trains
+    plan_check: Optional[Ref] = None
+
+    def load(self) -> tuple[type, Callable]:
+        """(config class, run function), imported now."""
+        return _load(self.config), _load(self.run)
+
+    @property
+    def config_class(self) -> type:
+        return _load(self.config)
+
+    def check_plan(self, values: dict, inputs: dict, where: str) -> None:
+        if self.plan_check is not None:
+            _load(self.plan_check)(values, inputs, where)
+
+
+_STAGES: dict[str, Stage] = {}
+_EVALS: dict[str, Stage] = {}
+
+
+def register(stage: Stage) -> Stage:
+    """Add (or replace) a command; recipe stages run in the order they were first registered."""
+    table = _EVALS if stage.group == "eval" else _STAGES
+    if stage.group not in ("", "eval"):
+        raise ValueError(f"stage {stage.name!r}: group must be '' or 'eval', got {stage.group!r}")
+    if stage.group == "" and stage.name == "eval":
+        raise ValueError("'eval' is the evaluation group, not a stage name")
+    table[stage.name] = stage
+    return stage
+
+
+def unregister(name: str, group: str = "") -> None:
+    (_EVALS if group == "eval" else _STAGES).pop(name, None)
+
+
+def stage(name: str) -> Stage:
+    if name not in _STAGES:
+        raise SelfAlignError(f"unknown stage {name!r}; available: {', '.join(_STAGES)}")
+    return _STAGES[name]
+
+
+def evaluation(name: str) -> Stage:
+    if name not in _EVALS:
+        raise SelfAlignError(f"unknown evaluation {name!r}; available: {', '.join(_EVALS)}")
+    return _EVALS[name]
+
+
+def commands() -> dict[str, Stage]:
+    """``selfalign NAME`` commands, in declaration order (evaluations with ``top_level`` too)."""
+    out = {n: s for n, s in _STAGES.items() if s.command}
+    out.update({n: s for n, s in _EVALS.items() if s.top_level and n not in out})
+    return out
+
+
+def evals() -> dict[str, Stage]:
+    """``selfalign eval NAME`` tasks, which are also what a recipe's ``eval.tasks`` may name."""
+    return dict(_EVALS)
+
+
+def recipe_stages() -> dict[str, Stage]:
+    """The recipe sections that are stages, in the order a recipe runs them (the ``eval`` section comes last)."""
+    return {n: s for n, s in _STAGES.items() if s.output is not None}
+
+
+def recipe_order() -> tuple[str, ...]:
+    return (*recipe_stages(), "eval")
+
+
+def model_labels() -> dict[str, str]:
+    """eval.models labels that name a stage's trained model: {"aligned": "@align", ...}."""
+    return {s.model_label: f"@{n}" for n, s in recipe_stages().items() if s.model_label}
+
+
+# --- the table ------------------------------------------------------------------------------------------------
+# Recipe stages come first, in the order a recipe runs them: the judges (sk-tune, mc-tune) before the stages that
+# may use them (``score: {model: "@sk-tune"}``).
+for _s in (
+    Stage("sk-data", "selfalign.stages.sk_data:SKDataConfig", "selfalign.stages.sk_data:run_sk_data",
+          "build SK-Tuning A/B preference data", output="sk.jsonl", parts={"heldout": "sk.heldout.jsonl"}),
+    Stage("sk-tune", "selfalign.stages.sk_tune:SKTuneConfig", "selfalign.stages.sk_tune:run_sk_tune",
+          "SK-Tuning: single-token DPO that calibrates P(True)", output="model",
+          inputs={"data": "@sk-data", "valid_data": "@sk-data:heldout"}, model_label="sk-tuned"),
+    Stage("mc-data", "selfalign.stages.mc_data:MCDataConfig", "selfalign.stages.mc_data:run_mc_data",
+          "multiple-choice self-alignment rows: the judge's P(True) of every option, self-labelled A/B (no gold "
+          "label), for sk-tune", output="mc.jsonl"),
+    # multiple-choice self-alignment: the self-labelled A/B rows, trained by SK-Tuning's single-token DPO
+    Stage("mc-tune", "selfalign.stages.sk_tune:SKTuneConfig", "selfalign.stages.sk_tune:run_sk_tune",
+          "sk-tune on the mc-data rows (a recipe section)", command=False, output="model",
+          inputs={"data": "@mc-data"}, model_label="mc-aligned"),
+    Stage("sample", "selfalign.stages.sample:SampleConfig", "selfalign.stages.sample:run_sample",
+          "sample N answers per prompt", output="samples.jsonl"),
+    Stage("score", "selfalign.stages.score:ScoreConfig", "selfalign.stages.score:run_score",
+          "Self-Eval every sample (P(True) or likelihood)", output="scores.jsonl", inputs={"input": "@sample"},
+          plan_check="selfalign.stages.score:plan_check"),
+    Stage("pairs", "selfalign.stages.pairs:PairsConfig", "selfalign.stages.pairs:run_pairs",
+          "build preference pairs from scored samples", output="pairs.jsonl", inputs={"input": "@score"}),
+    Stage("align", "selfalign.stages.align:AlignConfig", "selfalign.stages.align:run_align",
+          "DPO on preference pairs (TRL), LoRA by default", output="model", inputs={"pairs": "@pairs"},
+          model_label="aligned"),
+    Stage("run", "selfalign.pipeline:RunConfig", "selfalign.pipeline:run_recipe",
+          "run a recipe (YAML): its stages into one run directory, resumable"),
+    Stage("report", "selfalign.report:ReportConfig", "selfalign.report:run_report",
+          "HTML + Markdown report: metrics with intervals, paired differences, calibration plots, differing "
+          "answers"),
+    # evaluations: `selfalign eval TASK`, and a recipe's eval.tasks
+    Stage("calibrate", "selfalign.stages.calibrate:CalibrateConfig", "selfalign.stages.calibrate:run_calibrate",
+          "P(True) calibration on a multiple-choice set: AUROC, ECE, Brier, selection accuracy", group="eval",
+          top_level=True),
+    Stage("truthfulqa-mc", "selfalign.evals.truthfulqa_mc:TruthfulQAMCConfig",
+          "selfalign.evals.truthfulqa_mc:run_truthfulqa_mc",
+          "TruthfulQA MC1/MC2 (lm-eval-harness scoring) + Self-Eval selection (top P(True))", group="eval"),
+    Stage("truthfulqa-gen", "selfalign.evals.truthfulqa_gen:TruthfulQAGenConfig",
+          "selfalign.evals.truthfulqa_gen:run_truthfulqa_gen",
+          "TruthfulQA generation: % true, % informative, % true*informative (offline/hf/openai judge)", group="eval"),
+    Stage("knowledge-qa", "selfalign.evals.knowledge_qa:KnowledgeQAConfig",
+          "selfalign.evals.knowledge_qa:run_knowledge_qa",
+          "knowledge QA (bigbench:qa_wikidata held-out): greedy-answer accuracy against gold targets, abstention "
+          "rate, answer length, Self-Eval P(True) of the answers", group="eval"),
+    Stage("judge-check", "selfalign.evals.judge_check:JudgeCheckConfig", "selfalign.evals.judge_check:run_judge_check",
+          "validate a TruthfulQA truth/info judge on known answers: balanced accuracy, negation probe", group="eval"),
+    Stage("biogen", "selfalign.evals.factscore:BioGenEvalConfig", "selfalign.evals.factscore:run_biogen_eval",
+          "BioGEN long-form factuality: FActScore-style with --knowledge, else labelled self-consistency",
+          group="eval"),
+):
+    register(_s)
+del _s
