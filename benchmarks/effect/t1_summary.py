@@ -85,7 +85,7 @@ def relation_majority() -> dict:
     from selfalign.data.knowledge_qa import load_knowledge_qa
     from selfalign.evals.knowledge_qa import score_answer
     from selfalign.metrics import bootstrap_ci
-    from selfalign.sktuning_data import relation
+    from selfalign.stages.sk_data import relation
 
     votes: dict = {}
     for q in load_knowledge_qa("qa_wikidata", "train"):
