@@ -7,11 +7,15 @@ Only finished evaluations are read; a missing one is "-". Intervals: 95 % percen
 questions (1000 resamples, seed 0); differences are paired (the same items resampled for both models).
 The pair diagnostic uses the gold targets (evaluation only, never training): of each judge's pairs, the share
 whose chosen answer is correct and rejected wrong ("right"), the reverse ("wrong"), and both wrong / both right.
+``first_clause`` (diagnostic): the accuracy of the answer cut at its first comma, semicolon, " and " or ". ", so a
+run-on answer that starts with the right entity counts; ``accuracy`` is the eval's own (the whole answer).
 """
 from __future__ import annotations
 
 import argparse
 import json
+
+import numpy as np
 import sys
 from pathlib import Path
 
@@ -24,7 +28,7 @@ from selfalign.io import iter_jsonl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = {"base": "base", "ptrue": "Self-Eval-P(True)", "skt": "Self-Eval-SKT", "oracle": "oracle (gold labels)"}
-COLS = {"kqa": ["accuracy", "abstain", "length"], "mc": ["selfeval_mc1", "mc1", "mc2"]}
+COLS = {"kqa": ["accuracy", "first_clause", "abstain", "length"], "mc": ["selfeval_mc1", "mc1", "mc2"]}
 
 
 def fmt(v, digits=3) -> str:
@@ -45,7 +49,21 @@ def diff_cell(d: dict | None) -> str:
 
 
 def load(path: Path):
-    return load_result(path) if path.exists() else (None, None)
+    if not path.exists():
+        return None, None
+    summary, rows = load_result(path)
+    if summary["task"] == "knowledge-qa":  # diagnostic: the answer's first clause (a run-on answer that starts right)
+        import re
+
+        from selfalign.evals.knowledge_qa import score_answer
+        from selfalign.metrics import bootstrap_ci
+
+        for r in rows:
+            r["first_clause"] = score_answer(re.split(r",|;| and |\. ", r["answer"])[0], r["targets"])["accuracy"]
+        x = np.asarray([r["first_clause"] for r in rows], dtype=float)
+        v, lo, hi = bootstrap_ci(lambda a: float(np.mean(a)), x, n_boot=1000, seed=0)
+        summary["metrics"]["first_clause"] = {"value": v, "ci_low": lo, "ci_high": hi, "n": len(x)}
+    return summary, rows
 
 
 def pair_quality(root: Path) -> dict:
@@ -131,7 +149,7 @@ def main(argv=None) -> None:
         if part == "kqa":
             rm = relation_majority()
             data["shortcuts"] = {"relation_majority_accuracy": rm}
-            lines.append(f"| *shortcut, no model: the relation's commonest training answer* | {cell(rm)} | | | | | |")
+            lines.append(f"| *shortcut, no model: the relation's commonest training answer* | {cell(rm)} |" + " |" * 7)
         lines.append("")
     pq = pair_quality(root)
     data["pairs"] = pq
