@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import short  # noqa: E402
-from t1_study import ALIGN, JUDGES, KQA_SAMPLE, MC_LIMIT, MC_TUNE, T1X  # noqa: E402
+from t1_study import ALIGN, JUDGES, KQA_SAMPLE, MC_LIMIT, MC_TUNE, MC_TUNED_LIMIT, T1X  # noqa: E402
 
 from selfalign.evals.results import compare, load_result  # noqa: E402
 from selfalign.io import iter_jsonl  # noqa: E402
@@ -40,6 +40,13 @@ def cell(m: dict | None) -> str:
         return "-"
     ci = f" [{fmt(m.get('ci_low'))}, {fmt(m.get('ci_high'))}]" if m.get("ci_low") is not None else ""
     return fmt(m["value"]) + ci
+
+
+def _mean_ci(x) -> dict:
+    from selfalign.metrics import bootstrap_ci
+
+    v, lo, hi = bootstrap_ci(lambda a: float(np.mean(a)), np.asarray(x, dtype=float), n_boot=1000, seed=0)
+    return {"value": v, "ci_low": lo, "ci_high": hi, "n": len(x)}
 
 
 def diff_cell(d: dict | None) -> str:
@@ -118,6 +125,15 @@ def relation_majority() -> dict:
     return {"value": v, "ci_low": lo, "ci_high": hi, "n": len(acc)}
 
 
+def longest_option(limit: int) -> dict:
+    """The no-model shortcut for TruthfulQA MC1: pick the longest option (ties: the first)."""
+    from selfalign.evals.truthfulqa_mc import load_questions
+
+    _, qs = load_questions(None, "test", limit)
+    hits = [q["mc1"][int(np.argmax([len(o["text"]) for o in q["mc1"]]))]["label"] for q in qs]
+    return _mean_ci(hits)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
@@ -129,7 +145,8 @@ def main(argv=None) -> None:
              "Made by `python benchmarks/effect/t1_summary.py` from `benchmarks/effect/t1_study.py` (see its docstring "
              "for the settings). 95 % bootstrap intervals; Δ = paired difference against the base model.", ""]
     titles = {"kqa": "Knowledge QA: greedy answers on the 604 held-out qa_wikidata prompts",
-              "mc": f"TruthfulQA MC: first {MC_LIMIT} test questions (selection = the option with the top P(True))"}
+              "mc": f"TruthfulQA MC: the base model on the first {MC_LIMIT} test questions, the tuned models on the first "
+                    f"{MC_TUNED_LIMIT} (selection = selfeval_mc1, the MC1 option with the top P(True))"}
     for part, cols in COLS.items():
         base_summary, base_rows = load(root / part / "eval-base.json")
         table = {}
@@ -142,10 +159,22 @@ def main(argv=None) -> None:
                 continue
             ms = {c: summary["metrics"].get(c) for c in cols}
             ds = {c: compare(rows, base_rows, c) if label != "base" and base_rows else None for c in cols}
+            if label != "base" and base_rows and len(rows) < len(base_rows) and "base_same" not in table:
+                ids = {str(r["id"]) for r in rows}  # the base model on the same (fewer) questions, for reading across
+                same = [r for r in base_rows if str(r["id"]) in ids]
+                bs = {c: _mean_ci([r[c] for r in same if r.get(c) is not None]) for c in cols}
+                table["base_same"] = {"metrics": bs, "n": len(same)}
+                lines.append(f"| base, on the {len(same)} questions below | " + " | ".join(cell(bs[c]) for c in cols)
+                             + " |" + " |" * len(cols))
             table[label] = {"metrics": ms, "diff_vs_base": ds}
             lines.append(f"| {ROWS[label]} | " + " | ".join(cell(ms[c]) for c in cols) + " | "
                          + " | ".join(diff_cell(ds[c]) for c in cols) + " |")
         data["tables"][part] = table
+        if part == "mc":
+            lo = {n: longest_option(n) for n in (MC_LIMIT, MC_TUNED_LIMIT)}
+            data["shortcuts_mc1_longest_option"] = lo
+            lines.append(f"| *shortcut, no model: the longest MC1 option* | {cell(lo[MC_LIMIT])} (first {MC_LIMIT}); "
+                         f"{cell(lo[MC_TUNED_LIMIT])} (first {MC_TUNED_LIMIT}) |" + " |" * 5)
         if part == "kqa":
             rm = relation_majority()
             data["shortcuts"] = {"relation_majority_accuracy": rm}
