@@ -14,6 +14,7 @@ import numpy as np
 
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
+from selfalign.prompting import SelfEvalArgs
 from selfalign.engines import make_engine
 from selfalign.errors import SelfAlignError
 from selfalign.data.truthfulqa import SPLITS as TRUTHFULQA_SPLITS
@@ -27,19 +28,13 @@ ALPHA = 0.05
 
 
 @dataclass
-class CalibrateConfig(ModelArgs):
+class CalibrateConfig(SelfEvalArgs, ModelArgs):
     data: Optional[str] = opt(None, "multiple-choice set: a JSONL of {id, question, options: [{text, label}]}, "
                                     "truthfulqa-mc, bigbench:TASK (bigbench:TASK/SUBTASK), or sk:PATH (held-out SK-Tuning rows)")
     split: Optional[str] = opt(None, "truthfulqa-mc split: fewshot_demos, train, valid, test, all",
                                choices=TRUTHFULQA_SPLITS)
     limit: Optional[int] = opt(None, "use only the first N questions", min=1, hint="leave it out for all questions")
     output: Optional[str] = opt(None, "report JSON; the per-option rows (resumable) and the PNG go beside it")
-    shots: int = opt(0, "P(True): number of the paper's demonstrations before the prompt",
-                     min=0, max=len(P.PTRUE_DEMOS))
-    instruction: Optional[str] = opt(None, "P(True): an instruction line placed before the prompt")
-    selfeval_prompt: Optional[str] = opt(None, "P(True): a named Self-Eval prompt instead of --shots/--instruction: "
-                                               "zero-shot, or paper (5 demos + the paper's instruction header)",
-                                         choices=tuple(P.PTRUE_PRESETS))
     samples: int = opt(4, "a generative task (BIG-bench targets, no options): the model's own sampled answers per "
                           "question, labelled by normalised match against the targets (sk-data --mode samples)", min=1)
     direct: bool = opt(True, "also score each option's answer log-likelihood (direct accuracy); --no-direct halves "

@@ -10,6 +10,7 @@ from typing import Optional
 
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
+from selfalign.prompting import SelfEvalArgs
 from selfalign.engines import make_engine
 from selfalign.errors import SelfAlignError
 from selfalign.io import output_file, read_jsonl
@@ -24,19 +25,13 @@ ORACLE = "gold-match"
 
 
 @dataclass
-class ScoreConfig(ModelArgs):
+class ScoreConfig(SelfEvalArgs, ModelArgs):
     input: Optional[str] = opt(None, "samples JSONL (rows with id, sample_idx, question, response)")
     output: Optional[str] = opt(None, "scores JSONL (appended; finished rows are skipped on rerun)")
     method: str = opt("ptrue", "confidence method: ptrue (Self-Eval P(True)), likelihood (mean token log-prob), "
                                "claims (P(True) per atomic claim), consistency (claim re-answer agreement), "
                                "gold-match (the oracle: normalised match against the prompt's gold targets)",
                       choices=METHODS)
-    shots: int = opt(0, "P(True): number of the paper's demonstrations before the prompt",
-                     min=0, max=len(P.PTRUE_DEMOS))
-    instruction: Optional[str] = opt(None, "P(True): an instruction line placed before the prompt")
-    selfeval_prompt: Optional[str] = opt(None, "P(True): a named Self-Eval prompt instead of --shots/--instruction: "
-                                               "zero-shot, or paper (5 demos + the paper's instruction header)",
-                                         choices=tuple(P.PTRUE_PRESETS))
     chat: bool = opt(False, "P(True): wrap the prompt in the model's chat template (off: raw text, as the paper)")
     batch_size: int = opt(16, "rows per forward pass", min=1)
     claim_method: str = opt("rules", "claims/consistency: decomposition by rules (offline) or llm (FActScore prompt)",

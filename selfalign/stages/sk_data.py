@@ -22,7 +22,7 @@ from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import SelfAlignError
 from selfalign.io import JsonlAppender, iter_jsonl, write_json, write_jsonl_atomic
 from selfalign.progress import Progress
-from selfalign.prompting import SamplingArgs
+from selfalign.prompting import SamplingArgs, SelfEvalArgs
 from selfalign.provenance import meta, meta_path
 from selfalign.data.splits import fewshot_prompt, pick_demos, split_of, unit
 from selfalign.text import match_targets, matches, normalize
@@ -32,17 +32,12 @@ SPLITS = ("train", "heldout", "heldout_task")
 
 
 @dataclass
-class SKDataConfig(SamplingArgs, ModelArgs):
+class SKDataConfig(SelfEvalArgs, SamplingArgs, ModelArgs):
     sources: list[str] = opt([], "bigbench:TASK[/SUBTASK], bigbench:all, truthfulqa-mc[:SPLIT] (default split: "
                                  "train), or a JSONL of {id, question, options: [{text, label}]}")
     output: Optional[str] = opt(None, "train JSONL; <stem>.heldout.jsonl and <stem>.heldout_tasks.jsonl go beside it")
     mode: str = opt("options", "proposals: options (the gold and wrong options, balanced per question) or "
                                "samples (the model's answers, checked against the options)", choices=MODES)
-    shots: int = opt(0, "the paper's P(True) demonstrations in each prompt", min=0, max=len(P.PTRUE_DEMOS))
-    instruction: Optional[str] = opt(None, "an instruction line placed before each Self-Eval prompt")
-    selfeval_prompt: Optional[str] = opt(None, "a named Self-Eval prompt, instead of --shots/--instruction: "
-                                               "zero-shot, or paper (5 demos + the paper's instruction header)",
-                                         choices=tuple(P.PTRUE_PRESETS))
     gen_shots: int = opt(3, "samples mode, generative tasks: demonstrations (other training questions of the same "
                             "task, with their gold answers) before the statement to complete", min=0)
     heldout_fraction: float = opt(0.2, "per task, this fraction of questions (by hash) goes to the held-out file",
