@@ -20,6 +20,7 @@ import numpy as np
 
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
+from selfalign.prompting import SelfEvalArgs
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.io import JsonlAppender, iter_jsonl, iter_numbered, output_file, write_json, write_jsonl_atomic
 from selfalign.progress import run_chunks
@@ -29,7 +30,7 @@ RULES = ("top", "threshold")
 
 
 @dataclass
-class MCDataConfig(ModelArgs):
+class MCDataConfig(SelfEvalArgs, ModelArgs):
     data: Optional[str] = opt(None, "multiple-choice set: truthfulqa-mc, bigbench:TASK, or a JSONL of {id, question, "
                                     "options: [{text}]} (option labels, if any, are not read)")
     split: Optional[str] = opt("train", "truthfulqa-mc split (train, valid, test, all); ignored for other sets")
@@ -42,11 +43,6 @@ class MCDataConfig(ModelArgs):
                            "threshold (true when P(True) >= --threshold)", choices=RULES)
     threshold: float = opt(0.5, "threshold rule: P(True) at or above which an option is labelled true",
                             min=0, max=1)
-    shots: int = opt(0, "the paper's P(True) demonstrations in each prompt: the judge's and the rows'", min=0,
-                     max=len(P.PTRUE_DEMOS))
-    instruction: Optional[str] = opt(None, "an instruction line placed before each Self-Eval prompt")
-    selfeval_prompt: Optional[str] = opt(None, "a named Self-Eval prompt instead of --shots/--instruction: "
-                                               "zero-shot, or paper", choices=tuple(P.PTRUE_PRESETS))
     heldout_fraction: float = opt(0.0, "this fraction of questions (by hash) goes to the held-out file (validation)",
                                     min=0, lt=1)
     seed: int = opt(0, "seed of the held-out split", min=0)
@@ -128,8 +124,7 @@ def score_options(cfg: MCDataConfig, questions: list[dict], engine) -> tuple[Pat
     """P(True) of every option by the judge, appended to the scores file (finished options are skipped)."""
     from selfalign.selfeval import ptrue
 
-    shots, instruction = P.ptrue_settings(cfg.selfeval_prompt, cfg.shots, cfg.instruction)
-    tid = P.ptrue_template_id(shots, instruction, False, cfg.selfeval_prompt)
+    shots, instruction, tid = P.selfeval_settings(cfg)  # the judge's prompt is also the rows' prompt
     scorer = f"model={engine.info.get('model')};adapter={cfg.adapter};{tid}"
     items = [{"id": q["id"], "option_idx": k, "question": q["question"], "option": o["text"]}
              for q in questions for k, o in enumerate(q["options"])]
@@ -214,10 +209,8 @@ def run_mc_data(cfg: MCDataConfig, engine=None) -> dict:
     summary = {"output": cfg.output, "files": {s: str(p) for s, p in paths.items()}, "scores": str(src),
                "rule": cfg.rule, "questions": len(questions), "counts": counts,
                "label_agreement_with_gold": _agreement(cfg, rows), "seconds": round(time.time() - t0, 2)}
-    shots, instruction = P.ptrue_settings(cfg.selfeval_prompt, cfg.shots, cfg.instruction)
     write_json(meta_path(cfg.output), meta(cfg, stage="mc-data", model_info=model_info, judge=judge,
-                                           selfeval_template=P.ptrue_template_id(shots, instruction, False,
-                                                                                 cfg.selfeval_prompt), **summary))
+                                           selfeval_template=P.selfeval_settings(cfg)[2], **summary))
     return summary
 
 
