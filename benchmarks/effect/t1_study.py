@@ -45,36 +45,55 @@ MC_TUNED_LIMIT = 100  # the tuned models: the first 100 of those (paired differe
 MC_JUDGES = ("skt", "ptrue", "oracle")  # in this order (the most informative row first)
 JUDGES = ("ptrue", "skt", "oracle")
 KQA_LIMIT = []  # every held-out prompt
+# v2 (--kqa v2): the v1 diagnostic showed 73 % of the SKT pairs had both answers wrong and the judge's top sample
+# right on 35.5 % of prompts (greedy: 42 %), so: samples at T=0.7 (closer to greedy), 600 training prompts, pairs
+# whose judge scores differ by >= 0.4 (v1 data: right 0.17 -> 0.24 of the pairs, both wrong 0.73 -> 0.67), and
+# twice the DPO steps. The base row is v1's (the same greedy evaluation).
+KQA2 = {"sample": {"--limit": 600, "--temperature": 0.7}, "pairs": ["--margin", 0.4],
+        "align": {"--max-steps": 80}, "judges": ("skt", "oracle", "ptrue")}
 if SMOKE:  # EFFECT_SMOKE=1: every step on a handful of rows (runs/effect-smoke), to check the wiring
     KQA_SAMPLE[KQA_SAMPLE.index("--limit") + 1], KQA_SAMPLE[KQA_SAMPLE.index("--n") + 1] = 4, 2
     ALIGN[ALIGN.index("--max-steps") + 1], MC_TUNE[MC_TUNE.index("--epochs") + 1] = 1, 1
     MC_LIMIT, KQA_LIMIT = 2, ["--limit", 3]
 
 
-def kqa(model: str, skt: str, root: Path) -> None:
-    d = root / "kqa"
+def _set(argv: list, values: dict) -> list:
+    out = list(argv)
+    for k, v in values.items():
+        out[out.index(k) + 1] = v
+    return out
+
+
+def kqa(model: str, skt: str, root: Path, variant: str = "v1") -> None:
+    v2 = variant == "v2"
+    d = root / ("kqa2" if v2 else "kqa")
+    tag = f"t1x/{short(model)}/{'kqa2' if v2 else 'kqa'}"
+    sample_args = _set(KQA_SAMPLE, KQA2["sample"]) if v2 and not SMOKE else KQA_SAMPLE
+    align_args = _set(ALIGN, KQA2["align"]) if v2 and not SMOKE else ALIGN
     samples = d / "samples.jsonl"
 
     def evaluate(label: str, spec: str, deps: list) -> None:
         out = d / f"eval-{label}.json"
-        step(f"t1x/{short(model)}/kqa/eval-{label}",
+        step(f"{tag}/eval-{label}",
              selfalign("eval", "knowledge-qa", "--model", spec, "--dtype", DTYPE, "--split", "heldout",
                        "--no-selfeval", *KQA_LIMIT, "--n-boot", 1000, "--output", out), deps=deps, outputs=[out])
 
-    evaluate("base", model, [])
-    step(f"t1x/{short(model)}/kqa/sample",
-         selfalign("sample", "--model", model, "--dtype", DTYPE, *KQA_SAMPLE, "--output", samples), outputs=[samples])
-    for judge in JUDGES:
+    if not v2:  # v2 compares with v1's base evaluation (the same greedy answers)
+        evaluate("base", model, [])
+    step(f"{tag}/sample",
+         selfalign("sample", "--model", model, "--dtype", DTYPE, *sample_args, "--output", samples), outputs=[samples])
+    for judge in (KQA2["judges"] if v2 else JUDGES):
         scores, pairs, aligned = d / f"scores-{judge}.jsonl", d / f"pairs-{judge}.jsonl", d / f"aligned-{judge}"
         how = {"ptrue": ["--model", model], "skt": ["--model", skt], "oracle": ["--method", "gold-match"]}[judge]
-        step(f"t1x/{short(model)}/kqa/score-{judge}",
+        step(f"{tag}/score-{judge}",
              selfalign("score", *how, "--dtype", DTYPE, "--input", samples, "--output", scores),
              deps=[samples], outputs=[scores])
-        step(f"t1x/{short(model)}/kqa/pairs-{judge}",
-             selfalign("pairs", "--input", scores, "--strategy", "split", "--output", pairs),
+        step(f"{tag}/pairs-{judge}",
+             selfalign("pairs", "--input", scores, "--strategy", "split", *(KQA2["pairs"] if v2 else []),
+                       "--output", pairs),
              deps=[scores], outputs=[pairs])
-        step(f"t1x/{short(model)}/kqa/align-{judge}",
-             selfalign("align", "--model", model, "--dtype", DTYPE, "--pairs", pairs, *ALIGN, "--output", aligned),
+        step(f"{tag}/align-{judge}",
+             selfalign("align", "--model", model, "--dtype", DTYPE, "--pairs", pairs, *align_args, "--output", aligned),
              deps=[pairs], outputs=[aligned])
         evaluate(judge, str(aligned), [aligned / "train_summary.json"])
 
@@ -111,11 +130,12 @@ def main(argv=None) -> None:
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
     ap.add_argument("--skt", help="the SK-tuned judge (default: benchmarks/adapters/<model>-skt-wikidata)")
     ap.add_argument("--only", choices=("kqa", "mc"))
+    ap.add_argument("--kqa", choices=("v1", "v2"), default="v1", help="the knowledge-QA settings (see KQA2)")
     args = ap.parse_args(argv)
     skt = args.skt or str(ROOT / "benchmarks" / "adapters" / f"{args.model}-skt-wikidata")
     root = T1X / short(args.model)
     if args.only in (None, "kqa"):
-        kqa(args.model, skt, root)
+        kqa(args.model, skt, root, args.kqa)
     if args.only in (None, "mc"):
         mc(args.model, skt, root)
 
