@@ -64,7 +64,7 @@ def _set(argv: list, values: dict) -> list:
     return out
 
 
-def kqa(model: str, skt: str, root: Path, variant: str = "v1") -> None:
+def kqa(model: str, skt: str, root: Path, variant: str = "v1", judges=None) -> None:
     v2 = variant == "v2"
     d = root / ("kqa2" if v2 else "kqa")
     tag = f"t1x/{short(model)}/{'kqa2' if v2 else 'kqa'}"
@@ -82,7 +82,7 @@ def kqa(model: str, skt: str, root: Path, variant: str = "v1") -> None:
         evaluate("base", model, [])
     step(f"{tag}/sample",
          selfalign("sample", "--model", model, "--dtype", DTYPE, *sample_args, "--output", samples), outputs=[samples])
-    for judge in (KQA2["judges"] if v2 else JUDGES):
+    for judge in [j for j in (KQA2["judges"] if v2 else JUDGES) if not judges or j in judges]:
         scores, pairs, aligned = d / f"scores-{judge}.jsonl", d / f"pairs-{judge}.jsonl", d / f"aligned-{judge}"
         how = {"ptrue": ["--model", model], "skt": ["--model", skt], "oracle": ["--method", "gold-match"]}[judge]
         step(f"{tag}/score-{judge}",
@@ -131,11 +131,13 @@ def main(argv=None) -> None:
     ap.add_argument("--skt", help="the SK-tuned judge (default: benchmarks/adapters/<model>-skt-wikidata)")
     ap.add_argument("--only", choices=("kqa", "mc"))
     ap.add_argument("--kqa", choices=("v1", "v2"), default="v1", help="the knowledge-QA settings (see KQA2)")
+    ap.add_argument("--judges", nargs="+", choices=JUDGES, help="knowledge QA: these rows only (e.g. one per process, "
+                    "started after the shared sample step has finished)")
     args = ap.parse_args(argv)
     skt = args.skt or str(ROOT / "benchmarks" / "adapters" / f"{args.model}-skt-wikidata")
     root = T1X / short(args.model)
     if args.only in (None, "kqa"):
-        kqa(args.model, skt, root, args.kqa)
+        kqa(args.model, skt, root, args.kqa, args.judges)
     if args.only in (None, "mc"):
         mc(args.model, skt, root)
 
