@@ -3,7 +3,7 @@
 ``cases(root, model)`` writes the files it needs under ``root`` and returns ``Case``s: a command line, the kind of
 bad input, and a piece of text the one-line error must contain (the flag, the recipe key, or the file and line).
 ``run_case`` runs one in-process through ``selfalign.cli.main``. Used by tests/test_fuzz_inputs.py (every case
-must hold: exit 2, one line on stderr, no traceback) and benchmarks/reliability_bad_input.py (the table).
+must hold: exit 2, one line on stderr, no traceback) and benchmarks/reliability/reliability_bad_input.py (the table).
 """
 from __future__ import annotations
 
