@@ -285,7 +285,7 @@ def _file_cases(name, argv, inputs, outputs, files: Files) -> list[Case]:
             for data, want in (({"task": "t", "metrics": [1]}, "'metrics' must be"),
                                ({"task": "t", "metrics": {"m": 5}}, "'metrics' must be"),
                                ({"task": "t", "metrics": {"m": {"value": "high"}}}, "metric 'm'"),
-                               ({"task": 5, "metrics": {}}, "'task' must be a string"), ([1], "neither")):
+                               ({"task": 5, "metrics": {}}, "'task' must be a string"), ([1], "not an evaluation result")):
                 bad = files.fresh("result.json")
                 bad.write_text(json.dumps(data))
                 out.append(Case(name, "wrong JSON type", argv({fl: bad}), f"{bad}: {want}", label))
