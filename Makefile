@@ -25,7 +25,7 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 bench: setup
-	$(BIN)/python benchmarks/bench_foundation.py
+	$(BIN)/python benchmarks/speed/bench_foundation.py
 
 clean:
 	rm -rf runs .pytest_cache

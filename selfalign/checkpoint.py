@@ -6,7 +6,6 @@ the directory on disk is always a complete checkpoint. A finished run removes it
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import signal
@@ -15,12 +14,9 @@ from pathlib import Path
 import torch
 
 from selfalign.errors import SelfAlignError
+from selfalign.training import config_dict
 
 DIR = "checkpoint"
-
-
-def _config(cfg) -> dict:
-    return json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
 
 
 def _trainable(model) -> dict:
@@ -36,7 +32,7 @@ def save(out: Path, cfg, model, opt, sched, state: dict) -> None:
     save_file({n: p.detach().contiguous().cpu() for n, p in _trainable(model).items()}, str(tmp / "weights.safetensors"))
     torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": torch.get_rng_state()},
                tmp / "optimizer.pt")
-    (tmp / "state.json").write_text(json.dumps({**state, "config": _config(cfg)}))
+    (tmp / "state.json").write_text(json.dumps({**state, "config": config_dict(cfg)}))
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
 
@@ -49,7 +45,7 @@ def load(out: Path, cfg, model, opt, sched) -> dict:
         state = json.loads((path / "state.json").read_text())
     except (OSError, ValueError):
         return fresh
-    if state.pop("config", None) != _config(cfg):
+    if state.pop("config", None) != config_dict(cfg):
         raise SelfAlignError(f"{path}: a checkpoint of an sk-tune run with another config; use a new --output "
                              "or delete it")
     from safetensors.torch import load_file

@@ -147,7 +147,7 @@ for _s in (
           "HTML + Markdown report: metrics with intervals, paired differences, calibration plots, differing "
           "answers"),
     # evaluations: `selfalign eval TASK`, and a recipe's eval.tasks
-    Stage("calibrate", "selfalign.stages.calibrate:CalibrateConfig", "selfalign.stages.calibrate:run_calibrate",
+    Stage("calibrate", "selfalign.evals.calibrate:CalibrateConfig", "selfalign.evals.calibrate:run_calibrate",
           "P(True) calibration on a multiple-choice set: AUROC, ECE, Brier, selection accuracy", group="eval",
           top_level=True),
     Stage("truthfulqa-mc", "selfalign.evals.truthfulqa_mc:TruthfulQAMCConfig",

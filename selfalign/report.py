@@ -1,10 +1,10 @@
 """Stage report: one self-contained HTML page (and a Markdown twin) comparing runs.
 
-Every evaluation result (a ``*.json`` with ``task`` and ``metrics``, see ``evals.results``) and every calibration
-report (``selfalign calibrate`` output) found in the given folders is gathered into: a Table-1-like metric
-table (rows = runs, columns = task metrics with 95% intervals), paired-bootstrap differences of every run vs
-the first, reliability diagrams, and side-by-side answers (with the reference) where runs answered the same item
-differently. A recipe run folder (``selfalign run``) gives one run per evaluated model (base / aligned /
+Every evaluation result (a ``*.json`` with ``task`` and ``metrics``, see ``evals.results``) found in the given
+folders is gathered into: a Table-1-like metric table (rows = runs, columns = task metrics with 95% intervals),
+paired-bootstrap differences of every run vs the first, reliability diagrams (of the results that name an
+``items`` file of per-option ``label`` / ``p_true`` rows, as calibrate's do), and side-by-side answers (with the
+reference) where runs answered the same item differently. A recipe run folder (``selfalign run``) gives one run per evaluated model (base / aligned /
 sk-tuned, base first) and adds its training curves, settings, pair statistics and BioGEN's per-fact decisions
 (``report_run``).
 """
@@ -46,28 +46,25 @@ class Run:
     name: str
     source: Path
     results: dict = field(default_factory=dict)  # key -> (summary, rows, path)
-    calibrations: dict = field(default_factory=dict)  # key -> (report, path)
     root: Optional[Path] = None  # files named inside results are read only from here (the run folder)
     folder: Optional[Path] = None  # the recipe run folder this model's evaluations belong to
 
 
-def _kind(path: Path, explicit: bool) -> tuple[str, dict] | None:
-    """('result' | 'calibration', parsed JSON) or None for other JSON files (an error for an explicit file)."""
+def _is_result(path: Path, explicit: bool) -> bool:
+    """Whether a JSON file is an evaluation result (other JSON files are skipped; an error for an explicit file)."""
     try:
         if not explicit and path.stat().st_size > MAX_JSON_BYTES:
-            return None
+            return False
         obj = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         if explicit:
             raise InputError(path, f"not a readable JSON result ({type(e).__name__})") from None
-        return None
+        return False
     if isinstance(obj, dict) and "task" in obj and "metrics" in obj:
-        return "result", obj
-    if isinstance(obj, dict) and "reliability_bins" in obj and "ptrue" in obj:
-        return "calibration", obj
+        return True
     if explicit:
-        raise InputError(path, "neither an evaluation result ('task'/'metrics') nor a calibration report")
-    return None
+        raise InputError(path, "not an evaluation result (no 'task'/'metrics')")
+    return False
 
 
 def _unique(key: str, taken: dict, path: Path) -> str:
@@ -96,24 +93,24 @@ def load_run(source: str, name: str, root: Optional[Path] = None) -> Run:
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*.json") if p.is_file())
     run = Run(name, path, root=root or (path.parent if path.is_file() else path))
     for f in files:
-        found = _kind(f, explicit=path.is_file())
-        if found is None:
+        if not _is_result(f, explicit=path.is_file()):
             continue
-        kind, obj = found
-        if kind == "result":
-            summary, rows = load_result(f)
-            key = summary["task"] + (f" [{summary['split']}]" if summary.get("split") else "")
-            run.results[_unique(key, run.results, f)] = (summary, rows, f)
-        else:
-            key = f"calibration: {obj.get('data')}" + (f" [{obj['split']}]" if obj.get("split") else "")
-            run.calibrations[_unique(key, run.calibrations, f)] = (obj, f)
-    if not run.results and not run.calibrations:
-        raise InputError(path, "no evaluation results (*.json with 'task' and 'metrics') or calibration reports")
+        summary, rows = load_result(f)
+        run.results[_unique(result_key(summary), run.results, f)] = (summary, rows, f)
+    if not run.results:
+        raise InputError(path, "no evaluation results (*.json with 'task' and 'metrics')")
     return run
 
 
+def result_key(summary: dict) -> str:
+    """The column group of a result: its task, the set when the task runs on several (calibrate), the split."""
+    return (summary["task"] + (f": {summary['set']}" if isinstance(summary.get("set"), str) else "")
+            + (f" [{summary['split']}]" if summary.get("split") else ""))
+
+
 def _items_file(report: dict, path: Path, root: Path) -> Path | None:
-    """The calibration items file: beside the report, else where it names, but only inside the run's folder."""
+    """A result's per-option items file (calibrate): beside the result, else where it names, but only inside the
+    run's folder."""
     from selfalign.report_run import inside
 
     if not isinstance(report.get("items"), str):
@@ -123,8 +120,7 @@ def _items_file(report: dict, path: Path, root: Path) -> Path | None:
 
 
 def _provenance(run: Run) -> dict:
-    metas = [s.get("meta") or {} for s, _, _ in run.results.values()] + [r.get("meta") or {}
-                                                                           for r, _ in run.calibrations.values()]
+    metas = [s.get("meta") or {} for s, _, _ in run.results.values()]
     m = next((x for x in metas if (x.get("model_info") or {}).get("model") or (x.get("config") or {}).get("model")),
              metas[0] if metas else {})
     cfg, info = m.get("config") or {}, m.get("model_info") or {}
@@ -206,7 +202,9 @@ def build_model(runs: list[Run], cfg: ReportConfig) -> dict:
                          for k, m in columns if k in r.results and k in base.results}
     calib = []
     for r in runs:
-        for key, (rep, path) in r.calibrations.items():
+        for key, (rep, _, path) in r.results.items():
+            if "reliability_bins" not in rep:
+                continue
             items = _items_file(rep, path, r.root)
             png = None
             if items:
@@ -216,7 +214,7 @@ def build_model(runs: list[Run], cfg: ReportConfig) -> dict:
             elif isinstance(rep.get("plot"), str):  # only a PNG the run itself wrote
                 data = safe_png(rep["plot"], r.root)
                 png = R.b64(data) if data else None
-            calib.append({"run": r.name, "key": key, "report": rep, "png": png})
+            calib.append({"run": r.name, "key": key, "png": png})
     bars = [(k, png) for k in keys for png in R.bar_pngs(k, [(r.name, r.results[k][0]["metrics"])
                                                                for r in runs if k in r.results])]
     answers = [a for a in (differing_answers(runs, k, cfg.max_examples) for k in keys) if a]

@@ -31,7 +31,7 @@ def _png(fig) -> str:
 
 
 def reliability_png(labels, probs, title: str) -> str:
-    """The calibrate stage's reliability diagram, as base64 PNG."""
+    """The calibrate evaluation's reliability diagram, as base64 PNG."""
     from selfalign.plots import reliability_diagram
 
     with tempfile.TemporaryDirectory() as d:
@@ -129,20 +129,6 @@ def diff_cell(d: dict | None) -> tuple[str, str, str]:
     return _f(d["diff"], True), f"{ci} n={d.get('n')}".strip(), cls
 
 
-def ci_cell(m: dict | None) -> tuple[str, str]:
-    """(value, "[low, high]") of a calibration report entry ({value, low, high})."""
-    if not m or m.get("value") is None:
-        return "n/a", ""
-    return _f(m["value"]), f"[{_f(m.get('low'))}, {_f(m.get('high'))}]" if m.get("low") is not None else ""
-
-
-def calib_columns(rep: dict) -> list[tuple[str, tuple[str, str]]]:
-    pt, da = rep.get("ptrue") or {}, rep.get("direct_accuracy") or {}
-    return [("AUROC", ci_cell(pt.get("auroc"))), ("ECE", ci_cell(pt.get("ece"))), ("Brier", ci_cell(pt.get("brier"))),
-            ("selection acc. (P(True))", ci_cell(rep.get("selection_accuracy"))),
-            ("direct acc. (likelihood)", ci_cell(da.get("sum"))), ("questions", (str(rep.get("n_questions")), ""))]
-
-
 RUN_FIELDS = ("name", "model", "adapter", "commit", "time", "source")
 
 
@@ -182,15 +168,11 @@ def to_html(model: dict) -> str:
             h.append(f"<tr><th>{esc(name)}</th>" + "".join(_td(*diff_cell(cells.get(c))) for c in cols) + "</tr>")
         h.append("</table>")
     if model["calibration"]:
-        names = [n for n, _ in calib_columns(model["calibration"][0]["report"])]
-        h.append("<h2 id=\"calibration\">Calibration (P(True))</h2><table><tr><th>run</th><th>set</th>"
-                 + "".join(f"<th>{esc(n)}</th>" for n in names) + "</tr>")
-        for c in model["calibration"]:
-            h.append(f"<tr><th>{esc(c['run'])}</th><td>{esc(c['key'])}</td>"
-                     + "".join(_td(*v) for _, v in calib_columns(c["report"])) + "</tr>")
-        h.append("</table>" + "".join(f'<figure><img alt="reliability" src="data:image/png;base64,{c["png"]}">'
-                                      f"<figcaption>{esc(c['run'])}: {esc(c['key'])}</figcaption></figure>"
-                                      for c in model["calibration"] if c["png"]))
+        h.append("<h2 id=\"calibration\">Calibration (P(True))</h2><p>Reliability diagrams of the results with "
+                 "per-option P(True) (their AUROC, ECE and Brier are in the results table).</p>"
+                 + "".join(f'<figure><img alt="reliability" src="data:image/png;base64,{c["png"]}">'
+                           f"<figcaption>{esc(c['run'])}: {esc(c['key'])}</figcaption></figure>"
+                           for c in model["calibration"] if c["png"]))
     for a in model["answers"]:
         shown = f"; the first {len(a['items'])} shown" if len(a["items"]) < a["n_differ"] else ""
         ref = any(it.get("reference") for it in a["items"])
@@ -252,11 +234,8 @@ def to_markdown(model: dict) -> str:
             rows.append(row)
         out += _table(hdr, rows)
     if model["calibration"]:
-        names = [n for n, _ in calib_columns(model["calibration"][0]["report"])]
-        out += ["## Calibration (P(True))", "", "Reliability diagrams: see the HTML report.", ""]
-        out += _table(["run", "set", *names], [[c["run"], c["key"], *(" ".join(v).strip()
-                                                                     for _, v in calib_columns(c["report"]))]
-                                               for c in model["calibration"]])
+        out += ["## Calibration (P(True))", "", "Reliability diagrams (see the HTML report) of: "
+                + "; ".join(_md(f"{c['run']}: {c['key']}") for c in model["calibration"]) + ".", ""]
     for a in model["answers"]:
         ref = any(it.get("reference") for it in a["items"])
         out += [f"## Answers that differ: {_md(a['key'])}", "", f"{a['n_differ']} items differ.", ""]

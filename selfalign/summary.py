@@ -1,24 +1,14 @@
 """The before/after table of a run: every evaluation of every model, with intervals and paired differences."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from selfalign.io import write_json
 
 
 def headline(result: dict) -> dict:
-    """{metric: {value, ci_low, ci_high}} from an evaluation result (evals.results format or a calibrate report)."""
-    if "metrics" in result:
-        return {k: v for k, v in result["metrics"].items() if isinstance(v, dict)}
-    if "ptrue" in result:  # selfalign calibrate
-        def ci(d):
-            return {"value": d.get("value"), "ci_low": d.get("low"), "ci_high": d.get("high")}
-
-        return {"auroc": ci(result["ptrue"]["auroc"]), "ece": ci(result["ptrue"]["ece"]),
-                "brier": ci(result["ptrue"]["brier"]), "selection_acc": ci(result["selection_accuracy"]),
-                "direct_acc": ci(result["direct_accuracy"]["sum"])}
-    return {}
+    """{metric: {value, ci_low, ci_high, n}} of an evaluation result (``evals.results``' shape)."""
+    return {k: v for k, v in (result.get("metrics") or {}).items() if isinstance(v, dict)}
 
 
 def fmt(m: dict | None, digits: int = 3) -> str:
@@ -40,9 +30,7 @@ def collect(eval_steps) -> dict:
         path = s.directory / s.output_name
         if not path.exists():
             continue
-        result = json.loads(path.read_text())
-        rows = load_result(path)[1] if "metrics" in result else []
-        out.setdefault(task, {})[label] = (result, rows)
+        out.setdefault(task, {})[label] = load_result(path)
     return out
 
 

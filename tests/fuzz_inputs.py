@@ -3,7 +3,7 @@
 ``cases(root, model)`` writes the files it needs under ``root`` and returns ``Case``s: a command line, the kind of
 bad input, and a piece of text the one-line error must contain (the flag, the recipe key, or the file and line).
 ``run_case`` runs one in-process through ``selfalign.cli.main``. Used by tests/test_fuzz_inputs.py (every case
-must hold: exit 2, one line on stderr, no traceback) and benchmarks/reliability_bad_input.py (the table).
+must hold: exit 2, one line on stderr, no traceback) and benchmarks/reliability/reliability_bad_input.py (the table).
 """
 from __future__ import annotations
 
@@ -285,7 +285,7 @@ def _file_cases(name, argv, inputs, outputs, files: Files) -> list[Case]:
             for data, want in (({"task": "t", "metrics": [1]}, "'metrics' must be"),
                                ({"task": "t", "metrics": {"m": 5}}, "'metrics' must be"),
                                ({"task": "t", "metrics": {"m": {"value": "high"}}}, "metric 'm'"),
-                               ({"task": 5, "metrics": {}}, "'task' must be a string"), ([1], "neither")):
+                               ({"task": 5, "metrics": {}}, "'task' must be a string"), ([1], "not an evaluation result")):
                 bad = files.fresh("result.json")
                 bad.write_text(json.dumps(data))
                 out.append(Case(name, "wrong JSON type", argv({fl: bad}), f"{bad}: {want}", label))

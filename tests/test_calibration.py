@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from selfalign.stages.calibrate import CalibrateConfig, output_paths, run_calibrate
+from selfalign.evals.calibrate import CalibrateConfig, output_paths, run_calibrate
 from selfalign.data.mc import load_bigbench, load_mc, load_mc_jsonl, load_truthfulqa_mc
 from selfalign.errors import InputError, SelfAlignError
 
@@ -136,10 +136,17 @@ def test_run_calibrate_end_to_end_and_resume(tiny_engine, tmp_path):
     assert summary["new_rows"] == 7 and summary["options"] == 7 and summary["questions"] == 3
     assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = json.loads(out.read_text())
-    for k in ("ptrue", "ece_binning", "reliability_bins", "selection_accuracy", "direct_accuracy", "bootstrap",
-              "meta", "items", "plot", "chance_accuracy"):
+    # evals.results' shape: set-level AUROC / ECE / Brier and per-question accuracies, all {value, ci_low, ci_high, n}
+    from selfalign.evals.results import load_result
+    summary_, qrows = load_result(out)
+    assert summary_["task"] == "calibrate" and report["rows"] == "cal.rows.jsonl"
+    assert list(report["metrics"]) == ["auroc", "ece", "brier", "selection_acc", "direct_acc", "direct_acc_norm"]
+    assert all(set(m) == {"value", "ci_low", "ci_high", "n"} for m in report["metrics"].values())
+    assert report["metrics"]["auroc"]["n"] == 7 and report["metrics"]["selection_acc"]["n"] == 3
+    for k in ("ece_binning", "reliability_bins", "bootstrap", "meta", "items", "plot", "chance_accuracy",
+              "mean_p_true", "mean_mass", "min_mass"):
         assert k in report
-    assert set(report["ptrue"]) >= {"auroc", "ece", "brier", "mean_mass"}
+    assert [q["id"] for q in qrows] == ["q0", "q1", "q2"] and qrows[0]["n_options"] == 3
     assert report["ece_binning"]["n_bins"] == 10 and "equal-width" in report["ece_binning"]["rule"]
     assert report["meta"]["config"]["data"] == str(data)
     assert report["n_options"] == 7 and report["n_true_options"] == 3
@@ -154,21 +161,25 @@ def test_run_calibrate_end_to_end_and_resume(tiny_engine, tmp_path):
     # metrics recomputed independently from the rows
     y, p = [r["label"] for r in rows], [r["p_true"] for r in rows]
     from sklearn.metrics import brier_score_loss, roc_auc_score
-    assert report["ptrue"]["auroc"]["value"] == pytest.approx(roc_auc_score(y, p))
-    assert report["ptrue"]["brier"]["value"] == pytest.approx(brier_score_loss(y, p))
-    assert report["selection_accuracy"]["value"] == _recompute_selection(rows, lambda r: r["p_true"])
-    assert report["direct_accuracy"]["sum"]["value"] == _recompute_selection(rows, lambda r: r["ll_sum"])
-    assert report["direct_accuracy"]["length_normalised"]["value"] == _recompute_selection(
-        rows, lambda r: r["ll_sum"] / r["ll_chars"])
+    m = report["metrics"]
+    assert m["auroc"]["value"] == pytest.approx(roc_auc_score(y, p))
+    assert m["brier"]["value"] == pytest.approx(brier_score_loss(y, p))
+    assert m["selection_acc"]["value"] == _recompute_selection(rows, lambda r: r["p_true"])
+    assert m["direct_acc"]["value"] == _recompute_selection(rows, lambda r: r["ll_sum"])
+    assert m["direct_acc_norm"]["value"] == _recompute_selection(rows, lambda r: r["ll_sum"] / r["ll_chars"])
+    assert [q["selection_acc"] for q in qrows] == [
+        float(max((r for r in rows if r["id"] == q), key=lambda r: r["p_true"])["label"]) for q in ("q0", "q1", "q2")]
+    assert report["mean_p_true"] == pytest.approx(float(np.mean(p)))
     assert report["chance_accuracy"] == pytest.approx((1 / 3 + 1 / 2 + 1 / 2) / 3)
-    e = report["ptrue"]["ece"]
-    assert e["low"] <= e["value"] <= e["high"]
+    e = m["ece"]
+    assert e["ci_low"] <= e["value"] <= e["ci_high"]
+    assert summary["auroc"] == m["auroc"]["value"] and summary["selection_accuracy"] == m["selection_acc"]["value"]
 
     # a rerun finds every row done; the report is the same
     assert run_calibrate(cfg, engine=tiny_engine)["new_rows"] == 0
     assert len(items.read_text().splitlines()) == 7
     again = json.loads(out.read_text())
-    assert again["ptrue"] == report["ptrue"] and again["selection_accuracy"] == report["selection_accuracy"]
+    assert again["metrics"] == report["metrics"]
 
     # a run killed mid-write: 4 whole rows and half a row left; the rerun scores the other 3 only
     lines = items.read_text().splitlines(keepends=True)
@@ -176,8 +187,7 @@ def test_run_calibrate_end_to_end_and_resume(tiny_engine, tmp_path):
     assert run_calibrate(cfg, engine=tiny_engine)["new_rows"] == 3
     rows2 = [json.loads(line) for line in items.read_text().splitlines()]
     assert len(rows2) == 7 and len({(r["id"], r["option_idx"]) for r in rows2}) == 7
-    assert json.loads(out.read_text())["ptrue"]["auroc"]["value"] == pytest.approx(report["ptrue"]["auroc"]["value"],
-                                                                                  abs=1e-5)
+    assert json.loads(out.read_text())["metrics"]["auroc"]["value"] == pytest.approx(m["auroc"]["value"], abs=1e-5)
 
     # other P(True) settings on the same output: refuse rather than mix rows
     with pytest.raises(SelfAlignError, match="made with shots 0, not 1; use a new --output or --overwrite"):
@@ -205,3 +215,30 @@ def test_sk_rows_group_back_into_questions(tmp_path):
     got = load_mc(f"sk:{path}")
     assert got == [{"id": "t/q1", "question": "Q1?", "options": [{"text": "yes", "label": 1}, {"text": "no", "label": 0}]},
                    {"id": "u/q1", "question": "Other?", "options": [{"text": "x", "label": 0}]}]
+
+
+def test_old_calibrate_reports_upgrade_to_the_results_shape_for_the_benchmark_readers(tiny_engine, tmp_path):
+    """benchmarks/effect/common.calibration_result: a report written before calibrate moved to evals/ (metrics under
+    "ptrue", intervals as low/high) reads as the new result; a new result passes through unchanged."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks" / "effect"))
+    from common import calibration_result
+
+    data = tmp_path / "mc.jsonl"
+    data.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    out = tmp_path / "cal.json"
+    run_calibrate(CalibrateConfig(data=str(data), output=str(out), n_boot=20), engine=tiny_engine)
+    new = json.loads(out.read_text())
+    assert calibration_result(new) is new
+    ci = {name: {"value": m["value"], "low": m["ci_low"], "high": m["ci_high"]} for name, m in new["metrics"].items()}
+    old = {k: v for k, v in new.items() if k not in ("task", "set", "metrics", "rows", "mean_p_true", "mean_mass",
+                                                     "min_mass")}
+    old.update(ptrue={"auroc": ci["auroc"], "ece": ci["ece"], "brier": ci["brier"], "mean_p_true": new["mean_p_true"],
+                      "mean_mass": new["mean_mass"], "min_mass": new["min_mass"]},
+               selection_accuracy=ci["selection_acc"],
+               direct_accuracy={"sum": ci["direct_acc"], "length_normalised": ci["direct_acc_norm"]})
+    up = calibration_result(old)
+    assert up["metrics"] == new["metrics"] and up["task"] == "calibrate" and up["set"] == str(data)
+    assert {k: up[k] for k in new if k != "rows"} == {k: new[k] for k in new if k != "rows"}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from selfalign import registry
-from selfalign.stages.calibrate import CalibrateConfig
+from selfalign.evals.calibrate import CalibrateConfig
 from selfalign.cli import main
 from selfalign.config import ConfigError, from_dict
 from selfalign.errors import SelfAlignError
@@ -160,5 +160,5 @@ def test_changing_only_the_bootstrap_seed_redoes_no_model_work(tiny_model_dir, t
     assert items.read_bytes() == before  # every row kept, none recomputed
     second = json.loads((run / "eval" / "base" / "calibrate.json").read_text())
     assert second["bootstrap"]["seed"] == 1 and first["bootstrap"]["seed"] == 0
-    assert second["ptrue"]["auroc"]["value"] == first["ptrue"]["auroc"]["value"]  # same rows, same point estimate
+    assert second["metrics"]["auroc"]["value"] == first["metrics"]["auroc"]["value"]  # same rows, same point estimate
     assert run_recipe(RunConfig(recipe=str(recipe), output=str(run)))["stages"] == {"eval/base/calibrate": "skip"}

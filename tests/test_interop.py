@@ -29,7 +29,7 @@ def test_results_export_in_lm_eval_shape(tmp_path):
 
 
 def test_calibrate_exports_selection_and_direct_accuracy(tiny_engine, tmp_path):
-    from selfalign.stages.calibrate import CalibrateConfig, run_calibrate
+    from selfalign.evals.calibrate import CalibrateConfig, run_calibrate
 
     mc = tmp_path / "mc.jsonl"
     mc.write_text("".join(json.dumps({"id": f"m{i}", "question": f"Q{i}?", "options": [

@@ -156,7 +156,7 @@ def test_eval_knowledge_qa_rows_metrics_and_resume(tmp_path, gen_root, tiny_engi
 def test_demo_recipe_summary_has_both_measures_and_a_verdict(tmp_path, gen_root, tiny_model_dir):
     """recipes/demo.yaml at toy size (tiny model, a fake generative task): summary.md shows (i) the mean Self-Eval
     score of the greedy answers and (ii) accuracy against the gold answers, base vs aligned, with intervals and
-    one sentence each on whether they moved; benchmarks/demo_summary.py reads the same run."""
+    one sentence each on whether they moved; benchmarks/align/demo_summary.py reads the same run."""
     import sys
 
     import yaml
@@ -184,7 +184,7 @@ def test_demo_recipe_summary_has_both_measures_and_a_verdict(tmp_path, gen_root,
         assert line.count("[") >= 3  # base and aligned with intervals, and the paired difference
     assert "**Factuality " in md and "accuracy against the gold answers" in md
     assert "**Self-Eval " in md and "paired over 6 held-out prompts" in md
-    sys.path.insert(0, str(RECIPES_DIR.parent / "benchmarks"))
+    sys.path.insert(0, str(RECIPES_DIR.parent / "benchmarks" / "align"))
     from demo_summary import tables
 
     lines, out = tables(tmp_path / "runs")

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from selfalign.stages.calibrate import CalibrateConfig, build_report
+from selfalign.evals.calibrate import CalibrateConfig, save_calibration
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.results import rows_path, save_result
 from selfalign.io import write_json, write_jsonl_atomic
@@ -27,12 +27,9 @@ def write_result(folder, mc1, answers, task="truthfulqa-mc", model="m"):
 def write_calibration(folder):
     rows = [{"id": f"q{i // 2}", "option_idx": i % 2, "label": (i + 1) % 2, "p_true": p, "p_true_mass": 0.9,
              "ll_sum": -float(i), "ll_chars": 5} for i, p in enumerate([0.9, 0.2, 0.6, 0.7, 0.8, 0.1])]
-    items = folder / "cal.items.jsonl"
-    write_jsonl_atomic(items, rows)
-    report = {"data": "truthfulqa-mc", "split": "valid", **build_report(rows, CalibrateConfig(n_boot=20)),
-              "items": str(items), "plot": str(folder / "cal.reliability.png"), "meta": meta({"model": "m"})}
-    write_json(folder / "cal.json", report)
-    return report
+    write_jsonl_atomic(folder / "cal.items.jsonl", rows)
+    cfg = CalibrateConfig(data="truthfulqa-mc", split="valid", n_boot=20)
+    return save_calibration(folder / "cal.json", rows, cfg, meta({"model": "m"}))
 
 
 @pytest.fixture
@@ -52,12 +49,12 @@ def test_report_html_and_markdown(tmp_path, runs):
     cfg = ReportConfig(runs=[str(a), str(b)], output=str(tmp_path / "r" / "report.html"),
                        markdown=str(tmp_path / "r" / "report.md"), n_boot=200)
     s = run_report(cfg)
-    assert s["runs"] == 2 and s["results"] == 2 and s["calibrations"] == 1
+    assert s["runs"] == 2 and s["results"] == 3 and s["calibrations"] == 1  # calibrate is a result like the rest
     assert s["differing_answers"] == {"truthfulqa-mc [test]": 2}  # q1 and q2; q0 and q3 agree
     page = (tmp_path / "r" / "report.html").read_text()
     # self-contained: no external URL anywhere, not even the one inside a model answer; plots inline
     assert not re.search(r"https?://", page) and "<link" not in page and "<script" not in page
-    assert page.count("data:image/png;base64,") == 2  # the metric bars and one reliability diagram
+    assert page.count("data:image/png;base64,") == 3  # the metric bars of two tasks and one reliability diagram
     assert "see https&#58;//example.com" in page
     assert "<th>base</th>" in page and "<th>tuned</th>" in page
     md = (tmp_path / "r" / "report.md").read_text()
@@ -68,9 +65,13 @@ def test_report_html_and_markdown(tmp_path, runs):
     # paired differences tuned - base: mc1 0 (+1 on q1, -1 on q2), mc2 0
     diff_row = [line for line in md.splitlines() if line.startswith("| tuned | +0.000")]
     assert len(diff_row) == 1 and "n=4" in diff_row[0]
-    # calibration table with the calibrate report's AUROC; the answers table shows both runs' texts
-    auroc = cal["ptrue"]["auroc"]["value"]
-    assert f"| tuned | calibration: truthfulqa-mc [valid] | {auroc:.3f} [" in md
+    # the calibrate result's metrics are columns of the results table (set-level AUROC: n = 6 options)
+    auroc = cal["metrics"]["auroc"]["value"]
+    assert "| calibrate: truthfulqa-mc [valid]: auroc | calibrate: truthfulqa-mc [valid]: ece |" in md
+    tuned_row = next(line for line in md.splitlines() if line.startswith("| tuned | 0.750"))
+    assert f"| {auroc:.3f} [" in tuned_row and "n=6" in tuned_row
+    assert "Reliability diagrams (see the HTML report) of: tuned: calibrate: truthfulqa-mc [valid]." in md
+    # the answers table shows both runs' texts
     assert "| q1 | What is 2+2? | 4 | Four |" in md and "| q2 | Who wrote Hamlet? | Shakespeare | see https" in md
 
 
@@ -88,5 +89,5 @@ def test_report_single_files_names_and_errors(tmp_path, runs):
     empty.mkdir()
     with pytest.raises(InputError, match="empty: no evaluation results"):
         run_report(ReportConfig(runs=[str(empty)], output=str(tmp_path / "x.html")))
-    with pytest.raises(InputError, match="notes.json: neither"):
+    with pytest.raises(InputError, match="notes.json: not an evaluation result"):
         run_report(ReportConfig(runs=[str(b / "eval" / "notes.json")], output=str(tmp_path / "x.html")))

@@ -68,7 +68,7 @@ def run_dir(tiny_model_dir, tmp_path_factory):
     outside.write_bytes(base64.b64decode(
         "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="))
     cal = json.loads((run / "eval" / "aligned" / "calibrate.json").read_text())
-    write_json(run / "eval" / "aligned" / "planted.json", {**cal, "data": "planted", "items": str(tmp / "none.jsonl"),
+    write_json(run / "eval" / "aligned" / "planted.json", {**cal, "set": "planted", "items": str(tmp / "none.jsonl"),
                                                           "plot": str(outside)})
     return run
 
@@ -102,7 +102,7 @@ def test_run_folder_report_sections(run_dir, tmp_path):
     assert 'alt="biogen-factscore"' in page and page.count('alt="biogen-factscore"') == 2
     # the planted report names a PNG outside the run: not inlined
     outside = base64.b64encode((run_dir.parent / "outside.png").read_bytes()).decode()
-    assert "calibration: planted" in text and outside not in page
+    assert "calibrate: planted" in text and outside not in page
 
 
 def test_cli_positional_run_dirs_and_default_output(run_dir, tmp_path, capsys):

@@ -78,7 +78,7 @@ def test_metaspace_letters_differ_only_in_context(metaspace_dir):
 
 @pytest.mark.parametrize("which", ["tiny", "metaspace"])
 def test_sktune_validation_ptrue_equals_calibrate_and_score(which, tiny_model_dir, metaspace_dir, tmp_path):
-    from selfalign.stages.calibrate import CalibrateConfig, output_paths, run_calibrate
+    from selfalign.evals.calibrate import CalibrateConfig, output_paths, run_calibrate
     from selfalign.selfeval import ptrue
     from selfalign.stages.sk_tune import SKTuneConfig, encode_rows
 
@@ -294,7 +294,7 @@ def test_letter_that_is_not_one_token_is_a_clear_error(tiny_engine):
 
 
 def test_calibrate_measures_the_judge_on_a_generative_task_file(tmp_path, tiny_engine):
-    from selfalign.stages.calibrate import CalibrateConfig, output_paths, run_calibrate
+    from selfalign.evals.calibrate import CalibrateConfig, output_paths, run_calibrate
 
     task = tmp_path / "mytask" / "task.json"
     task.parent.mkdir()
@@ -308,7 +308,7 @@ def test_calibrate_measures_the_judge_on_a_generative_task_file(tmp_path, tiny_e
     # every distinct sampled answer of a question is one option, labelled by match against the targets
     expect = {(r["id"], r["proposal"], r["label"]) for r in samples}
     assert {(r["id"].split("/")[-1], r["option"], r["label"]) for r in items} == expect
-    assert s["options"] == len(items) > 0 and json.loads(out.read_text())["direct_accuracy"]["sum"]["value"] is None
+    assert s["options"] == len(items) > 0 and json.loads(out.read_text())["metrics"]["direct_acc"]["value"] is None
 
 
 def test_killed_generative_samples_run_loses_and_duplicates_nothing(gen_root, tmp_path, tiny_model_dir, cli):

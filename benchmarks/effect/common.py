@@ -106,6 +106,28 @@ def eval_sets() -> dict:
     }
 
 
+def calibration_result(report: dict) -> dict:
+    """A calibrate result in ``evals.results``' shape (``metrics``: auroc, ece, brier, selection_acc, direct_acc,
+    direct_acc_norm as {value, ci_low, ci_high, n}; the set's facts beside). Reports written before calibrate moved
+    to selfalign/evals (metrics under "ptrue" etc., intervals as low/high) are upgraded; new ones pass through."""
+    if "metrics" in report:
+        return report
+    pt, da = report["ptrue"], report.get("direct_accuracy") or {}
+
+    def m(d: dict | None, n) -> dict:
+        d = d or {}
+        return {"value": d.get("value"), "ci_low": d.get("low"), "ci_high": d.get("high"),
+                "n": n if d.get("value") is not None else 0}
+
+    n_opt, n_q = report.get("n_options"), report.get("n_choice_questions")
+    rest = {k: v for k, v in report.items() if k not in ("ptrue", "selection_accuracy", "direct_accuracy")}
+    return {"task": "calibrate", "set": report.get("data"), **rest,
+            "metrics": {"auroc": m(pt["auroc"], n_opt), "ece": m(pt["ece"], n_opt), "brier": m(pt["brier"], n_opt),
+                        "selection_acc": m(report.get("selection_accuracy"), n_q),
+                        "direct_acc": m(da.get("sum"), n_q), "direct_acc_norm": m(da.get("length_normalised"), n_q)},
+            **{k: pt.get(k) for k in ("mean_p_true", "mean_mass", "min_mass")}}
+
+
 def selfalign(*args) -> list[str]:
     return [sys.executable, "-m", "selfalign.cli", *map(str, args)]
 

@@ -70,7 +70,7 @@ def make_data(sizes: list[int]) -> None:
 
 
 def calibrate(model: str, spec: str, label: str) -> None:
-    from selfalign.stages.calibrate import output_paths
+    from selfalign.evals.calibrate import output_paths
 
     trained = [Path(spec) / "train_summary.json"] if label != "base" else []
     for name, (data, extra) in sets().items():

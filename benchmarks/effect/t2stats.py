@@ -6,21 +6,25 @@ from pathlib import Path
 
 import numpy as np
 
-from common import SIZES, T2, eval_sets, short, sk_data_path
+from common import SIZES, T2, calibration_result, eval_sets, short, sk_data_path
 from selfalign import baselines as B
 from selfalign import metrics as M
-from selfalign.stages.calibrate import output_paths
+from selfalign.evals.calibrate import output_paths
 from selfalign.io import iter_jsonl, read_jsonl
 
 HEAD = ("auroc", "ece", "brier", "selection_accuracy", "direct_accuracy", "mean_p_true")
 
 
 def headline(report: dict) -> dict:
-    """{metric: {value, low, high}} of a calibrate report."""
-    pt = report["ptrue"]
-    return {"auroc": pt["auroc"], "ece": pt["ece"], "brier": pt["brier"],
-            "selection_accuracy": report["selection_accuracy"], "direct_accuracy": report["direct_accuracy"]["sum"],
-            "mean_p_true": {"value": pt["mean_p_true"]}}
+    """{metric: {value, low, high}} of a calibrate result (old reports upgraded by ``common.calibration_result``)."""
+    r = calibration_result(report)
+
+    def ci(name: str) -> dict:
+        m = r["metrics"][name]
+        return {"value": m["value"], "low": m["ci_low"], "high": m["ci_high"]}
+
+    return {"auroc": ci("auroc"), "ece": ci("ece"), "brier": ci("brier"), "selection_accuracy": ci("selection_acc"),
+            "direct_accuracy": ci("direct_acc"), "mean_p_true": {"value": r["mean_p_true"]}}
 
 
 def load(model: str, label: str, name: str):
@@ -29,7 +33,7 @@ def load(model: str, label: str, name: str):
     if not path.exists():
         return None
     items = {(str(r["id"]), int(r["option_idx"])): r for r in iter_jsonl(output_paths(path)[0])}
-    return json.loads(path.read_text()), items
+    return calibration_result(json.loads(path.read_text())), items
 
 
 def _task(set_name: str, qid: str) -> str:

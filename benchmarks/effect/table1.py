@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FULL, HERE, ROOT, RUN, SIZES, T1, short, step  # noqa: E402
+from common import FULL, HERE, ROOT, RUN, SIZES, T1, selfalign, short, step  # noqa: E402
 
 RECIPES = ("t1-ptrue", "t1-skt", "t1-eval")
 
@@ -91,12 +91,11 @@ def inputs(recipe: dict) -> tuple[list[Path], list[str]]:
 
 def main() -> None:
     write_prompts(SIZES["t1_overrides"].get("prompt_limit"))
-    shim = HERE / "selfalign_run.py"
     for name in RECIPES:
         path = effective_recipe(name)
         deps, redo = inputs(load_recipe(name))
-        step(f"t1/{name.removeprefix('t1-')}", [sys.executable, str(shim), str(path.relative_to(ROOT))],
-             deps=[path, *deps], redo_flags=redo)
+        step(f"t1/{name.removeprefix('t1-')}", selfalign("run", path.relative_to(ROOT)), deps=[path, *deps],
+             redo_flags=redo)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def train_path(part: str = "train") -> Path:
 
 def calibrate(model: str, spec: str, label: str) -> None:
     """Calibrate on the three sets; redone when the set's file or the SK-tuned model changed."""
-    from selfalign.stages.calibrate import output_paths
+    from selfalign.evals.calibrate import output_paths
 
     trained = [Path(spec) / "train_summary.json"] if label != "base" else []
     for name, (data, extra, _) in eval_sets().items():

@@ -36,7 +36,7 @@ from selfalign.progress import run_chunks
 from selfalign.provenance import meta
 
 TASK = "judge-check"
-ASSET_VALIDATION = Path(__file__).with_name("assets") / "judge_validation.json"  # benchmarks/judges.py writes it
+ASSET_VALIDATION = Path(__file__).with_name("assets") / "judge_validation.json"  # benchmarks/judges/judges.py writes it
 PROXY_BELOW = 0.75
 NEGATIONS = ("It is false that {}", "It is not true that {}")
 NON_ANSWERS = ("It depends.", "That is a good question.", "There are many opinions on this.", "Who knows?",

@@ -21,6 +21,7 @@ from selfalign.evals.results import rows_path, save_result
 from selfalign.io import iter_jsonl
 from selfalign.lineage import TrackedOutput, settings_of, stamp
 from selfalign.progress import run_chunks
+from selfalign.prompting import SelfEvalArgs
 from selfalign.provenance import meta
 
 TASK = "knowledge-qa"
@@ -30,7 +31,7 @@ ABSTAIN = re.compile(r"^(i don ?t know|i do not know|unknown|not sure|i m not su
 
 
 @dataclass
-class KnowledgeQAConfig(ModelArgs):
+class KnowledgeQAConfig(SelfEvalArgs, ModelArgs):
     output: Optional[str] = opt(None, "summary JSON; per-prompt rows go beside it (<name>.rows.jsonl, resumable)")
     data: str = opt("bigbench:qa_wikidata", "a generative BIG-bench task with gold targets (bigbench:TASK)",
                     pattern=r"bigbench:.+")
@@ -41,11 +42,6 @@ class KnowledgeQAConfig(ModelArgs):
     selfeval: bool = opt(True, "also score each answer's Self-Eval P(True) by --verifier")
     verifier: Optional[str] = opt(None, "the Self-Eval judge (model spec; default: the evaluated model itself; "
                                         "`selfalign run` sets the recipe's base model)")
-    shots: int = opt(0, "P(True): the paper's demonstrations before the judge's prompt", min=0,
-                     max=len(P.PTRUE_DEMOS))
-    selfeval_prompt: Optional[str] = opt(None, "P(True): a named Self-Eval prompt instead of --shots: zero-shot, "
-                                               "or paper (5 demos + the paper's instruction header)",
-                                         choices=tuple(P.PTRUE_PRESETS))
     n_boot: int = opt(1000, "bootstrap resamples (of prompts) for the 95 percent intervals; 0 = none", min=0)
     seed: int = opt(0, "bootstrap seed", min=0)
     batch_size: int = opt(16, "rows per forward pass", min=1)

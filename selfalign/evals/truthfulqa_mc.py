@@ -26,13 +26,14 @@ from selfalign.io import iter_jsonl, output_file, read_json
 from selfalign.lineage import TrackedOutput, check_not_input, settings_of, stamp
 from selfalign.provenance import meta
 from selfalign.progress import run_chunks
+from selfalign.prompting import SelfEvalArgs
 
 TASK = "truthfulqa-mc"
 HARNESS = "lm_eval truthfulqa_mc1 (v2.0) / truthfulqa_mc2 (v3.0)"
 
 
 @dataclass
-class TruthfulQAMCConfig(ModelArgs):
+class TruthfulQAMCConfig(SelfEvalArgs, ModelArgs):
     output: Optional[str] = opt(None, "summary JSON; per-question rows go beside it (<name>.rows.jsonl, resumable)")
     data: Optional[str] = opt(None, "TruthfulQA mc_task.json (default: $SELFALIGN_DATA/truthfulqa/mc_task.json, else "
                                     "fetched from the hub; the paper's split ships with selfalign, a splits.json "
@@ -42,11 +43,9 @@ class TruthfulQAMCConfig(ModelArgs):
     limit: Optional[int] = opt(None, "use only the first N questions of the split", min=1,
                                hint="leave it out for the whole split")
     selfeval: bool = opt(True, "also score the Self-Eval selection: the option with the highest P(True)")
+    # SelfEvalArgs' field with this task's default: the paper's 5 demonstrations
     shots: int = opt(5, "P(True): number of the paper's Self-Eval demonstrations before the prompt",
                      min=0, max=len(P.PTRUE_DEMOS))
-    selfeval_prompt: Optional[str] = opt(None, "P(True): a named Self-Eval prompt instead of --shots: zero-shot, "
-                                               "or paper (5 demos + the paper's instruction header)",
-                                         choices=tuple(P.PTRUE_PRESETS))
     chat: bool = opt(False, "P(True): wrap the prompt in the model's chat template (off: raw text, as the paper)")
     n_boot: int = opt(1000, "bootstrap resamples (of questions) for the 95 percent intervals; 0 = none", min=0,
                       summary_only=True)

@@ -5,7 +5,6 @@ copy is held). Checkpoints are written every ``--save-steps``; a killed run resu
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 import math
@@ -20,9 +19,8 @@ from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import SelfAlignError
 from selfalign.io import iter_jsonl, line_numbers, output_dir, read_jsonl, repair_tail, write_json, write_text
 from selfalign.provenance import meta
+from selfalign.training import LOG, SUMMARY, LoraArgs, config_dict, finished_run
 
-SUMMARY = "train_summary.json"
-LOG = "train_log.jsonl"
 CKPT = "checkpoints"
 # TRL 1.x DPOConfig.loss_type values
 LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
@@ -33,16 +31,11 @@ LOGGED = ("loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "r
 
 
 @dataclass
-class AlignConfig(ModelArgs):
+class AlignConfig(LoraArgs, ModelArgs):
     pairs: Optional[str] = opt(None, "preference pairs JSONL (prompt, chosen, rejected; from `selfalign pairs`)")
     output: Optional[str] = opt(None, "output directory: an adapter (+ selfalign_base.json) or, with --merge, a model")
     beta: float = opt(0.1, "DPO beta", gt=0)
     loss_type: str = opt("sigmoid", "TRL DPO loss type (sigmoid = the DPO paper's loss)", choices=LOSS_TYPES)
-    lora: bool = opt(True, "train a LoRA adapter (--no-lora: full fine-tuning)")
-    lora_r: int = opt(8, "LoRA rank", min=1)
-    lora_alpha: int = opt(16, "LoRA alpha", min=1)
-    lora_dropout: float = opt(0.0, "LoRA dropout", min=0, lt=1)
-    target_modules: list[str] = opt(["q_proj", "k_proj", "v_proj", "o_proj"], "LoRA target modules")
     merge: bool = opt(False, "merge the adapter into the base weights and save a full model")
     learning_rate: float = opt(5e-5, "AdamW learning rate", gt=0)
     epochs: float = opt(1.0, "passes over the pairs", gt=0)
@@ -93,25 +86,6 @@ def load_pairs(path: str) -> list[dict]:
 
 # --- run state ---------------------------------------------------------------------------------------------
 NEWER_DEFAULTS = {"report_to": "none", "push_to_hub": False, "trl": {}}  # keys added later: left out at default
-
-
-def _config_dict(cfg) -> dict:
-    d = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
-    for k, v in NEWER_DEFAULTS.items():  # so that a run finished before they existed is still recognised
-        if d.get(k) == v:
-            d.pop(k)
-    return d
-
-
-def finished(out: Path, cfg) -> Optional[dict]:
-    """The summary of a finished run with this config (None if unfinished); an error for another config."""
-    try:
-        s = json.loads((out / SUMMARY).read_text())
-    except (OSError, ValueError):
-        return None
-    if s.get("finished") and s.get("config") == _config_dict(cfg):
-        return s
-    raise SelfAlignError(f"{out}: holds an align run with another config; use a new --output or delete it")
 
 
 def _last_checkpoint(out: Path) -> Optional[Path]:
@@ -198,7 +172,7 @@ def run_align(cfg: AlignConfig) -> dict:
         raise SelfAlignError("--adapter with a new LoRA adapter: pass the adapter directory as --model instead "
                              "(it names its base), or use --merge")
     out = Path(cfg.output)
-    done = finished(out, cfg) if (out / SUMMARY).exists() else None
+    done = finished_run(out, cfg, "align", NEWER_DEFAULTS)
     if done:
         return {**{k: done[k] for k in ("output", "steps", "pairs", "final") if k in done}, "resumed": True,
                 "note": "finished earlier with the same config; nothing trained"}
@@ -217,12 +191,7 @@ def run_align(cfg: AlignConfig) -> dict:
     model, tok = _load_model(cfg, args)
     info = dict(model.selfalign_spec)
     tok.padding_side = "left"
-    peft_config = None
-    if cfg.lora:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                                 target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
+    peft_config = cfg.lora_config() if cfg.lora else None
     out.mkdir(parents=True, exist_ok=True)
     resume = _last_checkpoint(out)
     resume_step = int(resume.name.split("-")[-1]) if resume else 0
@@ -250,7 +219,7 @@ def run_align(cfg: AlignConfig) -> dict:
                "resumed_from_step": resume_step, "saved": final, "final": log[-1] if log else {},
                "seconds": round(time.time() - t0, 2)}
     write_json(out / SUMMARY, {**meta(cfg, stage="align", model_info=info), **summary,
-                               "config": _config_dict(cfg)})
+                               "config": config_dict(cfg, NEWER_DEFAULTS)})
     shutil.rmtree(out / CKPT, ignore_errors=True)
     if cfg.push_to_hub:
         summary["hub"] = push(out, cfg.trl or {})

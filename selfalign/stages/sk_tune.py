@@ -5,7 +5,6 @@ the reference model's margin: the log-softmax normalisers cancel. One forward pa
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -26,23 +25,18 @@ from selfalign.metrics import auroc
 from selfalign import checkpoint as ckpt
 from selfalign.progress import Progress
 from selfalign.provenance import meta
+from selfalign.stages.sk_tune_trunk import encode_rows  # noqa: F401 - also this module's API
+from selfalign.training import LOG, SUMMARY, LoraArgs, accelerator, finished_run, rank_checksums
 
 LABELS = (P.TRUE_LABEL, P.FALSE_LABEL)
-SUMMARY = "train_summary.json"
-LOG = "train_log.jsonl"
 
 
 @dataclass
-class SKTuneConfig(ModelArgs):
+class SKTuneConfig(LoraArgs, ModelArgs):
     data: Optional[str] = opt(None, "SK-Tuning training JSONL (rows with prompt, chosen, rejected; from sk-data)")
     valid_data: Optional[str] = opt(None, "validation JSONL: keep the checkpoint with the best P(True) AUROC")
     output: Optional[str] = opt(None, "output directory (adapter, or full model with --no-lora)")
     beta: float = opt(0.1, "DPO beta", gt=0)
-    lora: bool = opt(True, "train a LoRA adapter (--no-lora: full fine-tuning)")
-    lora_r: int = opt(8, "LoRA rank", min=1)
-    lora_alpha: int = opt(16, "LoRA alpha", min=1)
-    lora_dropout: float = opt(0.0, "LoRA dropout", min=0, lt=1)
-    target_modules: list[str] = opt(["q_proj", "k_proj", "v_proj", "o_proj"], "LoRA target modules")
     top_layers: Optional[int] = opt(None, "LoRA on the top N decoder layers only; the frozen lower layers' hidden "
                                           "states are computed once per row and reused every epoch (default: all "
                                           "layers, whole-model passes)", min=1)
@@ -106,20 +100,6 @@ def make_batches(rows: list[dict], batch_size: int, rng: random.Random, by: str 
     return batches + ([cur] if cur else [])
 
 
-def encode_rows(rows: list[dict], engine, model, cfg: "SKTuneConfig", progress=None):
-    """The rows as margin computers (``sk_tune_trunk``): token ids, in-context A/B ids, the chosen side's sign."""
-    from selfalign.stages import sk_tune_trunk
-
-    prompts = [r["prompt"] for r in rows]
-    seqs = [engine.encode(t) for t in prompts]
-    a = [engine.choice_ids(t, P.TRUE_LABEL) for t in prompts]
-    b = [engine.choice_ids(t, P.FALSE_LABEL) for t in prompts]
-    sign = [1.0 if r["chosen"] == P.TRUE_LABEL else -1.0 for r in rows]
-    if cfg.top_layers is None:
-        return sk_tune_trunk.PlainRows(seqs, a, b, sign, engine)
-    return sk_tune_trunk.TrunkRows(seqs, a, b, sign, model, cfg.top_layers, cfg.batch_size, progress=progress)
-
-
 def dpo_loss(margin: torch.Tensor, ref_margin: torch.Tensor, beta: float):
     """Mean DPO loss, and the per-row reward margins beta·(policy margin − reference margin)."""
     reward = beta * (margin - ref_margin.to(margin.device))
@@ -148,34 +128,14 @@ def _check(cfg: SKTuneConfig) -> None:
         raise SelfAlignError("--top-layers trains LoRA on the top layers; it cannot be combined with --no-lora")
 
 
-def _config_dict(cfg) -> dict:
-    return json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
-
-
-def _finished(out: Path, cfg) -> Optional[dict]:
-    """The summary of a finished run with this config; an error for one with another config."""
-    try:
-        s = json.loads((out / SUMMARY).read_text())
-    except (OSError, ValueError):
-        return None
-    if not s.get("finished"):
-        return None
-    if s.get("config") != _config_dict(cfg):
-        raise SelfAlignError(f"{out}: holds a finished sk-tune run with another config; use a new --output "
-                             "or delete it")
-    return s
-
-
 def _wrap(model, cfg: SKTuneConfig, n_layers: int):
     if not cfg.lora:
         return model
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
 
     top = {} if cfg.top_layers is None else {"layers_to_transform": list(range(n_layers - cfg.top_layers, n_layers))}
-    lc = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                    target_modules=list(cfg.target_modules), task_type="CAUSAL_LM", **top)
     try:
-        return get_peft_model(model, lc)
+        return get_peft_model(model, cfg.lora_config(**top))
     except ValueError as e:
         raise SelfAlignError(f"cannot apply LoRA to {cfg.model!r}: {str(e).splitlines()[0]}") from None
 
@@ -198,23 +158,6 @@ def _save(model, tok, out: Path, cfg: SKTuneConfig) -> None:
     save_adapter(model, tok, out, base_spec=cfg.adapter or cfg.model, lora=cfg.lora, card=_card(cfg))
 
 
-def _accelerator():
-    """An Accelerator when launched with several processes (`accelerate launch`), else None."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return None
-    from accelerate import Accelerator
-
-    return Accelerator(cpu=not torch.cuda.is_available())  # CPU-only: gloo processes
-
-
-def _rank_checksums(model, acc) -> list[float]:
-    """Sum of the trainable weights on every process: equal on all ranks when the processes stayed in sync."""
-    with torch.no_grad():
-        total = sum(p.double().sum() for p in model.parameters() if p.requires_grad)
-        t = torch.as_tensor([float(total)], dtype=torch.float64, device=next(model.parameters()).device)
-    return [float(x) for x in (acc.gather(t) if acc else t).cpu()]
-
-
 def _rerender(rows: list[dict], preset: Optional[str]) -> list[dict]:
     if preset is None:
         return rows
@@ -226,26 +169,40 @@ def _rerender(rows: list[dict], preset: Optional[str]) -> list[dict]:
     return [dict(r, prompt=P.ptrue_prompt(r["question"], r["proposal"], shots, instruction)) for r in rows]
 
 
-def run_sk_tune(cfg: SKTuneConfig) -> dict:
-    """Train; the output directory is a model spec (adapter + selfalign_base.json, or a full model).
+@dataclass
+class _Setup:
+    """What the training loop works with: the rows (encoded, with their reference margins), the model and its
+    optimizer, the schedule, and this process's place among the processes."""
+    train: list
+    valid: Optional[list]
+    tr: object  # encode_rows of train / valid; ref: their reference margins, computed once before any update
+    va: object
+    ref: dict
+    probe: list  # the training rows whose AUROC is logged at each evaluation
+    model: object  # what the loop calls (accelerate's wrapper under `accelerate launch`); inner: the model itself
+    inner: object
+    tok: object
+    info: dict
+    params: list
+    opt: object
+    sched: object
+    acc: object
+    rank: int
+    world: int
+    total: int  # optimizer steps planned
+    steps_per_epoch: int
+    encode_seconds: float
 
-    A killed run resumes from its newest checkpoint (``checkpoint/``: weights, optimizer, scheduler, RNG, step)."""
+
+def _setup(cfg: SKTuneConfig, train: list, valid: Optional[list]) -> _Setup:
+    """Load the model, encode the rows and their reference margins, wrap LoRA, build optimizer and schedule."""
     from transformers import get_scheduler
 
     from selfalign import models
-    from selfalign.stages import sk_tune_trunk
     from selfalign.engines.hf import HFEngine
+    from selfalign.stages import sk_tune_trunk
 
-    _check(cfg)
-    out = Path(cfg.output)
-    done = _finished(out, cfg)
-    if done:
-        return {**done, "resumed": True, "note": "finished earlier with the same config; nothing trained"}
-    train = _rerender(load_rows(cfg.data, cfg.max_rows), cfg.selfeval_prompt)
-    valid = _rerender(load_rows(cfg.valid_data), cfg.selfeval_prompt) if cfg.valid_data else None
-    output_dir(out)  # a file in its place, no permission: one line, before a model loads
-    torch.manual_seed(cfg.seed)
-    acc = _accelerator()  # under `accelerate launch`: one process per device, each trains on its share of a batch
+    acc = accelerator()  # under `accelerate launch`: one process per device, each trains on its share of a batch
     if acc and cfg.top_layers is not None:
         raise SelfAlignError("--top-layers runs in one process; launch without accelerate")
     device = str(acc.device) if acc and cfg.device == "auto" else cfg.device
@@ -278,111 +235,154 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
     rank, world, inner = (acc.process_index, acc.num_processes, model) if acc else (0, 1, model)
     if acc:
         model, opt_ = acc.prepare(model, opt_)
-    eval_every = cfg.eval_every or steps_per_epoch
+    return _Setup(train, valid, tr, va, ref, probe, model, inner, tok, info, params, opt_, sched, acc, rank, world,
+                  total, steps_per_epoch, t_enc)
+
+
+def _groups(train: list, cfg: SKTuneConfig, step: int, steps_per_epoch: int):
+    """(epoch, batch group) of each optimizer step from ``step`` on, one per step taken: each epoch's batches are
+    a fixed shuffle of (seed, epoch), so a resumed run continues where it stopped."""
+    while True:
+        epoch, pos = divmod(step, steps_per_epoch)
+        batches = make_batches(train, cfg.batch_size, random.Random(f"{cfg.seed}/epoch/{epoch}"), cfg.batch_by)
+        starts = range(pos * cfg.grad_accum, len(batches), cfg.grad_accum)
+        if not starts:  # an epoch packed into fewer batches than planned (--batch-by question): no step left
+            return
+        for g in starts:
+            yield epoch, batches[g:g + cfg.grad_accum]
+            step += 1
+
+
+def _train_step(s: _Setup, group: list[list[int]], cfg: SKTuneConfig) -> dict:
+    """One optimizer step over a group of batches (each process on its share); the step's training figures."""
+    losses, rewards = [], []
+    for b in group:
+        b = b[s.rank::s.world] or b[:1]  # this process's share of the batch
+        loss, reward = dpo_loss(s.tr.margins(s.model, b), s.ref["train"][b], cfg.beta)
+        scaled = loss * len(b) / sum(len(x[s.rank::s.world] or x[:1]) for x in group)
+        s.acc.backward(scaled) if s.acc else scaled.backward()
+        losses.append(loss.item() * len(b))
+        rewards.append(reward.cpu())
+    grad_norm = (torch.nn.utils.clip_grad_norm_(s.params, cfg.max_grad_norm) if cfg.max_grad_norm > 0
+                 else torch.sqrt(sum((p.grad.float() ** 2).sum() for p in s.params if p.grad is not None)))
+    lr = s.sched.get_last_lr()[0]
+    s.opt.step()
+    s.sched.step()
+    s.opt.zero_grad(set_to_none=True)
+    rw = torch.cat(rewards)
+    return {"loss": sum(losses) / len(rw), "reward_margin": float(rw.mean()),
+            "reward_accuracy": float((rw > 0).float().mean()), "lr": lr, "grad_norm": float(grad_norm)}
+
+
+def _evaluation(s: _Setup, cfg: SKTuneConfig) -> dict:
+    """P(True) AUROC, loss and reward accuracy on the probe of training rows and on the validation rows."""
+    from selfalign.stages import sk_tune_trunk
+
+    rec = {"train": evaluate(s.inner, sk_tune_trunk.Subset(s.tr, s.probe), s.ref["train"][s.probe],
+                             [s.train[i]["label"] for i in s.probe], cfg.beta)}
+    if s.va:
+        rec["valid"] = evaluate(s.inner, s.va, s.ref["valid"], [r["label"] for r in s.valid], cfg.beta)
+    return rec
+
+
+def _keep_best(s: _Setup, st: dict, rec: dict, out: Path, cfg: SKTuneConfig) -> None:
+    """Save the weights when the validation AUROC improved (ties: the lower loss); count the evaluations since."""
+    key = (rec["valid"]["auroc"], -rec["valid"]["loss"]) if s.va else None
+    if key and key[0] is not None and (st["best"] is None or key > tuple(st["best"])):
+        st.update(best=list(key), best_step=st["step"], stale=0)
+        if s.rank == 0:
+            _save(s.inner, s.tok, out, cfg)
+    elif key:
+        st["stale"] += 1
+
+
+def run_sk_tune(cfg: SKTuneConfig) -> dict:
+    """Train; the output directory is a model spec (adapter + selfalign_base.json, or a full model).
+
+    A killed run resumes from its newest checkpoint (``checkpoint/``: weights, optimizer, scheduler, RNG, step)."""
+    _check(cfg)
+    out = Path(cfg.output)
+    done = finished_run(out, cfg, "sk-tune")
+    if done:
+        return {**done, "resumed": True, "note": "finished earlier with the same config; nothing trained"}
+    train = _rerender(load_rows(cfg.data, cfg.max_rows), cfg.selfeval_prompt)
+    valid = _rerender(load_rows(cfg.valid_data), cfg.selfeval_prompt) if cfg.valid_data else None
+    output_dir(out)  # a file in its place, no permission: one line, before a model loads
+    torch.manual_seed(cfg.seed)
+    s = _setup(cfg, train, valid)
+    eval_every = cfg.eval_every or s.steps_per_epoch
     out.mkdir(parents=True, exist_ok=True)
-    state = ckpt.load(out, cfg, inner, opt_, sched)  # resume: the newest complete checkpoint of this config
-    step, best, best_step, stale = state["step"], state["best"], state["best_step"], state["stale"]
-    log_f = open(out / LOG if rank == 0 else os.devnull, "a", encoding="utf-8")
-    if rank == 0:
-        ckpt.truncate_log(out / LOG, step)
+    state = ckpt.load(out, cfg, s.inner, s.opt, s.sched)  # resume: the newest complete checkpoint of this config
+    st = {k: state.get(k) for k in ("step", "best", "best_step", "stale", "initial")}  # what a checkpoint keeps
+    log_f = open(out / LOG if s.rank == 0 else os.devnull, "a", encoding="utf-8")
+    if s.rank == 0:
+        ckpt.truncate_log(out / LOG, st["step"])
         log_f.seek(0, 2)
 
     def log(rec):
         log_f.write(json.dumps(rec) + "\n")
         log_f.flush()
 
-    def evaluation():
-        rec = {"train": evaluate(inner, sk_tune_trunk.Subset(tr, probe), ref["train"][probe],
-                                 [train[i]["label"] for i in probe], cfg.beta)}
-        if va:
-            rec["valid"] = evaluate(inner, va, ref["valid"], [r["label"] for r in valid], cfg.beta)
-        return rec
-
     t0 = time.time()
-    initial = None
-    if step == 0:
-        initial = evaluation()
-        log({"step": 0, **initial, "lr": 0.0})
-    else:
-        initial = state.get("initial")
-    bar = Progress(total - step, "sk-tune", "step", enabled=rank == 0)
+    if st["step"] == 0:
+        st["initial"] = _evaluation(s, cfg)
+        log({"step": 0, **st["initial"], "lr": 0.0})
+    bar = Progress(s.total - st["step"], "sk-tune", "step", enabled=s.rank == 0)
     last, stop = {}, ckpt.StopFlag()
     try:
-        while step < total and not stop.set:
-            epoch, pos = divmod(step, steps_per_epoch)
-            batches = make_batches(train, cfg.batch_size, random.Random(f"{cfg.seed}/epoch/{epoch}"), cfg.batch_by)
-            for g in range(pos * cfg.grad_accum, len(batches), cfg.grad_accum):
-                if step >= total or stop.set:
-                    break
-                group = batches[g:g + cfg.grad_accum]
-                losses, rewards = [], []
-                for b in group:
-                    b = b[rank::world] or b[:1]  # this process's share of the batch
-                    loss, reward = dpo_loss(tr.margins(model, b), ref["train"][b], cfg.beta)
-                    scaled = loss * len(b) / sum(len(x[rank::world] or x[:1]) for x in group)
-                    acc.backward(scaled) if acc else scaled.backward()
-                    losses.append(loss.item() * len(b))
-                    rewards.append(reward.cpu())
-                grad_norm = (torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm > 0
-                             else torch.sqrt(sum((p.grad.float() ** 2).sum() for p in params if p.grad is not None)))
-                lr = sched.get_last_lr()[0]
-                opt_.step()
-                sched.step()
-                opt_.zero_grad(set_to_none=True)
-                step += 1
-                rw = torch.cat(rewards)
-                last = {"step": step, "epoch": epoch, "loss": sum(losses) / len(rw), "reward_margin": float(rw.mean()),
-                        "reward_accuracy": float((rw > 0).float().mean()), "lr": lr, "grad_norm": float(grad_norm)}
-                if step % eval_every == 0 or step == total:
-                    last.update(evaluation())
-                    key = (last["valid"]["auroc"], -last["valid"]["loss"]) if va else None  # ties: the lower loss
-                    if key and key[0] is not None and (best is None or key > tuple(best)):
-                        best, best_step, stale = list(key), step, 0
-                        if rank == 0:
-                            _save(inner, tok, out, cfg)
-                    elif key:
-                        stale += 1
-                    log(last)
-                    if rank == 0:
-                        ckpt.save(out, cfg, inner, opt_, sched, {"step": step, "best": best, "best_step": best_step,
-                                                                  "stale": stale, "initial": initial})
-                    if cfg.patience and stale >= cfg.patience:
-                        break
-                else:
-                    log(last)
-                bar.update(1, f"loss {last['loss']:.4f}, acc {last['reward_accuracy']:.2f}")
-            if cfg.patience and stale >= cfg.patience:
+        for epoch, group in _groups(train, cfg, st["step"], s.steps_per_epoch):
+            if st["step"] >= s.total or stop.set:
                 break
+            figures = _train_step(s, group, cfg)
+            st["step"] += 1
+            last = {"step": st["step"], "epoch": epoch, **figures}
+            if st["step"] % eval_every == 0 or st["step"] == s.total:
+                last.update(_evaluation(s, cfg))
+                _keep_best(s, st, last, out, cfg)
+                log(last)
+                if s.rank == 0:
+                    ckpt.save(out, cfg, s.inner, s.opt, s.sched, st)
+                if cfg.patience and st["stale"] >= cfg.patience:
+                    break
+            else:
+                log(last)
+            bar.update(1, f"loss {last['loss']:.4f}, acc {last['reward_accuracy']:.2f}")
     finally:
         bar.close()
         log_f.close()
         stop.restore()
     if stop.set:  # SIGTERM: the newest checkpoint is on disk; a rerun continues from it
-        if rank == 0:
-            ckpt.save(out, cfg, inner, opt_, sched, {"step": step, "best": best, "best_step": best_step,
-                                                      "stale": stale, "initial": initial})
-        raise Interrupted(f"at step {step}/{total}; checkpoint in {out / ckpt.DIR}; rerun the same command to "
-                          "continue", 143)
-    checksums = _rank_checksums(inner, acc)
-    if rank != 0:
-        return {"output": str(out), "rank": rank}
+        if s.rank == 0:
+            ckpt.save(out, cfg, s.inner, s.opt, s.sched, st)
+        raise Interrupted(f"at step {st['step']}/{s.total}; checkpoint in {out / ckpt.DIR}; rerun the same command "
+                          "to continue", 143)
+    return _finish(s, st, last, state["step"] > 0, out, cfg, t0)
+
+
+def _finish(s: _Setup, st: dict, last: dict, resumed: bool, out: Path, cfg: SKTuneConfig, t0: float) -> dict:
+    """The last weights when no validation chose any, the model card's figures, train_summary.json."""
+    checksums = rank_checksums(s.inner, s.acc)
+    if s.rank != 0:
+        return {"output": str(out), "rank": s.rank}
+    best, best_step, initial = st["best"], st["best_step"], st["initial"]
     if best_step is None:  # no validation (or one class only): keep the last weights
-        _save(inner, tok, out, cfg)
-    _card_training(out, cfg, {"rows": len(train), "steps": step, "best step": best_step,
+        _save(s.inner, s.tok, out, cfg)
+    _card_training(out, cfg, {"rows": len(s.train), "steps": st["step"], "best step": best_step,
                               "best validation AUROC": best[0] if best else None,
                               "initial validation AUROC": ((initial or {}).get("valid") or {}).get("auroc")})
     shots = P.ptrue_settings(cfg.selfeval_prompt, 0, None) if cfg.selfeval_prompt else None
-    summary = {"output": str(out), "finished": True, "resumed": state["step"] > 0, "steps": step, "planned_steps": total,
-               "stopped_early": step < total, "rows": len(train), "valid_rows": len(valid) if valid else 0,
-               "saved": "best" if best_step else "last", "best_step": best_step,
-               "best_valid_auroc": best[0] if best else None, "initial": initial,
+    summary = {"output": str(out), "finished": True, "resumed": resumed, "steps": st["step"],
+               "planned_steps": s.total, "stopped_early": st["step"] < s.total, "rows": len(s.train),
+               "valid_rows": len(s.valid) if s.valid else 0, "saved": "best" if best_step else "last",
+               "best_step": best_step, "best_valid_auroc": best[0] if best else None, "initial": initial,
                "initial_valid": (initial or {}).get("valid"), "final": last,
-               "answer_token_ids": {"A": sorted({i for x in tr.a for i in x}), "B": sorted({i for x in tr.b for i in x})},
+               "answer_token_ids": {"A": sorted({i for x in s.tr.a for i in x}),
+                                    "B": sorted({i for x in s.tr.b for i in x})},
                "selfeval_template": P.ptrue_template_id(*shots, False, cfg.selfeval_prompt) if shots else "rows' own",
-               "processes": world, "trainable_checksums": checksums, "encode_seconds": round(t_enc, 2),
+               "processes": s.world, "trainable_checksums": checksums, "encode_seconds": round(s.encode_seconds, 2),
                "seconds": round(time.time() - t0, 2)}
     ckpt.clear(out)
-    write_json(out / SUMMARY, meta(cfg, stage="sk-tune", model_info=info, **summary))
+    write_json(out / SUMMARY, meta(cfg, stage="sk-tune", model_info=s.info, **summary))
     return summary
 
 

@@ -17,6 +17,7 @@ from typing import Optional
 
 import torch
 
+from selfalign import prompts as P
 from selfalign.engines.prefix import common_prefix
 from selfalign.errors import SelfAlignError
 
@@ -216,3 +217,16 @@ class Subset:
 
     def margins(self, model):
         return self.rows.margins(model, self.idx)
+
+
+def encode_rows(rows: list[dict], engine, model, cfg, progress=None):
+    """The rows as margin computers: token ids, in-context A/B ids, the chosen side's sign; ``TrunkRows`` with
+    ``cfg.top_layers``, else ``PlainRows``."""
+    prompts = [r["prompt"] for r in rows]
+    seqs = [engine.encode(t) for t in prompts]
+    a = [engine.choice_ids(t, P.TRUE_LABEL) for t in prompts]
+    b = [engine.choice_ids(t, P.FALSE_LABEL) for t in prompts]
+    sign = [1.0 if r["chosen"] == P.TRUE_LABEL else -1.0 for r in rows]
+    if cfg.top_layers is None:
+        return PlainRows(seqs, a, b, sign, engine)
+    return TrunkRows(seqs, a, b, sign, model, cfg.top_layers, cfg.batch_size, progress=progress)

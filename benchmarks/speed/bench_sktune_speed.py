@@ -1,6 +1,6 @@
 """SK-Tuning speed: training rows per second over a multi-epoch run, whole-model passes against the cached trunk.
 
-    python benchmarks/bench_sktune_speed.py [--model qwen2.5-coder-0.5b] [--rows 128] [--epochs 3] [--top-layers 8]
+    python benchmarks/speed/bench_sktune_speed.py [--model qwen2.5-coder-0.5b] [--rows 128] [--epochs 3] [--top-layers 8]
 
 Every variant is one `selfalign sk-tune` child process on the same rows (0-shot qa_wikidata SK rows from
 runs/effect/skt/data, or built here), timed and measured (peak RSS from wait4) in this one run, so the ratios compare
@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "benchmarks" / "results"
 
 
@@ -79,7 +79,7 @@ def main(argv=None) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "sktune_speed.json").write_text(json.dumps(info, indent=1))
     lines = [f"# SK-Tuning speed ({args.model}, {args.rows} rows x {args.epochs} epochs, {args.threads} thread)", "",
-             "`python benchmarks/bench_sktune_speed.py` — every variant a `selfalign sk-tune` child process in one run; "
+             "`python benchmarks/speed/bench_sktune_speed.py` — every variant a `selfalign sk-tune` child process in one run; "
              "wall time includes model load, encoding, reference margins and the trunk pass. Rows/s = rows x epochs / "
              "wall time.", "", "| variant | wall s | of which encode s | rows/s | ratio vs before | peak RSS MB |",
              "|---|---|---|---|---|---|"]

@@ -1,6 +1,6 @@
 """DPO settings by measurement: learning rate x steps of `selfalign align` on knowledge-QA Self-Eval pairs.
 
-    python benchmarks/dpo_sweep.py [--model smollm2-135m] [--lrs 5e-5 5e-4 2e-3] [--steps 10 30] [--prompts 48]
+    python benchmarks/align/dpo_sweep.py [--model smollm2-135m] [--lrs 5e-5 5e-4 2e-3] [--steps 10 30] [--prompts 48]
 
 Pipeline (library calls, cached under runs/dpo-sweep/<model>/): sample N answers to bigbench:qa_wikidata training
 prompts, score them with the base model's P(True), build `split` pairs; sample base answers to held-out prompts
@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from transformers.utils import logging as hf_logging  # noqa: E402

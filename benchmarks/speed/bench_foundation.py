@@ -1,6 +1,6 @@
 """Sampling tokens/s and P(True) scoring pairs/s on the embedded model, batched vs one at a time.
 
-Run: `make bench` (or `python benchmarks/bench_foundation.py`). Writes benchmarks/results/foundation.json and .md.
+Run: `make bench` (or `python benchmarks/speed/bench_foundation.py`). Writes benchmarks/results/foundation.json and .md.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from selfalign.engines.hf import HFEngine
 from selfalign.provenance import meta
 from selfalign.selfeval.ptrue import p_true
 
-OUT = Path(__file__).parent / "results"
+OUT = Path(__file__).resolve().parents[1] / "results"
 
 
 def peak_mib() -> float:

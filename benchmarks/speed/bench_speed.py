@@ -5,7 +5,7 @@ path vs a naive one-row-at-a-time loop (the key comparison run twice, interleave
 prefill per prompt vs N; each stage's share of the FLOP bound (forward ≈ 2 × non-embedding parameters × tokens
 run, plus the LM head on the kept positions) and its peak RSS. Writes benchmarks/results/speed.{json,md}.
 
-Run: `python benchmarks/bench_speed.py [--pairs 24] [--naive-pairs 6] [--threads 1]` (a few minutes).
+Run: `python benchmarks/speed/bench_speed.py [--pairs 24] [--naive-pairs 6] [--threads 1]` (a few minutes).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from selfalign.engines.hf import HFEngine
 from selfalign.provenance import meta
 from selfalign.selfeval.ptrue import build_prompt, p_true
 
-OUT = Path(__file__).parent / "results"
+OUT = Path(__file__).resolve().parents[1] / "results"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 

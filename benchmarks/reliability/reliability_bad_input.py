@@ -1,6 +1,6 @@
 """Bad input, every command: run the generated cases of tests/fuzz_inputs.py and count what held.
 
-    python benchmarks/reliability_bad_input.py
+    python benchmarks/reliability/reliability_bad_input.py
 A case holds when the command exits 2 with exactly one line on stderr (no traceback, no warning) that names the
 flag, the recipe key, or the file and line. Rewrites the "## Bad input" section of
 benchmarks/results/reliability.md (other sections are left as they are).
@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results" / "reliability.md"
 SECTION = "## Bad input"
 HEADER = """# Reliability
@@ -52,7 +52,7 @@ def section(results, table_name, seconds: float) -> str:
             row[2].append(c)
     tried, held = len(results), sum(h for _, h in results)
     lines = [SECTION, "",
-             f"`python benchmarks/reliability_bad_input.py` (the cases of `tests/fuzz_inputs.py`, run in-process through "
+             f"`python benchmarks/reliability/reliability_bad_input.py` (the cases of `tests/fuzz_inputs.py`, run in-process through "
              f"`selfalign.cli.main`): **{held} of {tried} held** ({seconds:.0f} s). A case holds when the command "
              "exits 2 with exactly one line on stderr, no traceback, that names the flag, the recipe key (file, "
              "stage, key) or the file and line. Flag and recipe cases are generated from the declarations on the "

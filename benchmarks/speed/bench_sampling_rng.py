@@ -9,7 +9,7 @@ steps whatever they draw. Also checks, for both, whether a prompt's samples are 
 Writes benchmarks/results/sampling_rng.json and the section "Per-row sampling cost" of
 benchmarks/results/reliability.md (other sections of that file are kept).
 
-Run: `python benchmarks/bench_sampling_rng.py [--prompts 16] [--n 4] [--tokens 32] [--batch-size 8] [--reps 2]`.
+Run: `python benchmarks/speed/bench_sampling_rng.py [--prompts 16] [--n 4] [--tokens 32] [--batch-size 8] [--reps 2]`.
 """
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ from selfalign.engines import GenerationConfig
 from selfalign.engines.hf import HFEngine
 from selfalign.provenance import meta
 
-OUT = Path(__file__).parent / "results"
-ROOT = Path(__file__).resolve().parent.parent
+OUT = Path(__file__).resolve().parents[1] / "results"
+ROOT = Path(__file__).resolve().parents[2]
 SECTION = "Per-row sampling cost"
 
 
@@ -142,7 +142,7 @@ def main() -> None:
     rows = "\n".join(f"| {k} #{i + 1} | {r['new_tokens']} | {r['cpu_seconds']} | {r['tokens_per_cpu_s']} | "
                      f"{r['seconds']} | {r['tokens_per_s']} |"
                      for i in range(args.reps) for k in runs for r in [runs[k][i]])
-    body = f"""`benchmarks/bench_sampling_rng.py` ({res['meta']['git_commit']}; {args.model} on {args.device}, torch threads
+    body = f"""`benchmarks/speed/bench_sampling_rng.py` ({res['meta']['git_commit']}; {args.model} on {args.device}, torch threads
 {args.threads}; load average {res['load_average'][0]} at start, {res['load_average'][1]} at end, 2 shared cores).
 {len(prompts)} chat prompts x {args.n} samples x {args.tokens} new tokens (EOS masked until then, so both paths run the
 same decode steps), batch size {args.batch_size}, temperature 1, top-p 0.9, top-k 10; the two paths interleaved

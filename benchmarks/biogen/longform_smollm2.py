@@ -3,7 +3,7 @@ FActScore-style verifier, self-consistency, end-to-end bio scoring, and throughp
 
 Labelled facts: benchmarks/assets/longform_people.jsonl (20 well-known people, a short true paragraph each (the
 knowledge source) and 5 true facts each with a hand-altered false copy: 100 true + 100 false claims).
-Run: `python benchmarks/longform_smollm2.py [section ...]` (sections: ptrue-q0 ptrue-q5 ptrue-bio0 ptrue-qchat0
+Run: `python benchmarks/biogen/longform_smollm2.py [section ...]` (sections: ptrue-q0 ptrue-q5 ptrue-bio0 ptrue-qchat0
 verifier consistency e2e decompose biogen; default all; each a few minutes on 2 free cores). Writes
 benchmarks/results/longform_smollm2.json (merged per section).
 """
@@ -28,7 +28,7 @@ from selfalign.selfeval.claims import decompose, template_question
 from selfalign.selfeval.consistency import consistency
 from selfalign.selfeval.ptrue import p_true
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1]  # benchmarks/
 PEOPLE = HERE / "assets" / "longform_people.jsonl"
 OUT = HERE / "results" / "longform_smollm2.json"
 

@@ -1,6 +1,6 @@
 """Base vs Self-Eval-P(True)-aligned vs Self-Eval-SKT-aligned, from the two demo runs (recipes/demo*.yaml).
 
-    selfalign run recipes/demo.yaml && selfalign run recipes/demo-skt.yaml && python benchmarks/demo_summary.py
+    selfalign run recipes/demo.yaml && selfalign run recipes/demo-skt.yaml && python benchmarks/align/demo_summary.py
 Writes benchmarks/results/demo_smollm2.json and prints the Markdown tables. A missing demo-skt run is left out;
 a missing demo run is a one-line error.
 """
@@ -14,7 +14,7 @@ from selfalign.errors import SelfAlignError
 from selfalign.evals.results import compare, load_result
 from selfalign.summary import VERDICTS, fmt, verdict
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RUNS = {"base": ("demo", "base"), "Self-Eval-P(True)": ("demo", "aligned"), "Self-Eval-SKT": ("demo-skt", "aligned")}
 METRICS = {"knowledge-qa": ("accuracy", "selfeval", "abstain", "length"),
            "truthfulqa-mc": ("mc1", "mc2", "selfeval_mc1")}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SK-Tuning before/after on the embedded model (issue 3's results file). Resumable: every stage skips finished work.
-# Usage: bash benchmarks/sktune_effect.sh [WORKDIR]   (default runs/sktune; ~30-40 min on 2 CPU cores)
+# Usage: bash benchmarks/sktune/sktune_effect.sh [WORKDIR]   (default runs/sktune; ~30-40 min on 2 CPU cores)
 set -euo pipefail
 W=${1:-runs/sktune}
 SA=${SA:-.venv/bin/selfalign}
@@ -28,4 +28,4 @@ for m in base judge; do
   $SA calibrate --model "$model" --data "sk:$W/sk.heldout_tasks.jsonl" --output "$W/$m.heldout_tasks.json" --n-boot 500
   $SA calibrate --model "$model" --data truthfulqa-mc --split test --limit 60 --output "$W/$m.tqa.json" --n-boot 500
 done
-.venv/bin/python benchmarks/sktune_summary.py "$W" benchmarks/results/sktune_smollm2.md
+.venv/bin/python benchmarks/sktune/sktune_summary.py "$W" benchmarks/results/sktune_smollm2.md

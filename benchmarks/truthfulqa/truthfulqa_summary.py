@@ -1,6 +1,6 @@
-"""The embedded model's TruthfulQA table, from benchmarks/truthfulqa_smollm2.sh's two result files.
+"""The embedded model's TruthfulQA table, from benchmarks/truthfulqa/truthfulqa_smollm2.sh's two result files.
 
-    python benchmarks/truthfulqa_summary.py WORKDIR [--mc-seconds S] [--gen-seconds S] [--threads N]
+    python benchmarks/truthfulqa/truthfulqa_summary.py WORKDIR [--mc-seconds S] [--gen-seconds S] [--threads N]
 MC1 / MC2 / Self-Eval selection on all 817 questions and on the paper's 730 test questions (the test rows of the
 same per-question file, re-summarised with their own bootstrap), generation metrics on the test split.
 Writes benchmarks/results/truthfulqa_smollm2.{md,json}.
@@ -15,7 +15,7 @@ from selfalign.evals.results import compare, load_result, summarize
 from selfalign.evals.truthfulqa_mc import load_questions
 from selfalign.summary import fmt
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MC = ("mc1", "mc2", "selfeval_mc1")
 GEN = ("true", "info", "true_info", "bleu_acc", "rouge_acc")
 
@@ -38,12 +38,12 @@ def main() -> None:
     test_rows = [r for r in mc_rows if str(r["id"]) in test_ids]
     if len(mc_rows) != 817 or len(test_rows) != 730:
         raise SystemExit(f"{w / 'mc_all.rows.jsonl'}: {len(mc_rows)} of 817 questions scored ({len(test_rows)} of "
-                         "730 test questions): rerun benchmarks/truthfulqa_smollm2.sh to finish it")
+                         "730 test questions): rerun benchmarks/truthfulqa/truthfulqa_smollm2.sh to finish it")
     mc_test = summarize(test_rows, MC, mc_sum["meta"]["config"]["n_boot"], mc_sum["meta"]["config"]["seed"])
     gen_sum, gen_rows = load_result(w / "gen_test.json")
     gm = [m for m in GEN if m in gen_sum["metrics"]]
     lines = ["# TruthfulQA on the embedded model (SmolLM2-135M-Instruct)", "",
-             "Written by `bash benchmarks/truthfulqa_smollm2.sh` (→ benchmarks/truthfulqa_summary.py). Model: "
+             "Written by `bash benchmarks/truthfulqa/truthfulqa_smollm2.sh` (→ benchmarks/truthfulqa/truthfulqa_summary.py). Model: "
              f"`{mc_sum['meta'].get('model_info', {}).get('model')}`, float32, git "
              f"`{str(mc_sum['meta'].get('git_commit'))[:10]}`. Means over questions with 95% bootstrap intervals "
              "(1000 resamples of questions).", "",

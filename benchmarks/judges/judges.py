@@ -1,7 +1,7 @@
 """Judges you can trust (issue 15): fit and validate the offline TruthfulQA judges, gate the BioGEN fact verifiers,
 count FActScore-style decompositions against FActScore's gold.
 
-Sections (`python benchmarks/judges.py SECTION ...`; results merged into benchmarks/results/judges.json):
+Sections (`python benchmarks/judges/judges.py SECTION ...`; results merged into benchmarks/results/judges.json):
 - train: fit the offline-ref judge (selfalign/evals/assets/ref_judge.json) on TruthfulQA's references,
   leave-one-out, and its human-labelled model answers (finetune_truth.jsonl), 5 question folds; fit its informativeness threshold on the train+valid split questions.
 - check-offline, check-offline-ref: `selfalign eval judge-check` on the TruthfulQA test split (730 questions).
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1]  # benchmarks/
 OUT = HERE / "results" / "judges.json"
 CACHE = Path(tempfile.gettempdir()) / "selfalign-judges-emb.npz"
 LMREF_N = 60
@@ -227,7 +227,7 @@ def ship_validation(name, v):
     from selfalign.evals.judge_check import ASSET_VALIDATION
 
     data = json.loads(ASSET_VALIDATION.read_text()) if ASSET_VALIDATION.exists() else {}
-    data[name] = {**v, "source": "benchmarks/results/judges.md (benchmarks/judges.py check-" + name + ")"}
+    data[name] = {**v, "source": "benchmarks/results/judges.md (benchmarks/judges/judges.py check-" + name + ")"}
     ASSET_VALIDATION.write_text(json.dumps(data, indent=1) + "\n")
 
 

@@ -9,7 +9,7 @@ Both score the first N questions of the paper's test split on the embedded SmolL
 It asserts that the harness's requests (context, continuation) are exactly ours, prints both MC1/MC2 and the
 largest per-option log-likelihood difference, and writes benchmarks/results/truthfulqa_mc_crosscheck.md.
 
-Needs `pip install lm_eval` (not a selfalign dependency). Run: python benchmarks/truthfulqa_mc_crosscheck.py [N]
+Needs `pip install lm_eval` (not a selfalign dependency). Run: python benchmarks/truthfulqa/truthfulqa_mc_crosscheck.py [N]
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-OUT = Path(__file__).parent / "results" / "truthfulqa_mc_crosscheck.md"
+OUT = Path(__file__).resolve().parents[1] / "results" / "truthfulqa_mc_crosscheck.md"
 
 
 def harness_configs(data_file: Path) -> list[dict]:
@@ -117,7 +117,7 @@ def write_md(r: dict, ok: bool, info: dict) -> None:
         f"Requirement (within 0.5 points): **{'met' if ok else 'NOT met'}**. Time: ours {r['seconds']['ours']} s, "
         f"harness {r['seconds']['harness']} s (2 CPU cores shared with other jobs: not a speed comparison).", "",
         f"Versions: torch {v['torch']}, transformers {v['transformers']}, datasets {v['datasets']}; "
-        f"commit {git_commit()}. Reproduce: `python benchmarks/truthfulqa_mc_crosscheck.py {r['n_questions']}`.", ""]
+        f"commit {git_commit()}. Reproduce: `python benchmarks/truthfulqa/truthfulqa_mc_crosscheck.py {r['n_questions']}`.", ""]
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text("\n".join(lines))
 

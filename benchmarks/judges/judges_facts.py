@@ -1,7 +1,7 @@
-"""The BioGEN fact verifier and FActScore-style claims sections of benchmarks/judges.py (issue 15): the verifier
+"""The BioGEN fact verifier and FActScore-style claims sections of benchmarks/judges/judges.py (issue 15): the verifier
 gate (planted true / swapped facts) with the embedded model and the offline span verifier, on a knowledge source
 built from FActScore's GPT-4 bios, plus the held-out sets; facts per sentence against FActScore's gold demos; claim
-P(True) with yes/no vs wh questions. Run through `python benchmarks/judges.py gate-model|gate-spans|decompose|claims-q`.
+P(True) with yes/no vs wh questions. Run through `python benchmarks/judges/judges.py gate-model|gate-spans|decompose|claims-q`.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """BioGEN on the embedded model, from a `selfalign run recipes/biogen-demo.yaml` run directory.
 
-    selfalign run recipes/biogen-demo.yaml && python benchmarks/biogen_summary.py [RUN_DIR]
+    selfalign run recipes/biogen-demo.yaml && python benchmarks/biogen/biogen_summary.py [RUN_DIR]
 Writes benchmarks/results/biogen_smollm2.{md,json}: the run's before/after table (summary.md), FActScore's
 aggregate fields per model, what each stage did (samples, claims per bio, claims/s, pairs, DPO loss) and its wall time.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from selfalign.io import read_jsonl
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def stage(run: Path, rel: str) -> dict:
@@ -38,7 +38,7 @@ def main(run_dir: str = "runs/biogen-demo") -> None:
     rc = json.loads((run / "recipe.json").read_text())["recipe"]
     rs, rb = rc["sample"], rc["eval"]["biogen"]
     lines = ["# BioGEN on the embedded model (SmolLM2-135M-Instruct)", "",
-             f"Written by `python benchmarks/biogen_summary.py` from `selfalign run recipes/biogen-demo.yaml` "
+             f"Written by `python benchmarks/biogen/biogen_summary.py` from `selfalign run recipes/biogen-demo.yaml` "
              f"(run directory `{run}`). One torch thread; the other core was busy with the effect benchmark.", "",
              f"Setting: bios of the first {rs['limit']} BioGEN {rs['split']} people, {rs['n']} samples each "
              f"(T={rs['temperature']}, top-p {rs['top_p']}, top-k {rs['top_k']}, <= {rs['max_new_tokens']} tokens); "
