@@ -12,7 +12,7 @@ device; the CDF search runs batched on the model's device.
 
 With top-k set, only the k candidates are warped, normalised and searched (kept in vocabulary order, so the CDF is
 the full one with its zeros left out): the full-vocabulary sort of top-p cost 5 s per decode step for 240 rows of a
-152k vocabulary on one CPU thread, against 0.15 s for the top-k (``benchmarks/bench_rowsample.py``). A tie at the
+152k vocabulary on one CPU thread, against 0.15 s for the top-k (``benchmarks/speed/bench_rowsample.py``). A tie at the
 k-th score reaching past 32 more tokens (top-k keeps every tied token) takes the full path for that step.
 """
 from __future__ import annotations

@@ -5,7 +5,7 @@ The workload is the paper's SK data at scale (``sk-data --mode samples``): qa_wi
 demonstrations, ``--n`` samples per prompt at T=1, top-k 10, top-p 0.9, cut at the end of the line. Writes
 benchmarks/results/rowsample.{json,md}.
 
-Run: `python benchmarks/bench_rowsample.py [--model qwen2.5-coder-0.5b] [--prompts 8] [--n 30] [--reps 2]`.
+Run: `python benchmarks/speed/bench_rowsample.py [--model qwen2.5-coder-0.5b] [--prompts 8] [--n 30] [--reps 2]`.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from selfalign.engines import GenerationConfig
 from selfalign.engines.rowsample import RowSampler
 from selfalign.provenance import meta
 
-OUT = Path(__file__).parent / "results"
+OUT = Path(__file__).resolve().parents[1] / "results"
 
 
 def prompts(k: int) -> list[str]:
@@ -72,7 +72,7 @@ def main(argv=None) -> None:
     (OUT / "rowsample.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
     (OUT / "rowsample.md").write_text(
         "# Per-row sampling: the top-k fast path\n\n"
-        f"Made by `python benchmarks/bench_rowsample.py` ({args.model}, {args.dtype}, {res['threads']} threads, "
+        f"Made by `python benchmarks/speed/bench_rowsample.py` ({args.model}, {args.dtype}, {res['threads']} threads, "
         f"load average {res['load_average']:.1f}): {args.prompts} qa_wikidata few-shot prompts x {args.n} samples, "
         "T=1, top-k 10, top-p 0.9, <= 12 tokens, cut at the line end; best of "
         f"{args.reps} interleaved runs.\n\n"
