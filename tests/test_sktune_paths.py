@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -195,6 +196,47 @@ def test_killed_sk_tune_resumes_to_the_uninterrupted_result(tiny_model_dir, tmp_
     log = [json.loads(x)["step"] for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert log == sorted(set(log))  # no step logged twice
     assert not (out / "checkpoint").exists()
+
+
+def test_killed_top_layers_run_resumes_from_its_encode_cache_without_recomputing(tiny_model_dir, tmp_path, cli,
+                                                                               monkeypatch):
+    """--top-layers: the trunk states and reference margins are written once; a killed run resumes from them (the
+    trunk and the reference pass are not run again), ends with the uninterrupted run's weights, and the cache goes
+    when the run finishes."""
+    from selfalign.stages import sk_tune_trunk
+    from selfalign.stages.sk_tune import run_sk_tune
+
+    full = run_sk_tune(_cfg(tiny_model_dir, tmp_path / "a", epochs=8, eval_every=2, top_layers=1))
+    assert not (tmp_path / "a" / "sk" / sk_tune_trunk.CACHE).exists()
+    cfg = _cfg(tiny_model_dir, tmp_path / "b", epochs=8, eval_every=2, top_layers=1)
+    out = tmp_path / "b" / "sk"
+    args = ["sk-tune", "--model", cfg.model, "--data", cfg.data, "--valid-data", cfg.valid_data, "--output", out,
+            "--device", "cpu", "--dtype", "float32", "--beta", "1.0", "--learning-rate", "0.01", "--batch-size", "2",
+            "--epochs", "8", "--eval-every", "2", "--seed", "0", "--top-layers", "1"]
+    cli.kill_when(cli.cmd(*args), lambda: (out / "checkpoint" / "state.json").exists()
+                  and json.loads((out / "checkpoint" / "state.json").read_text())["step"] >= 6)
+    assert (out / sk_tune_trunk.CACHE).exists() and not (out / "train_summary.json").exists()
+
+    def never(*a, **k):
+        raise AssertionError("recomputed what the encode cache holds")
+
+    monkeypatch.setattr(sk_tune_trunk.TrunkRows, "_trunk_states", never)
+    monkeypatch.setattr(sk_tune_trunk, "reference_margins", never)
+    again = run_sk_tune(cfg)
+    assert again["resumed"] and again["steps"] == full["steps"]
+    assert again["trainable_checksums"] == pytest.approx(full["trainable_checksums"], rel=1e-6)
+    assert not (out / sk_tune_trunk.CACHE).exists()
+
+
+def test_encode_cache_of_other_rows_is_recomputed(tiny_model_dir, tmp_path):
+    from selfalign.stages import sk_tune_trunk
+    from selfalign.stages.sk_tune import run_sk_tune
+
+    cfg = _cfg(tiny_model_dir, tmp_path, epochs=1, eval_every=1, top_layers=1, max_steps=1)
+    out = Path(cfg.output)
+    out.mkdir(parents=True)
+    (out / sk_tune_trunk.CACHE).write_bytes(b"not a safetensors file")
+    assert run_sk_tune(cfg)["finished"]  # a foreign file is ignored, recomputed, and removed at the end
 
 
 def test_sktune_rerenders_rows_with_the_paper_prompt(tiny_model_dir, tmp_path):

@@ -25,7 +25,7 @@ from selfalign.metrics import auroc
 from selfalign import checkpoint as ckpt
 from selfalign.progress import Progress
 from selfalign.provenance import meta
-from selfalign.stages.sk_tune_trunk import encode_rows  # noqa: F401 - also this module's API
+from selfalign.stages.sk_tune_trunk import CACHE as ENCODE_CACHE, encode_rows  # noqa: F401 - encode_rows: API
 from selfalign.training import LOG, SUMMARY, LoraArgs, accelerator, finished_run, rank_checksums
 
 LABELS = (P.TRUE_LABEL, P.FALSE_LABEL)
@@ -216,11 +216,9 @@ def _setup(cfg: SKTuneConfig, train: list, valid: Optional[list]) -> _Setup:
     n_rows = len(train) + len(valid or [])
     prep = Progress(n_rows * (2 if cfg.top_layers else 1), "sk-tune: trunk states + reference margins"
                     if cfg.top_layers else "sk-tune: reference margins", "row", enabled=not acc or acc.is_main_process)
-    tr = encode_rows(train, engine, model, cfg, prep.update)
-    va = encode_rows(valid, engine, model, cfg, prep.update) if valid else None
-    model.eval()
-    ref = {"train": sk_tune_trunk.reference_margins(tr, model, prep.update),  # once, before any update
-           "valid": sk_tune_trunk.reference_margins(va, model, prep.update) if va else None}
+    model.eval()  # the reference margins: once, before any update; kept in the output folder until the run ends
+    tr, va, ref = sk_tune_trunk.encode_all(train, valid, engine, model, cfg, info, None if acc else Path(cfg.output),
+                                           prep.update)
     prep.close()
     t_enc = time.time() - t_enc
     model = _wrap(model, cfg, sk_tune_trunk.n_layers(model) if cfg.top_layers else 0)
@@ -382,6 +380,7 @@ def _finish(s: _Setup, st: dict, last: dict, resumed: bool, out: Path, cfg: SKTu
                "processes": s.world, "trainable_checksums": checksums, "encode_seconds": round(s.encode_seconds, 2),
                "seconds": round(time.time() - t0, 2)}
     ckpt.clear(out)
+    (out / ENCODE_CACHE).unlink(missing_ok=True)
     write_json(out / SUMMARY, meta(cfg, stage="sk-tune", model_info=s.info, **summary))
     return summary
 

@@ -9,10 +9,19 @@ the definition every P(True) reader uses), signed so that chosen − rejected is
   and kept (bf16 when the model is), so an epoch runs only the top layers; the token prefix that all rows share (the
   few-shot demos) is kept once, and each batch runs it through the top layers once (its KV cache, with gradients,
   is reused by every row of the batch). ``k`` = the number of layers caches the embeddings.
+
+``encode_all`` keeps what it computed before training (the trunk states and the reference margins) in
+``<output>/encode_cache.safetensors`` until the run finishes, so a killed run resumes without computing them again
+(for 3k rows of Qwen2.5-0.5B on one CPU thread they took 18 min of a 58-min run); the file carries a hash of the
+model, the dtype, the top-layer count and every row, and any other file is recomputed and replaced.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import os
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -108,7 +117,7 @@ class TrunkRows(_Rows):
     """Cached lower-layer hidden states; the top ``k`` layers run per batch (see the module docstring)."""
 
     def __init__(self, seqs, a_ids, b_ids, sign, model, k: int, batch_size: int, min_prefix: int = 16,
-                 progress=None):
+                 progress=None, states=None):
         super().__init__(seqs, a_ids, b_ids, sign)
         total = n_layers(model)
         if not 1 <= k <= total:
@@ -117,7 +126,10 @@ class TrunkRows(_Rows):
         lcp = min((common_prefix(seqs[0], s) for s in seqs[1:]), default=0)
         self.p = lcp if lcp >= min_prefix and all(len(s) > lcp for s in seqs) else 0  # the shared prefix length
         self.prefix_h: Optional[torch.Tensor] = None
-        self.h = self._trunk_states(model, progress)
+        if states is not None:  # from encode_all's cache: (per-row states, shared-prefix states or None)
+            self.h, self.prefix_h = states
+        else:
+            self.h = self._trunk_states(model, progress)
 
     @torch.no_grad()
     def _trunk_states(self, model, progress=None) -> list[torch.Tensor]:
@@ -219,7 +231,7 @@ class Subset:
         return self.rows.margins(model, self.idx)
 
 
-def encode_rows(rows: list[dict], engine, model, cfg, progress=None):
+def encode_rows(rows: list[dict], engine, model, cfg, progress=None, states=None):
     """The rows as margin computers: token ids, in-context A/B ids, the chosen side's sign; ``TrunkRows`` with
     ``cfg.top_layers``, else ``PlainRows``."""
     prompts = [r["prompt"] for r in rows]
@@ -229,4 +241,71 @@ def encode_rows(rows: list[dict], engine, model, cfg, progress=None):
     sign = [1.0 if r["chosen"] == P.TRUE_LABEL else -1.0 for r in rows]
     if cfg.top_layers is None:
         return PlainRows(seqs, a, b, sign, engine)
-    return TrunkRows(seqs, a, b, sign, model, cfg.top_layers, cfg.batch_size, progress=progress)
+    return TrunkRows(seqs, a, b, sign, model, cfg.top_layers, cfg.batch_size, progress=progress, states=states)
+
+
+CACHE = "encode_cache.safetensors"
+
+
+def _cache_key(model_info: dict, cfg, sets: dict) -> str:
+    h = hashlib.sha256(json.dumps([model_info, cfg.adapter, cfg.dtype, cfg.top_layers], sort_keys=True,
+                                  default=str).encode())
+    for name, rows in sets.items():
+        h.update(name.encode() + json.dumps([[r["prompt"], r["chosen"]] for r in rows or []]).encode())
+    return h.hexdigest()
+
+
+def _load_cache(path: Path, key: str) -> Optional[dict]:
+    from safetensors import safe_open
+
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), "pt") as f:
+            if (f.metadata() or {}).get("key") != key:
+                return None
+            return {k: f.get_tensor(k) for k in f.keys()}
+    except Exception:  # a partial or foreign file: recompute
+        return None
+
+
+def _states(t: dict, name: str):
+    if f"{name}.h" not in t:
+        return None
+    h = list(torch.split(t[f"{name}.h"], t[f"{name}.len"].tolist()))
+    return h, t.get(f"{name}.prefix")
+
+
+def encode_all(train: list, valid: Optional[list], engine, model, cfg, model_info: dict, cache_dir: Optional[Path],
+               progress=None):
+    """(train rows, valid rows or None, reference margins {"train", "valid"}), from ``cache_dir / CACHE`` when it
+    holds these rows of this model (see the module docstring), else computed and written there."""
+    from safetensors.torch import save_file
+
+    sets = {"train": train, "valid": valid}
+    key = _cache_key(model_info, cfg, sets)
+    path = cache_dir / CACHE if cache_dir else None
+    t = _load_cache(path, key) if path else None
+    enc = {n: encode_rows(rows, engine, model, cfg, progress, states=_states(t, n) if t else None) if rows else None
+           for n, rows in sets.items()}
+    was = model.training
+    model.eval()
+    ref = {n: (t[f"{n}.ref"] if t else reference_margins(r, model, progress)) if r is not None else None
+           for n, r in enc.items()}
+    model.train(was)
+    if path and t is None:
+        out = {}
+        for n, r in enc.items():
+            if r is None:
+                continue
+            out[f"{n}.ref"] = ref[n].contiguous()
+            if isinstance(r, TrunkRows):
+                out[f"{n}.h"] = torch.cat(r.h).contiguous()
+                out[f"{n}.len"] = torch.tensor([len(x) for x in r.h])
+                if r.prefix_h is not None:
+                    out[f"{n}.prefix"] = r.prefix_h.contiguous()
+        tmp = path.with_name(path.name + ".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(out, str(tmp), metadata={"key": key})
+        os.replace(tmp, path)
+    return enc["train"], enc["valid"], ref
