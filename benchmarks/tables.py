@@ -15,11 +15,15 @@ def _bounds(m: dict):
     return m.get("ci_low", m.get("low")), m.get("ci_high", m.get("high"))
 
 
+BLANK = object()  # a blank table cell, "| |" ("" is written as given, "|  |")
+
+
 def md_table(header, rows, align: str | None = None) -> list[str]:
-    """A Markdown table (header line, separator, one line per row), cells as given (str() of anything else); an
-    empty cell is written "| |". ``align``: one letter per column, "l" or "r" (right: "---:"); default all left."""
+    """A Markdown table (header line, separator, one line per row), cells as given (str() of anything else, "| x |");
+    ``BLANK`` is a blank cell, "| |" (a filler column). ``align``: one letter per column, "l" or "r" (right-aligned,
+    "---:"); default all left."""
     def line(cells):
-        return "|" + "".join(f" {c} |" if str(c) else " |" for c in cells)
+        return "|" + "".join(" |" if c is BLANK else f" {c} |" for c in cells)
     sep = ["---:" if a == "r" else "---" for a in (align or "l" * len(header))]
     return [line(header), "|" + "".join(f"{s}|" for s in sep), *(line(r) for r in rows)]
 

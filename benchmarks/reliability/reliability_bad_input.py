@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))  # the shared formatter
-from tables import md_table  # noqa: E402
+from tables import BLANK, md_table  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "reliability.md"
 SECTION = "## Bad input"
@@ -64,7 +64,7 @@ def section(results, table_name, seconds: float) -> str:
     rows = [[f"`{name}`", n, h, "; ".join(sorted({f"{c.kind} ({c.what}): {c.known or 'unexplained'}" for c in bad}))
              or "-"] for name, (n, h, bad) in per.items()]
     lines += md_table(["command", "cases tried", "held", "not held"],
-                      rows + [["**all**", f"**{tried}**", f"**{held}**", ""]], align="lrrl")
+                      rows + [["**all**", f"**{tried}**", f"**{held}**", BLANK]], align="lrrl")
     lines += ["", *md_table(["kind of bad input", "tried", "held"], [[k, n, held_kinds[k]] for k, n in kinds.most_common()],
                            align="lrr")]
     lines += ["", "Decisions: `--limit 0` is an error (leave the flag out for no limit); a recipe boolean must be a YAML "
