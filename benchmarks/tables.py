@@ -1,12 +1,52 @@
-"""The one Markdown formatter of the benchmark summaries: tables, and values with intervals (``fmt``: the recipe
-summary's own, ``selfalign.summary.fmt``, for ``{value, ci_low, ci_high}``). A script in a study folder imports it
-after ``sys.path.insert(0, str(Path(__file__).resolve().parents[1]))``."""
+"""The one Markdown formatter of the benchmark summaries: tables, numbers, values with intervals and paired
+differences. A script in a study folder imports it after
+``sys.path.insert(0, str(Path(__file__).resolve().parents[1]))``.
+
+Every cell function takes ``digits`` (3 unless a table was published with other precision) and ``missing``, the
+text of an absent value: "–" (the recipe summary's, ``selfalign.summary.fmt``) or "-" where a table was published
+with it. An interval is read from ``ci_low``/``ci_high`` (the evaluations' results) or ``low``/``high`` (the
+effect studies' own dicts)."""
 from __future__ import annotations
 
-from selfalign.summary import fmt  # noqa: F401 - re-exported: "0.512 [0.480, 0.544]", "–" for no value
+from selfalign.summary import fmt as _summary_fmt
 
 
-def md_table(header, rows) -> list[str]:
-    """A Markdown table (header line, separator, one line per row), cells as given (str() of anything else)."""
-    return ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(map(str, r)) + " |" for r in rows)]
+def _bounds(m: dict):
+    return m.get("ci_low", m.get("low")), m.get("ci_high", m.get("high"))
+
+
+BLANK = object()  # a blank table cell, "| |" ("" is written as given, "|  |")
+
+
+def md_table(header, rows, align: str | None = None) -> list[str]:
+    """A Markdown table (header line, separator, one line per row), cells as given (str() of anything else, "| x |");
+    ``BLANK`` is a blank cell, "| |" (a filler column). ``align``: one letter per column, "l" or "r" (right-aligned,
+    "---:"); default all left."""
+    def line(cells):
+        return "|" + "".join(" |" if c is BLANK else f" {c} |" for c in cells)
+    sep = ["---:" if a == "r" else "---" for a in (align or "l" * len(header))]
+    return [line(header), "|" + "".join(f"{s}|" for s in sep), *(line(r) for r in rows)]
+
+
+def num(x, digits: int = 3, missing: str = "–", sign: bool = False) -> str:
+    """A number with ``digits`` decimals ("0.512"; ``sign``: "+0.512"), ``missing`` for None."""
+    return missing if x is None else f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def fmt(m: dict | None, digits: int = 3, missing: str = "–") -> str:
+    """A value with its interval, "0.512 [0.480, 0.544]" (no interval: "0.512"), of ``{value, ci_low, ci_high}``
+    (or ``low``/``high``); ``missing`` for no value. The recipe summary's own format (``selfalign.summary.fmt``)."""
+    if not m or m.get("value") is None:
+        return missing
+    lo, hi = _bounds(m)
+    return _summary_fmt({"value": m["value"], "ci_low": lo, "ci_high": hi}, digits)
+
+
+def diff(d: dict | None, digits: int = 3, missing: str = "–") -> str:
+    """A signed paired difference with its interval, "+0.018 [-0.008, +0.046]" (no interval: "+0.018"), of
+    ``{diff, ci_low, ci_high}`` (or ``low``/``high``); ``missing`` for no difference."""
+    if not d or d.get("diff") is None:
+        return missing
+    lo, hi = _bounds(d)
+    s = num(d["diff"], digits, sign=True)
+    return s if lo is None else f"{s} [{num(lo, digits, sign=True)}, {num(hi, digits, sign=True)}]"

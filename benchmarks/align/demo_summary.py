@@ -12,7 +12,10 @@ from pathlib import Path
 
 from selfalign.errors import SelfAlignError
 from selfalign.evals.results import compare, load_result
-from selfalign.summary import VERDICTS, fmt, verdict
+from selfalign.summary import VERDICTS, verdict
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
+from tables import diff, fmt, md_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = {"base": ("demo", "base"), "Self-Eval-P(True)": ("demo", "aligned"), "Self-Eval-SKT": ("demo-skt", "aligned")}
@@ -33,24 +36,21 @@ def tables(runs: Path) -> tuple[list[str], dict]:
             if path.exists() or run == "demo":
                 res[name] = load_result(path)
         base_rows = res["base"][1]
-        lines += [f"### {task}", "", "| model | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+        table = []
         for name, (summary, rows) in res.items():
-            cells = [fmt({k: summary["metrics"].get(m, {}).get(k) for k in ("value", "ci_low", "ci_high")})
-                     for m in metrics]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            table.append([name, *(fmt({k: summary["metrics"].get(m, {}).get(k) for k in ("value", "ci_low", "ci_high")})
+                                  for m in metrics)])
             out.setdefault(task, {})[name] = {"metrics": summary["metrics"], "n": len(rows)}
             if name != "base":
                 out[task][name]["diff_vs_base"] = {m: compare(rows, base_rows, m) for m in metrics}
-        lines += ["", "| paired difference vs base | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
-        said = []
+        lines += [f"### {task}", "", *md_table(["model", *metrics], table), ""]
+        said, table = [], []
         for name in list(res)[1:]:
             d = out[task][name]["diff_vs_base"]
-            lines.append(f"| {name} − base | " + " | ".join(
-                f"{d[m]['diff']:+.3f} [{d[m]['ci_low']:+.3f}, {d[m]['ci_high']:+.3f}]" if d[m]["diff"] is not None
-                else "–" for m in metrics) + " |")
+            table.append([f"{name} − base", *(diff(d[m]) for m in metrics)])
             said += [verdict(*VERDICTS[(task, m)], name, d[m]) for m in metrics
                      if (task, m) in VERDICTS and d[m]["diff"] is not None and d[m]["ci_low"] is not None]
-        lines += [""] + [s + "\n" for s in said]
+        lines += md_table(["paired difference vs base", *metrics], table) + [""] + [s + "\n" for s in said]
     return lines, out
 
 
@@ -65,7 +65,7 @@ def main(runs_dir: str = "runs") -> str:
         for st in sorted((runs / run).glob("*/stage.json")) + sorted((runs / run).glob("eval/*/*.stage.json")):
             s = json.loads(st.read_text())
             stages[f"{run}/{s['stage']}"] = s.get("seconds")
-    lines += ["| stage | seconds |", "|---|---|"] + [f"| {k} | {v} |" for k, v in stages.items()]
+    lines += md_table(["stage", "seconds"], stages.items())
     out["stage_seconds"] = stages
     (ROOT / "benchmarks/results/demo_smollm2.json").write_text(json.dumps(out, indent=1, default=str))
     print("\n".join(lines))

@@ -32,6 +32,9 @@ from selfalign.stages.pairs import PairsConfig, run_pairs  # noqa: E402
 from selfalign.stages.sample import SampleConfig, run_sample  # noqa: E402
 from selfalign.stages.score import ScoreConfig, run_score  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
+from tables import md_table  # noqa: E402
+
 SOURCE = "bigbench:qa_wikidata"
 
 
@@ -121,10 +124,8 @@ def main(argv=None) -> None:
     cols = ["lr", "steps", "epochs", "reward_margin_last_quarter", "reward_accuracy_last_quarter",
             "train_reward_margin", "train_reward_accuracy", "train_chosen_change", "train_rejected_change",
             "kl_base_policy", "kl_se", "train_seconds"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in results:
-        lines.append("| " + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
-    print("\n".join(lines))
+    print("\n".join(md_table(cols, [[f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in cols]
+                                    for r in results])))
     print(f"\nwrote {stem}.json ({meta['wall_seconds']} s)")
 
 

@@ -13,6 +13,9 @@ from pathlib import Path
 
 from selfalign.io import read_jsonl
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
+from tables import md_table, num  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -52,13 +55,15 @@ def main(run_dir: str = "runs/biogen-demo") -> None:
              "FActScore's enwiki-20230401.db add `knowledge:` under eval.biogen for FActScore numbers.", "",
              "## Before / after (the run's summary.md)", ""]
     lines += [x for x in (run / "summary.md").read_text().splitlines()[2:]] if (run / "summary.md").exists() else []
-    lines += ["", "## FActScore fields", "", "| model | facts scored by | score (γ=10) | init_score | respond "
-              "ratio | facts / response | #correct | #incorrect |", "|---|---|---|---|---|---|---|---|"]
+    table = []
     for lab, e in evals.items():
         fs = e["factscore"] or {}
-        g = lambda k, d=3: "–" if fs.get(k) is None else (f"{fs[k]:.{d}f}" if isinstance(fs[k], float) else str(fs[k]))  # noqa: E731
-        lines.append(f"| {lab} | {e['score_method']} | {g('score')} | {g('init_score')} | {g('respond_ratio')} | "
-                     f"{g('num_facts_per_response', 1)} | {g('n_correct')} | {g('n_incorrect')} |")
+        g = lambda k, d=3: num(fs.get(k), d) if fs.get(k) is None or isinstance(fs[k], float) else str(fs[k])  # noqa: E731
+        table.append([lab, e["score_method"], g("score"), g("init_score"), g("respond_ratio"),
+                      g("num_facts_per_response", 1), g("n_correct"), g("n_incorrect")])
+    lines += ["", "## FActScore fields", "", *md_table(["model", "facts scored by", "score (γ=10)", "init_score",
+                                                        "respond ratio", "facts / response", "#correct", "#incorrect"],
+                                                       table)]
     rows = {lab: {r["id"]: r for r in read_jsonl(run / "eval" / lab / "biogen.rows.jsonl")} for lab in evals}
     if {"base", "aligned"} <= set(rows):
         same = sum(rows["aligned"][i]["response"] == r["response"] for i, r in rows["base"].items())

@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
+import tables  # noqa: E402
+from tables import md_table  # noqa: E402
 from skt_study import DATA, HELDOUT_TASKS, SK, SKT, TQA_LIMIT  # noqa: E402
 
 from selfalign import baselines as B  # noqa: E402
@@ -97,15 +100,15 @@ def training(model: str, label: str) -> dict | None:
 
 
 def fmt(x, d=3):
-    return "-" if x is None else f"{x:.{d}f}"
+    return tables.num(x, d, missing="-")
 
 
 def fci(c):
-    return "-" if c is None or c.get("value") is None else f"{c['value']:.3f} [{c['low']:.3f}, {c['high']:.3f}]"
+    return tables.fmt(c, missing="-")
 
 
 def fdiff(c):
-    return "-" if c is None else f"{c['diff']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]"
+    return tables.diff(c, missing="-")
 
 
 def main() -> None:
@@ -123,18 +126,19 @@ def main() -> None:
         labels = sorted((p.name for p in (SKT / short).iterdir() if p.is_dir() and p.name != "base"),
                         key=lambda x: (int(x.split("-")[0][1:]), x))
         res[short] = {"sets": {}, "training": {lab: training(short, lab) for lab in labels}}
-        md += [f"## {model}", "", "| set | base AUROC | " + " | ".join(f"{lab} AUROC | Δ {lab}" for lab in labels)
-               + " | best shortcut |", "|---" * (3 + 2 * len(labels)) + "|"]
+        rows = []
         for set_name in SETS:
             st = set_stats(short, set_name, labels)
             if st is None:
                 continue
             res[short]["sets"][set_name] = st
             best = max(st["shortcuts"].items(), key=lambda kv: kv[1]["value"] or 0)
-            cells = [f"{fci(st['runs'].get(lab, {}).get('auroc'))} | {fdiff(st['runs'].get(lab, {}).get('auroc_diff'))}"
-                     for lab in labels]
-            md.append(f"| ({set_name}) {st['n_questions']} q / {st['n_options']} opt | {fci(st['base']['auroc'])} | "
-                      + " | ".join(cells) + f" | {best[0]} {fci(best[1])} |")
+            cells = [c for lab in labels for c in (fci(st["runs"].get(lab, {}).get("auroc")),
+                                                   fdiff(st["runs"].get(lab, {}).get("auroc_diff")))]
+            rows.append([f"({set_name}) {st['n_questions']} q / {st['n_options']} opt", fci(st["base"]["auroc"]),
+                         *cells, f"{best[0]} {fci(best[1])}"])
+        head = ["set", "base AUROC", *(h for lab in labels for h in (f"{lab} AUROC", f"Δ {lab}")), "best shortcut"]
+        md += [f"## {model}", "", *md_table(head, rows)]
         md += ["", "ECE / Brier / mean P(True):", ""]
         for set_name, st in res[short]["sets"].items():
             parts = [f"base {fmt(st['base']['ece']['value'])} / {fmt(st['base']['brier']['value'])} / "

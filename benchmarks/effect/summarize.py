@@ -10,32 +10,22 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
 import t1stats  # noqa: E402
 import t2stats  # noqa: E402
 from common import (BIGBENCH_TRAIN, HERE, RESULTS_MD, ROOT, SIZES, SMOKE, T1, current, eval_sets,  # noqa: E402
                     ledger)
+import tables  # noqa: E402
+from tables import BLANK, fmt, md_table, num  # noqa: E402
 
 SET_TITLES = {k: v[2] for k, v in eval_sets().items()}
 TARGET_AUROC_GAIN = 0.05
 
 
-def f(x, d=3, sign=False):
-    return "–" if x is None else (f"{x:+.{d}f}" if sign else f"{x:.{d}f}")
-
-
-def ci(m, d=3):
-    if not m or m.get("value") is None:
-        return "–"
-    lo, hi = m.get("low", m.get("ci_low")), m.get("high", m.get("ci_high"))
-    return f"{m['value']:.{d}f}" + (f" [{lo:.{d}f}, {hi:.{d}f}]" if lo is not None else "")
-
-
 def diff(d):
-    if not d or d.get("diff") is None:
-        return "–"
-    lo, hi = d.get("low", d.get("ci_low")), d.get("high", d.get("ci_high"))
-    mark = " **≠0**" if d.get("excludes_zero") else ""
-    return f"{d['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}]{mark}" if lo is not None else f"{d['diff']:+.3f}"
+    """A paired difference (tables.diff), marked **≠0** when its interval excludes zero."""
+    s = tables.diff(d)
+    return s + " **≠0**" if s.endswith("]") and d.get("excludes_zero") else s  # only a difference with an interval
 
 
 # --- sections ------------------------------------------------------------------------------------------------
@@ -92,13 +82,13 @@ def verdict(t2: dict, t1: dict) -> list[str]:
         pt0, pt1 = q["base"]["mean_p_true"]["value"], q["seed_mean"]["mean_p_true"]["mean"]
         out.append(f"- SK-Tuning raises P(True) AUROC on held-out questions (a) of `{SIZES['t1_model']}` by ≥ "
                    f"{TARGET_AUROC_GAIN} with an interval excluding zero: **{'met' if met else 'not met'}**. "
-                   f"Seed-averaged gain {diff(d)} ({per}); AUROC {f(base)} → {f(after)}, mean P(True) "
-                   f"{f(pt0)} → {f(pt1)}.")
+                   f"Seed-averaged gain {diff(d)} ({per}); AUROC {num(base)} → {num(after)}, mean P(True) "
+                   f"{num(pt0)} → {num(pt1)}.")
         if met and (base < 0.5 or after < 0.55):
-            out.append(f"  Caution: the gain takes AUROC from {f(base)} to {f(after)}, i.e. from below or near chance "
+            out.append(f"  Caution: the gain takes AUROC from {num(base)} to {num(after)}, i.e. from below or near chance "
                        "to about chance; that is P(True) losing a wrong ranking, not learning a right one.")
         if abs(pt1 - 0.5) > 0.3 and abs(pt1 - 0.5) > abs(pt0 - 0.5) + 0.1:
-            out.append(f"  Caution: after SK-Tuning the mean P(True) is {f(pt1)} (base {f(pt0)}) on a set that is "
+            out.append(f"  Caution: after SK-Tuning the mean P(True) is {num(pt1)} (base {num(pt0)}) on a set that is "
                        "half true: the judge has drifted towards always answering "
                        + ("True" if pt1 > 0.5 else "False") + ".")
     else:
@@ -112,8 +102,8 @@ def verdict(t2: dict, t1: dict) -> list[str]:
             best = max((v["value"], k) for k, v in b.items() if v and v.get("value") is not None)
             after = st["seed_mean"]["auroc"]["mean"]
             out.append(f"- `{model}`, ({name}) {SET_TITLES[name]}: seed-averaged ΔAUROC {diff(dd)} "
-                       f"({f(st['base']['auroc']['value'])} → {f(after)}). Best model-free shortcut on the same "
-                       f"options: {best[1].replace('_', ' ')} {f(best[0])}"
+                       f"({num(st['base']['auroc']['value'])} → {num(after)}). Best model-free shortcut on the same "
+                       f"options: {best[1].replace('_', ' ')} {num(best[0])}"
                        + (" — the tuned judge does not beat it." if after <= best[0] else "."))
     mc = t1.get("truthfulqa-mc", {}).get("diffs", {}).get("mc1", {})
     d1 = mc.get("selfeval-skt − base")
@@ -138,10 +128,10 @@ def training_md(model: str) -> list[str]:
            f"{SIZES['valid_fraction']:.0%} of the training questions):", ""]
     for s, r in tr.items():
         lq = r.get("loss_first_last_quarter") or [None, None]
-        checks = ", ".join(f"{st}: {f(a, 2)}/{f(p, 2)}" for st, a, p in r.get("valid_checks") or [])
-        out.append(f"- seed {s}: {r.get('steps')} steps, {f(r.get('seconds'), 0)} s; mean training loss first / "
-                   f"last quarter {f(lq[0])} / {f(lq[1])}; kept step {r.get('best_step')} (validation AUROC "
-                   f"{f((r.get('initial_valid') or {}).get('auroc'))} → {f(r.get('best_valid_auroc'))}); "
+        checks = ", ".join(f"{st}: {num(a, 2)}/{num(p, 2)}" for st, a, p in r.get("valid_checks") or [])
+        out.append(f"- seed {s}: {r.get('steps')} steps, {num(r.get('seconds'), 0)} s; mean training loss first / "
+                   f"last quarter {num(lq[0])} / {num(lq[1])}; kept step {r.get('best_step')} (validation AUROC "
+                   f"{num((r.get('initial_valid') or {}).get('auroc'))} → {num(r.get('best_valid_auroc'))}); "
                    f"validation AUROC / mean P(True) by step: {checks}.")
     return out + [""]
 
@@ -152,30 +142,28 @@ def table2_md(t2: dict) -> list[str]:
         out += training_md(model)
     for model, sets in t2.items():
         for name, st in sets.items():
-            out += [f"### `{model}`, ({name}) {SET_TITLES[name]}", "",
-                    f"{st['n_questions']} questions, {st['n_options']} options, {st['positive_rate']:.0%} of options "
-                    f"true; chance selection accuracy {f(st['chance_accuracy'])}.", "",
-                    "| system | AUROC | ECE | Brier | selection acc | direct acc | mean P(True) "
-                    "| ΔAUROC vs base (paired) |",
-                    "|---|---|---|---|---|---|---|---|"]
             cols = t2stats.HEAD
-            out.append("| base | " + " | ".join(ci(st["base"][m]) for m in cols) + " | |")
-            for s, v in st["seeds"].items():
-                out.append(f"| SK-tuned, seed {s} | " + " | ".join(ci(v[m]) for m in cols)
-                           + f" | {diff(v['auroc_diff'])} |")
+            rows = [["base", *(fmt(st["base"][m]) for m in cols), BLANK]]
+            rows += [[f"SK-tuned, seed {s}", *(fmt(v[m]) for m in cols), diff(v["auroc_diff"])]
+                     for s, v in st["seeds"].items()]
             if "seed_mean" in st:
                 sm = st["seed_mean"]
-                out.append("| SK-tuned, mean ± sd over seeds | " + " | ".join(
-                    f"{f(sm[m]['mean'])} ± {f(sm[m]['sd'])}" for m in cols)
-                    + f" | {diff(st['seed_mean_diff']['auroc'])} |")
+                rows.append(["SK-tuned, mean ± sd over seeds", *(f"{num(sm[m]['mean'])} ± {num(sm[m]['sd'])}"
+                                                                 for m in cols), diff(st["seed_mean_diff"]["auroc"])])
+            out += [f"### `{model}`, ({name}) {SET_TITLES[name]}", "",
+                    f"{st['n_questions']} questions, {st['n_options']} options, {st['positive_rate']:.0%} of options "
+                    f"true; chance selection accuracy {num(st['chance_accuracy'])}.", "",
+                    *md_table(["system", "AUROC", "ECE", "Brier", "selection acc", "direct acc", "mean P(True)",
+                               "ΔAUROC vs base (paired)"], rows)]
+            if "seed_mean" in st:
                 dd = st["seed_mean_diff"]
                 out += ["", f"Seed-averaged paired differences (after − before): AUROC {diff(dd['auroc'])}, "
                             f"ECE {diff(dd['ece'])}, Brier {diff(dd['brier'])} (lower ECE / Brier is better)."]
             b = st["baselines"]
             out += ["", "Shortcut baselines (no model), AUROC on the same options: answer-string frequency "
-                        f"{ci(b['answer_frequency'])}; longer option {ci(b['longer_option'])}; rate at which the "
+                        f"{fmt(b['answer_frequency'])}; longer option {fmt(b['longer_option'])}; rate at which the "
                         "option string was true in the SK-Tuning training rows of its task "
-                        f"{ci(b['train_true_rate'])}.",
+                        f"{fmt(b['train_true_rate'])}.",
                     ""]
     if not t2:
         out += ["(no finished calibration yet)", ""]
@@ -187,11 +175,9 @@ def table1_md(t1: dict, tr: dict) -> list[str]:
     for task, data in t1.items():
         labels = [lab for lab in t1stats.LABELS if lab in data["metrics"]] or list(data["metrics"])
         metrics = t1stats.TASKS.get(task) or t1stats.FALLBACK.get(task) or ()
-        out += [f"### {task}", "", "| metric | " + " | ".join(labels) + " | paired differences |",
-                "|---|" + "---|" * (len(labels) + 1)]
-        for m in metrics:
-            ds = "; ".join(f"{k} {diff(v)}" for k, v in data["diffs"].get(m, {}).items()) or "–"
-            out.append(f"| {m} | " + " | ".join(ci(data["metrics"][lab].get(m)) for lab in labels) + f" | {ds} |")
+        rows = [[m, *(fmt(data["metrics"][lab].get(m)) for lab in labels),
+                 "; ".join(f"{k} {diff(v)}" for k, v in data["diffs"].get(m, {}).items()) or "–"] for m in metrics]
+        out += [f"### {task}", "", *md_table(["metric", *labels, "paired differences"], rows)]
         n = next((v.get("n") for lab in labels for v in data["metrics"][lab].values() if v.get("n")), None)
         out += ["", f"{n} questions." if n else "", ""]
     if not t1:
@@ -200,10 +186,10 @@ def table1_md(t1: dict, tr: dict) -> list[str]:
         r = tr.get(run, {})
         a = r.get("align", {})
         fin = a.get("final") or {}
-        out.append(f"- {title}: {r.get('scored')} samples scored (mean P(True) {f(r.get('mean_p_true'))}), "
+        out.append(f"- {title}: {r.get('scored')} samples scored (mean P(True) {num(r.get('mean_p_true'))}), "
                    f"{r.get('pairs')} pairs, DPO {a.get('steps')} steps (last logged: loss "
-                   f"{f(fin.get('loss'))}, reward accuracy {f(fin.get('rewards/accuracies'))}, margin "
-                   f"{f(fin.get('rewards/margins'))}).")
+                   f"{num(fin.get('loss'))}, reward accuracy {num(fin.get('rewards/accuracies'))}, margin "
+                   f"{num(fin.get('rewards/margins'))}).")
     return out + [""]
 
 
@@ -223,11 +209,10 @@ def steps_md() -> tuple[list[str], dict]:
     out = ["## Steps: wall time and peak memory", "",
            "Each step is one child process; peak memory is its maximum resident set size (`os.wait4` rusage). "
            "Wall time sums all attempts of a step (an interrupted step resumes). *Expected* is the plan of "
-           "`benchmarks/effect/budget.py` (the sizes below at the measured rates).", "",
-           "| step | size | expected (s) | wall (s) | CPU user (s) | peak RSS (MB) | attempts | finished |",
-           "|---|---|---|---|---|---|---|---|"]
-    out += [f"| {r['step']} | {r['what']} | {f(r['expected_s'], 0)} | {r['wall_s']:.0f} | {r['user_s']:.0f} | "
-            f"{r['peak_mb']:.0f} | {r['attempts']} | {'yes' if r['finished'] else 'no'} |" for r in rows]
+           "`benchmarks/effect/budget.py` (the sizes below at the measured rates).", ""]
+    out += md_table(["step", "size", "expected (s)", "wall (s)", "CPU user (s)", "peak RSS (MB)", "attempts", "finished"],
+                    [[r["step"], r["what"], num(r["expected_s"], 0), num(r["wall_s"], 0), num(r["user_s"], 0),
+                      num(r["peak_mb"], 0), r["attempts"], "yes" if r["finished"] else "no"] for r in rows])
     missing = [n for n in plan if n not in led and n != "summarize"]
     out += ["", f"Total wall time of the steps: {total / 60:.1f} min (planned: "
                 f"{sum(t for t, _ in plan.values()) / 60:.1f} min)."

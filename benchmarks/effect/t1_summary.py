@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
+import tables  # noqa: E402
 from common import short  # noqa: E402
 from t1_study import ALIGN, JUDGES, KQA2, KQA_SAMPLE, MC_LIMIT, MC_TUNE, MC_TUNED_LIMIT, T1X  # noqa: E402
 
@@ -34,14 +36,11 @@ BASE_OF = {"kqa2": "kqa"}  # v2 is read against v1's base evaluation (the same g
 
 
 def fmt(v, digits=3) -> str:
-    return "-" if v is None else f"{v:.{digits}f}"
+    return tables.num(v, digits, missing="-")
 
 
 def cell(m: dict | None) -> str:
-    if not m or m.get("value") is None:
-        return "-"
-    ci = f" [{fmt(m.get('ci_low'))}, {fmt(m.get('ci_high'))}]" if m.get("ci_low") is not None else ""
-    return fmt(m["value"]) + ci
+    return tables.fmt(m, missing="-")
 
 
 def _mean_ci(x) -> dict:
@@ -52,9 +51,7 @@ def _mean_ci(x) -> dict:
 
 
 def diff_cell(d: dict | None) -> str:
-    if not d or d.get("diff") is None:
-        return "-"
-    return f"{d['diff']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+    return tables.diff(d, missing="-")
 
 
 def load(path: Path):

@@ -16,6 +16,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the shared formatter
+from tables import BLANK, md_table  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results" / "reliability.md"
 SECTION = "## Bad input"
 HEADER = """# Reliability
@@ -57,13 +60,13 @@ def section(results, table_name, seconds: float) -> str:
              "exits 2 with exactly one line on stderr, no traceback, that names the flag, the recipe key (file, "
              "stage, key) or the file and line. Flag and recipe cases are generated from the declarations on the "
              "config fields (every type, choice, pattern and bound, just past it), file cases from the record each "
-             "command reads. Before this work the issue counted 181 tried, 110 held.", "",
-             "| command | cases tried | held | not held |", "|---|---:|---:|---|"]
-    for name, (n, h, bad) in per.items():
-        why = "; ".join(sorted({f"{c.kind} ({c.what}): {c.known or 'unexplained'}" for c in bad}))
-        lines.append(f"| `{name}` | {n} | {h} | {why or '-'} |")
-    lines += [f"| **all** | **{tried}** | **{held}** | |", "", "| kind of bad input | tried | held |", "|---|---:|---:|"]
-    lines += [f"| {k} | {n} | {held_kinds[k]} |" for k, n in kinds.most_common()]
+             "command reads. Before this work the issue counted 181 tried, 110 held.", ""]
+    rows = [[f"`{name}`", n, h, "; ".join(sorted({f"{c.kind} ({c.what}): {c.known or 'unexplained'}" for c in bad}))
+             or "-"] for name, (n, h, bad) in per.items()]
+    lines += md_table(["command", "cases tried", "held", "not held"],
+                      rows + [["**all**", f"**{tried}**", f"**{held}**", BLANK]], align="lrrl")
+    lines += ["", *md_table(["kind of bad input", "tried", "held"], [[k, n, held_kinds[k]] for k, n in kinds.most_common()],
+                           align="lrr")]
     lines += ["", "Decisions: `--limit 0` is an error (leave the flag out for no limit); a recipe boolean must be a YAML "
               "boolean (`trust_remote_code: \"false\"` is refused); `5e-5` in YAML is text, refused with a hint to "
               "write `5.0e-5`; an int is accepted where a float is expected."

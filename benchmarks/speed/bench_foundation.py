@@ -18,6 +18,9 @@ from selfalign.engines.hf import HFEngine
 from selfalign.provenance import meta
 from selfalign.selfeval.ptrue import p_true
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
+from tables import md_table  # noqa: E402
+
 OUT = Path(__file__).resolve().parents[1] / "results"
 
 
@@ -57,16 +60,22 @@ def main(n_prompts: int = 16, n_pairs: int = 96):
                            model_info=engine.info)
     OUT.mkdir(exist_ok=True)
     (OUT / "foundation.json").write_text(json.dumps(results, indent=2) + "\n")
-    md = ["# Foundation benchmark (embedded SmolLM2-135M, CPU)", "",
-          f"threads={results['threads']}, peak RSS {results['peak_rss_mib']} MiB, commit {results['meta']['git_commit']}", "",
-          "| sampling: prompts/batch (x4 samples) | tokens | s | tokens/s |", "|---|---|---|---|"]
-    md += [f"| {r['batch_prompts']}{' (one prompt per call)' if r['batch_prompts'] == 1 else ''} | {r['tokens']} | {r['seconds']} | "
-           f"{r['tokens_per_s']} |" for r in results["sampling"]]
-    md += ["", "| P(True) scoring: batch | pairs | s | pairs/s |", "|---|---|---|---|"]
-    md += [f"| {r['batch']}{' (naive)' if r['batch'] == 1 else ''} | {r['pairs']} | {r['seconds']} | {r['pairs_per_s']} |"
-           for r in results["scoring"]]
-    (OUT / "foundation.md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
+    md = render(results)
+    (OUT / "foundation.md").write_text(md)
+    print(md, end="")
+
+
+def render(results: dict) -> str:
+    """benchmarks/results/foundation.md from the results (foundation.json)."""
+    return "\n".join([
+        "# Foundation benchmark (embedded SmolLM2-135M, CPU)", "",
+        f"threads={results['threads']}, peak RSS {results['peak_rss_mib']} MiB, commit {results['meta']['git_commit']}", "",
+        *md_table(["sampling: prompts/batch (x4 samples)", "tokens", "s", "tokens/s"],
+                  [[f"{r['batch_prompts']}{' (one prompt per call)' if r['batch_prompts'] == 1 else ''}", r["tokens"],
+                    r["seconds"], r["tokens_per_s"]] for r in results["sampling"]]), "",
+        *md_table(["P(True) scoring: batch", "pairs", "s", "pairs/s"],
+                  [[f"{r['batch']}{' (naive)' if r['batch'] == 1 else ''}", r["pairs"], r["seconds"], r["pairs_per_s"]]
+                   for r in results["scoring"]])]) + "\n"
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import functools
 import json
 import os
 import resource
+import sys
 import time
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from selfalign.engines.rowsample import RowSampler
 from selfalign.provenance import meta
 
 OUT = Path(__file__).resolve().parents[1] / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
+from tables import md_table  # noqa: E402
 
 
 def prompts(k: int) -> list[str]:
@@ -76,10 +79,10 @@ def main(argv=None) -> None:
         f"load average {res['load_average']:.1f}): {args.prompts} qa_wikidata few-shot prompts x {args.n} samples, "
         "T=1, top-k 10, top-p 0.9, <= 12 tokens, cut at the line end; best of "
         f"{args.reps} interleaved runs.\n\n"
-        "| path | seconds | rows/s |\n|---|---|---|\n"
-        f"| full vocabulary (top-k, top-p, softmax, cumsum over all tokens) | {best['full']:.1f} | "
-        f"{res['rows_per_s']['full']} |\n"
-        f"| top-k candidates only | {best['fast']:.1f} | {res['rows_per_s']['fast']} |\n\n"
+        + "\n".join(md_table(["path", "seconds", "rows/s"],
+                             [["full vocabulary (top-k, top-p, softmax, cumsum over all tokens)", f"{best['full']:.1f}",
+                               res["rows_per_s"]["full"]],
+                              ["top-k candidates only", f"{best['fast']:.1f}", res["rows_per_s"]["fast"]]])) + "\n\n"
         f"Ratio: **{res['ratio_fast_over_full']}x**; answers identical: {res['identical_answers']}.\n")
     print(json.dumps({k: res[k] for k in ("rows_per_s", "ratio_fast_over_full", "identical_answers")}))
 

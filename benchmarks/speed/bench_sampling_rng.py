@@ -32,6 +32,9 @@ from selfalign.engines import GenerationConfig
 from selfalign.engines.hf import HFEngine
 from selfalign.provenance import meta
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
+from tables import md_table  # noqa: E402
+
 OUT = Path(__file__).resolve().parents[1] / "results"
 ROOT = Path(__file__).resolve().parents[2]
 SECTION = "Per-row sampling cost"
@@ -88,6 +91,13 @@ def batch_independent(engine, prompts, cfg) -> bool:
     return alone == batched
 
 
+def runs_table(runs: dict, reps: int) -> list[str]:
+    """One row per run of each path, interleaved as they ran."""
+    return md_table(["path", "new tokens", "CPU s", "tokens per CPU s", "wall s", "tokens/s (wall)"],
+                    [[f"{k} #{i + 1}", r["new_tokens"], r["cpu_seconds"], r["tokens_per_cpu_s"], r["seconds"],
+                      r["tokens_per_s"]] for i in range(reps) for k in runs for r in [runs[k][i]]])
+
+
 def write_section(path: Path, title: str, body: str) -> None:
     """Replace (or add) the ``## title`` section of a Markdown file, keeping the others."""
     text = path.read_text() if path.exists() else "# Reliability\n"
@@ -139,9 +149,7 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     (OUT / "sampling_rng.json").write_text(json.dumps(res, indent=2) + "\n")
 
-    rows = "\n".join(f"| {k} #{i + 1} | {r['new_tokens']} | {r['cpu_seconds']} | {r['tokens_per_cpu_s']} | "
-                     f"{r['seconds']} | {r['tokens_per_s']} |"
-                     for i in range(args.reps) for k in runs for r in [runs[k][i]])
+    table = "\n".join(runs_table(runs, args.reps))
     body = f"""`benchmarks/speed/bench_sampling_rng.py` ({res['meta']['git_commit']}; {args.model} on {args.device}, torch threads
 {args.threads}; load average {res['load_average'][0]} at start, {res['load_average'][1]} at end, 2 shared cores).
 {len(prompts)} chat prompts x {args.n} samples x {args.tokens} new tokens (EOS masked until then, so both paths run the
@@ -149,9 +157,7 @@ same decode steps), batch size {args.batch_size}, temperature 1, top-p 0.9, top-
 {args.reps} times on the same loaded model. "batch-seeded" is `engines/hf.py` at {args.before} (one
 `torch.manual_seed` per batch, transformers' multinomial), loaded from git by the benchmark.
 
-| path | new tokens | CPU s | tokens per CPU s | wall s | tokens/s (wall) |
-|---|---|---|---|---|---|
-{rows}
+{table}
 
 - per-row / batch-seeded tokens per CPU second: median **{med:.3f}** ({', '.join(f'{r:.3f}' for r in ratios)};
   {args.reps} interleaved runs). One torch thread, so a call's CPU time is its own cost; the wall-clock ratios

@@ -19,6 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
+from tables import md_table  # noqa: E402
 
 
 def rows_file(n: int) -> Path:
@@ -78,16 +80,23 @@ def main(argv=None) -> None:
             "time": time.strftime("%Y-%m-%d %H:%M"), "results": results}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "sktune_speed.json").write_text(json.dumps(info, indent=1))
-    lines = [f"# SK-Tuning speed ({args.model}, {args.rows} rows x {args.epochs} epochs, {args.threads} thread)", "",
+    md = render(info)
+    (OUT / "sktune_speed.md").write_text(md)
+    print(md, end="")
+
+
+def render(info: dict) -> str:
+    """benchmarks/results/sktune_speed.md from the results (sktune_speed.json)."""
+    lines = [f"# SK-Tuning speed ({info['model']}, {info['rows']} rows x {info['epochs']} epochs, {info['threads']} "
+             "thread)", "",
              "`python benchmarks/speed/bench_sktune_speed.py` — every variant a `selfalign sk-tune` child process in one run; "
              "wall time includes model load, encoding, reference margins and the trunk pass. Rows/s = rows x epochs / "
-             "wall time.", "", "| variant | wall s | of which encode s | rows/s | ratio vs before | peak RSS MB |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {r['variant']} | {r['wall_s']} | {r['encode_s']} | {r['rows_per_s']} | {r['ratio_vs_before']}x | "
-              f"{r['peak_rss_mb']} |" for r in results]
+             "wall time.", ""]
+    lines += md_table(["variant", "wall s", "of which encode s", "rows/s", "ratio vs before", "peak RSS MB"],
+                      [[r["variant"], r["wall_s"], r["encode_s"], r["rows_per_s"], f"{r['ratio_vs_before']}x",
+                        r["peak_rss_mb"]] for r in info["results"]])
     lines += ["", f"Measured {info['time']} on this 2-core machine (other work on the second core)."]
-    (OUT / "sktune_speed.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

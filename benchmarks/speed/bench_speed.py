@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import resource
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -25,6 +26,9 @@ from selfalign.engines import GenerationConfig
 from selfalign.engines.hf import HFEngine
 from selfalign.provenance import meta
 from selfalign.selfeval.ptrue import build_prompt, p_true
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
+from tables import md_table  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "results"
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -207,12 +211,12 @@ def render(out) -> str:
           f"load average {s['loadavg_start'][0]:.1f} at start, {s['loadavg_end'][0]:.1f} at end (2 cores).", "",
           "**Timings are noisy**: the 2 CPU cores are shared with other workers' jobs, so absolute seconds move by "
           "2x between runs. The key comparison (cached vs uncached) ran twice, interleaved, so both see the same load.",
-          "", "| stage | pairs / new tokens | tokens run | s | GFLOP | GFLOP/s | share of fp32 matmul bound | peak RSS MiB |",
-          "|---|---|---|---|---|---|---|---|"]
-    for r in out["stages"]:
-        size = r.get("pairs", r.get("new_tokens"))
-        md.append(f"| {r['stage']} | {size} | {r['tokens_run']} | {r['seconds']} | {r['gflop']} | "
-                  f"{r['gflops_achieved']} | {r['fraction_of_fp32_matmul_bound']:.0%} | {r['peak_rss_mib']} |")
+          ""]
+    md += md_table(["stage", "pairs / new tokens", "tokens run", "s", "GFLOP", "GFLOP/s", "share of fp32 matmul bound",
+                    "peak RSS MiB"],
+                   [[r["stage"], r.get("pairs", r.get("new_tokens")), r["tokens_run"], r["seconds"], r["gflop"],
+                     r["gflops_achieved"], f"{r['fraction_of_fp32_matmul_bound']:.0%}", r["peak_rss_mib"]]
+                    for r in out["stages"]])
     md += ["", f"- 5-shot P(True), prefix reuse vs the plain batched path: **{s['ptrue5_speedup_cached_vs_uncached']}x** "
            f"(two runs); vs the naive one-row loop (per pair): {s['ptrue5_speedup_cached_vs_naive']}x.",
            f"- All three give the same P(True): max |diff| = {s['ptrue_max_abs_diff_cached_vs_uncached_vs_naive']:.1e}.",

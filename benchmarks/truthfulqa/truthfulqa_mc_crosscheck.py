@@ -25,6 +25,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "truthfulqa_mc_crosscheck.md"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
+from tables import md_table, num  # noqa: E402
 
 
 def harness_configs(data_file: Path) -> list[dict]:
@@ -109,9 +111,9 @@ def write_md(r: dict, ok: bool, info: dict) -> None:
         f"Harness: lm_eval {r['lm_eval']}, its installed `truthfulqa_mc1` (v2.0) and `truthfulqa_mc2` (v3.0) task "
         "YAMLs and `process_results_mc2`, its HFLM on the same loaded weights; only the data source is a local "
         "JSON file of the same questions (HF `truthful_qa/multiple_choice` layout; no hub access here).", "",
-        "| metric | selfalign | harness | abs. diff (points) |", "|---|---|---|---|",
-        *(f"| {m.upper()} | {r['ours'][m]:.4f} | {r['harness'][m]:.4f} | {r['abs_diff_points'][m]:.3f} |"
-          for m in ("mc1", "mc2")), "",
+        *md_table(["metric", "selfalign", "harness", "abs. diff (points)"],
+                  [[m.upper(), num(r["ours"][m], 4), num(r["harness"][m], 4), num(r["abs_diff_points"][m])]
+                   for m in ("mc1", "mc2")]), "",
         f"Every harness request (context, continuation) equals ours. Largest per-option log-likelihood "
         f"difference: {r['max_abs_loglikelihood_diff']:.2e} nats (batching/padding float noise).", "",
         f"Requirement (within 0.5 points): **{'met' if ok else 'NOT met'}**. Time: ours {r['seconds']['ours']} s, "

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from selfalign.evals.results import compare, load_result, summarize
 from selfalign.evals.truthfulqa_mc import load_questions
-from selfalign.summary import fmt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
+from tables import diff, fmt, md_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 MC = ("mc1", "mc2", "selfeval_mc1")
 GEN = ("true", "info", "true_info", "bleu_acc", "rouge_acc")
 
 
-def table(title: str, metrics: dict, names) -> list[str]:
-    cells = [fmt({k: metrics[m].get(k) for k in ("value", "ci_low", "ci_high")}) for m in names]
-    return [f"| {title} | {metrics[names[0]]['n']} | " + " | ".join(cells) + " |"]
+def row(title: str, metrics: dict, names) -> list:
+    return [title, metrics[names[0]]["n"], *(fmt({k: metrics[m].get(k) for k in ("value", "ci_low", "ci_high")})
+                                             for m in names)]
 
 
 def main() -> None:
@@ -51,8 +54,8 @@ def main() -> None:
              f"Scored as {mc_sum['meta'].get('harness')} (QA primer, summed continuation log-likelihood; checked "
              "equal to lm_eval 0.4.13 on 40 questions: benchmarks/results/truthfulqa_mc_crosscheck.md). "
              "selfeval_mc1 = the paper's Self-Eval selection: the MC1 option with the highest 5-shot P(True).", "",
-             "| questions | n | " + " | ".join(MC) + " |", "|---|---|" + "---|" * len(MC)]
-    lines += table("test split (paper)", mc_test, MC) + table("all 817", mc_sum["metrics"], MC)
+             *md_table(["questions", "n", *MC], [row("test split (paper)", mc_test, MC),
+                                                 row("all 817", mc_sum["metrics"], MC)])]
     n_opts = sum(len(r["mc1_lls"]) for r in test_rows) / len(test_rows)
     n_pt = sum(len(r["mc1_lls"]) for r in mc_rows)
     n_ll = sum(len(set(o["text"] for o in q["mc1"] + q["mc2"])) for q in load_questions(None, "all")[1])
@@ -64,13 +67,12 @@ def main() -> None:
     lines += ["", f"Chance on the test split: MC1 = mean 1/#options = "
               f"{sum(1 / len(r['mc1_lls']) for r in test_rows) / len(test_rows):.3f} ({n_opts:.1f} MC1 options "
               "per question). Self-Eval selection − likelihood MC1 on the test split (paired bootstrap): "
-              f"{sel['diff']:+.3f} [{sel['ci_low']:+.3f}, {sel['ci_high']:+.3f}]. Shortcut baseline (no model): "
+              f"{diff(sel)}. Shortcut baseline (no model): "
               f"picking the longest MC1 option scores {fmt(long_sum)}.", "",
               "## Generation (test split)", "",
               f"Greedy answers, prompt `{gen_sum['meta'].get('config', {}).get('template')}`, at most "
               f"{gen_sum['meta'].get('config', {}).get('max_new_tokens')} tokens; judge: {gen_sum.get('judge')}.",
-              "", "| questions | n | " + " | ".join(gm) + " |", "|---|---|" + "---|" * len(gm)]
-    lines += table("test split", gen_sum["metrics"], gm)
+              "", *md_table(["questions", "n", *gm], [row("test split", gen_sum["metrics"], gm)])]
     abst = sum(1 for r in gen_rows if not r.get("info")) if gen_rows and "info" in gen_rows[0] else None
     lines += ["", f"Uninformative answers (abstentions or empty): {abst} of {len(gen_rows)}.", "",
               "## Cost", "",
