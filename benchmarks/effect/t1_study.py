@@ -98,6 +98,25 @@ def kqa(model: str, skt: str, root: Path, variant: str = "v1", judges=None) -> N
         evaluate(judge, str(aligned), [aligned / "train_summary.json"])
 
 
+CURVE_STEPS = (25, 50)  # v2: TRL's checkpoints (save_steps 25), copied aside while the run went (save_total_limit 2)
+
+
+def curve(model: str, root: Path, judges=None) -> None:
+    """v2 knowledge QA: held-out accuracy after 25 and 50 of the 80 DPO steps (a learning curve in steps), from the
+    checkpoints in ``kqa2/ckpt-copies/<judge>-checkpoint-<n>`` (the final adapter is the 80-step point)."""
+    d = root / "kqa2"
+    for judge in [j for j in ("skt", "oracle") if not judges or j in judges]:
+        for n in CURVE_STEPS:
+            ckpt, out = d / "ckpt-copies" / f"{judge}-checkpoint-{n}", d / f"eval-{judge}-step{n}.json"
+            if not (ckpt / "adapter_model.safetensors").exists():
+                print(f"[miss] {ckpt}: no checkpoint copy", flush=True)
+                continue
+            step(f"t1x/{short(model)}/kqa2/eval-{judge}-step{n}",
+                 selfalign("eval", "knowledge-qa", "--model", model, "--adapter", ckpt, "--dtype", DTYPE, "--split",
+                           "heldout", "--no-selfeval", *KQA_LIMIT, "--n-boot", 1000, "--output", out),
+                 deps=[ckpt / "adapter_model.safetensors"], outputs=[out])
+
+
 def mc(model: str, skt: str, root: Path) -> None:
     d = root / "mc"
 
@@ -131,11 +150,14 @@ def main(argv=None) -> None:
     ap.add_argument("--skt", help="the SK-tuned judge (default: benchmarks/adapters/<model>-skt-wikidata)")
     ap.add_argument("--only", choices=("kqa", "mc"))
     ap.add_argument("--kqa", choices=("v1", "v2"), default="v1", help="the knowledge-QA settings (see KQA2)")
+    ap.add_argument("--curve", action="store_true", help="v2 knowledge QA: evaluate the 25- and 50-step checkpoints")
     ap.add_argument("--judges", nargs="+", choices=JUDGES, help="knowledge QA: these rows only (e.g. one per process, "
                     "started after the shared sample step has finished)")
     args = ap.parse_args(argv)
     skt = args.skt or str(ROOT / "benchmarks" / "adapters" / f"{args.model}-skt-wikidata")
     root = T1X / short(args.model)
+    if args.curve:
+        return curve(args.model, root, args.judges)
     if args.only in (None, "kqa"):
         kqa(args.model, skt, root, args.kqa, args.judges)
     if args.only in (None, "mc"):

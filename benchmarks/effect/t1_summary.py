@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
 import tables  # noqa: E402
 from common import short  # noqa: E402
-from t1_study import ALIGN, JUDGES, KQA2, KQA_SAMPLE, MC_LIMIT, MC_TUNE, MC_TUNED_LIMIT, T1X  # noqa: E402
+from t1_study import ALIGN, CURVE_STEPS, JUDGES, KQA2, KQA_SAMPLE, MC_LIMIT, MC_TUNE, MC_TUNED_LIMIT, T1X  # noqa: E402
 
 from selfalign.evals.results import compare, load_result  # noqa: E402
 from selfalign.io import iter_jsonl  # noqa: E402
@@ -105,6 +105,26 @@ def pair_quality(root: Path, part: str = "kqa") -> dict:
         out[judge] = {"pairs": n, **{k: v / max(1, n) for k, v in counts.items()},
                       "top_sample_correct": sum(c for _, c in top.values()) / max(1, len(top))}
     return out
+
+
+def steps_curve(root: Path, base_rows, data: dict) -> list[str]:
+    """v2: held-out accuracy after 25, 50 and all 80 DPO steps (the checkpoints TRL wrote on the way)."""
+    total = KQA2["align"]["--max-steps"]
+    rows, curve = [], {}
+    for judge in ("skt", "oracle"):
+        for n in (*CURVE_STEPS, total):
+            name = f"eval-{judge}-step{n}.json" if n != total else f"eval-{judge}.json"
+            summary, r = load(root / "kqa2" / name)
+            if summary is None:
+                continue
+            m, dd = summary["metrics"]["accuracy"], compare(r, base_rows, "accuracy")
+            curve[f"{judge}/{n}"] = {"accuracy": m, "diff_vs_base": dd}
+            rows.append([ROWS[judge], n, cell(m), diff_cell(dd), cell(summary["metrics"].get("length"))])
+    data["kqa2_steps_curve"] = curve
+    if not rows:
+        return []
+    return ["Held-out accuracy against the number of DPO steps (v2; 4 pairs a step):", "",
+            *tables.md_table(["row", "DPO steps", "accuracy", "Δ accuracy", "length"], rows), ""]
 
 
 def relation_majority() -> dict:
@@ -190,6 +210,8 @@ def main(argv=None) -> None:
             data["shortcuts"] = {"relation_majority_accuracy": rm}
             lines.append(f"| *shortcut, no model: the relation's commonest training answer* | {cell(rm)} |" + " |" * 7)
         lines.append("")
+        if part == "kqa2":
+            lines += steps_curve(root, base_rows, data)
     for part in ("kqa", "kqa2"):
         pq = pair_quality(root, part)
         data["pairs" if part == "kqa" else "pairs_v2"] = pq
