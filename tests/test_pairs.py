@@ -11,10 +11,11 @@ from selfalign.stages.pairs import PairsConfig, build_pairs, run_pairs
 FOUR = [("a", 1.0), ("b", 0.75), ("c", 0.5), ("d", 0.0)]
 
 
-def rows_for(pid, samples, prompt=None):
+def rows_for(pid, samples, prompt=None, chat=True):
+    # chat=True: the answers stay as written (the space a plain prompt gets back: test_answers_continue_their_prompt)
     prompt = prompt or f"Q: {pid}?\nA:"
-    return [{"id": pid, "sample_idx": k, "prompt": prompt, "question": f"{pid}?", "response": text, "score": s}
-            for k, (text, s) in enumerate(samples)]
+    return [{"id": pid, "sample_idx": k, "prompt": prompt, "question": f"{pid}?", "response": text, "score": s,
+             "chat_template": chat} for k, (text, s) in enumerate(samples)]
 
 
 def cr(pairs):
@@ -164,3 +165,22 @@ def test_cli_flags_build_the_config():
     assert (cfg.strategy, cfg.margin, cfg.max_pairs_per_prompt, cfg.top_fraction) == ("all", 0.5, 3, 0.5)
     with pytest.raises(SystemExit):
         parser.parse_args(["--strategy", "best"])
+
+
+def test_answers_continue_their_prompt_as_they_were_generated():
+    """Samples are stored stripped; a plain prompt ending mid-line gets its space back (TRL tokenises prompt +
+    completion as one string: "isParis" is not what the model wrote), chat and newline-ended prompts do not."""
+    from selfalign.stages.pairs import continuation
+
+    two = [("Paris", 1.0), ("Lyon", 0.0)]
+    plain, _ = build_pairs(rows_for("p", two, prompt="The capital of France is", chat=False))
+    assert cr(plain) == [(" Paris", " Lyon")]
+    unknown, _ = build_pairs([{k: v for k, v in r.items() if k != "chat_template"}
+                              for r in rows_for("u", two, prompt="Q: u?\nA:")])
+    assert cr(unknown) == [(" Paris", " Lyon")]  # rows without the field: the prompt decides
+    chat, _ = build_pairs(rows_for("c", two, prompt="<|user|>Capital?<|assistant|>"))
+    assert cr(chat) == [("Paris", "Lyon")]
+    nl, _ = build_pairs(rows_for("n", two, prompt="Capital of France?\n", chat=False))
+    assert nl[0]["chosen"] == "Paris"
+    assert continuation("x is", " already spaced") == " already spaced" and continuation("x is", "") == ""
+

@@ -30,9 +30,9 @@ from selfalign.io import iter_jsonl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = {"base": "base", "ptrue": "Self-Eval-P(True)", "skt": "Self-Eval-SKT", "oracle": "oracle (gold labels)"}
-COLS = {"kqa": ["accuracy", "first_clause", "abstain", "length"], "kqa2": ["accuracy", "first_clause", "abstain", "length"],
-        "mc": ["selfeval_mc1", "mc1", "mc2"]}
-BASE_OF = {"kqa2": "kqa"}  # v2 is read against v1's base evaluation (the same greedy answers)
+KQA_COLS = ["accuracy", "first_clause", "abstain", "length"]
+COLS = {"kqa": KQA_COLS, "kqa2": KQA_COLS, "kqa3": KQA_COLS, "mc": ["selfeval_mc1", "mc1", "mc2"]}
+BASE_OF = {"kqa2": "kqa", "kqa3": "kqa"}  # v2 and v3 are read against v1's base evaluation (the same greedy answers)
 
 
 def fmt(v, digits=3) -> str:
@@ -121,7 +121,7 @@ def steps_curve(root: Path, base_rows, data: dict) -> list[str]:
             curve[f"{judge}/{n}"] = {"accuracy": m, "diff_vs_base": dd}
             rows.append([ROWS[judge], n, cell(m), diff_cell(dd), cell(summary["metrics"].get("length"))])
     data["kqa2_steps_curve"] = curve
-    if not rows:
+    if not any(k.split("/")[1] != str(total) for k in curve):  # no checkpoint was evaluated: the table says nothing new
         return []
     return ["Held-out accuracy against the number of DPO steps (v2; 4 pairs a step):", "",
             *tables.md_table(["row", "DPO steps", "accuracy", "Δ accuracy", "length"], rows), ""]
@@ -172,11 +172,14 @@ def main(argv=None) -> None:
              "for the settings). 95 % bootstrap intervals; Δ = paired difference against the base model.", ""]
     titles = {"kqa": "Knowledge QA: greedy answers on the 604 held-out qa_wikidata prompts",
               "kqa2": "Knowledge QA, v2 settings (samples at T=0.7, 600 prompts, pairs with a judge margin >= 0.4, "
-                      "80 DPO steps): the same 604 held-out prompts, against the same base",
+                      "80 DPO steps), trained with the pairs bug of v1 (answers glued to the prompt: \"isEgypt\"): "
+                      "the same 604 held-out prompts, against the same base",
+              "kqa3": "Knowledge QA, v3 = v2's settings, samples and scores, pairs fixed (\" Egypt\", the answer as it "
+                      "continued the prompt): the same 604 held-out prompts, against the same base",
               "mc": f"TruthfulQA MC: the base model on the first {MC_LIMIT} test questions, the tuned models on the first "
                     f"{MC_TUNED_LIMIT} (selection = selfeval_mc1, the MC1 option with the top P(True))"}
     for part, cols in COLS.items():
-        if part == "kqa2" and not (root / part).exists():
+        if part in ("kqa2", "kqa3") and not (root / part).exists():
             continue
         base_summary, base_rows = load(root / BASE_OF.get(part, part) / "eval-base.json")
         table = {}
@@ -205,19 +208,19 @@ def main(argv=None) -> None:
             data["shortcuts_mc1_longest_option"] = lo
             lines.append(f"| *shortcut, no model: the longest MC1 option* | {cell(lo[MC_LIMIT])} (first {MC_LIMIT}); "
                          f"{cell(lo[MC_TUNED_LIMIT])} (first {MC_TUNED_LIMIT}) |" + " |" * 5)
-        if part in ("kqa", "kqa2"):
+        if part in ("kqa", "kqa2", "kqa3"):
             rm = data.get("shortcuts", {}).get("relation_majority_accuracy") or relation_majority()
             data["shortcuts"] = {"relation_majority_accuracy": rm}
             lines.append(f"| *shortcut, no model: the relation's commonest training answer* | {cell(rm)} |" + " |" * 7)
         lines.append("")
         if part == "kqa2":
             lines += steps_curve(root, base_rows, data)
-    for part in ("kqa", "kqa2"):
+    for part in ("kqa", "kqa3"):  # v3's pairs are v2's, each answer with its leading space
         pq = pair_quality(root, part)
         data["pairs" if part == "kqa" else "pairs_v2"] = pq
         if not pq:
             continue
-        lines += [f"## The pairs against the gold targets ({'v1' if part == 'kqa' else 'v2'} settings; diagnostic, "
+        lines += [f"## The pairs against the gold targets ({'v1' if part == 'kqa' else 'v2/v3'} settings; diagnostic, "
                   "gold used for this table only)", "",
                   f"Sampled answers correct: {fmt(pq['answers_correct'])}; prompts with at least one correct answer: "
                   f"{fmt(pq['prompts_with_a_correct_answer'])}. Top sample correct: the judge's highest-scored "

@@ -77,12 +77,23 @@ def _candidates(n: int, strategy: str, top_fraction: float) -> list[tuple[int, i
     return [(0, n - 1)]
 
 
+def continuation(prompt: str, text: str, chat=None) -> str:
+    """The answer as it followed its prompt. Samples are stored stripped; a plain-text prompt that ends mid-line
+    ("The country of Aswan Dam is") was continued with a space (" Egypt"), and TRL tokenises prompt + completion as
+    one string, so without it DPO trains "isEgypt" (TRL then also cuts " is" off the prompt): tokens the model never
+    wrote, in a context it never sees. Chat prompts and prompts ending in whitespace keep the text as it is."""
+    if chat is True or not prompt or prompt[-1].isspace() or not text or text[0].isspace():
+        return text
+    return " " + text
+
+
 def build_pairs(rows: list[dict], strategy: str = "split", top_fraction: float = 0.5, margin: float = 0.0,
                 max_pairs_per_prompt: int | None = None, path="rows",
                 lines: list[int] | None = None) -> tuple[list[dict], dict]:
     """Preference pairs from scored samples, and a report of what was dropped and why.
 
-    Rows are grouped by ``id``; identical responses (after whitespace strip) become one sample with the mean
+    Rows are grouped by ``id``; chosen and rejected are the answers as they continue the prompt (``continuation``);
+    identical responses (after whitespace strip) become one sample with the mean
     score; samples scored None (or NaN/inf) are dropped. Distinct samples are ranked by score (ties: first seen first).
     Pairs with a zero score difference (ties) or a difference below ``margin`` are dropped. Output order:
     prompt first appearance, then chosen rank, then rejected rank. Bad rows are errors naming ``path`` and
@@ -134,8 +145,10 @@ def build_pairs(rows: list[dict], strategy: str = "split", top_fraction: float =
         head = grp[0]
         for i, j, diff in keep:
             c, r_ = ranked[i], ranked[j]
+            chat = head.get("chat_template")
             pairs.append({"id": pid, "prompt": head["prompt"], "question": head.get("question") or head["prompt"],
-                          "chosen": c.text, "rejected": r_.text, "chosen_score": c.score,
+                          "chosen": continuation(head["prompt"], c.text, chat),
+                          "rejected": continuation(head["prompt"], r_.text, chat), "chosen_score": c.score,
                           "rejected_score": r_.score, "margin": diff, "strategy": strategy,
                           "chosen_count": len(c.scores), "rejected_count": len(r_.scores)})
     rep["pairs"] = len(pairs)
