@@ -89,8 +89,10 @@ def test_oracle_ranks_by_gold_match(tmp_path):
     scored = _read(out)
     assert [r["score"] for r in scored] == [1, 0, 1, 0, 0, 0, 0, None]  # "" is no answer: unscored
     pairs, rep = build_pairs(scored, strategy="all")
-    assert pairs and all(p["chosen"] in ("Paris", "paris.") and p["rejected"] in ("Lyon", "Nice") for p in pairs)
-    assert {(p["chosen"], p["rejected"]) for p in pairs} == {(c, r) for c in ("Paris", "paris.") for r in ("Lyon", "Nice")}
+    # the answers continue their plain prompt ("P a" -> " Paris", see pairs.continuation)
+    assert pairs and all(p["chosen"] in (" Paris", " paris.") and p["rejected"] in (" Lyon", " Nice") for p in pairs)
+    assert {(p["chosen"], p["rejected"]) for p in pairs} == {(" " + c, " " + r) for c in ("Paris", "paris.")
+                                                             for r in ("Lyon", "Nice")}
     assert "b" in rep["no_pair_ids"]  # every answer wrong: nothing to prefer
     # without targets: one line naming the file and line
     bad = tmp_path / "bad.jsonl"
