@@ -101,6 +101,8 @@ def plan(recipe: dict, run_dir: Path, where: str) -> list[Step]:
         upstream = {f: by_name[st].hash + (f":{part}" if part else "") for f, (st, part) in s.refs.items()}
         work = {k: v for k, v in s.values.items() if k not in summary_only(s.cls)}
         key = {"stage": s.name.split("/")[0], "values": work, "inputs": upstream}
+        if s.stage.revision:  # a fixed stage: its earlier outputs are not reused (0 keeps the old hashes)
+            key["revision"] = s.stage.revision
         files = _input_files(s)
         if files:  # an edited input file changes the hash (a recipe without file inputs keeps its old hashes)
             key["files"] = files

@@ -44,6 +44,8 @@ class Stage:
     parts: dict = field(default_factory=dict)   # PART -> file name under RUN/<stage>/, beside the output
     model_label: Optional[str] = None  # eval.models label naming the model this stage trains
     plan_check: Optional[Ref] = None
+    revision: int = 0                  # raised when a fix changes the output for the same inputs: in the recipe
+    #                                    stage hash (when > 0), so a finished run redoes the stage and what follows
 
     def load(self) -> tuple[type, Callable]:
         """(config class, run function), imported now."""
@@ -137,7 +139,8 @@ for _s in (
           "Self-Eval every sample (P(True) or likelihood)", output="scores.jsonl", inputs={"input": "@sample"},
           plan_check="selfalign.stages.score:plan_check"),
     Stage("pairs", "selfalign.stages.pairs:PairsConfig", "selfalign.stages.pairs:run_pairs",
-          "build preference pairs from scored samples", output="pairs.jsonl", inputs={"input": "@score"}),
+          "build preference pairs from scored samples", output="pairs.jsonl", inputs={"input": "@score"},
+          revision=1),  # 1: answers continue their prompt (pairs.continuation), 2026-12-02
     Stage("align", "selfalign.stages.align:AlignConfig", "selfalign.stages.align:run_align",
           "DPO on preference pairs (TRL), LoRA by default", output="model", inputs={"pairs": "@pairs"},
           model_label="aligned"),

@@ -123,3 +123,20 @@ def test_the_shipped_table_declares_every_recipe_stage_once():
     for s in [*registry.commands().values(), *registry.evals().values()]:
         cls, fn = s.load()
         assert callable(fn) and hasattr(cls, "__dataclass_fields__"), s.name
+
+
+def test_a_stage_revision_redoes_it_and_what_follows_in_a_finished_run(toy_stages, lines, tmp_path, capsys):
+    """A fix that changes a stage's output for the same inputs raises its ``revision``: a finished run redoes that
+    stage and every stage after it (revision 0 keeps the old hashes)."""
+    recipe = tmp_path / "toy.yaml"
+    recipe.write_text(yaml.safe_dump({"toy-count": {"input": str(lines)}, "toy-double": {}}))
+    run_dir = tmp_path / "run"
+    assert main(["run", str(recipe), "--output", str(run_dir)]) == 0
+    capsys.readouterr()
+    assert main(["run", str(recipe), "--output", str(run_dir), "--dry-run"]) == 0
+    assert "plan                     toy-count=skip, toy-double=skip" in capsys.readouterr().out
+    import dataclasses
+
+    registry.register(dataclasses.replace(registry.stage("toy-count"), revision=1))  # the fixed stage
+    assert main(["run", str(recipe), "--output", str(run_dir), "--dry-run"]) == 0
+    assert "plan                     toy-count=redo, toy-double=redo" in capsys.readouterr().out
