@@ -64,15 +64,17 @@ def _set(argv: list, values: dict) -> list:
     return out
 
 
-KQA_DIRS = {"v1": "kqa", "v2": "kqa2", "v3": "kqa3"}  # v3 = v2's settings and samples, pairs with the answers
+KQA_DIRS = {"v1": "kqa", "v2": "kqa2", "v3": "kqa3", "v4": "kqa4"}
+# v4 = v3 with gentler DPO (lr 1e-4, 40 steps): v3's oracle at lr 5e-4 x 80 steps collapsed (accuracy 0.192)
+KQA4_ALIGN = {"--learning-rate": 1e-4, "--max-steps": 40}  # v3 = v2's settings and samples, pairs with the answers
 # continuing their prompt (" Egypt", not "Egypt": selfalign.stages.pairs.continuation); v1 and v2 trained "isEgypt"
 
 
 def kqa(model: str, skt: str, root: Path, variant: str = "v1", judges=None) -> None:
-    v2 = variant in ("v2", "v3")
+    v2 = variant in ("v2", "v3", "v4")
     d = root / KQA_DIRS[variant]
     tag = f"t1x/{short(model)}/{KQA_DIRS[variant]}"
-    if variant == "v3":  # v2's samples and judge scores, unchanged (the pairs stage changed)
+    if variant in ("v3", "v4"):  # v2's samples and judge scores, unchanged (the pairs stage changed)
         import shutil
 
         d.mkdir(parents=True, exist_ok=True)
@@ -81,6 +83,8 @@ def kqa(model: str, skt: str, root: Path, variant: str = "v1", judges=None) -> N
                 shutil.copy2(f, d / f.name)
     sample_args = _set(KQA_SAMPLE, KQA2["sample"]) if v2 and not SMOKE else KQA_SAMPLE
     align_args = _set(ALIGN, KQA2["align"]) if v2 and not SMOKE else ALIGN
+    if variant == "v4" and not SMOKE:
+        align_args = _set(align_args, KQA4_ALIGN)
     samples = d / "samples.jsonl"
 
     def evaluate(label: str, spec: str, deps: list) -> None:
@@ -160,7 +164,7 @@ def main(argv=None) -> None:
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
     ap.add_argument("--skt", help="the SK-tuned judge (default: benchmarks/adapters/<model>-skt-wikidata)")
     ap.add_argument("--only", choices=("kqa", "mc"))
-    ap.add_argument("--kqa", choices=("v1", "v2", "v3"), default="v1", help="the knowledge-QA settings (see KQA2)")
+    ap.add_argument("--kqa", choices=tuple(KQA_DIRS), default="v1", help="the knowledge-QA settings (see KQA2)")
     ap.add_argument("--curve", action="store_true", help="v2 knowledge QA: evaluate the 25- and 50-step checkpoints")
     ap.add_argument("--judges", nargs="+", choices=JUDGES, help="knowledge QA: these rows only (e.g. one per process, "
                     "started after the shared sample step has finished)")

@@ -31,8 +31,8 @@ from selfalign.io import iter_jsonl  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = {"base": "base", "ptrue": "Self-Eval-P(True)", "skt": "Self-Eval-SKT", "oracle": "oracle (gold labels)"}
 KQA_COLS = ["accuracy", "first_clause", "abstain", "length"]
-COLS = {"kqa": KQA_COLS, "kqa2": KQA_COLS, "kqa3": KQA_COLS, "mc": ["selfeval_mc1", "mc1", "mc2"]}
-BASE_OF = {"kqa2": "kqa", "kqa3": "kqa"}  # v2 and v3 are read against v1's base evaluation (the same greedy answers)
+COLS = {"kqa": KQA_COLS, "kqa2": KQA_COLS, "kqa3": KQA_COLS, "kqa4": KQA_COLS, "mc": ["selfeval_mc1", "mc1", "mc2"]}
+BASE_OF = {"kqa2": "kqa", "kqa3": "kqa", "kqa4": "kqa"}  # v2 and v3 are read against v1's base evaluation (the same greedy answers)
 
 
 def fmt(v, digits=3) -> str:
@@ -176,10 +176,12 @@ def main(argv=None) -> None:
                       "the same 604 held-out prompts, against the same base",
               "kqa3": "Knowledge QA, v3 = v2's settings, samples and scores, pairs fixed (\" Egypt\", the answer as it "
                       "continued the prompt): the same 604 held-out prompts, against the same base",
+              "kqa4": "Knowledge QA, v4 = v3 with gentler DPO (lr 1e-4, 40 steps instead of 5e-4 x 80): the same 604 "
+                      "held-out prompts, against the same base",
               "mc": f"TruthfulQA MC: the base model on the first {MC_LIMIT} test questions, the tuned models on the first "
                     f"{MC_TUNED_LIMIT} (selection = selfeval_mc1, the MC1 option with the top P(True))"}
     for part, cols in COLS.items():
-        if part in ("kqa2", "kqa3") and not (root / part).exists():
+        if part in ("kqa2", "kqa3", "kqa4") and not (root / part).exists():
             continue
         base_summary, base_rows = load(root / BASE_OF.get(part, part) / "eval-base.json")
         table = {}
@@ -208,7 +210,7 @@ def main(argv=None) -> None:
             data["shortcuts_mc1_longest_option"] = lo
             lines.append(f"| *shortcut, no model: the longest MC1 option* | {cell(lo[MC_LIMIT])} (first {MC_LIMIT}); "
                          f"{cell(lo[MC_TUNED_LIMIT])} (first {MC_TUNED_LIMIT}) |" + " |" * 5)
-        if part in ("kqa", "kqa2", "kqa3"):
+        if part.startswith("kqa"):
             rm = data.get("shortcuts", {}).get("relation_majority_accuracy") or relation_majority()
             data["shortcuts"] = {"relation_majority_accuracy": rm}
             lines.append(f"| *shortcut, no model: the relation's commonest training answer* | {cell(rm)} |" + " |" * 7)
