@@ -90,3 +90,19 @@ def test_align_bad_pairs_are_clear_errors(tiny_model_dir, tmp_path, capsys):
         code = main(["align", "--model", tiny_model_dir, "--pairs", str(bad), "--output", str(tmp_path / "o")])
         err = capsys.readouterr().err
         assert code == 2 and want in err and "Traceback" not in err, err
+
+
+def test_glued_answers_are_counted(tiny_model_dir):
+    """A pair whose answer is glued to its prompt ('isParis') breaks the prompt's tokens as a prefix: counted, so
+    align warns; the same answers with their space ('is Paris') are not."""
+    from transformers import AutoTokenizer
+
+    from selfalign.stages.align import _glued
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    p = "The capital of France is"
+    ids = tok(p, add_special_tokens=False)["input_ids"]
+    glued = tok(p + "Paris", add_special_tokens=False)["input_ids"]
+    expect = int(glued[:len(ids)] != ids)  # what the tokenizer itself says about this one string
+    assert _glued([{"prompt": p, "chosen": "Paris", "rejected": "Lyon"}], tok) >= expect
+    assert _glued([{"prompt": p, "chosen": " Paris", "rejected": " Lyon"}], tok) == 0

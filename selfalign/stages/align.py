@@ -103,6 +103,21 @@ def _last_checkpoint(out: Path) -> Optional[Path]:
     return None
 
 
+def _glued(rows: list[dict], tok) -> int:
+    """Pairs whose prompt tokens are not a prefix of prompt + chosen or prompt + rejected (TRL then cuts the
+    prompt's last tokens off and trains the answer in another context; see pairs.continuation)."""
+    def prefix(a, b):
+        return b[:len(a)] == a
+
+    n = 0
+    for r in rows:
+        p = tok(r["prompt"], add_special_tokens=False)["input_ids"]
+        if not all(prefix(p, tok(r["prompt"] + r[k], add_special_tokens=False)["input_ids"])
+                   for k in ("chosen", "rejected")):
+            n += 1
+    return n
+
+
 def _flag(value: str, gpu: bool) -> bool:
     return gpu if value == "auto" else value == "on"
 
@@ -195,6 +210,11 @@ def run_align(cfg: AlignConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     resume = _last_checkpoint(out)
     resume_step = int(resume.name.split("-")[-1]) if resume else 0
+    glued = _glued(rows, tok)
+    if glued:
+        print(f"align: warning: in {glued} of {len(rows)} pairs the prompt's tokens are not a prefix of prompt + "
+              "answer (an answer glued to its prompt?): TRL trains those on a context the model never sees",
+              flush=True)
     disable_progress_bars()  # TRL's tokenising map() would draw a \r bar per dataset
     try:
         trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
