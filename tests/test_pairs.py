@@ -184,3 +184,16 @@ def test_answers_continue_their_prompt_as_they_were_generated():
     assert nl[0]["chosen"] == "Paris"
     assert continuation("x is", " already spaced") == " already spaced" and continuation("x is", "") == ""
 
+
+
+@pytest.mark.parametrize("samples,margin,why", [
+    (FOUR, 1.5, "--margin 1.5 dropped all 4 candidate pairs (the largest score gap within a prompt is 1)"),
+    ([("a", 0.5), ("b", 0.5)], 0.0, "every candidate pair was a tie (1)"),
+    ([("a", 0.5), ("a", 0.7)], 0.0, "no prompt has two distinct scored samples"),
+])
+def test_run_pairs_refuses_to_write_no_pairs_and_says_why(tmp_path, samples, margin, why):
+    src = tmp_path / "scores.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows_for("p1", samples)))
+    with pytest.raises(InputError, match="no preference pairs from") as e:
+        run_pairs(PairsConfig(input=str(src), output=str(tmp_path / "pairs.jsonl"), margin=margin))
+    assert why in str(e.value) and not (tmp_path / "pairs.jsonl").exists()

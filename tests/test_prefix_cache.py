@@ -126,3 +126,42 @@ def test_generate_prefills_once_with_the_same_samples(tiny_engine):
         b = engine(tiny_engine, 3, False).generate(prompts, cfg, seed=7)
         assert [[(g.text, g.n_tokens) for g in x] for x in a] == [[(g.text, g.n_tokens) for g in x] for x in b]
         assert all(len(x) == cfg.n for x in a)
+
+
+def test_generate_runs_a_shared_fewshot_prefix_once_with_the_same_answers(tiny_engine):
+    """Prompts that share a demo prefix: the prefix runs once (batch of one) and every answer, greedy or sampled, is
+    the plain path's, at any batch size."""
+    prompts = [SHOT + Q1, SHOT + Q2, SHOT + Q1 + " Paris.", SHOT + "Q", SHOT * 2 + Q2]
+    e = engine(tiny_engine, 2, True)
+    shared = e._shared_prefix([e.encode(p) for p in prompts])
+    assert len(shared) >= len(e.encode(SHOT)) - 1 and all(e.encode(p)[:len(shared)] == shared for p in prompts)
+    widths = []
+    orig = e.model.forward
+
+    def spy(*a, **kw):
+        widths.append(kw["input_ids"].shape)
+        return orig(*a, **kw)
+
+    for cfg in (GenerationConfig(n=1, temperature=0.0, max_new_tokens=5),
+                GenerationConfig(n=3, temperature=1.0, top_p=0.9, top_k=10, max_new_tokens=5)):
+        plain = engine(tiny_engine, 3, False).generate(prompts, cfg, seed=3)
+        for bs in (1, 2, 5):
+            widths.clear()
+            e = engine(tiny_engine, bs, True)
+            e.model.forward = spy
+            try:
+                got = e.generate(prompts, cfg, seed=3)
+            finally:
+                e.model.forward = orig
+            assert [[(g.text, g.n_tokens) for g in x] for x in got] == [[(g.text, g.n_tokens) for g in x] for x in plain]
+            assert widths[0] == (1, len(shared))  # the shared prefix: one row, once
+            rest = max(len(e.encode(p)) - len(shared) for p in prompts)
+            assert all(w[1] <= rest for w in widths[1:])  # every later pass runs only the rows' own tokens
+
+
+def test_shared_prefix_leaves_every_prompt_a_token_and_needs_min_prefix(tiny_engine):
+    e = engine(tiny_engine, 2, True)
+    a, b = e.encode(SHOT + Q1), e.encode(SHOT)
+    assert len(e._shared_prefix([a, b])) == len(b) - 1  # one prompt is the prefix itself: keep its last token
+    assert e._shared_prefix([a]) == [] and e._shared_prefix([a, e.encode("short")]) == []
+    assert engine(tiny_engine, 2, False)._shared_prefix([a, a]) == []

@@ -1,6 +1,8 @@
 """DPO settings by measurement: learning rate x steps of `selfalign align` on knowledge-QA Self-Eval pairs.
 
     python benchmarks/align/dpo_sweep.py [--model smollm2-135m] [--lrs 5e-5 5e-4 2e-3] [--steps 10 30] [--prompts 48]
+    python benchmarks/align/dpo_sweep.py --model qwen2.5-coder-0.5b --pairs runs/effect/t1x/qwen/kqa4/pairs-skt.jsonl \
+        --accuracy --base-eval runs/effect/t1x/qwen/kqa/eval-base.json --runs 5e-5:40 1e-4:20 1e-4:40:1 2e-4:40
 
 Pipeline (library calls, cached under runs/dpo-sweep/<model>/): sample N answers to bigbench:qa_wikidata training
 prompts, score them with the base model's P(True), build `split` pairs; sample base answers to held-out prompts
@@ -11,7 +13,12 @@ prompts, score them with the base model's P(True), build `split` pairs; sample b
   - the drift on held-out prompts: KL(base || policy) estimated by the mean of log pi_base(y|x) - log pi(y|x) over
     pure samples y of the base model (temperature 1, no top-p / top-k, so the estimate is unbiased), with its
     standard error, and the same difference per token.
-Writes benchmarks/results/dpo_sweep_<model>.{json,md}. Runs are resumable (each (lr, steps) is its own align dir).
+With ``--pairs`` the runs train on given pairs (e.g. Table 1's Self-Eval-SKT pairs) instead of the sweep's own;
+with ``--accuracy`` every run is also evaluated on the held-out knowledge-QA prompts (greedy answers against the gold
+targets, ``eval knowledge-qa``), paired against the base model's answers (``--base-eval``, or evaluated here).
+A run is ``LR:STEPS[:SEED][@DIR]`` (``@DIR``: an align run made elsewhere with the same settings, reused as it is).
+Writes benchmarks/results/dpo_sweep_<model>.{json,md}. Resumable: each run is its own align dir, its measures are
+kept in ``sweep_record.json`` beside it, and the evaluation rows resume.
 """
 from __future__ import annotations
 
@@ -33,23 +40,25 @@ from selfalign.stages.sample import SampleConfig, run_sample  # noqa: E402
 from selfalign.stages.score import ScoreConfig, run_score  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
-from tables import md_table  # noqa: E402
+from tables import diff, fmt, md_table  # noqa: E402
 
 SOURCE = "bigbench:qa_wikidata"
 
 
-def prepare(model: str, work: Path, n_prompts: int, n_heldout: int, device: str) -> tuple[Path, Path]:
-    """(pairs file, held-out base samples file), built once."""
-    common = dict(model=model, device=device, chat_template="off", stop=["\n"], max_new_tokens=12, seed=0)
-    run_sample(SampleConfig(input=SOURCE, split="train", limit=n_prompts, n=4, output=str(work / "samples.jsonl"),
-                            **common))
-    run_score(ScoreConfig(input=str(work / "samples.jsonl"), output=str(work / "scores.jsonl"), model=model,
-                          device=device))
-    run_pairs(PairsConfig(input=str(work / "scores.jsonl"), output=str(work / "pairs.jsonl")))
+def prepare(model: str, work: Path, n_prompts: int, n_heldout: int, device: str, dtype: str,
+            pairs: str | None = None) -> tuple[Path, Path]:
+    """(pairs file, held-out base samples file), built once (the pairs only when none are given)."""
+    common = dict(model=model, device=device, dtype=dtype, chat_template="off", stop=["\n"], max_new_tokens=12, seed=0)
+    if not pairs:
+        run_sample(SampleConfig(input=SOURCE, split="train", limit=n_prompts, n=4,
+                                output=str(work / "samples.jsonl"), **common))
+        run_score(ScoreConfig(input=str(work / "samples.jsonl"), output=str(work / "scores.jsonl"), model=model,
+                              device=device, dtype=dtype))
+        run_pairs(PairsConfig(input=str(work / "scores.jsonl"), output=str(work / "pairs.jsonl")))
     pure = dict(common, temperature=1.0, top_p=1.0, top_k=0)  # ancestral samples: an unbiased KL estimate
     run_sample(SampleConfig(input=SOURCE, split="heldout", limit=n_heldout, n=4, output=str(work / "drift-pure.jsonl"),
                             **pure))
-    return work / "pairs.jsonl", work / "drift-pure.jsonl"
+    return Path(pairs) if pairs else work / "pairs.jsonl", work / "drift-pure.jsonl"
 
 
 def drift(policy, base_ll: list[tuple[float, int]], pairs: list[tuple[str, str]]) -> dict:
@@ -72,60 +81,118 @@ def pair_drift(policy, base_c, base_r, chosen, rejected, beta: float) -> dict:
             "train_reward_margin": sum(m) / len(m), "train_reward_accuracy": sum(x > 0 for x in m) / len(m)}
 
 
+def parse_run(spec: str, work: Path) -> tuple[float, int, int, Path]:
+    """``LR:STEPS[:SEED][@DIR]`` -> (lr, steps, seed, align dir)."""
+    spec, _, where = spec.partition("@")
+    lr, steps, seed = (spec.split(":") + ["0"])[:3]
+    lr, steps, seed = float(lr), int(steps), int(seed)
+    return lr, steps, seed, Path(where) if where else work / f"lr{lr:g}_steps{steps}" / f"seed{seed}"
+
+
+def accuracy(args, model: str, out: Path, base_rows: list | None) -> dict:
+    """Held-out knowledge-QA accuracy, abstention and length of ``model``, paired against the base's rows."""
+    from selfalign.evals.knowledge_qa import KnowledgeQAConfig, run_knowledge_qa
+    from selfalign.evals.results import compare, load_result
+
+    run_knowledge_qa(KnowledgeQAConfig(model=model, dtype=args.dtype, device=args.device, split="heldout",
+                                       limit=args.accuracy_limit, selfeval=False, output=str(out)))
+    summary, rows = load_result(out)
+    rec = {f"heldout_{m}": summary["metrics"][m] for m in ("accuracy", "abstain", "length")}
+    if base_rows is not None:
+        for m in ("accuracy", "length"):
+            rec[f"delta_{m}"] = compare(rows, base_rows, m, n_boot=1000, seed=0)
+    return rec
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--lrs", type=float, nargs="+", default=[5e-5, 5e-4, 2e-3])
     ap.add_argument("--steps", type=int, nargs="+", default=[10, 30])
-    ap.add_argument("--runs", nargs="+", default=None, metavar="LR:STEPS",
-                    help="explicit (lr, steps) runs instead of the grid --lrs x --steps, e.g. 5e-5:10 5e-4:30")
+    ap.add_argument("--runs", nargs="+", default=None, metavar="LR:STEPS[:SEED][@DIR]",
+                    help="explicit runs instead of the grid --lrs x --steps, e.g. 5e-5:10 5e-4:30:1")
     ap.add_argument("--prompts", type=int, default=48, help="training prompts (4 samples each)")
+    ap.add_argument("--pairs", help="train on these pairs (prompt, chosen, rejected) instead of building the sweep's own")
     ap.add_argument("--heldout", type=int, default=24, help="held-out prompts of the drift set (4 samples each)")
+    ap.add_argument("--accuracy", action="store_true", help="evaluate every run's held-out knowledge-QA accuracy")
+    ap.add_argument("--accuracy-limit", type=int, default=None, help="the first N held-out prompts (default: all)")
+    ap.add_argument("--base-eval", help="the base model's `eval knowledge-qa` result on the same prompts "
+                                        "(default with --accuracy: evaluated here)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--work", default=None, help="run directory (default runs/dpo-sweep/<model>)")
     ap.add_argument("--out", default=None, help="results stem (default benchmarks/results/dpo_sweep_<model>)")
     args = ap.parse_args(argv)
     hf_logging.disable_progress_bar()
     name = Path(args.model).name
-    work = ROOT / "runs" / "dpo-sweep" / name
+    work = Path(args.work) if args.work else ROOT / "runs" / "dpo-sweep" / name
     t0 = time.time()
-    pairs_file, drift_file = prepare(args.model, work, args.prompts, args.heldout, args.device)
+    pairs_file, drift_file = prepare(args.model, work, args.prompts, args.heldout, args.device, args.dtype, args.pairs)
     rows = [json.loads(ln) for ln in drift_file.read_text().splitlines() if ln.strip()]
     held = [(r["prompt"], r["response"]) for r in rows if r["response"].strip()]
     prs = [json.loads(ln) for ln in pairs_file.read_text().splitlines() if ln.strip()]
     chosen, rejected = [(p["prompt"], p["chosen"]) for p in prs], [(p["prompt"], p["rejected"]) for p in prs]
-    base = make_engine("hf", model=args.model, device=args.device, batch_size=16)
-    base_ll, base_c, base_r = base.loglikelihood(held), base.loglikelihood(chosen), base.loglikelihood(rejected)
-    del base
+    base_rows = None
+    if args.accuracy:
+        from selfalign.evals.results import load_result
+
+        base_eval = Path(args.base_eval) if args.base_eval else work / "kqa-base.json"
+        if not args.base_eval:
+            accuracy(args, args.model, base_eval, None)
+        base_rows = load_result(base_eval)[1]
+    grid = ([parse_run(r, work) for r in args.runs] if args.runs else
+            [(lr, steps, 0, work / f"lr{lr:g}_steps{steps}" / "seed0") for lr in args.lrs for steps in args.steps])
+    cache = work / "base_loglik.json"  # the base model's log-likelihoods, computed once
+    key = {"pairs": str(pairs_file), "n_pairs": len(prs), "drift": len(held), "dtype": args.dtype}
+    try:
+        cached = json.loads(cache.read_text())
+        assert cached["key"] == key
+        base_ll, base_c, base_r = cached["held"], cached["chosen"], cached["rejected"]
+    except (OSError, ValueError, AssertionError, KeyError):
+        base = make_engine("hf", model=args.model, device=args.device, dtype=args.dtype, batch_size=16)
+        base_ll, base_c, base_r = base.loglikelihood(held), base.loglikelihood(chosen), base.loglikelihood(rejected)
+        del base
+        cache.write_text(json.dumps({"key": key, "held": base_ll, "chosen": base_c, "rejected": base_r}))
     results = []
-    grid = ([(float(a), int(b)) for a, b in (r.split(":") for r in args.runs)] if args.runs else
-            [(lr, steps) for lr in args.lrs for steps in args.steps])
-    for lr, steps in grid:
-        out = work / f"lr{lr:g}_steps{steps}"
-        run_align(AlignConfig(model=args.model, pairs=str(pairs_file), output=str(out), beta=0.1,
-                              learning_rate=lr, max_steps=steps, batch_size=4, device=args.device,
-                              save_steps=max(steps, 1)))
-        log = [json.loads(ln) for ln in (out / "train_log.jsonl").read_text().splitlines() if ln.strip()]
-        tail = log[-max(1, len(log) // 4):]  # the last quarter of the steps
-        pol = make_engine("hf", model=str(out), device=args.device, batch_size=16)
-        rec = {"lr": lr, "steps": steps, "pairs": len(prs), "epochs": round(steps * 4 / len(prs), 2),
-               "reward_margin_last_quarter": sum(r["rewards/margins"] for r in tail) / len(tail),
-               "reward_accuracy_last_quarter": sum(r["rewards/accuracies"] for r in tail) / len(tail),
-               **pair_drift(pol, base_c, base_r, chosen, rejected, 0.1), **drift(pol, base_ll, held),
-               "train_seconds": json.loads((out / "train_summary.json").read_text()).get("seconds")}
-        del pol
+    for lr, steps, seed, out in grid:
+        record = out / "sweep_record.json"
+        cfg = AlignConfig(model=args.model, pairs=str(pairs_file), output=str(out), beta=0.1, learning_rate=lr,
+                          max_steps=steps, batch_size=4, device=args.device, dtype=args.dtype, seed=seed)
+        rec = json.loads(record.read_text()) if record.exists() else None
+        if rec is None or rec.get("accuracy_measured", False) < args.accuracy:
+            t_run = time.time()
+            run_align(cfg)
+            log = [json.loads(ln) for ln in (out / "train_log.jsonl").read_text().splitlines() if ln.strip()]
+            tail = log[-max(1, len(log) // 4):]  # the last quarter of the steps
+            pol = make_engine("hf", model=str(out), device=args.device, dtype=args.dtype, batch_size=16)
+            rec = {"lr": lr, "steps": steps, "seed": seed, "pairs": len(prs), "epochs": round(steps * 4 / len(prs), 2),
+                   "reward_margin_last_quarter": sum(r["rewards/margins"] for r in tail) / len(tail),
+                   "reward_accuracy_last_quarter": sum(r["rewards/accuracies"] for r in tail) / len(tail),
+                   **pair_drift(pol, base_c, base_r, chosen, rejected, 0.1), **drift(pol, base_ll, held),
+                   "train_seconds": json.loads((out / "train_summary.json").read_text()).get("seconds")}
+            del pol
+            if args.accuracy:
+                rec.update(accuracy(args, str(out), out / "kqa-heldout.json", base_rows), accuracy_measured=True)
+            rec["sweep_seconds"] = round(time.time() - t_run, 1)
+            record.write_text(json.dumps(rec, indent=1))
         results.append(rec)
-        print(json.dumps(rec), flush=True)
+        print(json.dumps({k: v for k, v in rec.items() if not isinstance(v, dict)}), flush=True)
     stem = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"dpo_sweep_{name}"
     stem.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"model": args.model, "source": SOURCE, "prompts": args.prompts, "heldout_prompts": args.heldout,
-            "pairs": len(prs), "drift_answers": len(held), "beta": 0.1, "batch_size": 4, "lora_r": 8,
-            "wall_seconds": round(time.time() - t0, 1)}
+    meta = {"model": args.model, "source": SOURCE, "prompts": None if args.pairs else args.prompts,
+            "pairs_file": str(pairs_file), "heldout_prompts": args.heldout, "pairs": len(prs),
+            "drift_answers": len(held), "beta": 0.1, "batch_size": 4, "lora_r": 8, "dtype": args.dtype,
+            "base_eval": str(args.base_eval) if args.base_eval else None, "wall_seconds": round(time.time() - t0, 1)}
     stem.with_suffix(".json").write_text(json.dumps({"meta": meta, "runs": results}, indent=1))
-    cols = ["lr", "steps", "epochs", "reward_margin_last_quarter", "reward_accuracy_last_quarter",
-            "train_reward_margin", "train_reward_accuracy", "train_chosen_change", "train_rejected_change",
-            "kl_base_policy", "kl_se", "train_seconds"]
-    print("\n".join(md_table(cols, [[f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in cols]
-                                    for r in results])))
+    cols = ["lr", "steps", "seed", "epochs", "reward_margin_last_quarter", "train_reward_margin",
+            "train_reward_accuracy", "train_chosen_change", "train_rejected_change", "kl_base_policy", "kl_se",
+            "train_seconds"]
+    body = [[f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in cols] for r in results]
+    if args.accuracy:
+        cols += ["held-out accuracy", "Δ accuracy", "Δ length"]
+        for line, r in zip(body, results):
+            line += [fmt(r["heldout_accuracy"]), diff(r["delta_accuracy"]), diff(r["delta_length"], 2)]
+    print("\n".join(md_table(cols, body)))
     print(f"\nwrote {stem}.json ({meta['wall_seconds']} s)")
 
 

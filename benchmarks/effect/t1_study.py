@@ -16,6 +16,10 @@ the top option labelled A (true) and every other B (``mc-data --rule top``); the
 (``sk-data --mode options``). Single-token DPO (``sk-tune``) on the base model; evaluated on the first
 ``MC_LIMIT`` TruthfulQA test questions: Self-Eval selection (top P(True)), MC1 and MC2.
 
+TruthfulQA generation (``--only tqa-gen``): greedy answers of the base and the v4 knowledge-QA models on the first
+``TQA_GEN_LIMIT`` test questions, %True / %Info by the offline reference judge: whether knowledge-QA alignment
+carries over to (or harms) TruthfulQA answers; nothing was trained on TruthfulQA for these rows.
+
 Steps run through the resumable ledger of ``common.py`` (rerun to continue); runs go to runs/effect/t1x/.
 ``python benchmarks/effect/t1_summary.py`` writes the table.
 """
@@ -66,6 +70,9 @@ def _set(argv: list, values: dict) -> list:
 
 KQA_DIRS = {"v1": "kqa", "v2": "kqa2", "v3": "kqa3", "v4": "kqa4"}
 # v4 = v3 with gentler DPO (lr 1e-4, 40 steps): v3's oracle at lr 5e-4 x 80 steps collapsed (accuracy 0.192)
+# the base model's P(True) barely varies within a prompt (median gap 0.045, max 0.36 on v2's samples): no pair
+# passes margin 0.4, so its v4 row keeps the same share of its split pairs as the SKT judge's 0.4 does (half: 0.06)
+KQA4_MARGIN = {"ptrue": 0.06}
 KQA4_ALIGN = {"--learning-rate": 1e-4, "--max-steps": 40}  # v3 = v2's settings and samples, pairs with the answers
 # continuing their prompt (" Egypt", not "Egypt": selfalign.stages.pairs.continuation); v1 and v2 trained "isEgypt"
 
@@ -104,7 +111,8 @@ def kqa(model: str, skt: str, root: Path, variant: str = "v1", judges=None) -> N
              selfalign("score", *how, "--dtype", DTYPE, "--input", samples, "--output", scores),
              deps=[samples], outputs=[scores])
         step(f"{tag}/pairs-{judge}",
-             selfalign("pairs", "--input", scores, "--strategy", "split", *(KQA2["pairs"] if v2 else []),
+             selfalign("pairs", "--input", scores, "--strategy", "split",
+                       *(["--margin", KQA4_MARGIN.get(judge, 0.4)] if variant == "v4" else KQA2["pairs"] if v2 else []),
                        "--output", pairs),
              deps=[scores], outputs=[pairs])
         step(f"{tag}/align-{judge}",
@@ -130,6 +138,26 @@ def curve(model: str, root: Path, judges=None) -> None:
                  selfalign("eval", "knowledge-qa", "--model", model, "--adapter", ckpt, "--dtype", DTYPE, "--split",
                            "heldout", "--no-selfeval", *KQA_LIMIT, "--n-boot", 1000, "--output", out),
                  deps=[ckpt / "adapter_model.safetensors"], outputs=[out])
+
+
+TQA_GEN_LIMIT = 100  # of the 730 TruthfulQA test questions (CPU), the same for every row
+TQA_ROWS = {"base": None, "ptrue": "kqa4/aligned-ptrue", "skt": "kqa4/aligned-skt", "oracle": "kqa4/aligned-oracle"}
+
+
+def tqa_gen(model: str, root: Path) -> None:
+    """The TruthfulQA generation column: greedy answers of the base and the v4 knowledge-QA models (the paper's
+    few-shot prompt) on the first TQA_GEN_LIMIT test questions, judged by the offline reference judge
+    (balanced accuracy 0.79 on unseen questions, benchmarks/results/judges.md): a transfer check, not trained on."""
+    for label, rel in TQA_ROWS.items():
+        spec = model if rel is None else str(root / rel)
+        if rel is not None and not (root / rel / "train_summary.json").exists():
+            print(f"[miss] {spec}: not trained yet", flush=True)
+            continue
+        out = root / "tqa-gen" / f"eval-{label}.json"
+        step(f"t1x/{short(model)}/tqa-gen/eval-{label}",
+             selfalign("eval", "truthfulqa-gen", "--model", spec, "--dtype", DTYPE, "--split", "test", "--limit",
+                       3 if SMOKE else TQA_GEN_LIMIT, "--judge", "offline-ref", "--n-boot", 1000, "--output", out),
+             deps=[] if rel is None else [root / rel / "train_summary.json"], outputs=[out])
 
 
 def mc(model: str, skt: str, root: Path) -> None:
@@ -163,7 +191,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
     ap.add_argument("--skt", help="the SK-tuned judge (default: benchmarks/adapters/<model>-skt-wikidata)")
-    ap.add_argument("--only", choices=("kqa", "mc"))
+    ap.add_argument("--only", choices=("kqa", "mc", "tqa-gen"))
     ap.add_argument("--kqa", choices=tuple(KQA_DIRS), default="v1", help="the knowledge-QA settings (see KQA2)")
     ap.add_argument("--curve", action="store_true", help="v2 knowledge QA: evaluate the 25- and 50-step checkpoints")
     ap.add_argument("--judges", nargs="+", choices=JUDGES, help="knowledge QA: these rows only (e.g. one per process, "
@@ -177,6 +205,8 @@ def main(argv=None) -> None:
         kqa(args.model, skt, root, args.kqa, args.judges)
     if args.only in (None, "mc"):
         mc(args.model, skt, root)
+    if args.only in (None, "tqa-gen"):
+        tqa_gen(args.model, root)
 
 
 if __name__ == "__main__":

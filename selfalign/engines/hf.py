@@ -2,8 +2,8 @@
 
 Scoring (``choice_probs``, ``loglikelihood``) runs a token prefix shared by several rows once and reuses its KV cache
 (``engines/prefix.py`` finds the shared spans), so a 5-shot Self-Eval prefix or a question shared by N samples costs
-one pass. Generation prefills each prompt once and copies its cache to the N samples, and every sample draws from
-its own random stream (``engines/rowsample.py``). ``prefix_cache=False`` gives the plain path (every row runs in
+one pass. Generation runs the token prefix all prompts of a call share (a few-shot prompt's demos) once, prefills
+each prompt once and copies its cache to the N samples, and every sample draws from its own random stream (``engines/rowsample.py``). ``prefix_cache=False`` gives the plain path (every row runs in
 full), kept for tests and benchmarks.
 """
 from __future__ import annotations
@@ -49,18 +49,23 @@ class HFEngine(tokens.TextMixin):
     # --- text helpers ---------------------------------------------------------------------------------
 
     # --- batching -------------------------------------------------------------------------------------
-    def batches(self, seqs: Sequence[list[int]]):
-        """Yield (indices, padded ids, mask, position ids), longest first so that padding stays small."""
+    def batches(self, seqs: Sequence[list[int]], shared: Sequence[int] = ()):
+        """Yield (indices, padded ids, mask, position ids), longest first so that padding stays small. With
+        ``shared`` (a token prefix of every row) the layout is [shared | pad | rest of the row]: the mask hides the
+        pad and positions continue across it, so each row still sees exactly its own sequence."""
+        p = len(shared)
         order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
         pad = self.tok.pad_token_id
         for s in range(0, len(order), self.batch_size):
             idx = order[s:s + self.batch_size]
-            width = max(len(seqs[i]) for i in idx)
-            ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            width = max(len(seqs[i]) for i in idx) - p
+            ids = torch.full((len(idx), p + width), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), p + width), dtype=torch.long)
+            if p:
+                ids[:, :p], mask[:, :p] = torch.tensor(list(shared)), 1
             for r, i in enumerate(idx):
-                ids[r, width - len(seqs[i]):] = torch.tensor(seqs[i])
-                mask[r, width - len(seqs[i]):] = 1
+                ids[r, p + width - (len(seqs[i]) - p):] = torch.tensor(seqs[i][p:])
+                mask[r, p + width - (len(seqs[i]) - p):] = 1
             pos = (mask.cumsum(-1) - 1).clamp(min=0)
             yield idx, ids.to(self.device), mask.to(self.device), pos.to(self.device)
 
@@ -172,7 +177,9 @@ class HFEngine(tokens.TextMixin):
         results: list[list[Generation]] = [None] * len(prompts)  # type: ignore[list-item]
         seqs = [self.encode(p) for p in prompts]
         eos = {self.tok.eos_token_id, self.tok.pad_token_id}
-        for idx, ids, mask, pos in self.batches(seqs):
+        shared = self._shared_prefix(seqs)  # e.g. a few-shot prompt's demos: run once, its KV copied to every row
+        shared_kv = self._prefill_shared(shared) if shared else None
+        for idx, ids, mask, pos in self.batches(seqs, shared):
             # sampling runs generate's greedy path on scores RowSampler has reduced to each row's own draw
             kw = dict(do_sample=False, max_new_tokens=cfg.max_new_tokens, pad_token_id=self.tok.pad_token_id,
                       temperature=None, top_p=None, top_k=None)
@@ -182,7 +189,9 @@ class HFEngine(tokens.TextMixin):
                                                                          cfg.top_p)])
             if cfg.stop:
                 kw.update(stop_strings=list(cfg.stop), tokenizer=self.tok)
-            if self.prefix_cache and cfg.n > 1 and ids.shape[1] > 1:
+            if shared_kv is not None:
+                kw[self._cache_kw] = self._copy_shared(shared_kv, len(idx) * cfg.n)
+            elif self.prefix_cache and cfg.n > 1 and ids.shape[1] > 1:
                 # transformers' num_return_sequences copies the prompt N times before the prefill; instead prefill
                 # once and copy the cache, leaving generate only the last prompt token to run per sample
                 kw[self._cache_kw] = self._prefill(ids, mask, pos, cfg.n)
@@ -197,6 +206,32 @@ class HFEngine(tokens.TextMixin):
                     gens.append(Generation(text.strip(), n_tok))
                 results[i] = gens
         return results
+
+    def _shared_prefix(self, seqs: Sequence[list[int]]) -> list[int]:
+        """The token prefix every prompt of the call starts with, leaving each at least one token of its own
+        (empty when prefix reuse is off, for one prompt, or when it is shorter than ``min_prefix``)."""
+        if not self.prefix_cache or len(seqs) < 2:
+            return []
+        n, first = min(len(s) for s in seqs) - 1, seqs[0]
+        k = next((j for j in range(n) if any(s[j] != first[j] for s in seqs)), max(n, 0))
+        return list(first[:k]) if k >= self.min_prefix else []
+
+    def _prefill_shared(self, shared: list[int]) -> list[tuple]:
+        """Per layer (keys, values) of the shared prefix, run once (batch of one)."""
+        from transformers.cache_utils import DynamicCache
+
+        cache = DynamicCache(config=self.model.config)
+        ids = torch.tensor([shared], device=self.device)
+        self.model(input_ids=ids, position_ids=torch.arange(len(shared), device=self.device)[None], use_cache=True,
+                   logits_to_keep=1, **{self._cache_kw: cache})
+        return [(layer.keys, layer.values) for layer in cache.layers]
+
+    def _copy_shared(self, layers: list[tuple], rows: int):
+        """A fresh cache holding the shared prefix for ``rows`` rows (generate extends it in place)."""
+        from transformers.cache_utils import DynamicCache
+
+        return DynamicCache(ddp_cache_data=[(k.expand(rows, -1, -1, -1).contiguous(),
+                                             v.expand(rows, -1, -1, -1).contiguous()) for k, v in layers])
 
     def _prefill(self, ids, mask, pos, n: int):
         """KV cache of every prompt but its last token, each row repeated ``n`` times."""

@@ -106,7 +106,7 @@ def build_pairs(rows: list[dict], strategy: str = "split", top_fraction: float =
         groups.setdefault(str(r["id"]), []).append(r)
     rep = {"rows": len(rows), "prompts": len(groups), "prompts_with_pairs": 0, "unscored_samples": 0,
            "duplicates_collapsed": 0, "ties_dropped": 0, "below_margin_dropped": 0, "capped_dropped": 0,
-           "pairs": 0, "single_sample_prompts": 0, "single_sample_ids": [], "no_pair_ids": []}
+           "pairs": 0, "single_sample_prompts": 0, "single_sample_ids": [], "no_pair_ids": [], "largest_gap": None}
     pairs: list[dict] = []
     for pid, grp in groups.items():
         samples: dict[str, _Sample] = {}
@@ -128,6 +128,7 @@ def build_pairs(rows: list[dict], strategy: str = "split", top_fraction: float =
         keep = []
         for i, j in _candidates(len(ranked), strategy, top_fraction):
             diff = ranked[i].score - ranked[j].score
+            rep["largest_gap"] = diff if rep["largest_gap"] is None else max(rep["largest_gap"], diff)
             if diff <= 0:
                 rep["ties_dropped"] += 1
             elif diff < margin:
@@ -156,6 +157,15 @@ def build_pairs(rows: list[dict], strategy: str = "split", top_fraction: float =
     return pairs, rep
 
 
+def _why_none(rep: dict, margin: float) -> str:
+    if rep["below_margin_dropped"]:
+        return (f"--margin {margin:g} dropped all {rep['below_margin_dropped']} candidate pairs (the largest score gap "
+                f"within a prompt is {rep['largest_gap']:.3g}); lower --margin")
+    if rep["ties_dropped"]:
+        return f"every candidate pair was a tie ({rep['ties_dropped']}): the judge gave equal scores"
+    return "no prompt has two distinct scored samples (sample more, or check the scores)"
+
+
 def run_pairs(cfg: PairsConfig) -> dict:
     """Read scores, build pairs, write them (atomically) and ``<output>.meta.json``; return a summary."""
     require(cfg, "input", "output")
@@ -165,6 +175,8 @@ def run_pairs(cfg: PairsConfig) -> dict:
     rows = read_jsonl(src)  # build_pairs checks the fields (check_rows), naming the line
     pairs, report = build_pairs(rows, cfg.strategy, cfg.top_fraction, cfg.margin, cfg.max_pairs_per_prompt, src,
                                 line_numbers(src))
+    if rows and not pairs:  # an empty pairs file would only fail later, in align, without the reason
+        raise InputError(src, f"no preference pairs from {len(rows)} rows: {_why_none(report, cfg.margin)}")
     settings = settings_of(cfg)
     with OutputLock(dst):  # rewritten whole on every run: the meta says which settings and input made it
         write_jsonl_atomic(dst, pairs)
