@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
 import tables  # noqa: E402
 from common import short  # noqa: E402
-from t1_study import ALIGN, CURVE_STEPS, JUDGES, KQA2, KQA_SAMPLE, MC_LIMIT, MC_TUNE, MC_TUNED_LIMIT, T1X  # noqa: E402
+from t1_study import ALIGN, CURVE_STEPS, JUDGES, KQA2, KQA_SAMPLE, MC_LIMIT, MC_TUNE, MC_TUNED_LIMIT, T1X, \
+    TQA_GEN_LIMIT  # noqa: E402
 
 from selfalign.evals.results import compare, load_result  # noqa: E402
 from selfalign.io import iter_jsonl  # noqa: E402
@@ -31,8 +32,9 @@ from selfalign.io import iter_jsonl  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = {"base": "base", "ptrue": "Self-Eval-P(True)", "skt": "Self-Eval-SKT", "oracle": "oracle (gold labels)"}
 KQA_COLS = ["accuracy", "first_clause", "abstain", "length"]
-COLS = {"kqa": KQA_COLS, "kqa2": KQA_COLS, "kqa3": KQA_COLS, "kqa4": KQA_COLS, "mc": ["selfeval_mc1", "mc1", "mc2"]}
-BASE_OF = {"kqa2": "kqa", "kqa3": "kqa", "kqa4": "kqa"}  # v2 and v3 are read against v1's base evaluation (the same greedy answers)
+COLS = {"kqa": KQA_COLS, "kqa2": KQA_COLS, "kqa3": KQA_COLS, "kqa4": KQA_COLS, "mc": ["selfeval_mc1", "mc1", "mc2"],
+        "mc2": ["selfeval_mc1", "mc1", "mc2"], "tqa-gen": ["true", "info", "true_info"]}
+BASE_OF = {"kqa2": "kqa", "kqa3": "kqa", "kqa4": "kqa", "mc2": "mc"}  # v2 and v3 are read against v1's base evaluation (the same greedy answers)
 
 
 def fmt(v, digits=3) -> str:
@@ -179,9 +181,15 @@ def main(argv=None) -> None:
               "kqa4": "Knowledge QA, v4 = v3 with gentler DPO (lr 1e-4, 40 steps instead of 5e-4 x 80): the same 604 "
                       "held-out prompts, against the same base",
               "mc": f"TruthfulQA MC: the base model on the first {MC_LIMIT} test questions, the tuned models on the first "
-                    f"{MC_TUNED_LIMIT} (selection = selfeval_mc1, the MC1 option with the top P(True))"}
+                    f"{MC_TUNED_LIMIT} (selection = selfeval_mc1, the MC1 option with the top P(True))",
+              "mc2": f"TruthfulQA MC, v2: the SKT row labelled by the 3k-row SK-tuned judge (v1: the 1k judge); the "
+                     f"first {MC_TUNED_LIMIT} test questions, against v1's base",
+              "tqa-gen": f"TruthfulQA generation: greedy answers (the paper's few-shot prompt) of the base and the v4 "
+                         f"knowledge-QA models on the first {TQA_GEN_LIMIT} test questions; %True / %Info by the offline "
+                         "reference judge (balanced accuracy 0.79 on unseen questions, judges.md: read differences "
+                         "of a few points as within its error); nothing here was trained on TruthfulQA"}
     for part, cols in COLS.items():
-        if part in ("kqa2", "kqa3", "kqa4") and not (root / part).exists():
+        if part in ("kqa2", "kqa3", "kqa4", "mc2", "tqa-gen") and not (root / part).exists():
             continue
         base_summary, base_rows = load(root / BASE_OF.get(part, part) / "eval-base.json")
         table = {}
@@ -205,7 +213,7 @@ def main(argv=None) -> None:
             lines.append(f"| {ROWS[label]} | " + " | ".join(cell(ms[c]) for c in cols) + " | "
                          + " | ".join(diff_cell(ds[c]) for c in cols) + " |")
         data["tables"][part] = table
-        if part == "mc":
+        if part in ("mc", "mc2"):
             lo = {n: longest_option(n) for n in (MC_LIMIT, MC_TUNED_LIMIT)}
             data["shortcuts_mc1_longest_option"] = lo
             lines.append(f"| *shortcut, no model: the longest MC1 option* | {cell(lo[MC_LIMIT])} (first {MC_LIMIT}); "
@@ -217,12 +225,12 @@ def main(argv=None) -> None:
         lines.append("")
         if part == "kqa2":
             lines += steps_curve(root, base_rows, data)
-    for part in ("kqa", "kqa3"):  # v3's pairs are v2's, each answer with its leading space
+    for part in ("kqa", "kqa4"):  # v3/v4's pairs are v2's, each answer with its leading space (v4 adds P(True)'s)
         pq = pair_quality(root, part)
         data["pairs" if part == "kqa" else "pairs_v2"] = pq
         if not pq:
             continue
-        lines += [f"## The pairs against the gold targets ({'v1' if part == 'kqa' else 'v2/v3'} settings; diagnostic, "
+        lines += [f"## The pairs against the gold targets ({'v1' if part == 'kqa' else 'v2-v4'} settings; diagnostic, "
                   "gold used for this table only)", "",
                   f"Sampled answers correct: {fmt(pq['answers_correct'])}; prompts with at least one correct answer: "
                   f"{fmt(pq['prompts_with_a_correct_answer'])}. Top sample correct: the judge's highest-scored "
