@@ -131,7 +131,9 @@ def main(argv=None) -> None:
     rows = [json.loads(ln) for ln in drift_file.read_text().splitlines() if ln.strip()]
     held = [(r["prompt"], r["response"]) for r in rows if r["response"].strip()]
     prs = [json.loads(ln) for ln in pairs_file.read_text().splitlines() if ln.strip()]
-    chosen, rejected = [(p["prompt"], p["chosen"]) for p in prs], [(p["prompt"], p["rejected"]) for p in prs]
+    # the drift measures need text to score: a pair with an empty answer (the model ended at once) trains, unmeasured
+    measured = [p for p in prs if p["chosen"].strip() and p["rejected"].strip()]
+    chosen, rejected = [(p["prompt"], p["chosen"]) for p in measured], [(p["prompt"], p["rejected"]) for p in measured]
     base_rows = None
     if args.accuracy:
         from selfalign.evals.results import load_result
@@ -165,7 +167,7 @@ def main(argv=None) -> None:
             log = [json.loads(ln) for ln in (out / "train_log.jsonl").read_text().splitlines() if ln.strip()]
             tail = log[-max(1, len(log) // 4):]  # the last quarter of the steps
             pol = make_engine("hf", model=str(out), device=args.device, dtype=args.dtype, batch_size=16)
-            rec = {"lr": lr, "steps": steps, "seed": seed, "pairs": len(prs), "epochs": round(steps * 4 / len(prs), 2),
+            rec = {"lr": lr, "steps": steps, "seed": seed, "pairs": len(prs), "pairs_measured": len(measured), "epochs": round(steps * 4 / len(prs), 2),
                    "reward_margin_last_quarter": sum(r["rewards/margins"] for r in tail) / len(tail),
                    "reward_accuracy_last_quarter": sum(r["rewards/accuracies"] for r in tail) / len(tail),
                    **pair_drift(pol, base_c, base_r, chosen, rejected, 0.1), **drift(pol, base_ll, held),

@@ -111,6 +111,29 @@ def fdiff(c):
     return tables.diff(c, missing="-")
 
 
+def seed_lines(sets: dict, labels: list[str]) -> list[str]:
+    """Per training size with several seeds: each set's AUROC and Δ per seed, their mean and spread (sd)."""
+    import statistics
+
+    out = []
+    for n in sorted({lab.split("-")[0] for lab in labels}, key=lambda x: int(x[1:])):
+        seeds = [lab for lab in labels if lab.split("-")[0] == n]
+        if len(seeds) < 2:
+            continue
+        out += ["", f"Seeds, {n[1:]} SK rows ({len(seeds)} seeds: data order and adapter initialisation):", ""]
+        for set_name, st in sets.items():
+            got = [(lab, st["runs"][lab]) for lab in seeds if lab in st["runs"]]
+            if len(got) < 2:
+                continue
+            v = [r["auroc"]["value"] for _, r in got]
+            d = [r["auroc_diff"]["diff"] for _, r in got]
+            out.append(f"- ({set_name}): AUROC mean {fmt(statistics.fmean(v))} (sd {fmt(statistics.stdev(v))}), "
+                       f"Δ mean {tables.num(statistics.fmean(d), 3, sign=True)}; per seed "
+                       + ", ".join(f"{lab.split('-')[1]} {fmt(r['auroc']['value'])} (Δ {fdiff(r['auroc_diff'])})"
+                                   for lab, r in got))
+    return out
+
+
 def main() -> None:
     plan = json.loads((SKT / "plan.json").read_text()) if (SKT / "plan.json").exists() else {}
     res, md = {}, ["# Table 2: P(True) calibration before and after SK-Tuning (qa_wikidata study)", "",
@@ -152,6 +175,7 @@ def main() -> None:
             if lab.endswith("seed0") and lab in a.get("runs", {}):
                 md.append(f"- {lab.split('-')[0][1:]} rows: {fci(a['runs'][lab]['auroc'])} "
                           f"(Δ {fdiff(a['runs'][lab]['auroc_diff'])})")
+        md += seed_lines(res[short]["sets"], labels)
         md += ["", "Training (validation AUROC at each evaluation; training-set AUROC on a fixed 256-row sample):", ""]
         for lab, t in res[short]["training"].items():
             if t:
