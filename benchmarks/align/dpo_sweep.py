@@ -122,7 +122,10 @@ def main(argv=None) -> None:
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--work", default=None, help="run directory (default runs/dpo-sweep/<model>)")
     ap.add_argument("--out", default=None, help="results stem (default benchmarks/results/dpo_sweep_<model>)")
+    ap.add_argument("--table", metavar="JSON", help="print the table of a finished sweep's results file and stop")
     args = ap.parse_args(argv)
+    if args.table:
+        return print("\n".join(table(json.loads(Path(args.table).read_text())["runs"])))
     hf_logging.disable_progress_bar()
     name = Path(args.model).name
     work = Path(args.work) if args.work else ROOT / "runs" / "dpo-sweep" / name
@@ -186,16 +189,25 @@ def main(argv=None) -> None:
             "drift_answers": len(held), "beta": 0.1, "batch_size": 4, "lora_r": 8, "dtype": args.dtype,
             "base_eval": str(args.base_eval) if args.base_eval else None, "wall_seconds": round(time.time() - t0, 1)}
     stem.with_suffix(".json").write_text(json.dumps({"meta": meta, "runs": results}, indent=1))
-    cols = ["lr", "steps", "seed", "epochs", "reward_margin_last_quarter", "train_reward_margin",
-            "train_reward_accuracy", "train_chosen_change", "train_rejected_change", "kl_base_policy", "kl_se",
-            "train_seconds"]
-    body = [[f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in cols] for r in results]
-    if args.accuracy:
-        cols += ["held-out accuracy", "Δ accuracy", "Δ length"]
+    print("\n".join(table(results)))
+    print(f"\nwrote {stem}.json ({meta['wall_seconds']} s)")
+
+
+def table(results: list[dict]) -> list[str]:
+    """The sweep as a markdown table (the accuracy columns when the runs have them)."""
+    names = {"lr": "lr", "steps": "steps", "seed": "seed", "epochs": "epochs",
+             "reward_margin_last_quarter": "TRL margin, last quarter", "train_reward_margin": "margin, all pairs",
+             "train_reward_accuracy": "pairs favoured", "train_chosen_change": "Δ log p chosen",
+             "train_rejected_change": "Δ log p rejected", "kl_base_policy": "KL(base‖policy)", "kl_se": "± s.e.",
+             "train_seconds": "train s"}
+    cols = list(names)
+    body = [[f"{r[c]:.3g}" if isinstance(r[c], float) else str(r[c]) for c in cols] for r in results]
+    head = list(names.values())
+    if all("heldout_accuracy" in r for r in results):
+        head += ["held-out accuracy", "Δ accuracy", "Δ length (words)"]
         for line, r in zip(body, results):
             line += [fmt(r["heldout_accuracy"]), diff(r["delta_accuracy"]), diff(r["delta_length"], 2)]
-    print("\n".join(md_table(cols, body)))
-    print(f"\nwrote {stem}.json ({meta['wall_seconds']} s)")
+    return md_table(head, body)
 
 
 if __name__ == "__main__":
