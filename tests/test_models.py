@@ -146,3 +146,20 @@ def test_qwen_coder_alias_loads_for_real():
     assert eng.model.config.model_type == "qwen2" and eng.info["gguf_file"] == gguf.name
     (pa, pb), = eng.choice_probs(["Question: Is Paris in France?\nAnswer (A. Yes, B. No):"], ["A", "B"])
     assert 0 < pa < 1 and 0 < pb < 1 and pa + pb > 0.5
+
+
+def test_packaged_judge_resolves_to_its_alias_base_with_the_shipped_adapter(monkeypatch, tmp_path):
+    """`smollm2-135m-skt` is the embedded model plus the adapter shipped in the package; its files record the
+    alias as base (never a machine path) and are safetensors."""
+    gguf = tmp_path / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setattr(models, "find_alias_gguf", lambda alias: gguf)
+    adir = models.packaged_adapter("smollm2-135m-skt")
+    assert json.loads((adir / models.BASE_FILE).read_text()) == {"base_model": "smollm2-135m"}
+    assert json.loads((adir / "adapter_config.json").read_text())["base_model_name_or_path"] == "smollm2-135m"
+    assert (adir / "adapter_model.safetensors").stat().st_size > 100_000 and not list(adir.glob("*.bin"))
+    r = models.resolve("smollm2-135m-skt")
+    assert (r.kind, r.gguf_file, r.adapters) == ("gguf", gguf.name, [str(adir)])
+    from selfalign.adapters import portable_spec
+
+    assert portable_spec("smollm2-135m-skt") == "smollm2-135m-skt"

@@ -58,7 +58,10 @@ def test_wheel_ships_recipes_configs_and_the_split_file(installed):
     for want in ("selfalign/recipes/demo.yaml", "selfalign/recipes/paper-truthfulqa-llama2-7b.yaml",
                  "selfalign/configs/accelerate/zero3.yaml", "selfalign/configs/accelerate/fsdp.yaml",
                  "selfalign/data/truthfulqa_splits.json", "selfalign/data/TRUTHFULQA_SPLITS.md",
-                 "selfalign/data/builtin_questions.jsonl"):
+                 "selfalign/data/builtin_questions.jsonl",
+                 "selfalign/assets/adapters/smollm2-135m-skt/adapter_model.safetensors",
+                 "selfalign/assets/adapters/smollm2-135m-skt/adapter_config.json",
+                 "selfalign/assets/adapters/smollm2-135m-skt/selfalign_base.json"):
         assert want in names
     empty = tmp / "empty1"
     empty.mkdir()
