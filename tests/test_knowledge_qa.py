@@ -169,7 +169,9 @@ def test_demo_recipe_summary_has_both_measures_and_a_verdict(tmp_path, gen_root,
     RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
     r = load_recipe(str(RECIPES_DIR / "demo.yaml"))
     assert r["eval"]["tasks"] == ["knowledge-qa"] and r["eval"]["knowledge-qa"]["split"] == "heldout"
+    assert r["score"]["model"] == r["eval"]["knowledge-qa"]["verifier"] == "smollm2-135m-skt"  # one judge for all
     r.update(model=tiny_model_dir, device="cpu", output=str(tmp_path / "runs" / "demo"))
+    r["score"]["model"] = r["eval"]["knowledge-qa"]["verifier"] = tiny_model_dir  # the judge, at toy size
     r["sample"].update(input="bigbench:facts", limit=6, n=2, max_new_tokens=4)
     r["align"].update(max_steps=2, batch_size=2)
     r["eval"]["knowledge-qa"].update(data="bigbench:facts", limit=6, n_boot=20)
@@ -177,7 +179,7 @@ def test_demo_recipe_summary_has_both_measures_and_a_verdict(tmp_path, gen_root,
     path.write_text(yaml.safe_dump(r))
     run_recipe(RunConfig(recipe=str(path)))
     run = tmp_path / "runs" / "demo"
-    for label in ("base", "aligned"):  # one judge for both: the base model
+    for label in ("base", "aligned"):  # one judge for both: the recipe's
         st = json.loads((run / "eval" / label / "knowledge-qa.stage.json").read_text())
         assert st["config"]["verifier"] == tiny_model_dir
     md = (run / "summary.md").read_text()
@@ -190,5 +192,5 @@ def test_demo_recipe_summary_has_both_measures_and_a_verdict(tmp_path, gen_root,
     from demo_summary import tables
 
     lines, out = tables(tmp_path / "runs")
-    assert set(out["knowledge-qa"]) == {"base", "Self-Eval-P(True)"}  # no demo-skt run: left out
+    assert set(out["knowledge-qa"]) == {"base", "Self-Eval-SKT"}  # no demo-ptrue / demo-skt run: left out
     assert any("Factuality" in ln for ln in lines)

@@ -22,11 +22,11 @@ def test_shipped_recipes_are_found_by_name_and_by_their_checkout_path(tmp_path, 
         assert resources.find_recipe(spec) == SHIPPED / "recipes" / "demo.yaml"
     (tmp_path / "demo.yaml").write_text("name: mine\n")
     assert resources.find_recipe("demo.yaml") == Path("demo.yaml")  # a file of the user's wins
-    with pytest.raises(InputError, match=r"nope.yaml: recipe not found .*shipped recipe: biogen-demo, demo, demo-skt"):
+    with pytest.raises(InputError, match=r"nope.yaml: recipe not found .*shipped recipe: biogen-demo, demo, demo-ptrue, demo-skt"):
         resources.find_recipe("nope.yaml")
     with pytest.raises(InputError):
         resources.find_recipe("elsewhere/demo.yaml")  # another folder is a path, not a name
-    assert {"demo", "demo-skt", "biogen-demo", "paper-truthfulqa-llama2-7b"} <= set(resources.recipe_names())
+    assert {"demo", "demo-ptrue", "demo-skt", "biogen-demo", "paper-truthfulqa-llama2-7b"} <= set(resources.recipe_names())
     assert resources.shipped_file("accelerate/zero3") == SHIPPED / "configs" / "accelerate" / "zero3.yaml"
 
 

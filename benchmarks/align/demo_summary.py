@@ -1,8 +1,11 @@
-"""Base vs Self-Eval-P(True)-aligned vs Self-Eval-SKT-aligned, from the two demo runs (recipes/demo*.yaml).
+"""Base vs the demo's Self-Eval-SKT-aligned model vs the other judges' runs (recipes/demo*.yaml).
 
-    selfalign run recipes/demo.yaml && selfalign run recipes/demo-skt.yaml && python benchmarks/align/demo_summary.py
-Writes benchmarks/results/demo_smollm2.json and prints the Markdown tables. A missing demo-skt run is left out;
-a missing demo run is a one-line error.
+    selfalign run recipes/demo.yaml [&& selfalign run recipes/demo-ptrue.yaml && selfalign run recipes/demo-skt.yaml]
+    python benchmarks/align/demo_summary.py
+Rows: base and Self-Eval-SKT (`demo`: the packaged SK-tuned judge), Self-Eval-P(True) (`demo-ptrue`: the base
+model's own P(True)), Self-Eval-SKT tuned in the run (`demo-skt`). Writes benchmarks/results/demo_smollm2.json and
+prints the Markdown tables. A missing demo-ptrue / demo-skt run is left out; a missing demo run is a one-line error.
+Each run's Self-Eval column is judged by its own recipe's judge.
 """
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the
 from tables import diff, fmt, md_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNS = {"base": ("demo", "base"), "Self-Eval-P(True)": ("demo", "aligned"), "Self-Eval-SKT": ("demo-skt", "aligned")}
+RUNS = {"base": ("demo", "base"), "Self-Eval-SKT": ("demo", "aligned"), "Self-Eval-P(True)": ("demo-ptrue", "aligned"),
+        "Self-Eval-SKT, tuned in the run": ("demo-skt", "aligned")}
 METRICS = {"knowledge-qa": ("accuracy", "selfeval", "abstain", "length"),
            "truthfulqa-mc": ("mc1", "mc2", "selfeval_mc1")}
 
@@ -41,8 +45,11 @@ def tables(runs: Path) -> tuple[list[str], dict]:
             table.append([name, *(fmt({k: summary["metrics"].get(m, {}).get(k) for k in ("value", "ci_low", "ci_high")})
                                   for m in metrics)])
             out.setdefault(task, {})[name] = {"metrics": summary["metrics"], "n": len(rows)}
-            if name != "base":
-                out[task][name]["diff_vs_base"] = {m: compare(rows, base_rows, m) for m in metrics}
+            if name != "base":  # against the base as its own run judged it (the Self-Eval column is per judge)
+                run, _ = RUNS[name]
+                own = runs / run / "eval" / "base" / f"{task}.json"
+                ref = load_result(own)[1] if own.exists() else base_rows
+                out[task][name]["diff_vs_base"] = {m: compare(rows, ref, m) for m in metrics}
         lines += [f"### {task}", "", *md_table(["model", *metrics], table), ""]
         said, table = [], []
         for name in list(res)[1:]:
@@ -61,7 +68,7 @@ def main(runs_dir: str = "runs") -> str:
     except SelfAlignError as e:
         raise SystemExit(f"error: {e}")
     stages = {}
-    for run in ("demo", "demo-skt"):
+    for run in ("demo", "demo-ptrue", "demo-skt"):
         for st in sorted((runs / run).glob("*/stage.json")) + sorted((runs / run).glob("eval/*/*.stage.json")):
             s = json.loads(st.read_text())
             stages[f"{run}/{s['stage']}"] = s.get("seconds")
