@@ -3,7 +3,8 @@
 Scoring (``choice_probs``, ``loglikelihood``) runs a token prefix shared by several rows once and reuses its KV cache
 (``engines/prefix.py`` finds the shared spans), so a 5-shot Self-Eval prefix or a question shared by N samples costs
 one pass. Generation runs the token prefix all prompts of a call share (a few-shot prompt's demos) once, prefills
-each prompt once and copies its cache to the N samples, and every sample draws from its own random stream (``engines/rowsample.py``). ``prefix_cache=False`` gives the plain path (every row runs in
+the rest of each prompt once and copies its cache to the N samples, and every sample draws from its own random
+stream (``engines/rowsample.py``). ``prefix_cache=False`` gives the plain path (every row runs in
 full), kept for tests and benchmarks.
 """
 from __future__ import annotations
@@ -178,7 +179,7 @@ class HFEngine(tokens.TextMixin):
         seqs = [self.encode(p) for p in prompts]
         eos = {self.tok.eos_token_id, self.tok.pad_token_id}
         shared = self._shared_prefix(seqs)  # e.g. a few-shot prompt's demos: run once, its KV copied to every row
-        shared_kv = self._prefill_shared(shared) if shared else None
+        shared_kv = self._forward([[]], [shared], {}, 1, True)[1][0] if shared else None
         for idx, ids, mask, pos in self.batches(seqs, shared):
             # sampling runs generate's greedy path on scores RowSampler has reduced to each row's own draw
             kw = dict(do_sample=False, max_new_tokens=cfg.max_new_tokens, pad_token_id=self.tok.pad_token_id,
@@ -189,12 +190,10 @@ class HFEngine(tokens.TextMixin):
                                                                          cfg.top_p)])
             if cfg.stop:
                 kw.update(stop_strings=list(cfg.stop), tokenizer=self.tok)
-            if shared_kv is not None:
-                kw[self._cache_kw] = self._copy_shared(shared_kv, len(idx) * cfg.n)
-            elif self.prefix_cache and cfg.n > 1 and ids.shape[1] > 1:
+            if shared_kv is not None or (self.prefix_cache and cfg.n > 1 and ids.shape[1] > 1):
                 # transformers' num_return_sequences copies the prompt N times before the prefill; instead prefill
-                # once and copy the cache, leaving generate only the last prompt token to run per sample
-                kw[self._cache_kw] = self._prefill(ids, mask, pos, cfg.n)
+                # once (after the shared prefix) and copy the cache, leaving generate the last prompt token per sample
+                kw[self._cache_kw] = self._prefill(ids, mask, pos, cfg.n, shared_kv, len(shared))
             ids, mask = ids.repeat_interleave(cfg.n, 0), mask.repeat_interleave(cfg.n, 0)
             out = self.model.generate(input_ids=ids, attention_mask=mask, **kw)
             new = out[:, ids.shape[1]:].tolist()
@@ -216,31 +215,21 @@ class HFEngine(tokens.TextMixin):
         k = next((j for j in range(n) if any(s[j] != first[j] for s in seqs)), max(n, 0))
         return list(first[:k]) if k >= self.min_prefix else []
 
-    def _prefill_shared(self, shared: list[int]) -> list[tuple]:
-        """Per layer (keys, values) of the shared prefix, run once (batch of one)."""
+    def _prefill(self, ids, mask, pos, n: int, shared_kv=None, p: int = 0):
+        """KV cache of every prompt but its last token, each row repeated ``n`` times. With ``shared_kv`` (per layer
+        (keys, values) of the ``p`` tokens every row starts with) the cache starts from copies of it and only the
+        rows' own tokens run."""
         from transformers.cache_utils import DynamicCache
 
-        cache = DynamicCache(config=self.model.config)
-        ids = torch.tensor([shared], device=self.device)
-        self.model(input_ids=ids, position_ids=torch.arange(len(shared), device=self.device)[None], use_cache=True,
-                   logits_to_keep=1, **{self._cache_kw: cache})
-        return [(layer.keys, layer.values) for layer in cache.layers]
-
-    def _copy_shared(self, layers: list[tuple], rows: int):
-        """A fresh cache holding the shared prefix for ``rows`` rows (generate extends it in place)."""
-        from transformers.cache_utils import DynamicCache
-
-        return DynamicCache(ddp_cache_data=[(k.expand(rows, -1, -1, -1).contiguous(),
-                                             v.expand(rows, -1, -1, -1).contiguous()) for k, v in layers])
-
-    def _prefill(self, ids, mask, pos, n: int):
-        """KV cache of every prompt but its last token, each row repeated ``n`` times."""
-        from transformers.cache_utils import DynamicCache
-
-        cache = DynamicCache(config=self.model.config)
-        self.model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=pos[:, :-1], use_cache=True,
-                   logits_to_keep=1, **{self._cache_kw: cache})
-        cache.batch_repeat_interleave(n)
+        rows = ids.shape[0]
+        cache = (DynamicCache(ddp_cache_data=[(k[None].expand(rows, -1, -1, -1).contiguous(),
+                                               v[None].expand(rows, -1, -1, -1).contiguous()) for k, v in shared_kv])
+                 if shared_kv is not None else DynamicCache(config=self.model.config))
+        if ids.shape[1] - 1 > p:
+            self.model(input_ids=ids[:, p:-1], attention_mask=mask[:, :-1], position_ids=pos[:, p:-1], use_cache=True,
+                       logits_to_keep=1, **{self._cache_kw: cache})
+        if n > 1:
+            cache.batch_repeat_interleave(n)
         return cache
 
 
