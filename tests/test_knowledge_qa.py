@@ -193,4 +193,25 @@ def test_demo_recipe_summary_has_both_measures_and_a_verdict(tmp_path, gen_root,
 
     lines, out = tables(tmp_path / "runs")
     assert set(out["knowledge-qa"]) == {"base", "Self-Eval-SKT"}  # no demo-ptrue / demo-skt run: left out
+    # every land has its own capital: the relation's commonest training answer is never a held-out land's
+    assert out["shortcuts"]["knowledge-qa"]["relation_majority_accuracy"]["value"] == 0.0
     assert any("Factuality" in ln for ln in lines)
+
+
+def test_relation_majority_shortcut_answers_each_relation_with_its_commonest_training_answer(tmp_path, monkeypatch):
+    """Two relations: capitals (training answers mostly 'Rome') and genres (mostly 'jazz'); a held-out prompt is
+    right exactly when its gold answer is its relation's commonest training answer."""
+    from selfalign.data.knowledge_qa import load_knowledge_qa
+    from selfalign.evals.knowledge_qa import relation_majority
+
+    ex = [{"input": f"The capital of land {i} is", "target": "Rome" if i % 3 else f"City{i}"} for i in range(150)]
+    ex += [{"input": f"The genre of band {i} is", "target": "jazz" if i % 4 else "rock"} for i in range(150)]
+    (tmp_path / "bigbench" / "two").mkdir(parents=True)
+    (tmp_path / "bigbench" / "two" / "task.json").write_text(json.dumps({"examples": ex}))
+    monkeypatch.setenv("SELFALIGN_DATA", str(tmp_path))
+    held = load_knowledge_qa("two", "heldout")
+    want = [float(q["targets"][0] == ("Rome" if "capital" in q["question"] else "jazz")) for q in held]
+    got = relation_majority("two", n_boot=50)
+    assert got["n"] == len(held) > 10 and got["value"] == pytest.approx(sum(want) / len(want))
+    five = relation_majority("two", limit=5, n_boot=0)
+    assert five["n"] == 5 and five["value"] == pytest.approx(sum(want[:5]) / 5)

@@ -50,6 +50,14 @@ def tables(runs: Path) -> tuple[list[str], dict]:
                 own = runs / run / "eval" / "base" / f"{task}.json"
                 ref = load_result(own)[1] if own.exists() else base_rows
                 out[task][name]["diff_vs_base"] = {m: compare(rows, ref, m) for m in metrics}
+        if task == "knowledge-qa":  # the no-model shortcut on the same prompts, beside the accuracies
+            from selfalign.evals.knowledge_qa import relation_majority
+
+            data = res["base"][0].get("data") or "bigbench:qa_wikidata"
+            rm = relation_majority(data.split(":", 1)[1], limit=len(base_rows))
+            out.setdefault("shortcuts", {})[task] = {"relation_majority_accuracy": rm}
+            table.append(["*shortcut, no model: the relation's commonest training answer*", fmt(rm),
+                          *([""] * (len(metrics) - 1))])
         lines += [f"### {task}", "", *md_table(["model", *metrics], table), ""]
         said, table = [], []
         for name in list(res)[1:]:

@@ -26,6 +26,7 @@ from common import short  # noqa: E402
 from t1_study import ALIGN, CURVE_STEPS, JUDGES, KQA2, KQA_SAMPLE, MC_LIMIT, MC_TUNE, MC_TUNED_LIMIT, T1X, \
     TQA_GEN_LIMIT  # noqa: E402
 
+from selfalign.evals.knowledge_qa import relation_majority  # noqa: E402
 from selfalign.evals.results import compare, load_result  # noqa: E402
 from selfalign.io import iter_jsonl  # noqa: E402
 
@@ -129,30 +130,6 @@ def steps_curve(root: Path, base_rows, data: dict) -> list[str]:
             *tables.md_table(["row", "DPO steps", "accuracy", "Δ accuracy", "length"], rows), ""]
 
 
-def relation_majority() -> dict:
-    """The no-model shortcut for knowledge QA: answer each held-out prompt with the most frequent gold answer of
-    its relation among the training prompts ("The genre of X is" -> the commonest genre), scored as the eval
-    scores an answer. Returns {value, ci_low, ci_high, n} and the per-prompt rows."""
-    from collections import Counter
-
-    from selfalign.data.knowledge_qa import load_knowledge_qa
-    from selfalign.evals.knowledge_qa import score_answer
-    from selfalign.metrics import bootstrap_ci
-    from selfalign.stages.sk_data import relation
-
-    votes: dict = {}
-    for q in load_knowledge_qa("qa_wikidata", "train"):
-        votes.setdefault(relation(q["question"]), Counter())[q["targets"][0]] += 1
-    overall = Counter(t for c in votes.values() for t in c.elements()).most_common(1)[0][0]
-    held = load_knowledge_qa("qa_wikidata", "heldout")
-    acc = [score_answer((votes.get(relation(q["question"])) or Counter({overall: 1})).most_common(1)[0][0],
-                        q["targets"])["accuracy"] for q in held]
-    import numpy as np
-
-    v, lo, hi = bootstrap_ci(lambda x: float(np.mean(x)), np.asarray(acc, dtype=float), n_boot=1000, seed=0)
-    return {"value": v, "ci_low": lo, "ci_high": hi, "n": len(acc)}
-
-
 def longest_option(limit: int) -> dict:
     """The no-model shortcut for TruthfulQA MC1: pick the longest option (ties: the first)."""
     from selfalign.evals.truthfulqa_mc import load_questions
@@ -219,7 +196,7 @@ def main(argv=None) -> None:
             lines.append(f"| *shortcut, no model: the longest MC1 option* | {cell(lo[MC_LIMIT])} (first {MC_LIMIT}); "
                          f"{cell(lo[MC_TUNED_LIMIT])} (first {MC_TUNED_LIMIT}) |" + " |" * 5)
         if part.startswith("kqa"):
-            rm = data.get("shortcuts", {}).get("relation_majority_accuracy") or relation_majority()
+            rm = data.get("shortcuts", {}).get("relation_majority_accuracy") or relation_majority("qa_wikidata")
             data["shortcuts"] = {"relation_majority_accuracy": rm}
             lines.append(f"| *shortcut, no model: the relation's commonest training answer* | {cell(rm)} |" + " |" * 7)
         lines.append("")

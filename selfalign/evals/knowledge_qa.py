@@ -65,6 +65,31 @@ def score_answer(answer: str, targets: list[str]) -> dict:
             "length": len(answer.split())}
 
 
+def relation_majority(task: str = "qa_wikidata", limit: Optional[int] = None, n_boot: int = 1000) -> dict:
+    """The no-model shortcut: answer each held-out prompt (the first ``limit``, as ``--limit`` picks them) with the
+    most frequent gold answer of its relation among the training prompts ("The genre of X is" -> the commonest
+    genre), scored as the eval scores an answer. {value, ci_low, ci_high, n}: a model's accuracy means something
+    only above it."""
+    from collections import Counter
+
+    import numpy as np
+
+    from selfalign.data.knowledge_qa import load_knowledge_qa
+    from selfalign.metrics import bootstrap_ci
+    from selfalign.stages.sk_data import relation
+
+    votes: dict = {}
+    for q in load_knowledge_qa(task, "train"):
+        votes.setdefault(relation(q["question"]), Counter())[q["targets"][0]] += 1
+    overall = Counter(t for c in votes.values() for t in c.elements()).most_common(1)[0][0]
+    held = load_knowledge_qa(task, "heldout")
+    held = held[:limit] if limit else held
+    acc = [score_answer((votes.get(relation(q["question"])) or Counter({overall: 1})).most_common(1)[0][0],
+                        q["targets"])["accuracy"] for q in held]
+    v, lo, hi = bootstrap_ci(lambda x: float(np.mean(x)), np.asarray(acc, dtype=float), n_boot=n_boot, seed=0)
+    return {"value": v, "ci_low": lo, "ci_high": hi, "n": len(acc)}
+
+
 def run_knowledge_qa(cfg: KnowledgeQAConfig, engine=None, verifier=None) -> dict:
     """Answer every prompt of the split greedily (resuming finished rows), score, write rows + summary."""
     from selfalign.data.knowledge_qa import load_knowledge_qa
