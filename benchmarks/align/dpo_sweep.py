@@ -164,7 +164,9 @@ def main(argv=None) -> None:
         cfg = AlignConfig(model=args.model, pairs=str(pairs_file), output=str(out), beta=0.1, learning_rate=lr,
                           max_steps=steps, batch_size=4, device=args.device, dtype=args.dtype, seed=seed)
         rec = json.loads(record.read_text()) if record.exists() else None
-        if rec is None or rec.get("accuracy_measured", False) < args.accuracy:
+        made = {"pairs_file": str(pairs_file), "pairs": len(prs), "base_eval": str(args.base_eval)}
+        stale = rec is not None and rec.get("made_with", made) != made  # other pairs or base: measure afresh
+        if rec is None or stale or (args.accuracy and not rec.get("accuracy_measured")):
             t_run = time.time()
             run_align(cfg)
             log = [json.loads(ln) for ln in (out / "train_log.jsonl").read_text().splitlines() if ln.strip()]
@@ -178,7 +180,7 @@ def main(argv=None) -> None:
             del pol
             if args.accuracy:
                 rec.update(accuracy(args, str(out), out / "kqa-heldout.json", base_rows), accuracy_measured=True)
-            rec["sweep_seconds"] = round(time.time() - t_run, 1)
+            rec["sweep_seconds"], rec["made_with"] = round(time.time() - t_run, 1), made
             record.write_text(json.dumps(rec, indent=1))
         results.append(rec)
         print(json.dumps({k: v for k, v in rec.items() if not isinstance(v, dict)}), flush=True)
