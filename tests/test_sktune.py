@@ -107,6 +107,10 @@ def test_training_learns_saves_and_resumes(tiny_model_dir, tmp_path):
     assert "SK-Tuning" in (out / "README.md").read_text() and (out / "tokenizer_config.json").exists()
     meta = json.loads((out / "train_summary.json").read_text())
     assert meta["stage"] == "sk-tune" and meta["config"]["beta"] == 1.0 and "versions" in meta
+    import hashlib  # the inputs' hashes, computed here independently (first 16 hex digits of sha256)
+
+    h = hashlib.sha256(Path(data).read_bytes()).hexdigest()[:16]
+    assert meta["input_hashes"] == {"data": h, "valid_data": h}
 
     # the output is a model spec whose logits differ from the base
     assert models.resolve(str(out)).adapters

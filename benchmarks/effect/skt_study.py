@@ -1,6 +1,7 @@
 """Table 2, the paper's way at laptop scale: SK-Tuning on qa_wikidata knowledge, a learning curve, three held-out sets.
 
     python benchmarks/effect/skt_study.py [--models M ...] [--sizes 1000 3000 10000] [--seeds 0 1 2]
+        [--only data|base|curve|seeds] [--sets a b c a-paper]   # one phase / some evaluation sets only
 
 Data (one set for every model and seed): ``sk-data --mode options`` on BIG-bench qa_wikidata (10,269 Wikidata
 prompts), each question's gold answer against a distractor (another question's gold answer for the same relation),
@@ -69,11 +70,13 @@ def make_data(sizes: list[int]) -> None:
             write_jsonl_atomic(DATA / f"{name}.jsonl", [r for r in held if r["id"] in ids])
 
 
-def calibrate(model: str, spec: str, label: str) -> None:
+def calibrate(model: str, spec: str, label: str, only: list[str] | None = None) -> None:
     from selfalign.evals.calibrate import output_paths
 
     trained = [Path(spec) / "train_summary.json"] if label != "base" else []
     for name, (data, extra) in sets().items():
+        if only and not any(name == o or (o == "b" and name.startswith("b-")) for o in only):
+            continue
         out = SKT / short(model) / label / f"{name}.json"
         items, png = output_paths(out)
         step(f"skt/{short(model)}/{label}/calibrate-{name}",
@@ -101,18 +104,20 @@ def main(argv=None) -> None:
     ap.add_argument("--sizes", nargs="+", type=int, default=[1000, 3000, 10000])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--only", choices=("data", "base", "curve", "seeds"), help="run one phase only")
+    ap.add_argument("--sets", nargs="+", choices=("a", "b", "c", "a-paper"),
+                    help="evaluate these sets only (default: all); (b) is its four tasks")
     args = ap.parse_args(argv)
     make_data(args.sizes)
     (SKT / "plan.json").write_text(json.dumps({"sk": SK, "dtype": DTYPE, "sets": sets(), **vars(args)}, default=str))
     for model in args.models:
         if args.only in (None, "base"):
-            calibrate(model, model, "base")
+            calibrate(model, model, "base", args.sets)
         if args.only in (None, "curve"):
             for n in args.sizes:
-                calibrate(model, sk_tune(model, n, args.seeds[0]), f"n{n}-seed{args.seeds[0]}")
+                calibrate(model, sk_tune(model, n, args.seeds[0]), f"n{n}-seed{args.seeds[0]}", args.sets)
         if args.only in (None, "seeds"):
             for seed in args.seeds[1:]:
-                calibrate(model, sk_tune(model, args.sizes[-1], seed), f"n{args.sizes[-1]}-seed{seed}")
+                calibrate(model, sk_tune(model, args.sizes[-1], seed), f"n{args.sizes[-1]}-seed{seed}", args.sets)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@ paired bootstrap differences, the learning curve, shortcut baselines on the same
 
     python benchmarks/effect/skt_summary.py        # writes benchmarks/results/skt_table2.{md,json}
 
-Only finished steps are read; a missing run is shown as "-". Intervals: 95 % percentile bootstrap over questions
+Only finished steps are read; a missing run is shown as "-". A run measured earlier whose outputs are not on this
+machine (runs/ is not committed) is carried from the previous ``skt_table2.json`` and marked "(kept)", but only
+where this machine's base model, on the same set, has the same AUROC to 1e-9 (the data are rebuilt by seed and hash
+split, so the same options): otherwise it is dropped, never mixed with another base. Intervals: 95 % percentile bootstrap over questions
 (1000 resamples, seed 0); differences are paired (the same questions resampled for both models).
 """
 from __future__ import annotations
@@ -99,6 +102,10 @@ def training(model: str, label: str) -> dict | None:
                                    "seconds", "encode_seconds")} | {"evals": evals}
 
 
+def kept_mark(st: dict, lab: str) -> str:
+    return " (kept)" if st["runs"].get(lab, {}).get("kept") else ""
+
+
 def fmt(x, d=3):
     return tables.num(x, d, missing="-")
 
@@ -120,22 +127,48 @@ def seed_lines(sets: dict, labels: list[str]) -> list[str]:
         seeds = [lab for lab in labels if lab.split("-")[0] == n]
         if len(seeds) < 2:
             continue
-        out += ["", f"Seeds, {n[1:]} SK rows ({len(seeds)} seeds: data order and adapter initialisation):", ""]
+        lines = []
         for set_name, st in sets.items():
             got = [(lab, st["runs"][lab]) for lab in seeds if lab in st["runs"]]
             if len(got) < 2:
                 continue
             v = [r["auroc"]["value"] for _, r in got]
             d = [r["auroc_diff"]["diff"] for _, r in got]
-            out.append(f"- ({set_name}): AUROC mean {fmt(statistics.fmean(v))} (sd {fmt(statistics.stdev(v))}), "
+            lines.append(f"- ({set_name}): AUROC mean {fmt(statistics.fmean(v))} (sd {fmt(statistics.stdev(v))}), "
                        f"Δ mean {tables.num(statistics.fmean(d), 3, sign=True)}; per seed "
                        + ", ".join(f"{lab.split('-')[1]} {fmt(r['auroc']['value'])} (Δ {fdiff(r['auroc_diff'])})"
                                    for lab, r in got))
+        if lines:
+            out += ["", f"Seeds, {n[1:]} SK rows ({len(seeds)} seeds: data order and adapter initialisation):", "",
+                    *lines]
     return out
+
+
+def carry(prev: dict, new: dict) -> list[str]:
+    """Fill ``new`` (one model's result) with the runs of ``prev`` that are not measured here; returns their labels."""
+    kept = set()
+    for set_name, old in prev.get("sets", {}).items():
+        cur = new["sets"].get(set_name)
+        if cur is None:
+            new["sets"][set_name] = cur = {**old, "runs": {}}
+        elif abs(cur["base"]["auroc"]["value"] - old["base"]["auroc"]["value"]) > 1e-9:
+            print(f"not kept: ({set_name}) base AUROC {cur['base']['auroc']['value']:.6f} here, "
+                  f"{old['base']['auroc']['value']:.6f} before", file=sys.stderr)
+            continue
+        for lab, r in old["runs"].items():
+            if lab not in cur["runs"]:
+                cur["runs"][lab] = {**r, "kept": True}
+                kept.add(lab)
+    for lab, t in prev.get("training", {}).items():
+        if new["training"].get(lab) is None and t is not None:
+            new["training"][lab] = t
+    new["sets"] = {k: new["sets"][k] for k in SETS if k in new["sets"]}
+    return sorted(kept)
 
 
 def main() -> None:
     plan = json.loads((SKT / "plan.json").read_text()) if (SKT / "plan.json").exists() else {}
+    prev = json.loads((OUT / "skt_table2.json").read_text()) if (OUT / "skt_table2.json").exists() else {}
     res, md = {}, ["# Table 2: P(True) calibration before and after SK-Tuning (qa_wikidata study)", "",
                    "`python benchmarks/effect/skt_study.py` then `python benchmarks/effect/skt_summary.py`. SK data: "
                    "`sk-data --mode options` on BIG-bench qa_wikidata (gold answer vs a same-relation distractor), "
@@ -144,19 +177,20 @@ def main() -> None:
                    "over questions; Δ = paired bootstrap against the base model on the same options.", ""]
     md += [f"- ({k}) {v}" for k, v in DESC.items()] + [""]
     for short, model in MODELS.items():
-        if not (SKT / short).exists():
+        here = sorted(p.name for p in (SKT / short).iterdir() if p.is_dir() and p.name != "base") \
+            if (SKT / short).exists() else []
+        if not here and short not in prev:
             continue
-        labels = sorted((p.name for p in (SKT / short).iterdir() if p.is_dir() and p.name != "base"),
-                        key=lambda x: (int(x.split("-")[0][1:]), x))
-        res[short] = {"sets": {}, "training": {lab: training(short, lab) for lab in labels}}
-        rows = []
+        res[short] = {"sets": {}, "training": {lab: training(short, lab) for lab in here}}
         for set_name in SETS:
-            st = set_stats(short, set_name, labels)
-            if st is None:
-                continue
-            res[short]["sets"][set_name] = st
+            if (st := set_stats(short, set_name, here)) is not None:
+                res[short]["sets"][set_name] = st
+        kept = carry(prev.get(short, {}), res[short])
+        labels = sorted(set(here) | set(kept), key=lambda x: (int(x.split("-")[0][1:]), x))
+        rows = []
+        for set_name, st in res[short]["sets"].items():
             best = max(st["shortcuts"].items(), key=lambda kv: kv[1]["value"] or 0)
-            cells = [c for lab in labels for c in (fci(st["runs"].get(lab, {}).get("auroc")),
+            cells = [c for lab in labels for c in (fci(st["runs"].get(lab, {}).get("auroc")) + kept_mark(st, lab),
                                                    fdiff(st["runs"].get(lab, {}).get("auroc_diff")))]
             rows.append([f"({set_name}) {st['n_questions']} q / {st['n_options']} opt", fci(st["base"]["auroc"]),
                          *cells, f"{best[0]} {fci(best[1])}"])

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
+from selfalign.hashes import file_hash
 from selfalign.errors import InputError, Interrupted, SelfAlignError
 from selfalign.io import line_numbers, output_dir, read_jsonl, write_json
 from selfalign.metrics import auroc
@@ -377,6 +378,8 @@ def _finish(s: _Setup, st: dict, last: dict, resumed: bool, out: Path, cfg: SKTu
                "answer_token_ids": {"A": sorted({i for x in s.tr.a for i in x}),
                                     "B": sorted({i for x in s.tr.b for i in x})},
                "selfeval_template": P.ptrue_template_id(*shots, False, cfg.selfeval_prompt) if shots else "rows' own",
+               "input_hashes": {k: file_hash(v) for k, v in (("data", cfg.data), ("valid_data", cfg.valid_data))
+                                if v and Path(v).is_file()},
                "processes": s.world, "trainable_checksums": checksums, "encode_seconds": round(s.encode_seconds, 2),
                "seconds": round(time.time() - t0, 2)}
     ckpt.clear(out)

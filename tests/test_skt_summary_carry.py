@@ -1,0 +1,26 @@
+"""benchmarks/effect/skt_summary.carry: a run measured earlier is kept only beside the same base measurement."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "effect"))
+import skt_summary as S  # noqa: E402
+
+
+def _set(base, runs):
+    return {"base": {"auroc": {"value": base}}, "runs": {k: {"auroc": {"value": v}} for k, v in runs.items()}}
+
+
+def test_carry_keeps_only_runs_beside_the_same_base(capsys):
+    prev = {"sets": {"a": _set(0.55, {"n1000-seed0": 0.74, "n1000-seed1": 0.70}), "b": _set(0.42, {"n1000-seed0": 0.53}),
+                     "c": _set(0.29, {"n1000-seed0": 0.30})},
+            "training": {"n1000-seed0": {"rows": 1000}, "n1000-seed1": None}}
+    new = {"sets": {"a": _set(0.55, {"n1000-seed1": 0.71}), "c": _set(0.31, {})}, "training": {"n1000-seed1": None}}
+    kept = S.carry(prev, new)
+    assert kept == ["n1000-seed0"]
+    a = new["sets"]["a"]["runs"]
+    assert a["n1000-seed1"] == {"auroc": {"value": 0.71}}  # measured here: not replaced
+    assert a["n1000-seed0"] == {"auroc": {"value": 0.74}, "kept": True}
+    assert new["sets"]["b"]["runs"]["n1000-seed0"]["kept"] and new["sets"]["b"]["base"]["auroc"]["value"] == 0.42
+    assert new["sets"]["c"]["runs"] == {}  # another base here: nothing mixed
+    assert "not kept: (c)" in capsys.readouterr().err
+    assert list(new["sets"]) == ["a", "b", "c"] and new["training"]["n1000-seed0"] == {"rows": 1000}
