@@ -6,15 +6,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "eff
 import skt_summary as S  # noqa: E402
 
 
-def _set(base, runs):
-    return {"base": {"auroc": {"value": base}}, "runs": {k: {"auroc": {"value": v}} for k, v in runs.items()}}
+def _set(base, runs, n=10):
+    return {"n_options": n, "n_questions": n // 2, "base": {"auroc": {"value": base}}, "runs": {k: {"auroc": {"value": v}} for k, v in runs.items()}}
 
 
 def test_carry_keeps_only_runs_beside_the_same_base(capsys):
     prev = {"sets": {"a": _set(0.55, {"n1000-seed0": 0.74, "n1000-seed1": 0.70}), "b": _set(0.42, {"n1000-seed0": 0.53}),
+                     "a-paper": _set(0.56, {"n1000-seed0": 0.71}),
                      "c": _set(0.29, {"n1000-seed0": 0.30})},
             "training": {"n1000-seed0": {"rows": 1000}, "n1000-seed1": None}}
-    new = {"sets": {"a": _set(0.55, {"n1000-seed1": 0.71}), "c": _set(0.31, {})}, "training": {"n1000-seed1": None}}
+    new = {"sets": {"a": _set(0.55, {"n1000-seed1": 0.71}), "c": _set(0.31, {}),
+                    "a-paper": _set(0.56, {}, n=12)}, "training": {"n1000-seed1": None}}
     kept = S.carry(prev, new)
     assert kept == ["n1000-seed0"]
     a = new["sets"]["a"]["runs"]
@@ -22,5 +24,7 @@ def test_carry_keeps_only_runs_beside_the_same_base(capsys):
     assert a["n1000-seed0"] == {"auroc": {"value": 0.74}, "kept": True}
     assert new["sets"]["b"]["runs"]["n1000-seed0"]["kept"] and new["sets"]["b"]["base"]["auroc"]["value"] == 0.42
     assert new["sets"]["c"]["runs"] == {}  # another base here: nothing mixed
-    assert "not kept: (c)" in capsys.readouterr().err
-    assert list(new["sets"]) == ["a", "b", "c"] and new["training"]["n1000-seed0"] == {"rows": 1000}
+    assert new["sets"]["a-paper"]["runs"] == {}  # the same AUROC on other options: nothing mixed either
+    err = capsys.readouterr().err
+    assert "not kept: (c)" in err and "not kept: (a-paper)" in err
+    assert list(new["sets"]) == ["a", "b", "c", "a-paper"] and new["training"]["n1000-seed0"] == {"rows": 1000}

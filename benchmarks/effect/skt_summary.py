@@ -5,9 +5,10 @@ paired bootstrap differences, the learning curve, shortcut baselines on the same
 
 Only finished steps are read; a missing run is shown as "-". A run measured earlier whose outputs are not on this
 machine (runs/ is not committed) is carried from the previous ``skt_table2.json`` and marked "(kept)", but only
-where this machine's base model, on the same set, has the same AUROC to 1e-9 (the data are rebuilt by seed and hash
-split, so the same options): otherwise it is dropped, never mixed with another base. Intervals: 95 % percentile bootstrap over questions
-(1000 resamples, seed 0); differences are paired (the same questions resampled for both models).
+where this machine's base model, on the same set, has the same options and the same AUROC to 1e-9 (the data are
+rebuilt by seed and hash split): otherwise it is dropped with a warning, never mixed with another base. A run
+measured here on a set whose base is not measured here is not shown (a warning names it). Intervals: 95 % percentile
+bootstrap over questions (1000 resamples, seed 0); differences are paired (the same questions resampled for both).
 """
 from __future__ import annotations
 
@@ -67,6 +68,8 @@ def shortcuts(keys, rows) -> dict:
 def set_stats(model: str, set_name: str, labels: list[str]) -> dict | None:
     base = items(model, "base", set_name)
     if base is None:
+        if lost := [lab for lab in labels if items(model, lab, set_name) is not None]:
+            print(f"not shown: ({set_name}) {', '.join(lost)} of {model}: no base measured here", file=sys.stderr)
         return None
     runs = {lab: r for lab in labels if (r := items(model, lab, set_name)) is not None}
     keys = sorted(base)
@@ -151,7 +154,8 @@ def carry(prev: dict, new: dict) -> list[str]:
         cur = new["sets"].get(set_name)
         if cur is None:
             new["sets"][set_name] = cur = {**old, "runs": {}}
-        elif abs(cur["base"]["auroc"]["value"] - old["base"]["auroc"]["value"]) > 1e-9:
+        elif (cur.get("n_options"), cur.get("n_questions")) != (old.get("n_options"), old.get("n_questions")) \
+                or abs(cur["base"]["auroc"]["value"] - old["base"]["auroc"]["value"]) > 1e-9:
             print(f"not kept: ({set_name}) base AUROC {cur['base']['auroc']['value']:.6f} here, "
                   f"{old['base']['auroc']['value']:.6f} before", file=sys.stderr)
             continue

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
-from selfalign.hashes import file_hash
 from selfalign.errors import InputError, Interrupted, SelfAlignError
+from selfalign.hashes import file_hash
 from selfalign.io import line_numbers, output_dir, read_jsonl, write_json
 from selfalign.metrics import auroc
 from selfalign import checkpoint as ckpt
