@@ -39,6 +39,13 @@ def test_sample_is_deterministic_for_a_seed(tiny_model_dir, prompts_file, tmp_pa
               "--max-new-tokens", "6", "--seed", "7", "--device", "cpu"])
         outs.append([r["response"] for r in _rows(out)])
     assert outs[0] == outs[1]
+    assert all("continuation" not in r for r in _rows(out))  # chat replies: nothing to restore
+    plain = tmp_path / "plain.jsonl"
+    main(["sample", "--model", tiny_model_dir, "--input", str(prompts_file), "--output", str(plain), "--n", "2",
+          "--max-new-tokens", "6", "--seed", "7", "--device", "cpu", "--chat-template", "off"])
+    rows = _rows(plain)
+    assert rows and all(r["continuation"].strip() == r["response"] and r["continuation"] == r["continuation"].rstrip()
+                        for r in rows)
 
 
 def test_resume_repairs_partial_line_and_skips_finished(tiny_model_dir, prompts_file, tmp_path):

@@ -138,13 +138,14 @@ def test_generate_completions_and_chat(server, monkeypatch):
     cfg = GenerationConfig(n=2, temperature=0.8, top_p=0.9, top_k=10, max_new_tokens=20, stop=["\n\n"])
     out = e.generate(PROMPTS, cfg, seed=3)
     assert [[(g.text, g.n_tokens) for g in o] for o in out] == [[("sample 0", 3), ("sample 1", 3)]] * 3
+    assert [g.raw for g in out[0]] == [" sample 0", " sample 1"]  # as it continued the prompt: the space kept
     body = server.requests[0][1]
     assert {k: body[k] for k in ("n", "temperature", "top_p", "top_k", "max_tokens", "stop")} == \
         {"n": 2, "temperature": 0.8, "top_p": 0.9, "top_k": 10, "max_tokens": 20, "stop": ["\n\n"]}
     assert "seed" in body and server.requests[0][2] is None  # no key in the environment: no header
     chat = OpenAIEngine("tiny", base_url=server.url, chat=True)
     out = chat.generate(["hello"], GenerationConfig(n=2, temperature=0.0, max_new_tokens=5), seed=0)
-    assert [(g.text, g.n_tokens) for g in out[0]] == [("reply 0", 2), ("reply 1", 2)]
+    assert [(g.text, g.n_tokens, g.raw) for g in out[0]] == [("reply 0", 2, None), ("reply 1", 2, None)]
     assert server.requests[-1][1]["messages"] == [{"role": "user", "content": "hello"}]
     assert "top_p" not in server.requests[-1][1] and server.requests[-1][1]["temperature"] == 0
 

@@ -183,6 +183,15 @@ def test_answers_continue_their_prompt_as_they_were_generated():
     nl, _ = build_pairs(rows_for("n", two, prompt="Capital of France?\n", chat=False))
     assert nl[0]["chosen"] == "Paris"
     assert continuation("x is", " already spaced") == " already spaced" and continuation("x is", "") == ""
+    # what the sample stage recorded wins over the rule (a newline-first answer), if it is the same answer
+    written = [dict(r, continuation=("\n" if r["response"] == "Paris" else " ") + r["response"])
+               for r in rows_for("w", two, prompt="The capital of France is", chat=False)]
+    got, _ = build_pairs(written)
+    assert cr(got) == [("\nParis", " Lyon")]
+    assert continuation("x is", "Paris", False, "Lyon") == " Paris"  # another answer's text: not used
+    assert continuation("<|assistant|>", "Paris", True, " Paris") == "Paris"  # chat: the reply as is
+    with pytest.raises(InputError, match="continuation must be a string"):
+        build_pairs([dict(written[0], continuation=3), written[1]])
 
 
 

@@ -28,3 +28,26 @@ def test_carry_keeps_only_runs_beside_the_same_base(capsys):
     err = capsys.readouterr().err
     assert "not kept: (c)" in err and "not kept: (a-paper)" in err
     assert list(new["sets"]) == ["a", "b", "c", "a-paper"] and new["training"]["n1000-seed0"] == {"rows": 1000}
+
+
+def test_plans_list_every_call_once_the_old_format_as_one_call():
+    old = {"sk": {"epochs": 2}, "models": ["qwen"], "sizes": [1000], "seeds": [0, 2], "only": "seeds", "sets": ["b"]}
+    here = {"sk": {"epochs": 2}, "invocations": [{"models": ["smollm2"], "sizes": [10000], "only": "curve", "at": "t"}]}
+    merged = S.merge_plans(old, here)
+    assert merged["invocations"] == [{"models": ["qwen"], "sizes": [1000], "seeds": [0, 2], "only": "seeds",
+                                      "sets": ["b"]}, here["invocations"][0]]
+    again = S.merge_plans(merged, here)  # the summary run twice on one machine: no call repeated
+    assert again["invocations"] == merged["invocations"]
+    assert S.merge_plans({}, {}) == {}
+
+
+def test_study_appends_each_call_to_its_plan(tmp_path, monkeypatch):
+    import argparse
+    import json
+
+    import skt_study
+    monkeypatch.setattr(skt_study, "SKT", tmp_path)
+    for only in ("data", "curve"):
+        skt_study.record_invocation(argparse.Namespace(models=["m"], sizes=[1000], seeds=[0], only=only, sets=None))
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert [c["only"] for c in plan["invocations"]] == ["data", "curve"] and plan["sk"] == skt_study.SK

@@ -392,3 +392,24 @@ def test_sigterm_saves_a_checkpoint_prints_one_line_and_exits_143(tiny_model_dir
     lines = [x for x in err.splitlines() if x.startswith("selfalign")]
     assert len(lines) == 1 and "interrupted: at step" in lines[0] and "Traceback" not in err
     assert json.loads((out / "checkpoint" / "state.json").read_text())["step"] >= 1
+
+
+def test_generated_answers_keep_the_space_they_continued_with(metaspace_dir):
+    """Decoding a SentencePiece answer alone drops its leading '▁' ("Paris"); the engine decodes it after the
+    prompt's last token, so ``raw`` is the answer as it followed the prompt (" Paris"), which pairs trains."""
+    from selfalign.engines import GenerationConfig
+    from selfalign.engines.hf import _continued_text
+
+    e = _engine(metaspace_dir)
+    dec = lambda t: e.tok.decode(t, skip_special_tokens=True)  # noqa: E731
+    ids = e.encode("The capital of France? Paris")
+    cut = len(e.encode("The capital of France?"))
+    assert dec(ids[cut:]) == "Paris" and _continued_text(dec, ids[cut - 1:cut], ids[cut:]) == " Paris"
+    assert _continued_text(dec, [], ids[cut:]) == "Paris"
+    out = e.generate(["The capital of France?", "Question: What is"], GenerationConfig(n=2, temperature=1.0,
+                                                                                     max_new_tokens=6), seed=0)
+    for prompt, gens in zip(["The capital of France?", "Question: What is"], out):
+        for g in gens:
+            assert g.raw.strip() == g.text and g.raw == g.raw.rstrip()
+            if g.raw:  # the prompt and the answer as written re-encode to the prompt's ids then the answer's
+                assert dec(e.encode(prompt + g.raw)).startswith(dec(e.encode(prompt)))

@@ -24,6 +24,7 @@ import argparse
 import json
 import random
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -98,6 +99,17 @@ def sk_tune(model: str, n: int, seed: int) -> str:
     return str(out)
 
 
+def record_invocation(args) -> None:
+    """Append this call to plan.json's ``invocations`` (every phase run so far, in order; a list, not the last call)."""
+    from selfalign.io import write_json
+
+    path = SKT / "plan.json"
+    plan = json.loads(path.read_text()) if path.exists() else {}
+    calls = plan.get("invocations", [])
+    calls.append({**vars(args), "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    write_json(path, {"sk": SK, "dtype": DTYPE, "sets": sets(), "invocations": calls})
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=["qwen2.5-coder-0.5b", "smollm2-135m"])
@@ -108,7 +120,7 @@ def main(argv=None) -> None:
                     help="evaluate these sets only (default: all); (b) is its four tasks")
     args = ap.parse_args(argv)
     make_data(args.sizes)
-    (SKT / "plan.json").write_text(json.dumps({"sk": SK, "dtype": DTYPE, "sets": sets(), **vars(args)}, default=str))
+    record_invocation(args)
     for model in args.models:
         if args.only in (None, "base"):
             calibrate(model, model, "base", args.sets)

@@ -170,6 +170,23 @@ def carry(prev: dict, new: dict) -> list[str]:
     return sorted(kept)
 
 
+ARGS = ("models", "sizes", "seeds", "only", "sets")
+
+
+def invocations(plan: dict) -> list[dict]:
+    """The study calls a plan records; a plan of the older format (the last call only) counts as one call."""
+    if "invocations" in plan:
+        return list(plan["invocations"])
+    return [{k: plan[k] for k in ARGS if k in plan}] if any(k in plan for k in ARGS) else []
+
+
+def merge_plans(prev: dict, here: dict) -> dict:
+    """This machine's plan, its ``invocations`` preceded by the earlier machines' calls (kept runs were made by
+    them; each call appears once)."""
+    calls = [c for c in invocations(prev) if c not in invocations(here)] + invocations(here)
+    return {**prev, **here, "invocations": calls} if (prev or here) else {}
+
+
 def main() -> None:
     plan = json.loads((SKT / "plan.json").read_text()) if (SKT / "plan.json").exists() else {}
     prev = json.loads((OUT / "skt_table2.json").read_text()) if (OUT / "skt_table2.json").exists() else {}
@@ -223,7 +240,7 @@ def main() -> None:
                           f"(valid AUROC {fmt(t['best_valid_auroc'])}), {t['seconds']:.0f} s + {t['encode_seconds']:.0f} s "
                           f"trunk/reference; step: train/valid AUROC {ev}")
         md.append("")
-    res["plan"] = plan
+    res["plan"] = merge_plans(prev.get("plan", {}), plan)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "skt_table2.json").write_text(json.dumps(res, indent=1, default=str))
     (OUT / "skt_table2.md").write_text("\n".join(md) + "\n")

@@ -21,8 +21,10 @@ class GenerationConfig:
 
 @dataclass
 class Generation:
-    text: str
+    text: str                  # the answer, stripped
     n_tokens: int
+    raw: str | None = None     # the answer exactly as it continued its prompt (a leading space kept; trailing
+                               # whitespace cut), where the engine knows it; None for chat replies
 
 
 class Engine(Protocol):

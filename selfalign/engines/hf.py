@@ -199,12 +199,16 @@ class HFEngine(tokens.TextMixin):
             new = out[:, ids.shape[1]:].tolist()
             for r, i in enumerate(idx):
                 gens = []
+                last = seqs[i][-1:]
                 for toks in new[r * cfg.n:(r + 1) * cfg.n]:
                     n_tok = next((j for j, t in enumerate(toks) if t in eos), len(toks))
-                    text = _cut(self.tok.decode(toks[:n_tok], skip_special_tokens=True), cfg.stop)
-                    gens.append(Generation(text.strip(), n_tok))
+                    text = _cut(self._continued(last, toks[:n_tok]), cfg.stop)
+                    gens.append(Generation(text.strip(), n_tok, text.rstrip()))
                 results[i] = gens
         return results
+
+    def _continued(self, last: list[int], toks: list[int]) -> str:
+        return _continued_text(lambda t: self.tok.decode(t, skip_special_tokens=True), last, toks)
 
     def _shared_prefix(self, seqs: Sequence[list[int]]) -> list[int]:
         """The token prefix every prompt of the call starts with, leaving each at least one token of its own
@@ -248,6 +252,16 @@ def _cache_kwarg(model) -> str:
     """The forward/generate keyword for a KV cache: ``cache`` (transformers ≥ 5.2x) or ``past_key_values``."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def _continued_text(decode, last: list[int], toks: list[int]) -> str:
+    """The text of ``toks`` as they follow a prompt ending in token ``last``: decoded together with it and cut
+    after it, so a SentencePiece tokenizer keeps the leading space that decoding ``toks`` alone drops ("▁Egypt")."""
+    alone = decode(toks)
+    if not last:
+        return alone
+    head, both = decode(last), decode(last + toks)
+    return both[len(head):] if both.startswith(head) else alone
 
 
 def _cut(text: str, stops: Sequence[str]) -> str:

@@ -147,7 +147,7 @@ class OpenAIEngine:
             return self.client.map(one, list(prompts))
         res = self._completions(list(prompts), lambda part: {
             "logprobs": 0, "seed": zlib.crc32(f"{seed}".encode()), **body})
-        return [[Generation(c["text"].strip(), len((c.get("logprobs") or {}).get("tokens") or []))
+        return [[Generation(c["text"].strip(), len((c.get("logprobs") or {}).get("tokens") or []), c["text"].rstrip())
                  for c in res[k * cfg.n:(k + 1) * cfg.n]] for k in range(len(prompts))]
 
 

@@ -90,7 +90,8 @@ class VLLMEngine(tokens.TextMixin):
             gens = []
             for o in res.outputs:
                 ids = list(o.token_ids)
-                gens.append(Generation(o.text.strip(), len(ids) - (1 if ids and ids[-1] in eos else 0)))
+                gens.append(Generation(o.text.strip(), len(ids) - (1 if ids and ids[-1] in eos else 0),
+                                       o.text.rstrip()))  # vLLM detokenises in context: the leading space kept
             out.append(gens)
         return out
 

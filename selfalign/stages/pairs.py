@@ -36,6 +36,7 @@ class PairsConfig(Config):
 class _Sample:
     text: str          # the first occurrence's response, as written
     scores: list
+    cont: str | None = None  # its ``continuation`` field: the answer exactly as it followed the prompt
     rank: int = 0
 
     @property
@@ -56,7 +57,7 @@ def check_rows(rows: list[dict], path="rows", lines: list[int] | None = None) ->
                 raise InputError(path, f"missing field {field!r}", line)
         if "score" not in r:
             raise InputError(path, "missing field 'score'", line)
-        check_fields(r, path, line, ("id", "prompt", "response", "score", "sample_idx"))
+        check_fields(r, path, line, ("id", "prompt", "response", "score", "sample_idx", "continuation"))
         prev = first_prompt.setdefault(str(r["id"]), r["prompt"])
         if prev != r["prompt"]:
             raise InputError(path, f"id {r['id']!r} has samples with different prompts; pairs need one prompt", line)
@@ -77,11 +78,16 @@ def _candidates(n: int, strategy: str, top_fraction: float) -> list[tuple[int, i
     return [(0, n - 1)]
 
 
-def continuation(prompt: str, text: str, chat=None) -> str:
+def continuation(prompt: str, text: str, chat=None, written: str | None = None) -> str:
     """The answer as it followed its prompt. Samples are stored stripped; a plain-text prompt that ends mid-line
     ("The country of Aswan Dam is") was continued with a space (" Egypt"), and TRL tokenises prompt + completion as
     one string, so without it DPO trains "isEgypt" (TRL then also cuts " is" off the prompt): tokens the model never
-    wrote, in a context it never sees. Chat prompts and prompts ending in whitespace keep the text as it is."""
+    wrote, in a context it never sees. The sample stage records each answer as the engine continued the prompt
+    (``written``, the row's ``continuation`` field): that is used as it is. Rows without it (older sample files,
+    hand-made rows) get the rule: chat prompts and prompts ending in whitespace keep the text as it is, other
+    prompts a leading space."""
+    if chat is not True and written is not None and written.strip() == text.strip() and written.strip():
+        return written
     if chat is True or not prompt or prompt[-1].isspace() or not text or text[0].isspace():
         return text
     return " " + text
@@ -120,7 +126,7 @@ def build_pairs(rows: list[dict], strategy: str = "split", top_fraction: float =
                 samples[key].scores.append(s)
                 rep["duplicates_collapsed"] += 1
             else:
-                samples[key] = _Sample(r["response"], [s])
+                samples[key] = _Sample(r["response"], [s], cont=r.get("continuation"))
         ranked = sorted(samples.values(), key=lambda x: -x.score)  # stable: equal scores keep first-seen order
         if len(ranked) < 2:
             rep["single_sample_ids"].append(pid)
@@ -148,8 +154,8 @@ def build_pairs(rows: list[dict], strategy: str = "split", top_fraction: float =
             c, r_ = ranked[i], ranked[j]
             chat = head.get("chat_template")
             pairs.append({"id": pid, "prompt": head["prompt"], "question": head.get("question") or head["prompt"],
-                          "chosen": continuation(head["prompt"], c.text, chat),
-                          "rejected": continuation(head["prompt"], r_.text, chat), "chosen_score": c.score,
+                          "chosen": continuation(head["prompt"], c.text, chat, c.cont),
+                          "rejected": continuation(head["prompt"], r_.text, chat, r_.cont), "chosen_score": c.score,
                           "rejected_score": r_.score, "margin": diff, "strategy": strategy,
                           "chosen_count": len(c.scores), "rejected_count": len(r_.scores)})
     rep["pairs"] = len(pairs)

@@ -56,7 +56,8 @@ def run_sample(cfg: SampleConfig, engine=None, rows: list[dict] | None = None) -
                 for k, g in enumerate(outs):
                     row = stamp({**r, "id": r["id"], "sample_idx": k, "question": r.get("question") or r["prompt"],
                                  "prompt": text, "response": g.text, "n_tokens": g.n_tokens,
-                                 "template": tmpl.id, "chat_template": chat, "seed": cfg.seed, **gen.params()}, r)
+                                 "template": tmpl.id, "chat_template": chat, "seed": cfg.seed, **gen.params(),
+                                 **({"continuation": g.raw} if g.raw is not None and not chat else {})}, r)
                     if not out.done(row):
                         new_rows.append(row)
                         n_tokens += g.n_tokens
