@@ -81,11 +81,26 @@ def pair_drift(policy, base_c, base_r, chosen, rejected, beta: float) -> dict:
             "train_reward_margin": sum(m) / len(m), "train_reward_accuracy": sum(x > 0 for x in m) / len(m)}
 
 
-def parse_run(spec: str, work: Path) -> tuple[float, int, int, Path]:
-    """``LR:STEPS[:SEED][@DIR]`` -> (lr, steps, seed, align dir)."""
-    spec, _, where = spec.partition("@")
-    lr, steps, seed = (spec.split(":") + ["0"])[:3]
-    lr, steps, seed = float(lr), int(steps), int(seed)
+def run_spec(spec: str) -> tuple[float, int, int, str]:
+    """``LR:STEPS[:SEED][@DIR]`` -> (lr, steps, seed, DIR or ""); argparse's type for ``--runs`` (a bad value is its
+    one-line usage error, exit 2)."""
+    text, _, where = spec.partition("@")
+    parts = text.split(":")
+    try:
+        if not 2 <= len(parts) <= 3:
+            raise ValueError
+        lr, steps, seed = float(parts[0]), int(parts[1]), int(parts[2]) if len(parts) == 3 else 0
+        if not (lr > 0 and steps > 0 and seed >= 0):
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{spec!r}: want LR:STEPS[:SEED][@DIR], LR > 0, STEPS > 0, SEED >= 0, "
+                                         "e.g. 1e-4:40:1") from None
+    return lr, steps, seed, where
+
+
+def parse_run(spec, work: Path) -> tuple[float, int, int, Path]:
+    """``LR:STEPS[:SEED][@DIR]`` (text or ``run_spec``'s tuple) -> (lr, steps, seed, align dir)."""
+    lr, steps, seed, where = run_spec(spec) if isinstance(spec, str) else spec
     return lr, steps, seed, Path(where) if where else work / f"lr{lr:g}_steps{steps}" / f"seed{seed}"
 
 
@@ -109,7 +124,7 @@ def main(argv=None) -> None:
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--lrs", type=float, nargs="+", default=[5e-5, 5e-4, 2e-3])
     ap.add_argument("--steps", type=int, nargs="+", default=[10, 30])
-    ap.add_argument("--runs", nargs="+", default=None, metavar="LR:STEPS[:SEED][@DIR]",
+    ap.add_argument("--runs", nargs="+", default=None, type=run_spec, metavar="LR:STEPS[:SEED][@DIR]",
                     help="explicit runs instead of the grid --lrs x --steps, e.g. 5e-5:10 5e-4:30:1")
     ap.add_argument("--prompts", type=int, default=48, help="training prompts (4 samples each)")
     ap.add_argument("--pairs", help="train on these pairs (prompt, chosen, rejected) instead of building the sweep's own")
@@ -125,7 +140,11 @@ def main(argv=None) -> None:
     ap.add_argument("--table", metavar="JSON", help="print the table of a finished sweep's results file and stop")
     args = ap.parse_args(argv)
     if args.table:
-        return print("\n".join(table(json.loads(Path(args.table).read_text())["runs"])))
+        try:
+            runs = json.loads(Path(args.table).read_text())["runs"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            ap.error(f"--table {args.table}: not a sweep results file ({type(e).__name__}: {e})")
+        return print("\n".join(table(runs)))
     hf_logging.disable_progress_bar()
     name = Path(args.model).name
     work = Path(args.work) if args.work else ROOT / "runs" / "dpo-sweep" / name
