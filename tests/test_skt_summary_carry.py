@@ -51,3 +51,22 @@ def test_study_appends_each_call_to_its_plan(tmp_path, monkeypatch):
         skt_study.record_invocation(argparse.Namespace(models=["m"], sizes=[1000], seeds=[0], only=only, sets=None))
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert [c["only"] for c in plan["invocations"]] == ["data", "curve"] and plan["sk"] == skt_study.SK
+
+
+def test_a_base_kept_across_cpus_within_float_noise_but_not_on_other_options(capsys):
+    old = {**_set(0.552229, {"n1000-seed0": 0.738}), "options_hash": "h1"}
+    new = {"sets": {"a": {**_set(0.552233, {}), "options_hash": "h1"}}, "training": {}}
+    assert S.carry({"sets": {"a": old}}, new) == ["n1000-seed0"]  # 4e-6 apart: another CPU's float32 kernels
+    other = {"sets": {"a": {**_set(0.552229, {}), "options_hash": "h2"}}, "training": {}}
+    assert S.carry({"sets": {"a": old}}, other) == [] and "not kept: (a)" in capsys.readouterr().err
+    far = {"sets": {"a": {**_set(0.5524, {}), "options_hash": "h1"}}, "training": {}}
+    assert S.carry({"sets": {"a": old}}, far) == []
+
+
+def test_options_hash_changes_with_a_label_or_an_option():
+    keys = [("a", "q1", 0), ("a", "q1", 1)]
+    rows = {keys[0]: {"question": "Q", "option": "x", "label": 1}, keys[1]: {"question": "Q", "option": "y", "label": 0}}
+    h = S.options_hash(keys, rows)
+    assert h == S.options_hash(keys, {k: dict(v) for k, v in rows.items()})
+    assert h != S.options_hash(keys, {**rows, keys[1]: {**rows[keys[1]], "label": 1}})
+    assert h != S.options_hash(keys, {**rows, keys[1]: {**rows[keys[1]], "option": "z"}})
