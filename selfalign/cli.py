@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import sys
+import warnings
 
 from selfalign import __version__, registry
 from selfalign.config import add_args, from_args
@@ -59,6 +60,9 @@ def _one_line(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # transformers 5 renamed gradient checkpointing; PEFT and TRL still read the old property on every model load,
+    # and each read warned in every stage's output (selfalign itself sets the new field: stages/align.py)
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if not args.command:

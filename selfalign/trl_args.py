@@ -24,7 +24,8 @@ OWNED = {"output_dir": "--output", "beta": "--beta", "loss_type": "--loss-type",
          "num_train_epochs": "--epochs", "max_steps": "--max-steps", "per_device_train_batch_size": "--batch-size",
          "gradient_accumulation_steps": "--grad-accum", "max_length": "--max-length",
          "warmup_steps": "--warmup-steps", "save_steps": "--save-steps", "bf16": "--bf16",
-         "gradient_checkpointing": "--gradient-checkpointing", "seed": "--seed", "data_seed": "--seed",
+         "gradient_checkpointing": "--gradient-checkpointing", "activation_checkpointing": "--gradient-checkpointing",
+         "seed": "--seed", "data_seed": "--seed",
          "report_to": "--report-to", "push_to_hub": "--push-to-hub", "use_cpu": "--device",
          "hub_token": "$HF_TOKEN (a token never goes into a flag or a file)"}
 PREFIX = "--trl."

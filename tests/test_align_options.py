@@ -152,3 +152,16 @@ def test_push_to_hub_uploads_the_finished_folder_only_when_asked(tmp_path, monke
     assert calls[2][1:] == (str(tmp_path / "my-adapter"), "me/tqa", ["checkpoints/*"])
     assert push(tmp_path / "my-adapter", {}) == "my-adapter"
     assert AlignConfig().push_to_hub is False and AlignConfig().report_to == "none"
+
+
+def test_checkpointing_is_off_on_cpu_without_a_deprecation_warning(tmp_path):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # transformers 5 warns on the old field name
+        args = dpo_args(AlignConfig(pairs="p", output=str(tmp_path)), tmp_path, 3, "cpu")
+    assert args.gradient_checkpointing is False and getattr(args, "activation_checkpointing", False) is False
+    on = dpo_args(AlignConfig(pairs="p", output=str(tmp_path), gradient_checkpointing="on"), tmp_path, 3, "cpu")
+    assert on.gradient_checkpointing is True
+    with pytest.raises(SelfAlignError, match="set by --gradient-checkpointing"):
+        AlignConfig(pairs="p", output="o", trl={"activation_checkpointing": True})

@@ -118,6 +118,13 @@ def _glued(rows: list[dict], tok) -> int:
     return n
 
 
+def _checkpointing_field(cls) -> str:
+    """transformers 5.x calls it ``activation_checkpointing`` (the old name warns on every run); older, the old."""
+    from selfalign import trl_args
+
+    return "activation_checkpointing" if "activation_checkpointing" in trl_args.fields(cls) else "gradient_checkpointing"
+
+
 def _flag(value: str, gpu: bool) -> bool:
     return gpu if value == "auto" else value == "on"
 
@@ -156,7 +163,7 @@ def dpo_args(cfg: AlignConfig, out: Path, steps: int, device: str):
         num_train_epochs=cfg.epochs, max_steps=steps, per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, max_length=cfg.max_length, warmup_steps=cfg.warmup_steps,
         bf16=_flag(cfg.bf16, gpu and torch.cuda.is_bf16_supported()), use_cpu=device == "cpu",
-        gradient_checkpointing=_flag(cfg.gradient_checkpointing, gpu),
+        **{_checkpointing_field(cfg.trl_class()): _flag(cfg.gradient_checkpointing, gpu)},
         logging_steps=1, save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2, seed=cfg.seed,
         data_seed=cfg.seed, report_to=[] if cfg.report_to == "none" else [cfg.report_to], disable_tqdm=True,
         dataloader_num_workers=0)
