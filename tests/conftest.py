@@ -110,3 +110,29 @@ def cli():
 def n_lines(path) -> int:
     """Lines in a file (0 when it does not exist yet)."""
     return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def build_metaspace(path, seed=0):
+    """A tiny Llama with a SentencePiece-style tokenizer (Metaspace pre-tokenizer, '▁' marks a word start)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    tk = Tokenizer(models.BPE(unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    tk.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"])
+    tk.train_from_iterator(CORPUS + ["A", "B", " A", " B", "▁A ▁B"], trainer)
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", pad_token="</s>",
+                                  unk_token="<unk>")
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    LlamaForCausalLM(cfg).save_pretrained(path, safe_serialization=True)
+    tok.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def metaspace_dir(tmp_path_factory):
+    return build_metaspace(tmp_path_factory.mktemp("metaspace"))

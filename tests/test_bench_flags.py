@@ -10,7 +10,7 @@ import dpo_sweep as D  # noqa: E402
 
 def test_runs_parse_and_resolve_their_directory(tmp_path):
     assert D.run_spec("1e-4:40") == (1e-4, 40, 0, "")
-    assert D.parse_run("2e-4:20:1@x/y", tmp_path) == (2e-4, 20, 1, Path("x/y"))
+    assert D.parse_run(D.run_spec("2e-4:20:1@x/y"), tmp_path) == (2e-4, 20, 1, Path("x/y"))
     assert D.parse_run(D.run_spec("5e-5:40:2"), tmp_path) == (5e-5, 40, 2, tmp_path / "lr5e-05_steps40" / "seed2")
 
 

@@ -51,3 +51,18 @@ def test_generate_is_deterministic_and_greedy_matches_single(tiny_engine):
     batched = tiny_engine.generate(prompts, greedy, seed=0)
     for p, out in zip(prompts, batched):
         assert tiny_engine.generate([p], greedy, seed=0)[0][0].text == out[0].text
+
+
+def test_answers_keep_the_space_they_continued_with(metaspace_dir):
+    """Decoding a SentencePiece answer alone drops its leading '▁' ("Paris"); the engine decodes it after the
+    prompt's last token, so ``raw`` is the answer as it followed the prompt (" Paris"), which pairs trains."""
+    from selfalign.engines.hf import HFEngine, _continued_text
+
+    e = HFEngine.from_spec(metaspace_dir, batch_size=3, device="cpu", dtype="float32")
+    dec = lambda t: e.tok.decode(t, skip_special_tokens=True)  # noqa: E731
+    ids, cut = e.encode("The capital of France? Paris"), len(e.encode("The capital of France?"))
+    assert dec(ids[cut:]) == "Paris" and _continued_text(dec, ids[cut - 1:cut], ids[cut:]) == " Paris"
+    assert _continued_text(dec, [], ids[cut:]) == "Paris"
+    out = e.generate(["The capital of France?", "Question: What is"],
+                     GenerationConfig(n=2, temperature=1.0, max_new_tokens=6), seed=0)
+    assert all(g.raw.strip() == g.text and g.raw == g.raw.rstrip() for gens in out for g in gens)

@@ -70,3 +70,20 @@ def test_options_hash_changes_with_a_label_or_an_option():
     assert h == S.options_hash(keys, {k: dict(v) for k, v in rows.items()})
     assert h != S.options_hash(keys, {**rows, keys[1]: {**rows[keys[1]], "label": 1}})
     assert h != S.options_hash(keys, {**rows, keys[1]: {**rows[keys[1]], "option": "z"}})
+
+
+def test_calls_started_side_by_side_are_all_recorded(tmp_path, monkeypatch):
+    import argparse
+    import json
+    import threading
+
+    import skt_study
+    monkeypatch.setattr(skt_study, "SKT", tmp_path)
+    calls = [argparse.Namespace(models=[f"m{i}"], sizes=[1000], seeds=[0], only="base", sets=None) for i in range(8)]
+    threads = [threading.Thread(target=skt_study.record_invocation, args=(c,)) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got = json.loads((tmp_path / "plan.json").read_text())["invocations"]
+    assert sorted(c["models"][0] for c in got) == [f"m{i}" for i in range(8)]

@@ -31,34 +31,6 @@ def _write(path, rows):
     return str(path)
 
 
-def build_metaspace(path, seed=0):
-    """A tiny Llama with a SentencePiece-style tokenizer (Metaspace pre-tokenizer, '▁' marks a word start)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    from tests.conftest import CORPUS
-
-    tk = Tokenizer(models.BPE(unk_token="<unk>"))
-    tk.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
-    tk.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"])
-    tk.train_from_iterator(CORPUS + ["A", "B", " A", " B", "▁A ▁B"], trainer)
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", pad_token="</s>",
-                                  unk_token="<unk>")
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    LlamaForCausalLM(cfg).save_pretrained(path, safe_serialization=True)
-    tok.save_pretrained(path)
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def metaspace_dir(tmp_path_factory):
-    return build_metaspace(tmp_path_factory.mktemp("metaspace"))
-
-
 def _engine(spec):
     from selfalign.engines.hf import HFEngine
 
@@ -393,23 +365,3 @@ def test_sigterm_saves_a_checkpoint_prints_one_line_and_exits_143(tiny_model_dir
     assert len(lines) == 1 and "interrupted: at step" in lines[0] and "Traceback" not in err
     assert json.loads((out / "checkpoint" / "state.json").read_text())["step"] >= 1
 
-
-def test_generated_answers_keep_the_space_they_continued_with(metaspace_dir):
-    """Decoding a SentencePiece answer alone drops its leading '▁' ("Paris"); the engine decodes it after the
-    prompt's last token, so ``raw`` is the answer as it followed the prompt (" Paris"), which pairs trains."""
-    from selfalign.engines import GenerationConfig
-    from selfalign.engines.hf import _continued_text
-
-    e = _engine(metaspace_dir)
-    dec = lambda t: e.tok.decode(t, skip_special_tokens=True)  # noqa: E731
-    ids = e.encode("The capital of France? Paris")
-    cut = len(e.encode("The capital of France?"))
-    assert dec(ids[cut:]) == "Paris" and _continued_text(dec, ids[cut - 1:cut], ids[cut:]) == " Paris"
-    assert _continued_text(dec, [], ids[cut:]) == "Paris"
-    out = e.generate(["The capital of France?", "Question: What is"], GenerationConfig(n=2, temperature=1.0,
-                                                                                     max_new_tokens=6), seed=0)
-    for prompt, gens in zip(["The capital of France?", "Question: What is"], out):
-        for g in gens:
-            assert g.raw.strip() == g.text and g.raw == g.raw.rstrip()
-            if g.raw:  # the prompt and the answer as written re-encode to the prompt's ids then the answer's
-                assert dec(e.encode(prompt + g.raw)).startswith(dec(e.encode(prompt)))

@@ -98,9 +98,9 @@ def run_spec(spec: str) -> tuple[float, int, int, str]:
     return lr, steps, seed, where
 
 
-def parse_run(spec, work: Path) -> tuple[float, int, int, Path]:
-    """``LR:STEPS[:SEED][@DIR]`` (text or ``run_spec``'s tuple) -> (lr, steps, seed, align dir)."""
-    lr, steps, seed, where = run_spec(spec) if isinstance(spec, str) else spec
+def parse_run(spec: tuple[float, int, int, str], work: Path) -> tuple[float, int, int, Path]:
+    """``run_spec``'s tuple -> (lr, steps, seed, align dir: DIR, or the grid's folder under ``work``)."""
+    lr, steps, seed, where = spec
     return lr, steps, seed, Path(where) if where else work / f"lr{lr:g}_steps{steps}" / f"seed{seed}"
 
 

@@ -100,14 +100,20 @@ def sk_tune(model: str, n: int, seed: int) -> str:
 
 
 def record_invocation(args) -> None:
-    """Append this call to plan.json's ``invocations`` (every phase run so far, in order; a list, not the last call)."""
+    """Append this call to plan.json's ``invocations`` (every phase run so far, in order; a list, not the last call).
+    Calls started side by side (one per core) wait for each other's read-modify-write (``flock``): none is lost."""
+    import fcntl
+
     from selfalign.io import write_json
 
     path = SKT / "plan.json"
-    plan = json.loads(path.read_text()) if path.exists() else {}
-    calls = plan.get("invocations", [])
-    calls.append({**vars(args), "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    write_json(path, {"sk": SK, "dtype": DTYPE, "sets": sets(), "invocations": calls})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name("plan.json.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        plan = json.loads(path.read_text()) if path.exists() else {}
+        calls = plan.get("invocations", [])
+        calls.append({**vars(args), "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        write_json(path, {"sk": SK, "dtype": DTYPE, "sets": sets(), "invocations": calls})
 
 
 def main(argv=None) -> None:

@@ -257,11 +257,11 @@ def _cache_kwarg(model) -> str:
 def _continued_text(decode, last: list[int], toks: list[int]) -> str:
     """The text of ``toks`` as they follow a prompt ending in token ``last``: decoded together with it and cut
     after it, so a SentencePiece tokenizer keeps the leading space that decoding ``toks`` alone drops ("▁Egypt")."""
-    alone = decode(toks)
-    if not last:
-        return alone
-    head, both = decode(last), decode(last + toks)
-    return both[len(head):] if both.startswith(head) else alone
+    if last:
+        head, both = decode(last), decode(last + toks)
+        if both.startswith(head):  # not so when the last prompt token is half a UTF-8 character
+            return both[len(head):]
+    return decode(toks)
 
 
 def _cut(text: str, stops: Sequence[str]) -> str:
