@@ -164,23 +164,33 @@ def tqa_gen(model: str, root: Path) -> None:
 # first 300 test questions 0.333 vs the base's 0.263; the 1k judge of v1: 0.298 AUROC); rows, trainer and evaluation
 # as v1, the base and the other rows are v1's
 MC2_JUDGE = ROOT / "benchmarks" / "adapters" / "qwen2.5-coder-0.5b-skt-wikidata-3k"
+# v3: every row on all 730 test questions (v1/v2: 200 base, 100 tuned), the SKT row labelled by each model's best
+# SK-tuned judge of the Table 2 study (Qwen: 3k rows; SmolLM2: 10k rows, the first judge of ours above chance on
+# TruthfulQA MC, AUROC 0.558); one row per process: --mc v3 --mc-rows base skt, then --mc-rows oracle ptrue
+MC3_JUDGE = {"qwen2.5-coder-0.5b": MC2_JUDGE,
+             "smollm2-135m": ROOT / "benchmarks" / "adapters" / "smollm2-135m-skt-wikidata-10k"}
+MC_DIRS = {"v1": "mc", "v2": "mc2", "v3": "mc3"}
 
 
-def mc(model: str, skt: str, root: Path, variant: str = "v1") -> None:
-    d = root / ("mc" if variant == "v1" else "mc2")
+def mc(model: str, skt: str, root: Path, variant: str = "v1", rows_only=None) -> None:
+    d = root / MC_DIRS[variant]
     if variant == "v2":
         skt = str(MC2_JUDGE)
+    if variant == "v3":
+        skt = str(MC3_JUDGE.get(model, skt))
+    limit = (None, None) if variant == "v3" else (MC_LIMIT, MC_TUNED_LIMIT)  # None: every test question
 
     def evaluate(label: str, spec: str, deps: list) -> None:
         out = d / f"eval-{label}.json"
         step(f"t1x/{short(model)}/{d.name}/eval-{label}",
-             selfalign("eval", "truthfulqa-mc", "--model", spec, "--dtype", DTYPE, "--split", "test", "--limit",
-                       MC_LIMIT if label == "base" else MC_TUNED_LIMIT, "--selfeval", "--n-boot", 1000,
+             selfalign("eval", "truthfulqa-mc", "--model", spec, "--dtype", DTYPE, "--split", "test",
+                       *_limit(limit[0] if label == "base" else limit[1]), "--selfeval", "--n-boot", 1000,
                        "--output", out), deps=deps, outputs=[out])
 
-    if variant == "v1":
+    wanted = rows_only or ("base", *MC_JUDGES)
+    if variant != "v2" and "base" in wanted:
         evaluate("base", model, [])
-    for judge in MC_JUDGES if variant == "v1" else ("skt",):
+    for judge in [j for j in MC_JUDGES if j in wanted] if variant != "v2" else ("skt",):
         rows, tuned = d / f"rows-{judge}.jsonl", d / f"tuned-{judge}"
         if judge == "oracle":  # gold labels: every true option A, every false option B
             cmd = selfalign("sk-data", "--sources", "truthfulqa-mc", "--mode", "options", "--heldout-fraction", 0,
@@ -196,13 +206,20 @@ def mc(model: str, skt: str, root: Path, variant: str = "v1") -> None:
         evaluate(judge, str(tuned), [tuned / "train_summary.json"])
 
 
+def _limit(n) -> list:
+    """``--limit N``, or nothing for every question; EFFECT_SMOKE=1 keeps its handful."""
+    return ["--limit", MC_LIMIT] if SMOKE else [] if n is None else ["--limit", n]
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
     ap.add_argument("--skt", help="the SK-tuned judge (default: benchmarks/adapters/<model>-skt-wikidata)")
     ap.add_argument("--only", choices=("kqa", "mc", "tqa-gen"))
     ap.add_argument("--kqa", choices=tuple(KQA_DIRS), default="v1", help="the knowledge-QA settings (see KQA2)")
-    ap.add_argument("--mc", choices=("v1", "v2"), default="v1", help="multiple choice: v2 = the SKT row with the 3k judge")
+    ap.add_argument("--mc", choices=tuple(MC_DIRS), default="v1",
+                    help="multiple choice: v2 = the SKT row with the 3k judge; v3 = every row on all 730 questions")
+    ap.add_argument("--mc-rows", nargs="+", choices=("base", *MC_JUDGES), help="multiple choice: these rows only")
     ap.add_argument("--curve", action="store_true", help="v2 knowledge QA: evaluate the 25- and 50-step checkpoints")
     ap.add_argument("--judges", nargs="+", choices=JUDGES, help="knowledge QA: these rows only (e.g. one per process, "
                     "started after the shared sample step has finished)")
@@ -214,7 +231,7 @@ def main(argv=None) -> None:
     if args.only in (None, "kqa"):
         kqa(args.model, skt, root, args.kqa, args.judges)
     if args.only in (None, "mc"):
-        mc(args.model, skt, root, args.mc)
+        mc(args.model, skt, root, args.mc, args.mc_rows)
     if args.only in (None, "tqa-gen"):
         tqa_gen(args.model, root)
 
