@@ -2,6 +2,10 @@
 differences against the base model, the no-model shortcuts beside them, and a diagnostic of the pairs.
 
     python benchmarks/effect/t1_summary.py [--model qwen2.5-coder-0.5b]   # -> benchmarks/results/t1_<model>.{md,json}
+    python benchmarks/effect/t1_summary.py --model smollm2-135m --parts mc3   # -> t1_smollm2_mc3.{md,json}
+
+``--parts`` writes those parts alone to their own file (the whole table reads every part's runs, and runs/ does not
+outlive a machine: a part measured on another machine would otherwise drop out).
 
 Only finished evaluations are read; a missing one is "-". Intervals: 95 % percentile bootstrap over prompts /
 questions (1000 resamples, seed 0); differences are paired (the same items resampled for both models).
@@ -23,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
 import tables  # noqa: E402
 from common import short  # noqa: E402
-from t1_study import ALIGN, CURVE_STEPS, JUDGES, KQA2, KQA_SAMPLE, MC_LIMIT, MC_TUNE, MC_TUNED_LIMIT, T1X, \
-    TQA_GEN_LIMIT  # noqa: E402
+from t1_study import ALIGN, CURVE_STEPS, JUDGES, KQA2, KQA_SAMPLE, MC3_JUDGE, MC_LIMIT, MC_TUNE, MC_TUNED_LIMIT, \
+    T1X, TQA_GEN_LIMIT  # noqa: E402
 
 from selfalign.evals.knowledge_qa import relation_majority  # noqa: E402
 from selfalign.evals.results import compare, load_result  # noqa: E402
@@ -34,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ROWS = {"base": "base", "ptrue": "Self-Eval-P(True)", "skt": "Self-Eval-SKT", "oracle": "oracle (gold labels)"}
 KQA_COLS = ["accuracy", "first_clause", "abstain", "length"]
 COLS = {"kqa": KQA_COLS, "kqa2": KQA_COLS, "kqa3": KQA_COLS, "kqa4": KQA_COLS, "mc": ["selfeval_mc1", "mc1", "mc2"],
-        "mc2": ["selfeval_mc1", "mc1", "mc2"], "tqa-gen": ["true", "info", "true_info"]}
+        "mc2": ["selfeval_mc1", "mc1", "mc2"], "mc3": ["selfeval_mc1", "mc1", "mc2"], "tqa-gen": ["true", "info", "true_info"]}
 BASE_OF = {"kqa2": "kqa", "kqa3": "kqa", "kqa4": "kqa", "mc2": "mc"}  # v2 and v3 are read against v1's base evaluation (the same greedy answers)
 
 
@@ -142,6 +146,7 @@ def longest_option(limit: int) -> dict:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
+    ap.add_argument("--parts", nargs="+", choices=tuple(COLS), help="these parts only, to t1_<model>_<parts>.{md,json}")
     args = ap.parse_args(argv)
     root = T1X / short(args.model)
     data: dict = {"model": args.model, "settings": {"sample": KQA_SAMPLE, "align": ALIGN, "mc_tune": MC_TUNE,
@@ -161,12 +166,17 @@ def main(argv=None) -> None:
                     f"{MC_TUNED_LIMIT} (selection = selfeval_mc1, the MC1 option with the top P(True))",
               "mc2": f"TruthfulQA MC, v2: the SKT row labelled by the 3k-row SK-tuned judge (v1: the 1k judge); the "
                      f"first {MC_TUNED_LIMIT} test questions, against v1's base",
+              "mc3": "TruthfulQA MC, v3: every row on all 730 test questions; the SKT row labelled by the model's best "
+                     f"SK-tuned judge ({Path(str(MC3_JUDGE.get(args.model, 'the --skt adapter'))).name}); selection = "
+                     "selfeval_mc1, the MC1 option with the top P(True) of the row's own model",
               "tqa-gen": f"TruthfulQA generation: greedy answers (the paper's few-shot prompt) of the base and the v4 "
                          f"knowledge-QA models on the first {TQA_GEN_LIMIT} test questions; %True / %Info by the offline "
                          "reference judge (balanced accuracy 0.79 on unseen questions, judges.md: read differences "
                          "of a few points as within its error); nothing here was trained on TruthfulQA"}
     for part, cols in COLS.items():
-        if part in ("kqa2", "kqa3", "kqa4", "mc2", "tqa-gen") and not (root / part).exists():
+        if args.parts and part not in args.parts:
+            continue
+        if part in ("kqa2", "kqa3", "kqa4", "mc2", "mc3", "tqa-gen") and not (root / part).exists():
             continue
         base_summary, base_rows = load(root / BASE_OF.get(part, part) / "eval-base.json")
         table = {}
@@ -190,7 +200,11 @@ def main(argv=None) -> None:
             lines.append(f"| {ROWS[label]} | " + " | ".join(cell(ms[c]) for c in cols) + " | "
                          + " | ".join(diff_cell(ds[c]) for c in cols) + " |")
         data["tables"][part] = table
-        if part in ("mc", "mc2"):
+        if part == "mc3":
+            lo = longest_option(None)
+            data["shortcuts_mc1_longest_option_730"] = lo
+            lines.append(f"| *shortcut, no model: the longest MC1 option* | {cell(lo)} (all {lo['n']}) |" + " |" * 5)
+        elif part in ("mc", "mc2"):
             lo = {n: longest_option(n) for n in (MC_LIMIT, MC_TUNED_LIMIT)}
             data["shortcuts_mc1_longest_option"] = lo
             lines.append(f"| *shortcut, no model: the longest MC1 option* | {cell(lo[MC_LIMIT])} (first {MC_LIMIT}); "
@@ -202,7 +216,7 @@ def main(argv=None) -> None:
         lines.append("")
         if part == "kqa2":
             lines += steps_curve(root, base_rows, data)
-    for part in ("kqa", "kqa4"):  # v3/v4's pairs are v2's, each answer with its leading space (v4 adds P(True)'s)
+    for part in [p for p in ("kqa", "kqa4") if not args.parts or p in args.parts]:  # v3/v4's pairs are v2's, each answer with its leading space (v4 adds P(True)'s)
         pq = pair_quality(root, part)
         data["pairs" if part == "kqa" else "pairs_v2"] = pq
         if not pq:
@@ -221,7 +235,7 @@ def main(argv=None) -> None:
                 lines.append(f"| {ROWS[judge]} | {q['pairs']} | {fmt(q['right'])} | {fmt(q['wrong'])} | "
                              f"{fmt(q['both_wrong'])} | {fmt(q['both_right'])} | {fmt(q['top_sample_correct'])} |")
         lines.append("")
-    out = ROOT / "benchmarks" / "results" / f"t1_{short(args.model)}"
+    out = ROOT / "benchmarks" / "results" / "_".join(["t1", short(args.model), *(args.parts or [])])
     out.with_suffix(".md").write_text("\n".join(lines))
     out.with_suffix(".json").write_text(json.dumps(data, indent=1, default=str))
     print("\n".join(lines))
