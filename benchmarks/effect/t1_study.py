@@ -176,8 +176,6 @@ def mc(model: str, skt: str, root: Path, variant: str = "v1", rows_only=None) ->
     d = root / MC_DIRS[variant]
     if variant == "v2":
         skt = str(MC2_JUDGE)
-    if variant == "v3":
-        skt = str(MC3_JUDGE.get(model, skt))
     limit = (None, None) if variant == "v3" else (MC_LIMIT, MC_TUNED_LIMIT)  # None: every test question
 
     def evaluate(label: str, spec: str, deps: list) -> None:
@@ -224,7 +222,11 @@ def main(argv=None) -> None:
     ap.add_argument("--judges", nargs="+", choices=JUDGES, help="knowledge QA: these rows only (e.g. one per process, "
                     "started after the shared sample step has finished)")
     args = ap.parse_args(argv)
+    if args.mc_rows and args.mc == "v2":
+        ap.error("--mc-rows: v2 has the SKT row only")
     skt = args.skt or str(ROOT / "benchmarks" / "adapters" / f"{args.model}-skt-wikidata")
+    if args.mc == "v3" and not args.skt:  # an explicit --skt wins over the model's best judge
+        skt = str(MC3_JUDGE.get(args.model, skt))
     root = T1X / short(args.model)
     if args.curve:
         return curve(args.model, root, args.judges)

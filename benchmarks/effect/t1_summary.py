@@ -216,7 +216,8 @@ def main(argv=None) -> None:
         lines.append("")
         if part == "kqa2":
             lines += steps_curve(root, base_rows, data)
-    for part in [p for p in ("kqa", "kqa4") if not args.parts or p in args.parts]:  # v3/v4's pairs are v2's, each answer with its leading space (v4 adds P(True)'s)
+    # v3/v4's pairs are v2's, each answer with its leading space (v4 adds P(True)'s)
+    for part in [p for p in ("kqa", "kqa4") if not args.parts or p in args.parts]:
         pq = pair_quality(root, part)
         data["pairs" if part == "kqa" else "pairs_v2"] = pq
         if not pq:
