@@ -14,7 +14,8 @@ held-out prompts (no training prompt, no demonstration): accuracy against the go
 Multiple choice (recipes/mc-align*.yaml): the TruthfulQA MC training questions, every option scored by the judge,
 the top option labelled A (true) and every other B (``mc-data --rule top``); the oracle takes the gold labels
 (``sk-data --mode options``). Single-token DPO (``sk-tune``) on the base model; evaluated on the first
-``MC_LIMIT`` TruthfulQA test questions: Self-Eval selection (top P(True)), MC1 and MC2.
+``MC_LIMIT`` TruthfulQA test questions: Self-Eval selection (top P(True)), MC1 and MC2. ``--mc-rows oracle-hi``
+adds the oracle trained harder (``MC_TUNE_HI``: lr 1e-3, 5 epochs), for a model whose oracle did not train.
 
 TruthfulQA generation (``--only tqa-gen``): greedy answers of the base and the v4 knowledge-QA models on the first
 ``TQA_GEN_LIMIT`` test questions, %True / %Info by the offline reference judge: whether knowledge-QA alignment
@@ -44,9 +45,13 @@ ALIGN = ["--beta", 0.1, "--learning-rate", 5e-4, "--max-steps", 40, "--batch-siz
 # benchmarks/results/sktune_speed.md), as the SK-tuned judge was trained
 MC_TUNE = ["--beta", 0.1, "--learning-rate", 1e-4, "--epochs", 3, "--batch-size", 8, "--batch-by", "question",
            "--top-layers", 8, "--seed", 0]
+# the oracle-hi row: the oracle's gold rows, trained harder (SmolLM2's oracle at MC_TUNE ended at loss 0.692, reward
+# margin +0.003: it did not train, so its row bounded nothing; Qwen's oracle at MC_TUNE gained +16 on 100 questions)
+MC_TUNE_HI = {"--learning-rate": 1e-3, "--epochs": 5}
 MC_LIMIT = 200  # of the 730 for the base model (CPU: 20 min here, the machine loaded)
 MC_TUNED_LIMIT = 100  # the tuned models: the first 100 of those (paired differences on these 100)
 MC_JUDGES = ("skt", "ptrue", "oracle")  # in this order (the most informative row first)
+MC_EXTRA = ("oracle-hi",)  # on request only (--mc-rows oracle-hi), after the oracle's rows exist
 JUDGES = ("ptrue", "skt", "oracle")
 KQA_LIMIT = []  # every held-out prompt
 # v2 (--kqa v2): the v1 diagnostic showed 73 % of the SKT pairs had both answers wrong and the judge's top sample
@@ -188,18 +193,19 @@ def mc(model: str, skt: str, root: Path, variant: str = "v1", rows_only=None) ->
     wanted = rows_only or ("base", *MC_JUDGES)
     if variant != "v2" and "base" in wanted:
         evaluate("base", model, [])
-    for judge in [j for j in MC_JUDGES if j in wanted] if variant != "v2" else ("skt",):
-        rows, tuned = d / f"rows-{judge}.jsonl", d / f"tuned-{judge}"
-        if judge == "oracle":  # gold labels: every true option A, every false option B
+    for judge in [j for j in (*MC_JUDGES, *MC_EXTRA) if j in wanted] if variant != "v2" else ("skt",):
+        rows, tuned = d / f"rows-{judge.split('-')[0]}.jsonl", d / f"tuned-{judge}"
+        if judge.startswith("oracle"):  # gold labels: every true option A, every false option B
             cmd = selfalign("sk-data", "--sources", "truthfulqa-mc", "--mode", "options", "--heldout-fraction", 0,
                             "--output", rows)
         else:
             cmd = selfalign("mc-data", "--model", model if judge == "ptrue" else skt, "--dtype", DTYPE, "--data",
                             "truthfulqa-mc", "--split", "train", "--rule", "top", *(["--limit", 3] if SMOKE else []),
                             "--output", rows)
-        step(f"t1x/{short(model)}/{d.name}/rows-{judge}", cmd, outputs=[rows])
+        step(f"t1x/{short(model)}/{d.name}/rows-{judge.split('-')[0]}", cmd, outputs=[rows])
+        tune = _set(MC_TUNE, MC_TUNE_HI) if judge == "oracle-hi" and not SMOKE else MC_TUNE
         step(f"t1x/{short(model)}/{d.name}/tune-{judge}",
-             selfalign("sk-tune", "--model", model, "--dtype", DTYPE, "--data", rows, *MC_TUNE, "--output", tuned),
+             selfalign("sk-tune", "--model", model, "--dtype", DTYPE, "--data", rows, *tune, "--output", tuned),
              deps=[rows], outputs=[tuned])
         evaluate(judge, str(tuned), [tuned / "train_summary.json"])
 
@@ -217,7 +223,8 @@ def main(argv=None) -> None:
     ap.add_argument("--kqa", choices=tuple(KQA_DIRS), default="v1", help="the knowledge-QA settings (see KQA2)")
     ap.add_argument("--mc", choices=tuple(MC_DIRS), default="v1",
                     help="multiple choice: v2 = the SKT row with the 3k judge; v3 = every row on all 730 questions")
-    ap.add_argument("--mc-rows", nargs="+", choices=("base", *MC_JUDGES), help="multiple choice: these rows only")
+    ap.add_argument("--mc-rows", nargs="+", choices=("base", *MC_JUDGES, *MC_EXTRA),
+                    help="multiple choice: these rows only (oracle-hi: the oracle's rows at MC_TUNE_HI)")
     ap.add_argument("--curve", action="store_true", help="v2 knowledge QA: evaluate the 25- and 50-step checkpoints")
     ap.add_argument("--judges", nargs="+", choices=JUDGES, help="knowledge QA: these rows only (e.g. one per process, "
                     "started after the shared sample step has finished)")

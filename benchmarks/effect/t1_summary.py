@@ -27,15 +27,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
 import tables  # noqa: E402
 from common import short  # noqa: E402
-from t1_study import ALIGN, CURVE_STEPS, JUDGES, KQA2, KQA_SAMPLE, MC3_JUDGE, MC_LIMIT, MC_TUNE, MC_TUNED_LIMIT, \
-    T1X, TQA_GEN_LIMIT  # noqa: E402
+from t1_study import ALIGN, CURVE_STEPS, JUDGES, KQA2, KQA_SAMPLE, MC3_JUDGE, MC_EXTRA, MC_LIMIT, MC_TUNE, MC_TUNE_HI, \
+    MC_TUNED_LIMIT, T1X, TQA_GEN_LIMIT  # noqa: E402
 
 from selfalign.evals.knowledge_qa import relation_majority  # noqa: E402
 from selfalign.evals.results import compare, load_result  # noqa: E402
 from selfalign.io import iter_jsonl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = {"base": "base", "ptrue": "Self-Eval-P(True)", "skt": "Self-Eval-SKT", "oracle": "oracle (gold labels)"}
+ROWS = {"base": "base", "ptrue": "Self-Eval-P(True)", "skt": "Self-Eval-SKT", "oracle": "oracle (gold labels)",
+        "oracle-hi": "oracle, trained harder (lr 1e-3, 5 epochs)"}
 KQA_COLS = ["accuracy", "first_clause", "abstain", "length"]
 COLS = {"kqa": KQA_COLS, "kqa2": KQA_COLS, "kqa3": KQA_COLS, "kqa4": KQA_COLS, "mc": ["selfeval_mc1", "mc1", "mc2"],
         "mc2": ["selfeval_mc1", "mc1", "mc2"], "mc3": ["selfeval_mc1", "mc1", "mc2"], "tqa-gen": ["true", "info", "true_info"]}
@@ -143,13 +144,35 @@ def longest_option(limit: int) -> dict:
     return _mean_ci(hits)
 
 
+def length_reliance(rows: list) -> dict:
+    """Does a row's selection lean on option length (the no-model shortcut)? From its per-question P(True) of the MC1
+    options: the share of questions whose top-P(True) option is the longest one, and the mean per-question Spearman
+    correlation of P(True) with option length (questions whose P(True) or lengths are all tied are skipped)."""
+    from scipy.stats import spearmanr
+
+    from selfalign.evals.truthfulqa_mc import load_questions
+
+    _, qs = load_questions(None, "test", None)
+    options = {str(q["id"]): [len(o["text"]) for o in q["mc1"]] for q in qs}
+    top_longest, rhos = [], []
+    for r in rows:
+        p, lens = r.get("mc1_p_true"), options.get(str(r["id"]))
+        if not p or lens is None or len(p) != len(lens):
+            continue
+        top_longest.append(float(int(np.argmax(p)) == int(np.argmax(lens))))
+        if len(set(p)) > 1 and len(set(lens)) > 1:
+            rhos.append(float(spearmanr(p, lens).statistic))
+    return {"top_is_longest": _mean_ci(top_longest) if top_longest else None,
+            "spearman_ptrue_length": _mean_ci(rhos) if rhos else None}
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
     ap.add_argument("--parts", nargs="+", choices=tuple(COLS), help="these parts only, to t1_<model>_<parts>.{md,json}")
     args = ap.parse_args(argv)
     root = T1X / short(args.model)
-    data: dict = {"model": args.model, "settings": {"sample": KQA_SAMPLE, "align": ALIGN, "mc_tune": MC_TUNE,
+    data: dict = {"model": args.model, "settings": {"sample": KQA_SAMPLE, "align": ALIGN, "mc_tune": MC_TUNE, "mc_tune_hi": MC_TUNE_HI,
                                                    "mc_limit": MC_LIMIT, "kqa_v2": KQA2}, "tables": {}}
     lines = [f"# Table 1 at laptop scale: {args.model}", "",
              "Made by `python benchmarks/effect/t1_summary.py` from `benchmarks/effect/t1_study.py` (see its docstring "
@@ -182,7 +205,8 @@ def main(argv=None) -> None:
         table = {}
         lines += [f"## {titles[part]}", "", "| row | " + " | ".join(cols) + " | " + " | ".join(f"Δ {c}" for c in cols)
                   + " |", "|---" * (1 + 2 * len(cols)) + "|"]
-        for label in ("base", *JUDGES):
+        extra = [x for x in MC_EXTRA if part.startswith("mc") and (root / part / f"eval-{x}.json").exists()]
+        for label in ("base", *JUDGES, *extra):
             summary, rows = load(root / (BASE_OF.get(part, part) if label == "base" else part) / f"eval-{label}.json")
             if summary is None:
                 lines.append(f"| {ROWS[label]} | " + " | ".join("-" for _ in cols * 2) + " |")
@@ -204,6 +228,20 @@ def main(argv=None) -> None:
             lo = longest_option(None)
             data["shortcuts_mc1_longest_option_730"] = lo
             lines.append(f"| *shortcut, no model: the longest MC1 option* | {cell(lo)} (all {lo['n']}) |" + " |" * 5)
+            rel = {}
+            for label in ("base", *JUDGES, *extra):
+                _, rows = load(root / part / f"eval-{label}.json")
+                if rows:
+                    rel[label] = length_reliance(rows)
+            data["length_reliance"] = rel
+            if rel:
+                lines += ["", "Does the selection lean on option length? Top = longest: the share of questions whose "
+                          "top-P(True) option is also the longest MC1 option (the shortcut picks the longest: "
+                          f"{fmt(lo['value'])} correct); ρ: the mean per-question Spearman correlation of P(True) with "
+                          "option length (0: no reliance).", "", "| row | top = longest | ρ(P(True), length) |",
+                          "|---|---|---|"]
+                lines += [f"| {ROWS[k]} | {cell(v['top_is_longest'])} | {cell(v['spearman_ptrue_length'])} |"
+                          for k, v in rel.items()]
         elif part in ("mc", "mc2"):
             lo = {n: longest_option(n) for n in (MC_LIMIT, MC_TUNED_LIMIT)}
             data["shortcuts_mc1_longest_option"] = lo
