@@ -71,10 +71,36 @@ def test_rows_built_exactly_from_hand_made_scores(tmp_path, mc_file, scores_file
     gold = [q["options"][k]["label"] for q in QUESTIONS for k in range(len(q["options"]))]
     assert s["label_agreement_with_gold"] == pytest.approx(
         sum(int(g == r["label"]) for g, r in zip(gold, rows)) / len(rows))
-    assert s["counts"]["train"] == {"rows": 9, "true": sum(map(sum, expected.values())), "questions": 3}
+    assert s["counts"]["train"] == {"rows": 9, "true": sum(map(sum, expected.values())), "questions": 3,
+                                       "copies": 0}
     assert (tmp_path / "out" / "mc.heldout.jsonl").read_text() == ""
     # the rows are what sk-tune reads
     assert [r["label"] for r in load_rows(str(out))] == [r["label"] for r in rows]
+
+
+@pytest.mark.parametrize("rule,copies", [
+    # top: q0 [0,1,0] -> Lyon once more; q1 [0,1] as it was; q2 [1,0,0,0] -> Three twice more
+    ("top", [("q0", 1, 1), ("q2", 0, 1), ("q2", 0, 2)]),
+    # threshold 0.5: q0 [0,1,0] -> Lyon once more; q1 [0,1]; q2 [1,1,1,0] -> the false option (Six) twice more
+    ("threshold", [("q0", 1, 1), ("q2", 3, 1), ("q2", 3, 2)]),
+])
+def test_balance_repeats_the_minority_label(tmp_path, mc_file, scores_file, rule, copies):
+    out = tmp_path / "out" / "rows.jsonl"
+    plain = run_mc_data(MCDataConfig(data=str(mc_file), scores=str(scores_file), output=str(out), rule=rule))
+    base = _read(out)
+    s = run_mc_data(MCDataConfig(data=str(mc_file), scores=str(scores_file), output=str(out), rule=rule, balance=True))
+    rows = _read(out)
+    assert [r for r in rows if not r.get("copy")] == base  # the plain rows, unchanged and in order
+    extra = [r for r in rows if r.get("copy")]
+    assert [(r["id"], r["option_idx"], r["copy"]) for r in extra] == copies
+    for r in extra:  # a copy is its option's row, label and prompt included
+        assert {k: v for k, v in r.items() if k != "copy"} == next(
+            b for b in base if (b["id"], b["option_idx"]) == (r["id"], r["option_idx"]))
+    for q in QUESTIONS:  # every question with both labels now has as many of each
+        labels = [r["label"] for r in rows if r["id"] == q["id"]]
+        assert labels.count(1) == labels.count(0)
+    assert s["counts"]["train"]["copies"] == len(copies) and s["balance"] is True
+    assert s["label_agreement_with_gold"] == plain["label_agreement_with_gold"]  # copies are not counted twice
 
 
 def test_self_labels_rules():

@@ -15,7 +15,8 @@ Multiple choice (recipes/mc-align*.yaml): the TruthfulQA MC training questions, 
 the top option labelled A (true) and every other B (``mc-data --rule top``); the oracle takes the gold labels
 (``sk-data --mode options``). Single-token DPO (``sk-tune``) on the base model; evaluated on the first
 ``MC_LIMIT`` TruthfulQA test questions: Self-Eval selection (top P(True)), MC1 and MC2. ``--mc-rows oracle-hi``
-adds the oracle trained harder (``MC_TUNE_HI``: lr 1e-3, 5 epochs), for a model whose oracle did not train.
+adds the oracle trained harder (``MC_TUNE_HI``: lr 1e-3, 5 epochs), for a model whose oracle did not train;
+``skt-bal`` / ``ptrue-bal``: the judge's labels with each question's top option repeated (``mc-data --balance``).
 
 TruthfulQA generation (``--only tqa-gen``): greedy answers of the base and the v4 knowledge-QA models on the first
 ``TQA_GEN_LIMIT`` test questions, %True / %Info by the offline reference judge: whether knowledge-QA alignment
@@ -51,7 +52,11 @@ MC_TUNE_HI = {"--learning-rate": 1e-3, "--epochs": 5}
 MC_LIMIT = 200  # of the 730 for the base model (CPU: 20 min here, the machine loaded)
 MC_TUNED_LIMIT = 100  # the tuned models: the first 100 of those (paired differences on these 100)
 MC_JUDGES = ("skt", "ptrue", "oracle")  # in this order (the most informative row first)
-MC_EXTRA = ("oracle-hi",)  # on request only (--mc-rows oracle-hi), after the oracle's rows exist
+# on request only (--mc-rows ...), after the rows they reuse exist: oracle-hi (the oracle's rows at MC_TUNE_HI);
+# skt-bal / ptrue-bal (the judge's scores of the skt / ptrue row, labelled by the same top rule, ``mc-data
+# --balance``: the top option repeated once per other option). With the top rule 1 row in ~8.7 is A, and both
+# Qwen rows ended at reward accuracy 0.875 = the share of B rows: the trainer learned the prior, not the judge
+MC_EXTRA = ("oracle-hi", "skt-bal", "ptrue-bal")
 JUDGES = ("ptrue", "skt", "oracle")
 KQA_LIMIT = []  # every held-out prompt
 # v2 (--kqa v2): the v1 diagnostic showed 73 % of the SKT pairs had both answers wrong and the judge's top sample
@@ -194,15 +199,22 @@ def mc(model: str, skt: str, root: Path, variant: str = "v1", rows_only=None) ->
     if variant != "v2" and "base" in wanted:
         evaluate("base", model, [])
     for judge in [j for j in (*MC_JUDGES, *MC_EXTRA) if j in wanted] if variant != "v2" else ("skt",):
-        rows, tuned = d / f"rows-{judge.split('-')[0]}.jsonl", d / f"tuned-{judge}"
-        if judge.startswith("oracle"):  # gold labels: every true option A, every false option B
+        own = judge.endswith("-bal")  # its own rows, from the scores of the row it is named after
+        rows, tuned = d / f"rows-{judge if own else judge.split('-')[0]}.jsonl", d / f"tuned-{judge}"
+        deps = []
+        if own:
+            scores = d / f"rows-{judge.split('-')[0]}.scores.jsonl"
+            cmd, deps = selfalign("mc-data", "--data", "truthfulqa-mc", "--split", "train", "--rule", "top",
+                                  "--balance", "--scores", scores, *(["--limit", 3] if SMOKE else []),
+                                  "--output", rows), [scores]
+        elif judge.startswith("oracle"):  # gold labels: every true option A, every false option B
             cmd = selfalign("sk-data", "--sources", "truthfulqa-mc", "--mode", "options", "--heldout-fraction", 0,
                             "--output", rows)
         else:
             cmd = selfalign("mc-data", "--model", model if judge == "ptrue" else skt, "--dtype", DTYPE, "--data",
                             "truthfulqa-mc", "--split", "train", "--rule", "top", *(["--limit", 3] if SMOKE else []),
                             "--output", rows)
-        step(f"t1x/{short(model)}/{d.name}/rows-{judge.split('-')[0]}", cmd, outputs=[rows])
+        step(f"t1x/{short(model)}/{d.name}/{rows.stem}", cmd, deps=deps, outputs=[rows])
         tune = _set(MC_TUNE, MC_TUNE_HI) if judge == "oracle-hi" and not SMOKE else MC_TUNE
         step(f"t1x/{short(model)}/{d.name}/tune-{judge}",
              selfalign("sk-tune", "--model", model, "--dtype", DTYPE, "--data", rows, *tune, "--output", tuned),

@@ -6,6 +6,8 @@ True/False Self-Eval prompts of TruthfulQA MC *train* options whose A/B answer i
 and prefers the top one to every other. Here: the judge (a model, or a ``selfalign calibrate`` items file) gives
 each option a P(True); ``rule=top`` labels the option with the highest P(True) true and the others false,
 ``rule=threshold`` labels an option true when its P(True) reaches ``--threshold``. No gold label is read.
+``balance`` repeats a question's minority-label rows: with ``rule=top`` one true row faces ~7 false ones on
+TruthfulQA, and single-token DPO then mostly learns "B" (measured: reward accuracy 0.875 = the share of B rows).
 The rows have exactly the shape ``selfalign sk-tune`` trains on (``sk_data.make_row``). See
 docs/alignment.md, "Multiple-choice alignment".
 """
@@ -43,6 +45,9 @@ class MCDataConfig(SelfEvalArgs, ModelArgs):
                            "threshold (true when P(True) >= --threshold)", choices=RULES)
     threshold: float = opt(0.5, "threshold rule: P(True) at or above which an option is labelled true",
                             min=0, max=1)
+    balance: bool = opt(False, "repeat each question's minority-label rows until its true and false rows are "
+                               "equally many (rule top: the top option once per other option), so the trainer "
+                               "cannot lower its loss by the label prior alone (answering B to everything)")
     heldout_fraction: float = opt(0.0, "this fraction of questions (by hash) goes to the held-out file (validation)",
                                     min=0, lt=1)
     seed: int = opt(0, "seed of the held-out split", min=0)
@@ -170,9 +175,21 @@ def build_rows(questions: list[dict], scores: dict, cfg: MCDataConfig, scores_fi
             raise SelfAlignError(f"{q['where']}: question {q['id']!r} has {what} in {scores_file}")
         p = [scores[(q["id"], k)] for k in range(len(q["options"]))]
         q = {**q, "split": split_of(cfg.seed, q["task"], q["id"], cfg.heldout_fraction)}
-        for k, (o, lab) in enumerate(zip(q["options"], self_labels(p, cfg.rule, cfg.threshold))):
-            rows.append(make_row(q, o["text"], lab, cfg, option_idx=k, p_true=p[k], judge=judge))
+        own = [make_row(q, o["text"], lab, cfg, option_idx=k, p_true=p[k], judge=judge)
+               for k, (o, lab) in enumerate(zip(q["options"], self_labels(p, cfg.rule, cfg.threshold)))]
+        rows += balanced(own) if cfg.balance else own
     return rows
+
+
+def balanced(rows: list[dict]) -> list[dict]:
+    """One question's rows with its minority label repeated (in option order, cyclically) until both labels have
+    as many rows as the majority; unchanged when one label is absent. Copies carry ``copy`` = 1, 2, ..."""
+    sides = {lab: [r for r in rows if r["label"] == lab] for lab in (0, 1)}
+    small, big = sorted(sides.values(), key=len)
+    if not small:
+        return rows
+    extra = [{**small[i % len(small)], "copy": 1 + i // len(small)} for i in range(len(big) - len(small))]
+    return rows + extra
 
 
 def output_paths(output: str) -> dict[str, Path]:
@@ -205,9 +222,10 @@ def run_mc_data(cfg: MCDataConfig, engine=None) -> dict:
     for split, path in paths.items():
         write_jsonl_atomic(path, [r for r in rows if r["split"] == split])
     counts = {s: {"rows": sum(r["split"] == s for r in rows), "true": sum(r["label"] for r in rows if r["split"] == s),
-                  "questions": len({r["id"] for r in rows if r["split"] == s})} for s in paths}
+                  "questions": len({r["id"] for r in rows if r["split"] == s}),
+                  "copies": sum(bool(r.get("copy")) for r in rows if r["split"] == s)} for s in paths}
     summary = {"output": cfg.output, "files": {s: str(p) for s, p in paths.items()}, "scores": str(src),
-               "rule": cfg.rule, "questions": len(questions), "counts": counts,
+               "rule": cfg.rule, "balance": cfg.balance, "questions": len(questions), "counts": counts,
                "label_agreement_with_gold": _agreement(cfg, rows), "seconds": round(time.time() - t0, 2)}
     write_json(meta_path(cfg.output), meta(cfg, stage="mc-data", model_info=model_info, judge=judge,
                                            selfeval_template=P.selfeval_settings(cfg)[2], **summary))
@@ -224,5 +242,6 @@ def _agreement(cfg: MCDataConfig, rows: list[dict]) -> Optional[float]:
     except SelfAlignError:
         return None
     gold = {(str(q["id"]), k): o["label"] for q in qs for k, o in enumerate(q["options"])}
-    hits = [int(gold[(r["id"], r["option_idx"])] == r["label"]) for r in rows if (r["id"], r["option_idx"]) in gold]
+    hits = [int(gold[(r["id"], r["option_idx"])] == r["label"]) for r in rows
+            if (r["id"], r["option_idx"]) in gold and not r.get("copy")]
     return float(np.mean(hits)) if hits else None
