@@ -1,5 +1,6 @@
 """SK-Tuning: the single-token DPO loss against a hand computation, learning, saving, bad input."""
 import json
+import random
 
 import pytest
 import torch
@@ -128,7 +129,6 @@ def test_training_learns_saves_and_resumes(tiny_model_dir, tmp_path):
 
 
 def test_batches_by_question_keep_a_questions_rows_together():
-    import random
 
     sizes = [2, 2, 3, 2, 6, 2, 1, 2]  # rows per question; 6 > the batch size
     rows = [{"task": "t", "id": f"q{q}"} for q, n in enumerate(sizes) for _ in range(n)]
@@ -146,6 +146,25 @@ def test_batches_by_question_keep_a_questions_rows_together():
     order = list(range(len(rows)))
     random.Random(0).shuffle(order)
     assert by_row == [order[s:s + 4] for s in range(0, len(order), 4)]  # the plain shuffle, as before
+
+
+def test_every_epoch_trains_on_all_of_its_batches():
+    from selfalign.stages.sk_tune import _groups, epoch_steps
+
+    sizes = [2, 2, 3, 2, 6, 2, 1, 2, 3, 1]
+    rows = [{"task": "t", "id": f"q{q}"} for q, n in enumerate(sizes) for _ in range(n)]
+    for ga in (1, 2):
+        cfg = SKTuneConfig(batch_size=4, epochs=6, seed=0, batch_by="question", grad_accum=ga)
+        counts = [len(make_batches(rows, 4, random.Random(f"0/epoch/{e}"), "question")) for e in range(6)]
+        assert len(set(counts)) > 1  # the epochs pack into different numbers of batches (the case that ended early)
+        assert epoch_steps(rows, cfg) == [-(-c // ga) for c in counts]
+        steps = list(_groups(rows, cfg, 0))
+        assert len(steps) == sum(epoch_steps(rows, cfg))  # one group per planned step, none left over
+        for e in range(6):  # each epoch: every row exactly once
+            flat = sorted(i for ep, group in steps if ep == e for b in group for i in b)
+            assert flat == list(range(len(rows)))
+        for k in (1, 7, len(steps) - 1):  # resuming at step k yields exactly the rest
+            assert list(_groups(rows, cfg, k)) == steps[k:]
 
 
 def test_batch_by_question_trains(tiny_model_dir, tmp_path):

@@ -226,9 +226,9 @@ def _setup(cfg: SKTuneConfig, train: list, valid: Optional[list]) -> _Setup:
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt_ = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    n_batches = len(make_batches(train, cfg.batch_size, random.Random(0), cfg.batch_by))
-    steps_per_epoch = math.ceil(n_batches / cfg.grad_accum)
-    total = steps_per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, steps_per_epoch * cfg.epochs)
+    per_epoch = epoch_steps(train, cfg)
+    steps_per_epoch = per_epoch[0]  # the default evaluation interval
+    total = sum(per_epoch) if cfg.max_steps is None else min(cfg.max_steps, sum(per_epoch))
     sched = get_scheduler(cfg.lr_scheduler, opt_, num_warmup_steps=int(cfg.warmup_ratio * total),
                           num_training_steps=total)
     rank, world, inner = (acc.process_index, acc.num_processes, model) if acc else (0, 1, model)
@@ -238,18 +238,29 @@ def _setup(cfg: SKTuneConfig, train: list, valid: Optional[list]) -> _Setup:
                   total, steps_per_epoch, t_enc)
 
 
-def _groups(train: list, cfg: SKTuneConfig, step: int, steps_per_epoch: int):
-    """(epoch, batch group) of each optimizer step from ``step`` on, one per step taken: each epoch's batches are
-    a fixed shuffle of (seed, epoch), so a resumed run continues where it stopped."""
-    while True:
-        epoch, pos = divmod(step, steps_per_epoch)
-        batches = make_batches(train, cfg.batch_size, random.Random(f"{cfg.seed}/epoch/{epoch}"), cfg.batch_by)
-        starts = range(pos * cfg.grad_accum, len(batches), cfg.grad_accum)
-        if not starts:  # an epoch packed into fewer batches than planned (--batch-by question): no step left
-            return
-        for g in starts:
-            yield epoch, batches[g:g + cfg.grad_accum]
-            step += 1
+def epoch_batches(train: list, cfg: SKTuneConfig, epoch: int) -> list[list[int]]:
+    """Epoch ``epoch``'s batches: a fixed shuffle of (seed, epoch), so a resumed run continues where it stopped."""
+    return make_batches(train, cfg.batch_size, random.Random(f"{cfg.seed}/epoch/{epoch}"), cfg.batch_by)
+
+
+def epoch_steps(train: list, cfg: SKTuneConfig) -> list[int]:
+    """Optimizer steps of each epoch. With ``--batch-by question`` each epoch packs its shuffled questions into its
+    own number of batches, so the epochs differ (counting every epoch as the first once ended a 5-epoch run at step
+    147 of 185, and would have skipped the last batches of an epoch that packed into more)."""
+    return [math.ceil(len(epoch_batches(train, cfg, e)) / cfg.grad_accum) for e in range(cfg.epochs)]
+
+
+def _groups(train: list, cfg: SKTuneConfig, step: int):
+    """(epoch, batch group) of each optimizer step from ``step`` on, one per step taken, every epoch's batches in
+    full."""
+    done = 0
+    for epoch, n in enumerate(epoch_steps(train, cfg)):
+        if step < done + n:
+            batches = epoch_batches(train, cfg, epoch)
+            for g in range((step - done) * cfg.grad_accum, len(batches), cfg.grad_accum):
+                yield epoch, batches[g:g + cfg.grad_accum]
+            step = done + n
+        done += n
 
 
 def _train_step(s: _Setup, group: list[list[int]], cfg: SKTuneConfig) -> dict:
@@ -329,7 +340,7 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
     bar = Progress(s.total - st["step"], "sk-tune", "step", enabled=s.rank == 0)
     last, stop = {}, ckpt.StopFlag()
     try:
-        for epoch, group in _groups(train, cfg, st["step"], s.steps_per_epoch):
+        for epoch, group in _groups(train, cfg, st["step"]):
             if st["step"] >= s.total or stop.set:
                 break
             figures = _train_step(s, group, cfg)
