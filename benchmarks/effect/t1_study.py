@@ -16,7 +16,8 @@ the top option labelled A (true) and every other B (``mc-data --rule top``); the
 (``sk-data --mode options``). Single-token DPO (``sk-tune``) on the base model; evaluated on the first
 ``MC_LIMIT`` TruthfulQA test questions: Self-Eval selection (top P(True)), MC1 and MC2. ``--mc-rows oracle-hi``
 adds the oracle trained harder (``MC_TUNE_HI``: lr 1e-3, 5 epochs), for a model whose oracle did not train;
-``skt-bal`` / ``ptrue-bal``: the judge's labels with each question's top option repeated (``mc-data --balance``).
+``skt-bal`` / ``ptrue-bal``: the judge's labels with each question's top option repeated (``mc-data --balance``);
+a ``-hi`` suffix (``skt-bal-hi``) trains a row's rows at ``MC_TUNE_HI``.
 
 TruthfulQA generation (``--only tqa-gen``): greedy answers of the base and the v4 knowledge-QA models on the first
 ``TQA_GEN_LIMIT`` test questions, %True / %Info by the offline reference judge: whether knowledge-QA alignment
@@ -56,7 +57,7 @@ MC_JUDGES = ("skt", "ptrue", "oracle")  # in this order (the most informative ro
 # skt-bal / ptrue-bal (the judge's scores of the skt / ptrue row, labelled by the same top rule, ``mc-data
 # --balance``: the top option repeated once per other option). With the top rule 1 row in ~8.7 is A, and both
 # Qwen rows ended at reward accuracy 0.875 = the share of B rows: the trainer learned the prior, not the judge
-MC_EXTRA = ("oracle-hi", "skt-bal", "ptrue-bal")
+MC_EXTRA = ("oracle-hi", "skt-bal", "ptrue-bal", "skt-bal-hi")  # skt-bal-hi: skt-bal's rows at MC_TUNE_HI
 JUDGES = ("ptrue", "skt", "oracle")
 KQA_LIMIT = []  # every held-out prompt
 # v2 (--kqa v2): the v1 diagnostic showed 73 % of the SKT pairs had both answers wrong and the judge's top sample
@@ -199,15 +200,16 @@ def mc(model: str, skt: str, root: Path, variant: str = "v1", rows_only=None) ->
     if variant != "v2" and "base" in wanted:
         evaluate("base", model, [])
     for judge in [j for j in (*MC_JUDGES, *MC_EXTRA) if j in wanted] if variant != "v2" else ("skt",):
-        own = judge.endswith("-bal")  # its own rows, from the scores of the row it is named after
-        rows, tuned = d / f"rows-{judge if own else judge.split('-')[0]}.jsonl", d / f"tuned-{judge}"
+        core = judge.removesuffix("-hi")  # "-hi": core's rows, trained at MC_TUNE_HI
+        own = core.endswith("-bal")  # its own rows, from the scores of the row it is named after
+        rows, tuned = d / f"rows-{core}.jsonl", d / f"tuned-{judge}"
         deps = []
         if own:
-            scores = d / f"rows-{judge.split('-')[0]}.scores.jsonl"
+            scores = d / f"rows-{core.split('-')[0]}.scores.jsonl"
             cmd, deps = selfalign("mc-data", "--data", "truthfulqa-mc", "--split", "train", "--rule", "top",
                                   "--balance", "--scores", scores, *(["--limit", 3] if SMOKE else []),
                                   "--output", rows), [scores]
-        elif judge.startswith("oracle"):  # gold labels: every true option A, every false option B
+        elif core == "oracle":  # gold labels: every true option A, every false option B
             cmd = selfalign("sk-data", "--sources", "truthfulqa-mc", "--mode", "options", "--heldout-fraction", 0,
                             "--output", rows)
         else:
@@ -215,7 +217,7 @@ def mc(model: str, skt: str, root: Path, variant: str = "v1", rows_only=None) ->
                             "truthfulqa-mc", "--split", "train", "--rule", "top", *(["--limit", 3] if SMOKE else []),
                             "--output", rows)
         step(f"t1x/{short(model)}/{d.name}/{rows.stem}", cmd, deps=deps, outputs=[rows])
-        tune = _set(MC_TUNE, MC_TUNE_HI) if judge == "oracle-hi" and not SMOKE else MC_TUNE
+        tune = _set(MC_TUNE, MC_TUNE_HI) if judge.endswith("-hi") and not SMOKE else MC_TUNE
         step(f"t1x/{short(model)}/{d.name}/tune-{judge}",
              selfalign("sk-tune", "--model", model, "--dtype", DTYPE, "--data", rows, *tune, "--output", tuned),
              deps=[rows], outputs=[tuned])
