@@ -129,7 +129,6 @@ def test_training_learns_saves_and_resumes(tiny_model_dir, tmp_path):
 
 
 def test_batches_by_question_keep_a_questions_rows_together():
-
     sizes = [2, 2, 3, 2, 6, 2, 1, 2]  # rows per question; 6 > the batch size
     rows = [{"task": "t", "id": f"q{q}"} for q, n in enumerate(sizes) for _ in range(n)]
     for seed in range(5):
@@ -149,7 +148,7 @@ def test_batches_by_question_keep_a_questions_rows_together():
 
 
 def test_every_epoch_trains_on_all_of_its_batches():
-    from selfalign.stages.sk_tune import _groups, epoch_steps
+    from selfalign.stages.sk_tune_batches import epoch_steps, step_groups as _groups
 
     sizes = [2, 2, 3, 2, 6, 2, 1, 2, 3, 1]
     rows = [{"task": "t", "id": f"q{q}"} for q, n in enumerate(sizes) for _ in range(n)]

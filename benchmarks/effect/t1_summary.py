@@ -145,16 +145,20 @@ def longest_option(limit: int) -> dict:
     return _mean_ci(hits)
 
 
-def length_reliance(rows: list) -> dict:
+def option_lengths() -> dict:
+    """{question id: [character length of each MC1 option]} of the TruthfulQA MC test split."""
+    from selfalign.evals.truthfulqa_mc import load_questions
+
+    _, qs = load_questions(None, "test", None)
+    return {str(q["id"]): [len(o["text"]) for o in q["mc1"]] for q in qs}
+
+
+def length_reliance(rows: list, options: dict) -> dict:
     """Does a row's selection lean on option length (the no-model shortcut)? From its per-question P(True) of the MC1
     options: the share of questions whose top-P(True) option is the longest one, and the mean per-question Spearman
     correlation of P(True) with option length (questions whose P(True) or lengths are all tied are skipped)."""
     from scipy.stats import spearmanr
 
-    from selfalign.evals.truthfulqa_mc import load_questions
-
-    _, qs = load_questions(None, "test", None)
-    options = {str(q["id"]): [len(o["text"]) for o in q["mc1"]] for q in qs}
     top_longest, rhos = [], []
     for r in rows:
         p, lens = r.get("mc1_p_true"), options.get(str(r["id"]))
@@ -229,11 +233,11 @@ def main(argv=None) -> None:
             lo = longest_option(None)
             data["shortcuts_mc1_longest_option_730"] = lo
             lines.append(f"| *shortcut, no model: the longest MC1 option* | {cell(lo)} (all {lo['n']}) |" + " |" * 5)
-            rel = {}
+            rel, lengths = {}, option_lengths()
             for label in ("base", *JUDGES, *extra):
                 _, rows = load(root / part / f"eval-{label}.json")
                 if rows:
-                    rel[label] = length_reliance(rows)
+                    rel[label] = length_reliance(rows, lengths)
             data["length_reliance"] = rel
             if rel:
                 lines += ["", "Does the selection lean on option length? Top = longest: the share of questions whose "

@@ -6,7 +6,6 @@ the reference model's margin: the log-softmax normalisers cancel. One forward pa
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import time
@@ -26,6 +25,7 @@ from selfalign.metrics import auroc
 from selfalign import checkpoint as ckpt
 from selfalign.progress import Progress
 from selfalign.provenance import meta
+from selfalign.stages.sk_tune_batches import epoch_steps, make_batches, step_groups  # noqa: F401 - make_batches: API
 from selfalign.stages.sk_tune_trunk import CACHE as ENCODE_CACHE, encode_rows  # noqa: F401 - encode_rows: API
 from selfalign.training import LOG, SUMMARY, LoraArgs, accelerator, finished_run, rank_checksums
 
@@ -77,28 +77,6 @@ def load_rows(path: str, max_rows: Optional[int] = None) -> list[dict]:
                                    f"{r['chosen']!r}/{r['rejected']!r}", n)
         r["label"] = int(r.get("label", int(r["chosen"] == P.TRUE_LABEL)))
     return rows[:max_rows] if max_rows else rows
-
-
-def make_batches(rows: list[dict], batch_size: int, rng: random.Random, by: str = "row") -> list[list[int]]:
-    """One epoch's batches (row indices). ``row``: a shuffle cut into ``batch_size`` pieces. ``question``: the
-    questions (task, id) shuffled, each question's rows kept together, packed greedily up to ``batch_size`` rows
-    (a question with more rows than that is a batch of its own)."""
-    if by == "row":
-        order = list(range(len(rows)))
-        rng.shuffle(order)
-        return [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
-    groups: dict = {}
-    for i, r in enumerate(rows):
-        groups.setdefault((r.get("task"), r.get("id", r.get("prompt"))), []).append(i)
-    order = list(groups.values())
-    rng.shuffle(order)
-    batches, cur = [], []
-    for g in order:
-        if cur and len(cur) + len(g) > batch_size:
-            batches.append(cur)
-            cur = []
-        cur = cur + g
-    return batches + ([cur] if cur else [])
 
 
 def dpo_loss(margin: torch.Tensor, ref_margin: torch.Tensor, beta: float):
@@ -238,31 +216,6 @@ def _setup(cfg: SKTuneConfig, train: list, valid: Optional[list]) -> _Setup:
                   total, steps_per_epoch, t_enc)
 
 
-def epoch_batches(train: list, cfg: SKTuneConfig, epoch: int) -> list[list[int]]:
-    """Epoch ``epoch``'s batches: a fixed shuffle of (seed, epoch), so a resumed run continues where it stopped."""
-    return make_batches(train, cfg.batch_size, random.Random(f"{cfg.seed}/epoch/{epoch}"), cfg.batch_by)
-
-
-def epoch_steps(train: list, cfg: SKTuneConfig) -> list[int]:
-    """Optimizer steps of each epoch. With ``--batch-by question`` each epoch packs its shuffled questions into its
-    own number of batches, so the epochs differ (counting every epoch as the first once ended a 5-epoch run at step
-    147 of 185, and would have skipped the last batches of an epoch that packed into more)."""
-    return [math.ceil(len(epoch_batches(train, cfg, e)) / cfg.grad_accum) for e in range(cfg.epochs)]
-
-
-def _groups(train: list, cfg: SKTuneConfig, step: int):
-    """(epoch, batch group) of each optimizer step from ``step`` on, one per step taken, every epoch's batches in
-    full."""
-    done = 0
-    for epoch, n in enumerate(epoch_steps(train, cfg)):
-        if step < done + n:
-            batches = epoch_batches(train, cfg, epoch)
-            for g in range((step - done) * cfg.grad_accum, len(batches), cfg.grad_accum):
-                yield epoch, batches[g:g + cfg.grad_accum]
-            step = done + n
-        done += n
-
-
 def _train_step(s: _Setup, group: list[list[int]], cfg: SKTuneConfig) -> dict:
     """One optimizer step over a group of batches (each process on its share); the step's training figures."""
     losses, rewards = [], []
@@ -340,7 +293,7 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
     bar = Progress(s.total - st["step"], "sk-tune", "step", enabled=s.rank == 0)
     last, stop = {}, ckpt.StopFlag()
     try:
-        for epoch, group in _groups(train, cfg, st["step"]):
+        for epoch, group in step_groups(train, cfg, st["step"]):
             if st["step"] >= s.total or stop.set:
                 break
             figures = _train_step(s, group, cfg)
