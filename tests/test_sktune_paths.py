@@ -114,6 +114,40 @@ def test_cached_trunk_equals_plain_path(shots, tiny_model_dir):
     assert max(g.abs().max() for g in grads[0]) > 1e-5
 
 
+def test_trunk_encodes_a_repeated_prompt_once(tiny_model_dir):
+    """Balanced rows repeat prompts (``mc-data --balance``): each distinct prompt is encoded once, every copy gets
+    its states, and the margins equal the whole-model path row by row."""
+    from selfalign.stages import sk_tune_trunk
+
+    eng = _engine(tiny_model_dir)
+    rows = _rows()
+    rows = rows + [rows[1], rows[1], rows[4]]  # three copies of two rows
+    seqs = [eng.encode(r["prompt"]) for r in rows]
+    a = [eng.choice_ids(r["prompt"], "A") for r in rows]
+    b = [eng.choice_ids(r["prompt"], "B") for r in rows]
+    sign = [1.0 if r["chosen"] == "A" else -1.0 for r in rows]
+    encoded, reported = [], []
+    real = sk_tune_trunk.only_layers
+
+    def counting(model, lo, hi):  # the trunk pass runs layers [0, hi): count its rows
+        if lo == 0:
+            encoded.append(1)
+        return real(model, lo, hi)
+
+    sk_tune_trunk.only_layers = counting
+    try:
+        trunk = sk_tune_trunk.TrunkRows(seqs, a, b, sign, eng.model, k=1, batch_size=1, progress=reported.append)
+    finally:
+        sk_tune_trunk.only_layers = real
+    distinct = len({tuple(s) for s in seqs})
+    assert distinct == len(rows) - 3 and len(encoded) == distinct  # batch_size 1: one trunk pass per prompt
+    assert sum(reported) == len(rows)  # progress counts rows, copies included
+    assert trunk.h[-1] is trunk.h[4] and trunk.h[-2] is trunk.h[1]
+    plain = sk_tune_trunk.PlainRows(seqs, a, b, sign, eng)
+    with torch.no_grad():
+        assert torch.allclose(plain.margins(eng.model), trunk.margins(eng.model), atol=1e-5)
+
+
 def _cfg(tiny_model_dir, tmp_path, **kw):
     from selfalign.stages.sk_tune import SKTuneConfig
 
@@ -168,6 +202,32 @@ def test_killed_sk_tune_resumes_to_the_uninterrupted_result(tiny_model_dir, tmp_
     log = [json.loads(x)["step"] for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert log == sorted(set(log))  # no step logged twice
     assert not (out / "checkpoint").exists()
+
+
+@pytest.mark.parametrize("plan", ["other", None])
+def test_checkpoint_of_another_batch_plan_is_refused_not_resumed(tiny_model_dir, tmp_path, cli, plan):
+    """A checkpoint whose batch plan differs (or, written by an older sk-tune, is not recorded) under the same
+    config: one line naming the checkpoint, exit 2, nothing trained on other batches."""
+    cfg = _cfg(tiny_model_dir, tmp_path, epochs=8, eval_every=2)
+    out = tmp_path / "sk"
+    args = ["sk-tune", "--model", cfg.model, "--data", cfg.data, "--valid-data", cfg.valid_data, "--output", out,
+            "--device", "cpu", "--dtype", "float32", "--beta", "1.0", "--learning-rate", "0.01", "--batch-size", "2",
+            "--epochs", "8", "--eval-every", "2", "--seed", "0"]
+    state_f = out / "checkpoint" / "state.json"
+    cli.kill_when(cli.cmd(*args), lambda: state_f.exists() and json.loads(state_f.read_text())["step"] >= 2)
+    state = json.loads(state_f.read_text())
+    assert len(state["plan"]) == 16  # recorded with every checkpoint
+    if plan is None:
+        del state["plan"]
+    else:
+        state["plan"] = plan
+    state_f.write_text(json.dumps(state))
+    r = cli.run(cli.cmd(*args))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    line = [x for x in r.stderr.splitlines() if x.startswith("selfalign")]
+    assert len(line) == 1 and str(out / "checkpoint") in line[0] and "batch plan" in line[0]
+    assert ("older sk-tune" in line[0]) == (plan is None)
+    assert not (out / "train_summary.json").exists()
 
 
 def test_killed_top_layers_run_resumes_from_its_encode_cache_without_recomputing(tiny_model_dir, tmp_path, cli,

@@ -57,7 +57,7 @@ MC_JUDGES = ("skt", "ptrue", "oracle")  # in this order (the most informative ro
 # skt-bal / ptrue-bal (the judge's scores of the skt / ptrue row, labelled by the same top rule, ``mc-data
 # --balance``: the top option repeated once per other option). With the top rule 1 row in ~8.7 is A, and both
 # Qwen rows ended at reward accuracy 0.875 = the share of B rows: the trainer learned the prior, not the judge
-MC_EXTRA = ("oracle-hi", "skt-bal", "ptrue-bal", "skt-bal-hi")  # skt-bal-hi: skt-bal's rows at MC_TUNE_HI
+MC_EXTRA = ("oracle-hi", "skt-bal", "ptrue-bal", "skt-bal-hi", "ptrue-bal-hi")  # "-hi": the rows at MC_TUNE_HI
 JUDGES = ("ptrue", "skt", "oracle")
 KQA_LIMIT = []  # every held-out prompt
 # v2 (--kqa v2): the v1 diagnostic showed 73 % of the SKT pairs had both answers wrong and the judge's top sample
@@ -205,7 +205,11 @@ def mc(model: str, skt: str, root: Path, variant: str = "v1", rows_only=None) ->
         rows, tuned = d / f"rows-{core}.jsonl", d / f"tuned-{judge}"
         deps = []
         if own:
-            scores = d / f"rows-{core.split('-')[0]}.scores.jsonl"
+            base_judge = core.split("-")[0]
+            scores = d / f"rows-{base_judge}.scores.jsonl"
+            # the judge's scores come from its own row's rows step: run it first (skipped once done)
+            step(f"t1x/{short(model)}/{d.name}/rows-{base_judge}", _judge_rows(model if base_judge == "ptrue" else skt,
+                 d / f"rows-{base_judge}.jsonl"), outputs=[d / f"rows-{base_judge}.jsonl"])
             cmd, deps = selfalign("mc-data", "--data", "truthfulqa-mc", "--split", "train", "--rule", "top",
                                   "--balance", "--scores", scores, *(["--limit", 3] if SMOKE else []),
                                   "--output", rows), [scores]
@@ -213,15 +217,20 @@ def mc(model: str, skt: str, root: Path, variant: str = "v1", rows_only=None) ->
             cmd = selfalign("sk-data", "--sources", "truthfulqa-mc", "--mode", "options", "--heldout-fraction", 0,
                             "--output", rows)
         else:
-            cmd = selfalign("mc-data", "--model", model if judge == "ptrue" else skt, "--dtype", DTYPE, "--data",
-                            "truthfulqa-mc", "--split", "train", "--rule", "top", *(["--limit", 3] if SMOKE else []),
-                            "--output", rows)
+            cmd = _judge_rows(model if judge == "ptrue" else skt, rows)
         step(f"t1x/{short(model)}/{d.name}/{rows.stem}", cmd, deps=deps, outputs=[rows])
         tune = _set(MC_TUNE, MC_TUNE_HI) if judge.endswith("-hi") and not SMOKE else MC_TUNE
         step(f"t1x/{short(model)}/{d.name}/tune-{judge}",
              selfalign("sk-tune", "--model", model, "--dtype", DTYPE, "--data", rows, *tune, "--output", tuned),
              deps=[rows], outputs=[tuned])
         evaluate(judge, str(tuned), [tuned / "train_summary.json"])
+
+
+def _judge_rows(judge: str, rows: Path) -> list:
+    """``mc-data``: the judge scores every TruthfulQA MC training option, top option A (``rows.scores.jsonl`` keeps
+    the scores)."""
+    return selfalign("mc-data", "--model", judge, "--dtype", DTYPE, "--data", "truthfulqa-mc", "--split", "train",
+                     "--rule", "top", *(["--limit", 3] if SMOKE else []), "--output", rows)
 
 
 def _limit(n) -> list:

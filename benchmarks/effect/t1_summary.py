@@ -37,7 +37,8 @@ from selfalign.io import iter_jsonl  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = {"base": "base", "ptrue": "Self-Eval-P(True)", "skt": "Self-Eval-SKT", "oracle": "oracle (gold labels)",
         "oracle-hi": "oracle, trained harder (lr 1e-3, 5 epochs)", "skt-bal": "Self-Eval-SKT, balanced rows",
-        "ptrue-bal": "Self-Eval-P(True), balanced rows", "skt-bal-hi": "Self-Eval-SKT, balanced rows, lr 1e-3 x 5 epochs"}
+        "ptrue-bal": "Self-Eval-P(True), balanced rows", "skt-bal-hi": "Self-Eval-SKT, balanced rows, lr 1e-3 x 5 epochs",
+        "ptrue-bal-hi": "Self-Eval-P(True), balanced rows, lr 1e-3 x 5 epochs"}
 KQA_COLS = ["accuracy", "first_clause", "abstain", "length"]
 COLS = {"kqa": KQA_COLS, "kqa2": KQA_COLS, "kqa3": KQA_COLS, "kqa4": KQA_COLS, "mc": ["selfeval_mc1", "mc1", "mc2"],
         "mc2": ["selfeval_mc1", "mc1", "mc2"], "mc3": ["selfeval_mc1", "mc1", "mc2"], "tqa-gen": ["true", "info", "true_info"]}

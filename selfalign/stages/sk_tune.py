@@ -25,7 +25,8 @@ from selfalign.metrics import auroc
 from selfalign import checkpoint as ckpt
 from selfalign.progress import Progress
 from selfalign.provenance import meta
-from selfalign.stages.sk_tune_batches import epoch_steps, make_batches, step_groups  # noqa: F401 - make_batches: API
+from selfalign.stages.sk_tune_batches import (epoch_steps, make_batches, plan_fingerprint,  # noqa: F401 - make_batches: API
+                                              step_groups)
 from selfalign.stages.sk_tune_trunk import CACHE as ENCODE_CACHE, encode_rows  # noqa: F401 - encode_rows: API
 from selfalign.training import LOG, SUMMARY, LoraArgs, accelerator, finished_run, rank_checksums
 
@@ -276,7 +277,13 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
     eval_every = cfg.eval_every or s.steps_per_epoch
     out.mkdir(parents=True, exist_ok=True)
     state = ckpt.load(out, cfg, s.inner, s.opt, s.sched)  # resume: the newest complete checkpoint of this config
+    plan = plan_fingerprint(train, cfg, s.total)
+    if state["step"] > 0 and state.get("plan") != plan:  # same config, other batches (an older sk-tune's plan)
+        raise SelfAlignError(f"{out / ckpt.DIR}: a checkpoint at step {state['step']} of another batch plan ("
+                             f"{'not recorded: an older sk-tune' if 'plan' not in state else 'other batches'}); "
+                             "resuming would mix two runs: delete it or use a new --output")
     st = {k: state.get(k) for k in ("step", "best", "best_step", "stale", "initial")}  # what a checkpoint keeps
+    st["plan"] = plan
     log_f = open(out / LOG if s.rank == 0 else os.devnull, "a", encoding="utf-8")
     if s.rank == 0:
         ckpt.truncate_log(out / LOG, st["step"])

@@ -3,6 +3,8 @@ batches every step takes (a fixed function of the seed and the step, so a resume
 ``cfg`` is an ``SKTuneConfig`` (``batch_size``, ``batch_by``, ``seed``, ``epochs``, ``grad_accum``)."""
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import random
 
@@ -52,3 +54,11 @@ def step_groups(train: list, cfg, step: int):
                 yield epoch, batches[g:g + cfg.grad_accum]
             step = done + n
         done += n
+
+
+def plan_fingerprint(train: list, cfg, total: int) -> str:
+    """A hash of every epoch's batches and the planned steps: a checkpoint resumes only under the plan it was
+    written with (a change in how batches are made or counted would otherwise continue a run on other batches)."""
+    plan = {"total": total, "grad_accum": cfg.grad_accum,
+            "batches": [epoch_batches(train, cfg, e) for e in range(cfg.epochs)]}
+    return hashlib.sha256(json.dumps(plan).encode()).hexdigest()[:16]

@@ -157,14 +157,21 @@ class TrunkRows(_Rows):
 
         if self.p:
             self.prefix_h = states([self.seqs[0][:self.p]], 0)[0]
+        # a repeated prompt (``mc-data --balance`` copies) is encoded once; its rows share the states
+        same: dict = {}
+        for i, s in enumerate(self.seqs):
+            same.setdefault(tuple(s), []).append(i)
         out: list = [None] * len(self.seqs)
-        order = sorted(range(len(self.seqs)), key=lambda i: -len(self.seqs[i]))
+        order = sorted((rows[0] for rows in same.values()), key=lambda i: -len(self.seqs[i]))
         for s in range(0, len(order), self.batch_size):
             idx = order[s:s + self.batch_size]
+            done = 0
             for i, h in zip(idx, states([self.seqs[i] for i in idx], self.p)):
-                out[i] = h
+                for j in same[tuple(self.seqs[i])]:
+                    out[j] = h
+                done += len(same[tuple(self.seqs[i])])
             if progress:
-                progress(len(idx))
+                progress(done)
         model.train(was)
         return out
 
