@@ -57,7 +57,8 @@ MC_JUDGES = ("skt", "ptrue", "oracle")  # in this order (the most informative ro
 # skt-bal / ptrue-bal (the judge's scores of the skt / ptrue row, labelled by the same top rule, ``mc-data
 # --balance``: the top option repeated once per other option). With the top rule 1 row in ~8.7 is A, and both
 # Qwen rows ended at reward accuracy 0.875 = the share of B rows: the trainer learned the prior, not the judge
-MC_EXTRA = ("oracle-hi", "skt-bal", "ptrue-bal", "skt-bal-hi", "ptrue-bal-hi")  # "-hi": the rows at MC_TUNE_HI
+# rand-bal(-hi): the control of random labels: ptrue's scores shuffled within each question (``permuted_scores``)
+MC_EXTRA = ("oracle-hi", "skt-bal", "ptrue-bal", "skt-bal-hi", "ptrue-bal-hi", "rand-bal-hi")  # "-hi": at MC_TUNE_HI
 JUDGES = ("ptrue", "skt", "oracle")
 KQA_LIMIT = []  # every held-out prompt
 # v2 (--kqa v2): the v1 diagnostic showed 73 % of the SKT pairs had both answers wrong and the judge's top sample
@@ -206,10 +207,13 @@ def mc(model: str, skt: str, root: Path, variant: str = "v1", rows_only=None) ->
         deps = []
         if own:
             base_judge = core.split("-")[0]
+            scorer = "ptrue" if base_judge == "rand" else base_judge  # rand: the untuned judge's scores, permuted
             scores = d / f"rows-{base_judge}.scores.jsonl"
             # the judge's scores come from its own row's rows step: run it first (skipped once done)
-            step(f"t1x/{short(model)}/{d.name}/rows-{base_judge}", _judge_rows(model if base_judge == "ptrue" else skt,
-                 d / f"rows-{base_judge}.jsonl"), outputs=[d / f"rows-{base_judge}.jsonl"])
+            step(f"t1x/{short(model)}/{d.name}/rows-{scorer}", _judge_rows(model if scorer == "ptrue" else skt,
+                 d / f"rows-{scorer}.jsonl"), outputs=[d / f"rows-{scorer}.jsonl"])
+            if base_judge == "rand":
+                permuted_scores(d / "rows-ptrue.scores.jsonl", scores)
             cmd, deps = selfalign("mc-data", "--data", "truthfulqa-mc", "--split", "train", "--rule", "top",
                                   "--balance", "--scores", scores, *(["--limit", 3] if SMOKE else []),
                                   "--output", rows), [scores]
@@ -224,6 +228,29 @@ def mc(model: str, skt: str, root: Path, variant: str = "v1", rows_only=None) ->
              selfalign("sk-tune", "--model", model, "--dtype", DTYPE, "--data", rows, *tune, "--output", tuned),
              deps=[rows], outputs=[tuned])
         evaluate(judge, str(tuned), [tuned / "train_summary.json"])
+
+
+def permuted_scores(src: Path, dst: Path, seed: str = "rand") -> None:
+    """The control of random self-labels: each question's P(True) values shuffled among its options (a fixed
+    shuffle of ``seed`` and the question id), so the top option is a random one and everything else (the number of
+    rows, their balance, the prompt) is as the judge's row. Rewritten from ``src`` each time (the same bytes)."""
+    import json
+    import random
+
+    recs = [json.loads(x) for x in src.read_text(encoding="utf-8").splitlines() if x.strip()]
+    by_q: dict = {}
+    for r in recs:
+        by_q.setdefault(str(r["id"]), []).append(r)
+    out = []
+    for qid, rs in by_q.items():
+        rs = sorted(rs, key=lambda r: int(r["option_idx"]))
+        p = [r["p_true"] for r in rs]
+        random.Random(f"{seed}/{qid}").shuffle(p)
+        out += [{"id": r["id"], "option_idx": r["option_idx"], "p_true": v, "scorer": f"permuted({r.get('scorer')})"}
+                for r, v in zip(rs, p)]
+    text = "".join(json.dumps(r) + "\n" for r in out)
+    if not dst.exists() or dst.read_text(encoding="utf-8") != text:
+        dst.write_text(text, encoding="utf-8")
 
 
 def _judge_rows(judge: str, rows: Path) -> list:

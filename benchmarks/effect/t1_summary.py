@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
+import records  # noqa: E402
 import tables  # noqa: E402
 from common import short  # noqa: E402
 from t1_study import ALIGN, CURVE_STEPS, JUDGES, KQA2, KQA_SAMPLE, MC3_JUDGE, MC_EXTRA, MC_LIMIT, MC_TUNE, MC_TUNE_HI, \
@@ -38,7 +39,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ROWS = {"base": "base", "ptrue": "Self-Eval-P(True)", "skt": "Self-Eval-SKT", "oracle": "oracle (gold labels)",
         "oracle-hi": "oracle, trained harder (lr 1e-3, 5 epochs)", "skt-bal": "Self-Eval-SKT, balanced rows",
         "ptrue-bal": "Self-Eval-P(True), balanced rows", "skt-bal-hi": "Self-Eval-SKT, balanced rows, lr 1e-3 x 5 epochs",
-        "ptrue-bal-hi": "Self-Eval-P(True), balanced rows, lr 1e-3 x 5 epochs"}
+        "ptrue-bal-hi": "Self-Eval-P(True), balanced rows, lr 1e-3 x 5 epochs",
+        "rand-bal-hi": "*control: random labels*, balanced rows, lr 1e-3 x 5 epochs"}
 KQA_COLS = ["accuracy", "first_clause", "abstain", "length"]
 COLS = {"kqa": KQA_COLS, "kqa2": KQA_COLS, "kqa3": KQA_COLS, "kqa4": KQA_COLS, "mc": ["selfeval_mc1", "mc1", "mc2"],
         "mc2": ["selfeval_mc1", "mc1", "mc2"], "mc3": ["selfeval_mc1", "mc1", "mc2"], "tqa-gen": ["true", "info", "true_info"]}
@@ -65,9 +67,15 @@ def diff_cell(d: dict | None) -> str:
 
 
 def load(path: Path):
-    if not path.exists():
-        return None, None
-    summary, rows = load_result(path)
+    """(summary, rows) of an evaluation in runs/ (its compact record kept in benchmarks/results/records/), or of
+    its kept record when runs/ lacks it (another machine measured it); (None, None) when neither exists."""
+    if path.exists():
+        summary, rows = load_result(path)
+        records.keep(path, summary, rows)
+    else:
+        summary, rows = records.restore(path)
+        if summary is None:
+            return None, None
     if summary["task"] == "knowledge-qa":  # diagnostic: the answer's first clause (a run-on answer that starts right)
         import re
 
@@ -211,9 +219,20 @@ def main(argv=None) -> None:
         table = {}
         lines += [f"## {titles[part]}", "", "| row | " + " | ".join(cols) + " | " + " | ".join(f"Δ {c}" for c in cols)
                   + " |", "|---" * (1 + 2 * len(cols)) + "|"]
-        extra = [x for x in MC_EXTRA if part.startswith("mc") and (root / part / f"eval-{x}.json").exists()]
+        prev = ROOT / "benchmarks" / "results" / f"t1_{short(args.model)}_{part}.json"  # an earlier run of --parts
+        extra = [x for x in MC_EXTRA if part.startswith("mc") and (load(root / part / f"eval-{x}.json")[0] is not None
+                                                                    or records.earlier(prev, part, x))]
         for label in ("base", *JUDGES, *extra):
             summary, rows = load(root / (BASE_OF.get(part, part) if label == "base" else part) / f"eval-{label}.json")
+            if summary is None and records.earlier(prev, part, label) and not records.same_base(
+                    records.earlier(prev, part, "base"), table.get("base"), cols):
+                print(f"[not kept] {part}/{label}: measured against another base than this one", file=sys.stderr)
+            elif summary is None and records.earlier(prev, part, label):  # measured before records were kept
+                old = table[label] = {**records.earlier(prev, part, label), "from": f"{prev.name} (records not kept)"}
+                data.setdefault("earlier_rows", []).append(f"{part}/{label}")
+                lines.append(f"| {ROWS[label]} † | " + " | ".join(cell(old["metrics"].get(c)) for c in cols) + " | "
+                             + " | ".join(diff_cell((old.get("diff_vs_base") or {}).get(c)) for c in cols) + " |")
+                continue
             if summary is None:
                 lines.append(f"| {ROWS[label]} | " + " | ".join("-" for _ in cols * 2) + " |")
                 continue
@@ -234,11 +253,21 @@ def main(argv=None) -> None:
             lo = longest_option(None)
             data["shortcuts_mc1_longest_option_730"] = lo
             lines.append(f"| *shortcut, no model: the longest MC1 option* | {cell(lo)} (all {lo['n']}) |" + " |" * 5)
+            gone = [x for x in data.get("earlier_rows", []) if x.startswith(f"{part}/")]
+            if gone:
+                was = (records.earlier(prev, part, "base") or {}).get("metrics", {}).get(cols[0], {}).get("value")
+                now = (table.get("base") or {}).get("metrics", {}).get(cols[0], {}) or {}
+                lines += ["", f"† measured on an earlier machine whose per-question records were not kept (before "
+                          f"`benchmarks/effect/records.py`): values and paired differences as {prev.name} gave them, "
+                          f"against that run's base ({cols[0]} {fmt(was)}; this base: {fmt(now.get('value'))})."]
             rel, lengths = {}, option_lengths()
+            before = json.loads(prev.read_text()).get("length_reliance", {}) if prev.exists() else {}
             for label in ("base", *JUDGES, *extra):
                 _, rows = load(root / part / f"eval-{label}.json")
                 if rows:
                     rel[label] = length_reliance(rows, lengths)
+                elif label in before and f"{part}/{label}" in data.get("earlier_rows", []):
+                    rel[label] = before[label]
             data["length_reliance"] = rel
             if rel:
                 lines += ["", "Does the selection lean on option length? Top = longest: the share of questions whose "

@@ -1,0 +1,72 @@
+"""Evaluation records that outlive a machine: ``runs/`` is not committed, and a new machine starts without it, so a
+paired difference against a base measured on an earlier machine could not be computed again (2026-12-03: every
+TruthfulQA MC row of both models had to be re-run for its base). The summaries keep a compact copy of each
+evaluation they read, committed under ``benchmarks/results/records/`` (gzip, fixed bytes for the same content), and
+read it back when ``runs/`` lacks the evaluation.
+
+Compact: the summary as written, and per question only what the tables use (TruthfulQA MC: id, mc1, mc2,
+selfeval_mc1, mc1_p_true; other tasks: every field). ``earlier`` reads a row from a results file written before
+records were kept (its metrics and paired differences, not its per-question rows).
+"""
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ARCHIVE = ROOT / "benchmarks" / "results" / "records"
+RUNS = ROOT / "runs" / "effect"
+MC_KEEP = ("id", "mc1", "mc2", "selfeval_mc1", "mc1_p_true")
+
+
+def archive_path(path: Path, runs: Path = RUNS, archive: Path = ARCHIVE) -> Path:
+    return archive / Path(path).resolve().relative_to(runs.resolve()).with_suffix(".json.gz")
+
+
+def compact(summary: dict, rows: list[dict]) -> list[dict]:
+    if summary.get("task") == "truthfulqa-mc":
+        return [{k: r[k] for k in MC_KEEP if k in r} for r in rows]
+    return rows
+
+
+def keep(path: Path, summary: dict, rows: list[dict], runs: Path = RUNS, archive: Path = ARCHIVE) -> Path:
+    """Write (or leave, when the same) the compact record of the evaluation at ``path``."""
+    dst = archive_path(path, runs, archive)
+    blob = gzip.compress(json.dumps({"summary": summary, "rows": compact(summary, rows)}, sort_keys=True).encode(),
+                         mtime=0)
+    if not dst.exists() or dst.read_bytes() != blob:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(dst.name + ".tmp")
+        tmp.write_bytes(blob)
+        tmp.replace(dst)
+    return dst
+
+
+def restore(path: Path, runs: Path = RUNS, archive: Path = ARCHIVE):
+    """(summary, rows) of the kept record of ``path``, or (None, None) when none was kept."""
+    src = archive_path(path, runs, archive)
+    if not src.exists():
+        return None, None
+    d = json.loads(gzip.decompress(src.read_bytes()))
+    return d["summary"], d["rows"]
+
+
+def earlier(results: Path, part: str, label: str):
+    """A table row from a results JSON written before its records were kept: {"metrics", "diff_vs_base"} or None."""
+    if not results.exists():
+        return None
+    return json.loads(results.read_text()).get("tables", {}).get(part, {}).get(label)
+
+
+def same_base(before: dict | None, now: dict | None, cols, tol: float = 1e-4) -> bool:
+    """Whether an earlier run's base row and this one's agree on every column (within another CPU's float noise),
+    so its paired differences still read against this base; a base not measured here (None) is taken as the
+    earlier one."""
+    if now is None or now.get("from"):
+        return True
+    if before is None:
+        return False
+    get = lambda row, c: ((row.get("metrics") or {}).get(c) or {}).get("value")  # noqa: E731
+    return all(get(before, c) is not None and get(now, c) is not None and abs(get(before, c) - get(now, c)) <= tol
+               for c in cols)

@@ -1,0 +1,37 @@
+"""benchmarks/effect/records.py: evaluations kept compactly beside the results, read back when runs/ lacks them."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "effect"))
+import records as R  # noqa: E402
+
+
+def test_kept_record_reads_back_compact_with_the_same_bytes_each_time(tmp_path):
+    runs, arch = tmp_path / "runs", tmp_path / "records"
+    path = runs / "t1x" / "m" / "mc3" / "eval-base.json"
+    summary = {"task": "truthfulqa-mc", "metrics": {"mc1": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 2}}}
+    rows = [{"id": "q1", "mc1": 1.0, "mc2": 0.7, "selfeval_mc1": 0.0, "mc1_p_true": [0.2, 0.9], "mc1_lls": [-1, -2],
+             "question": "long text"}, {"id": "q2", "mc1": 0.0, "mc2": 0.1, "selfeval_mc1": 1.0, "mc1_p_true": [0.6]}]
+    assert R.restore(path, runs, arch) == (None, None)
+    dst = R.keep(path, summary, rows, runs, arch)
+    assert dst == arch / "t1x" / "m" / "mc3" / "eval-base.json.gz"
+    blob = dst.read_bytes()
+    R.keep(path, summary, rows, runs, arch)
+    assert dst.read_bytes() == blob  # fixed bytes: a re-run of the summary changes nothing in git
+    s, r = R.restore(path, runs, arch)
+    assert s == summary
+    assert r == [{k: x[k] for k in R.MC_KEEP if k in x} for x in rows] and "mc1_lls" not in r[0]
+    other = {"task": "knowledge-qa", "metrics": {}}
+    R.keep(runs / "kqa" / "eval-x.json", other, rows, runs, arch)
+    assert R.restore(runs / "kqa" / "eval-x.json", runs, arch)[1] == rows  # other tasks: every field
+
+
+def test_earlier_rows_are_kept_only_beside_the_same_base():
+    def base(v, w=0.25):
+        return {"metrics": {"a": {"value": v}, "b": {"value": w}}}
+
+    assert R.same_base(base(0.323), base(0.323 + 4e-6), ["a", "b"])  # another CPU's float noise
+    assert not R.same_base(base(0.323), base(0.330), ["a", "b"])
+    assert not R.same_base(base(0.323), base(0.323, 0.3), ["a", "b"])
+    assert R.same_base(base(0.323), None, ["a"])  # no base here: the earlier one stands
+    assert not R.same_base(None, base(0.3), ["a"])
