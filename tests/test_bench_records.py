@@ -35,3 +35,12 @@ def test_earlier_rows_are_kept_only_beside_the_same_base():
     assert not R.same_base(base(0.323), base(0.323, 0.3), ["a", "b"])
     assert R.same_base(base(0.323), None, ["a"])  # no base here: the earlier one stands
     assert not R.same_base(None, base(0.3), ["a"])
+
+
+def test_a_small_run_file_is_kept_as_it_is(tmp_path):
+    runs, arch = tmp_path / "runs", tmp_path / "records"
+    src = runs / "t1x" / "m" / "mc3" / "tuned-x" / "train_summary.json"
+    assert R.keep_file(src, runs, arch) is None
+    src.parent.mkdir(parents=True)
+    src.write_text('{"steps": 205}')
+    assert R.keep_file(src, runs, arch).read_text() == '{"steps": 205}'

@@ -70,3 +70,16 @@ def same_base(before: dict | None, now: dict | None, cols, tol: float = 1e-4) ->
     get = lambda row, c: ((row.get("metrics") or {}).get(c) or {}).get("value")  # noqa: E731
     return all(get(before, c) is not None and get(now, c) is not None and abs(get(before, c) - get(now, c)) <= tol
                for c in cols)
+
+
+def keep_file(path: Path, runs: Path = RUNS, archive: Path = ARCHIVE) -> Path | None:
+    """A small file of a run kept as it is (a trainer's ``train_summary.json``: its figures outlive the run's
+    folder); None when ``path`` does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    dst = archive / path.resolve().relative_to(runs.resolve())
+    if not dst.exists() or dst.read_bytes() != path.read_bytes():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(path.read_bytes())
+    return dst

@@ -5,7 +5,11 @@ differences against the base model, the no-model shortcuts beside them, and a di
     python benchmarks/effect/t1_summary.py --model smollm2-135m --parts mc3   # -> t1_smollm2_mc3.{md,json}
 
 ``--parts`` writes those parts alone to their own file (the whole table reads every part's runs, and runs/ does not
-outlive a machine: a part measured on another machine would otherwise drop out).
+outlive a machine: a part measured on another machine would otherwise drop out). Every evaluation read is kept as a
+compact per-question record in ``benchmarks/results/records/`` (``records.py``; commit it), and read from there when
+runs/ lacks it, so a row measured on another machine keeps its paired differences against a base re-measured here;
+rows of ``t1_<model>_<part>.json`` measured before records were kept are carried over (marked †) when this base
+equals that file's.
 
 Only finished evaluations are read; a missing one is "-". Intervals: 95 % percentile bootstrap over prompts /
 questions (1000 resamples, seed 0); differences are paired (the same items resampled for both models).
@@ -246,6 +250,7 @@ def main(argv=None) -> None:
                 lines.append(f"| base, on the {len(same)} questions below | " + " | ".join(cell(bs[c]) for c in cols)
                              + " |" + " |" * len(cols))
             table[label] = {"metrics": ms, "diff_vs_base": ds}
+            records.keep_file(root / part / f"tuned-{label}" / "train_summary.json")  # the trainer's figures
             lines.append(f"| {ROWS[label]} | " + " | ".join(cell(ms[c]) for c in cols) + " | "
                          + " | ".join(diff_cell(ds[c]) for c in cols) + " |")
         data["tables"][part] = table
