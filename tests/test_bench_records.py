@@ -44,3 +44,24 @@ def test_a_small_run_file_is_kept_as_it_is(tmp_path):
     src.parent.mkdir(parents=True)
     src.write_text('{"steps": 205}')
     assert R.keep_file(src, runs, arch).read_text() == '{"steps": 205}'
+
+
+def test_restore_puts_kept_files_and_whole_evaluations_back_into_a_fresh_runs(tmp_path):
+    from selfalign.evals.results import load_result
+
+    runs, arch = tmp_path / "runs", tmp_path / "records"
+    pairs = runs / "t1x" / "m" / "kqa4" / "pairs-skt.jsonl"
+    pairs.parent.mkdir(parents=True)
+    pairs.write_text('{"id": "p1"}\n')
+    R.keep_file(pairs, runs, arch)
+    kqa = {"task": "knowledge-qa", "metrics": {"accuracy": {"value": 0.5, "ci_low": 0, "ci_high": 1, "n": 2}}}
+    R.keep(runs / "t1x" / "m" / "kqa" / "eval-base.json", kqa, [{"id": "a", "accuracy": 1.0}], runs, arch)
+    R.keep(runs / "t1x" / "m" / "mc3" / "eval-base.json", {"task": "truthfulqa-mc", "metrics": {}}, [{"id": "q"}],
+           runs, arch)
+    pairs.unlink()
+    made = R.restore_files(runs, arch)
+    assert sorted(p.name for p in made) == ["eval-base.json", "pairs-skt.jsonl"]  # not the compact MC record
+    assert pairs.read_text() == '{"id": "p1"}\n'
+    summary, rows = load_result(runs / "t1x" / "m" / "kqa" / "eval-base.json")
+    assert summary == kqa and rows == [{"id": "a", "accuracy": 1.0}]
+    assert R.restore_files(runs, arch) == []  # present: nothing overwritten

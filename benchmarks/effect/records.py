@@ -83,3 +83,41 @@ def keep_file(path: Path, runs: Path = RUNS, archive: Path = ARCHIVE) -> Path | 
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_bytes(path.read_bytes())
     return dst
+
+
+def restore_files(runs: Path = RUNS, archive: Path = ARCHIVE) -> list[Path]:
+    """Put the kept files back into a fresh runs/ (those missing there): plain files as they were kept, and the
+    evaluation records that hold whole rows (every task but TruthfulQA MC) as ``<eval>.json`` + its rows file, so
+    a run on a new machine (a DPO sweep on kept pairs, paired against a kept base) starts where the last one ended."""
+    from selfalign.evals.results import rows_path
+
+    made = []
+    for src in sorted(p for p in archive.rglob("*") if p.is_file()):
+        rel = src.relative_to(archive)
+        if src.name.endswith(".json.gz"):
+            dst = runs / str(rel)[:-len(".gz")]
+            d = json.loads(gzip.decompress(src.read_bytes()))
+            summary, rows = d["summary"], d["rows"]
+            if dst.exists() or summary.get("task") == "truthfulqa-mc":  # compact MC rows: not an evaluation's own
+                continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            rp = dst.with_name(summary.get("rows") or rows_path(dst).name)
+            rp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+            dst.write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        else:
+            dst = runs / rel
+            if dst.exists():
+                continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(src.read_bytes())
+        made.append(dst)
+    return made
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["restore"]:
+        sys.exit("usage: python benchmarks/effect/records.py restore   (kept files back into a fresh runs/effect)")
+    for p in restore_files():
+        print(f"restored {p}")

@@ -296,6 +296,8 @@ def main(argv=None) -> None:
             lines += steps_curve(root, base_rows, data)
     # v3/v4's pairs are v2's, each answer with its leading space (v4 adds P(True)'s)
     for part in [p for p in ("kqa", "kqa4") if not args.parts or p in args.parts]:
+        for judge in JUDGES:  # the pairs a DPO sweep trains on (records.py restore puts them back)
+            records.keep_file(root / part / f"pairs-{judge}.jsonl")
         pq = pair_quality(root, part)
         data["pairs" if part == "kqa" else "pairs_v2"] = pq
         if not pq:
