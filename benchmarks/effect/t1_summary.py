@@ -158,6 +158,17 @@ def longest_option(limit: int) -> dict:
     return _mean_ci(hits)
 
 
+def footnote(data: dict, part: str, prev: Path, table: dict, cols: list) -> list[str]:
+    """The † line under a table with rows carried from an earlier results file."""
+    if not any(x.startswith(f"{part}/") for x in data.get("earlier_rows", [])):
+        return []
+    was = (records.earlier(prev, part, "base") or {}).get("metrics", {}).get(cols[0], {}).get("value")
+    now = (table.get("base") or {}).get("metrics", {}).get(cols[0], {}) or {}
+    return ["", f"† measured on an earlier machine whose per-question records were not kept (before "
+            f"`benchmarks/effect/records.py`): values and paired differences as {prev.name} gave them, against that "
+            f"run's base ({cols[0]} {fmt(was)}; this base: {fmt(now.get('value'))})."]
+
+
 def option_lengths() -> dict:
     """{question id: [character length of each MC1 option]} of the TruthfulQA MC test split."""
     from selfalign.evals.truthfulqa_mc import load_questions
@@ -224,6 +235,8 @@ def main(argv=None) -> None:
         lines += [f"## {titles[part]}", "", "| row | " + " | ".join(cols) + " | " + " | ".join(f"Δ {c}" for c in cols)
                   + " |", "|---" * (1 + 2 * len(cols)) + "|"]
         prev = ROOT / "benchmarks" / "results" / f"t1_{short(args.model)}_{part}.json"  # an earlier run of --parts
+        if not prev.exists():  # or of the whole table
+            prev = prev.with_name(f"t1_{short(args.model)}.json")
         extra = [x for x in MC_EXTRA if part.startswith("mc") and (load(root / part / f"eval-{x}.json")[0] is not None
                                                                     or records.earlier(prev, part, x))]
         for label in ("base", *JUDGES, *extra):
@@ -258,13 +271,6 @@ def main(argv=None) -> None:
             lo = longest_option(None)
             data["shortcuts_mc1_longest_option_730"] = lo
             lines.append(f"| *shortcut, no model: the longest MC1 option* | {cell(lo)} (all {lo['n']}) |" + " |" * 5)
-            gone = [x for x in data.get("earlier_rows", []) if x.startswith(f"{part}/")]
-            if gone:
-                was = (records.earlier(prev, part, "base") or {}).get("metrics", {}).get(cols[0], {}).get("value")
-                now = (table.get("base") or {}).get("metrics", {}).get(cols[0], {}) or {}
-                lines += ["", f"† measured on an earlier machine whose per-question records were not kept (before "
-                          f"`benchmarks/effect/records.py`): values and paired differences as {prev.name} gave them, "
-                          f"against that run's base ({cols[0]} {fmt(was)}; this base: {fmt(now.get('value'))})."]
             rel, lengths = {}, option_lengths()
             before = json.loads(prev.read_text()).get("length_reliance", {}) if prev.exists() else {}
             for label in ("base", *JUDGES, *extra):
@@ -291,6 +297,7 @@ def main(argv=None) -> None:
             rm = data.get("shortcuts", {}).get("relation_majority_accuracy") or relation_majority("qa_wikidata")
             data["shortcuts"] = {"relation_majority_accuracy": rm}
             lines.append(f"| *shortcut, no model: the relation's commonest training answer* | {cell(rm)} |" + " |" * 7)
+        lines += footnote(data, part, prev, table, cols)
         lines.append("")
         if part == "kqa2":
             lines += steps_curve(root, base_rows, data)
