@@ -17,7 +17,8 @@ the top option labelled A (true) and every other B (``mc-data --rule top``); the
 ``MC_LIMIT`` TruthfulQA test questions: Self-Eval selection (top P(True)), MC1 and MC2. ``--mc-rows oracle-hi``
 adds the oracle trained harder (``MC_TUNE_HI``: lr 1e-3, 5 epochs), for a model whose oracle did not train;
 ``skt-bal`` / ``ptrue-bal``: the judge's labels with each question's top option repeated (``mc-data --balance``);
-a ``-hi`` suffix (``skt-bal-hi``) trains a row's rows at ``MC_TUNE_HI``.
+a ``-hi`` suffix (``skt-bal-hi``) trains a row's rows at ``MC_TUNE_HI``; ``rand-bal-hi``: the control of random
+labels (the untuned judge's scores shuffled within each question, ``permuted_scores``).
 
 TruthfulQA generation (``--only tqa-gen``): greedy answers of the base and the v4 knowledge-QA models on the first
 ``TQA_GEN_LIMIT`` test questions, %True / %Info by the offline reference judge: whether knowledge-QA alignment
