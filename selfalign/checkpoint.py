@@ -37,6 +37,14 @@ def save(out: Path, cfg, model, opt, sched, state: dict) -> None:
     tmp.rename(final)
 
 
+def peek(out: Path) -> dict | None:
+    """The state of the checkpoint in ``out`` (step, plan, ...) without loading it; None when there is none."""
+    try:
+        return json.loads((out / DIR / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def load(out: Path, cfg, model, opt, sched) -> dict:
     """Restore the newest checkpoint into model/opt/sched; its state, or a fresh state when there is none."""
     fresh = {"step": 0, "best": None, "best_step": None, "stale": 0}

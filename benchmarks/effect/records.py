@@ -10,6 +10,7 @@ records were kept (its metrics and paired differences, not its per-question rows
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 from pathlib import Path
@@ -52,11 +53,21 @@ def restore(path: Path, runs: Path = RUNS, archive: Path = ARCHIVE):
     return d["summary"], d["rows"]
 
 
+@functools.lru_cache(maxsize=8)
+def _read_json(path: Path, mtime: float) -> dict:  # mtime: a file rewritten since is read again
+    return json.loads(path.read_text())
+
+
 def earlier(results: Path, part: str, label: str):
     """A table row from a results JSON written before its records were kept: {"metrics", "diff_vs_base"} or None."""
     if not results.exists():
         return None
-    return json.loads(results.read_text()).get("tables", {}).get(part, {}).get(label)
+    return _read_json(results, results.stat().st_mtime).get("tables", {}).get(part, {}).get(label)
+
+
+def earlier_part(results: Path, key: str) -> dict:
+    """A top-level part of an earlier results JSON ({} when absent)."""
+    return _read_json(results, results.stat().st_mtime).get(key, {}) if results.exists() else {}
 
 
 def same_base(before: dict | None, now: dict | None, cols, tol: float = 1e-4) -> bool:

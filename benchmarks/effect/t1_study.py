@@ -238,17 +238,17 @@ def permuted_scores(src: Path, dst: Path, seed: str = "rand") -> None:
     import json
     import random
 
-    recs = [json.loads(x) for x in src.read_text(encoding="utf-8").splitlines() if x.strip()]
+    from selfalign.stages.mc_data import read_scores
+
     by_q: dict = {}
-    for r in recs:
-        by_q.setdefault(str(r["id"]), []).append(r)
+    for (qid, k), p in sorted(read_scores(src).items()):
+        by_q.setdefault(qid, []).append((k, p))
     out = []
-    for qid, rs in by_q.items():
-        rs = sorted(rs, key=lambda r: int(r["option_idx"]))
-        p = [r["p_true"] for r in rs]
+    for qid, opts in by_q.items():
+        p = [v for _, v in opts]
         random.Random(f"{seed}/{qid}").shuffle(p)
-        out += [{"id": r["id"], "option_idx": r["option_idx"], "p_true": v, "scorer": f"permuted({r.get('scorer')})"}
-                for r, v in zip(rs, p)]
+        out += [{"id": qid, "option_idx": k, "p_true": v, "scorer": f"permuted({src.name})"}
+                for (k, _), v in zip(opts, p)]
     text = "".join(json.dumps(r) + "\n" for r in out)
     if not dst.exists() or dst.read_text(encoding="utf-8") != text:
         dst.write_text(text, encoding="utf-8")

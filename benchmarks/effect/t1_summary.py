@@ -70,9 +70,19 @@ def diff_cell(d: dict | None) -> str:
     return tables.diff(d, missing="-")
 
 
+_LOADED: dict = {}
+
+
 def load(path: Path):
     """(summary, rows) of an evaluation in runs/ (its compact record kept in benchmarks/results/records/), or of
-    its kept record when runs/ lacks it (another machine measured it); (None, None) when neither exists."""
+    its kept record when runs/ lacks it (another machine measured it); (None, None) when neither exists. Read once
+    per run of this script (the tables and the length check read the same evaluations)."""
+    if path not in _LOADED:
+        _LOADED[path] = _load(path)
+    return _LOADED[path]
+
+
+def _load(path: Path):
     if path.exists():
         summary, rows = load_result(path)
         records.keep(path, summary, rows)
@@ -164,9 +174,10 @@ def footnote(data: dict, part: str, prev: Path, table: dict, cols: list) -> list
         return []
     was = (records.earlier(prev, part, "base") or {}).get("metrics", {}).get(cols[0], {}).get("value")
     now = (table.get("base") or {}).get("metrics", {}).get(cols[0], {}) or {}
+    first = sorted({v["from"].split(" ")[0] for v in table.values() if isinstance(v, dict) and v.get("from")})
     return ["", f"† measured on an earlier machine whose per-question records were not kept (before "
-            f"`benchmarks/effect/records.py`): values and paired differences as {prev.name} gave them, against that "
-            f"run's base ({cols[0]} {fmt(was)}; this base: {fmt(now.get('value'))})."]
+            f"`benchmarks/effect/records.py`): values and paired differences as {', '.join(first)} gave them, "
+            f"against that run's base ({cols[0]} {fmt(was)}; this base: {fmt(now.get('value'))})."]
 
 
 def option_lengths() -> dict:
@@ -245,7 +256,7 @@ def main(argv=None) -> None:
                     records.earlier(prev, part, "base"), table.get("base"), cols):
                 print(f"[not kept] {part}/{label}: measured against another base than this one", file=sys.stderr)
             elif summary is None and records.earlier(prev, part, label):  # measured before records were kept
-                old = table[label] = {**records.earlier(prev, part, label), "from": f"{prev.name} (records not kept)"}
+                old = table[label] = {"from": f"{prev.name} (records not kept)", **records.earlier(prev, part, label)}
                 data.setdefault("earlier_rows", []).append(f"{part}/{label}")
                 lines.append(f"| {ROWS[label]} † | " + " | ".join(cell(old["metrics"].get(c)) for c in cols) + " | "
                              + " | ".join(diff_cell((old.get("diff_vs_base") or {}).get(c)) for c in cols) + " |")
@@ -272,7 +283,7 @@ def main(argv=None) -> None:
             data["shortcuts_mc1_longest_option_730"] = lo
             lines.append(f"| *shortcut, no model: the longest MC1 option* | {cell(lo)} (all {lo['n']}) |" + " |" * 5)
             rel, lengths = {}, option_lengths()
-            before = json.loads(prev.read_text()).get("length_reliance", {}) if prev.exists() else {}
+            before = records.earlier_part(prev, "length_reliance")
             for label in ("base", *JUDGES, *extra):
                 _, rows = load(root / part / f"eval-{label}.json")
                 if rows:

@@ -26,7 +26,7 @@ from selfalign import checkpoint as ckpt
 from selfalign.progress import Progress
 from selfalign.provenance import meta
 from selfalign.stages.sk_tune_batches import (epoch_steps, make_batches, plan_fingerprint,  # noqa: F401 - make_batches: API
-                                              step_groups)
+                                              planned_steps, step_groups)
 from selfalign.stages.sk_tune_trunk import CACHE as ENCODE_CACHE, encode_rows  # noqa: F401 - encode_rows: API
 from selfalign.training import LOG, SUMMARY, LoraArgs, accelerator, finished_run, rank_checksums
 
@@ -207,7 +207,7 @@ def _setup(cfg: SKTuneConfig, train: list, valid: Optional[list]) -> _Setup:
     opt_ = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     per_epoch = epoch_steps(train, cfg)
     steps_per_epoch = per_epoch[0]  # the default evaluation interval
-    total = sum(per_epoch) if cfg.max_steps is None else min(cfg.max_steps, sum(per_epoch))
+    total = planned_steps(train, cfg)
     sched = get_scheduler(cfg.lr_scheduler, opt_, num_warmup_steps=int(cfg.warmup_ratio * total),
                           num_training_steps=total)
     rank, world, inner = (acc.process_index, acc.num_processes, model) if acc else (0, 1, model)
@@ -260,6 +260,15 @@ def _keep_best(s: _Setup, st: dict, rec: dict, out: Path, cfg: SKTuneConfig) -> 
         st["stale"] += 1
 
 
+def _check_plan(out: Path, plan: str) -> None:
+    """A checkpoint of another batch plan (or an older sk-tune's, which recorded none) is refused, not resumed."""
+    state = ckpt.peek(out)
+    if state and state.get("step", 0) > 0 and state.get("plan") != plan:
+        raise SelfAlignError(f"{out / ckpt.DIR}: a checkpoint at step {state['step']} of another batch plan ("
+                             f"{'not recorded: an older sk-tune' if 'plan' not in state else 'other batches'}); "
+                             "resuming would mix two runs: delete it or use a new --output")
+
+
 def run_sk_tune(cfg: SKTuneConfig) -> dict:
     """Train; the output directory is a model spec (adapter + selfalign_base.json, or a full model).
 
@@ -272,16 +281,13 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
     train = _rerender(load_rows(cfg.data, cfg.max_rows), cfg.selfeval_prompt)
     valid = _rerender(load_rows(cfg.valid_data), cfg.selfeval_prompt) if cfg.valid_data else None
     output_dir(out)  # a file in its place, no permission: one line, before a model loads
+    plan = plan_fingerprint(train, cfg)
+    _check_plan(out, plan)  # before the model loads and the rows are encoded
     torch.manual_seed(cfg.seed)
     s = _setup(cfg, train, valid)
     eval_every = cfg.eval_every or s.steps_per_epoch
     out.mkdir(parents=True, exist_ok=True)
     state = ckpt.load(out, cfg, s.inner, s.opt, s.sched)  # resume: the newest complete checkpoint of this config
-    plan = plan_fingerprint(train, cfg, s.total)
-    if state["step"] > 0 and state.get("plan") != plan:  # same config, other batches (an older sk-tune's plan)
-        raise SelfAlignError(f"{out / ckpt.DIR}: a checkpoint at step {state['step']} of another batch plan ("
-                             f"{'not recorded: an older sk-tune' if 'plan' not in state else 'other batches'}); "
-                             "resuming would mix two runs: delete it or use a new --output")
     st = {k: state.get(k) for k in ("step", "best", "best_step", "stale", "initial")}  # what a checkpoint keeps
     st["plan"] = plan
     log_f = open(out / LOG if s.rank == 0 else os.devnull, "a", encoding="utf-8")

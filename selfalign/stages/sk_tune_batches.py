@@ -56,9 +56,15 @@ def step_groups(train: list, cfg, step: int):
         done += n
 
 
-def plan_fingerprint(train: list, cfg, total: int) -> str:
+def planned_steps(train: list, cfg) -> int:
+    """Optimizer steps the run takes: every epoch's, or ``max_steps`` when fewer."""
+    total = sum(epoch_steps(train, cfg))
+    return total if cfg.max_steps is None else min(cfg.max_steps, total)
+
+
+def plan_fingerprint(train: list, cfg) -> str:
     """A hash of every epoch's batches and the planned steps: a checkpoint resumes only under the plan it was
     written with (a change in how batches are made or counted would otherwise continue a run on other batches)."""
-    plan = {"total": total, "grad_accum": cfg.grad_accum,
+    plan = {"total": planned_steps(train, cfg), "grad_accum": cfg.grad_accum,
             "batches": [epoch_batches(train, cfg, e) for e in range(cfg.epochs)]}
     return hashlib.sha256(json.dumps(plan).encode()).hexdigest()[:16]
