@@ -3,12 +3,12 @@ differences. A script in a study folder imports it after
 ``sys.path.insert(0, str(Path(__file__).resolve().parents[1]))``.
 
 Every cell function takes ``digits`` (3 unless a table was published with other precision) and ``missing``, the
-text of an absent value: "–" (the recipe summary's, ``selfalign.summary.fmt``) or "-" where a table was published
+text of an absent value: "–" (the recipe summary's, ``selfalign.run.summary.fmt``) or "-" where a table was published
 with it. An interval is read from ``ci_low``/``ci_high`` (the evaluations' results) or ``low``/``high`` (the
 effect studies' own dicts)."""
 from __future__ import annotations
 
-from selfalign.summary import fmt as _summary_fmt
+from selfalign.run.summary import fmt as _summary_fmt
 
 
 def _bounds(m: dict):
@@ -35,7 +35,7 @@ def num(x, digits: int = 3, missing: str = "–", sign: bool = False) -> str:
 
 def fmt(m: dict | None, digits: int = 3, missing: str = "–") -> str:
     """A value with its interval, "0.512 [0.480, 0.544]" (no interval: "0.512"), of ``{value, ci_low, ci_high}``
-    (or ``low``/``high``); ``missing`` for no value. The recipe summary's own format (``selfalign.summary.fmt``)."""
+    (or ``low``/``high``); ``missing`` for no value. The recipe summary's own format (``selfalign.run.summary.fmt``)."""
     if not m or m.get("value") is None:
         return missing
     lo, hi = _bounds(m)

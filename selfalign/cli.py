@@ -11,7 +11,7 @@ import warnings
 from selfalign import __version__, registry
 from selfalign.config import add_args, from_args
 from selfalign.errors import Interrupted, SelfAlignError
-from selfalign.provenance import redact
+from selfalign.store.provenance import redact
 
 
 class Parser(argparse.ArgumentParser):
@@ -85,10 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         hf_logging.disable_progress_bar()
         cfg = from_args(cls, args)
         if extra:  # --trl.KEY VALUE / TRL's --KEY VALUE: checked against the trainer's config class
-            from selfalign.trl_args import parse_trl_argv
+            from selfalign.training.trl_args import parse_trl_argv
 
             cfg.trl = {**(cfg.trl or {}), **parse_trl_argv(extra, cls.trl_class())}
-        from selfalign.progress import interruptible
+        from selfalign.store.progress import interruptible
 
         with interruptible(lambda: "rerun the same command to resume"):  # stages name the rows they kept
             summary = run(cfg)

@@ -59,12 +59,18 @@ class Config:
             object.__setattr__(self, f.name, value)
 
 
+def _engine_pattern() -> str:
+    from selfalign.registry import ENGINES
+
+    return ENGINES.pattern()
+
+
 @dataclass
 class ModelArgs(Config):
     model: str = opt("smollm2-135m", "model spec: alias, HF dir, hub id, .gguf file, or adapter dir")
     adapter: typing.Optional[str] = opt(None, "PEFT adapter directory to apply on top of the model")
     engine: str = opt("hf", "backend: hf (transformers), vllm, openai (server at $OPENAI_BASE_URL) or "
-                            "openai:<base_url>", pattern=r"hf|vllm|openai(:\S+)?")
+                            "openai:<base_url>", pattern=_engine_pattern)
     device: str = opt("auto", "auto, cpu, cuda, cuda:1, mps, …", pattern=r"auto|cpu|(cuda|mps|xpu|npu|hpu)(:\d+)?")
     dtype: str = opt("auto", "auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16, float16",
                      choices=("auto", "float32", "bfloat16", "float16"))
@@ -173,7 +179,8 @@ def check_value(f: dataclasses.Field, tp, value):
         choices = _choices(md)
         if choices is not None and v not in choices:
             raise ConfigError(f.name, f"must be one of {', '.join(map(str, choices))}, got {v!r}")
-        if md.get("pattern") and not re.fullmatch(md["pattern"], v):
+        pattern = md["pattern"]() if callable(md.get("pattern")) else md.get("pattern")
+        if pattern and not re.fullmatch(pattern, v):
             raise ConfigError(f.name, f"does not accept {v!r} ({md['help']})")
         ok = all(md.get(k) is None or test(v, md[k]) for k, test in BOUNDS)
         if not ok:

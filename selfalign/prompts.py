@@ -110,14 +110,6 @@ def ptrue_settings(preset: str | None, shots: int, instruction: str | None) -> t
     return PTRUE_PRESETS[preset]
 
 
-def selfeval_settings(cfg) -> tuple[int, str | None, str]:
-    """(shots, instruction, template id) of a stage config with ``shots`` and optionally ``instruction``, ``chat``
-    and ``selfeval_prompt`` (a named preset wins over the explicit fields)."""
-    preset = getattr(cfg, "selfeval_prompt", None)
-    shots, instruction = ptrue_settings(preset, cfg.shots, getattr(cfg, "instruction", None))
-    return shots, instruction, ptrue_template_id(shots, instruction, bool(getattr(cfg, "chat", False)), preset)
-
-
 def ptrue_template_id(shots: int, instruction: str | None, chat: bool, preset: str | None = None) -> str:
     name = f"/preset={preset}" if preset else ""
     return (f"{PTRUE_TEMPLATE_ID}{name}/shots={shots}/instruction={'yes' if instruction else 'no'}"

@@ -1,4 +1,5 @@
-"""Every command, declared once: ``selfalign <command>``, ``selfalign eval <task>`` and a recipe's sections.
+"""Every pluggable kind, declared once, in lazy tables: the commands (``selfalign <command>``, ``selfalign eval
+<task>`` and a recipe's sections), and at the end the engines, the evaluation judges and the confidence methods.
 
 A ``Stage`` names its config dataclass and its run function as ``"module:attribute"`` text (or the objects
 themselves), so the table is lazy, as lm-eval's ``MODEL_MAPPING``: nothing heavy is imported until a command is
@@ -144,9 +145,9 @@ for _s in (
     Stage("align", "selfalign.stages.align:AlignConfig", "selfalign.stages.align:run_align",
           "DPO on preference pairs (TRL), LoRA by default", output="model", inputs={"pairs": "@pairs"},
           model_label="aligned"),
-    Stage("run", "selfalign.pipeline:RunConfig", "selfalign.pipeline:run_recipe",
+    Stage("run", "selfalign.run.pipeline:RunConfig", "selfalign.run.pipeline:run_recipe",
           "run a recipe (YAML): its stages into one run directory, resumable"),
-    Stage("report", "selfalign.report:ReportConfig", "selfalign.report:run_report",
+    Stage("report", "selfalign.report.build:ReportConfig", "selfalign.report.build:run_report",
           "HTML + Markdown report: metrics with intervals, paired differences, calibration plots, differing "
           "answers"),
     # evaluations: `selfalign eval TASK`, and a recipe's eval.tasks
@@ -171,3 +172,60 @@ for _s in (
 ):
     register(_s)
 del _s
+
+
+# --- the other pluggable kinds: one row each ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Kind:
+    """A lazy name table of one pluggable kind: name -> ``"module:attribute"``. Nothing is imported until a name is
+    used; a flag's choices and the error for an unknown name are read from it. Adding an engine, a judge or a
+    confidence method is one new file plus one row here. ``suffixed`` names also take ``NAME:ARGUMENT``
+    ({"openai": "<base_url>"}: ``openai:http://host/v1``)."""
+    kind: str
+    rows: dict
+    suffixed: dict = field(default_factory=dict)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.rows)
+
+    def pattern(self) -> str:
+        """A regular expression of every accepted value (suffixed names with their ``:ARGUMENT``)."""
+        return "|".join(n + (r"(:\S+)?" if n in self.suffixed else "") for n in self.rows)
+
+    def split(self, value: str) -> tuple[str, str | None]:
+        """(name, argument) of ``NAME`` or ``NAME:ARGUMENT``; an unknown name is one error naming the choices."""
+        name, sep, arg = value.partition(":")
+        if name not in self.rows or (sep and name not in self.suffixed):
+            more = "".join(f" (or {n}:{arg})" for n, arg in self.suffixed.items())
+            raise SelfAlignError(f"unknown {self.kind} {value!r}; available: {', '.join(self.rows)}{more}")
+        return name, (arg if sep else None)
+
+    def load(self, value: str):
+        return _load(self.rows[self.split(value)[0]])
+
+
+ENGINES = Kind("engine", {
+    "hf": "selfalign.engines.hf:HFEngine",               # transformers, the default
+    "vllm": "selfalign.engines.vllm:VLLMEngine",         # the optional vllm extra
+    "openai": "selfalign.engines.openai:OpenAIEngine",   # an OpenAI-compatible server: $OPENAI_BASE_URL or openai:URL
+}, suffixed={"openai": "<base_url>"})
+
+# Judges of TruthfulQA generations (``eval truthfulqa-gen``, ``eval judge-check``): evaluation judges, never the
+# Self-Eval judge that SK-Tuning trains. Each class builds itself from the judge flags (``Judge.build``).
+JUDGES = Kind("judge", {
+    "offline-ref": "selfalign.evals.judges.reference:OfflineRefJudge",  # the default: reference-conditioned features
+    "offline": "selfalign.evals.judges.embedding:OfflineJudge",         # sentence-embedding similarity
+    "lm-ref": "selfalign.evals.judges.yesno:LMRefJudge",                # a local LM shown the references
+    "hf": "selfalign.evals.judges.yesno:HFJudge",                       # the paper's fine-tuned yes/no judges
+    "openai": "selfalign.evals.judges.yesno:OpenAIJudge",               # the same prompts on an OpenAI endpoint
+})
+
+# How ``score`` rates a sample: ``score_rows(engine, rows, cfg) -> rows`` with ``score`` set (cfg: the score
+# settings, read by attribute).
+CONFIDENCE = Kind("confidence method", {
+    "ptrue": "selfalign.selfeval.ptrue:score_rows",                 # Self-Eval P(True), the paper's
+    "likelihood": "selfalign.selfeval.likelihood:score_rows",       # mean token log-probability
+    "claims": "selfalign.selfeval.claimscore:score_rows",           # mean claim P(True) of a long answer
+    "consistency": "selfalign.selfeval.claimscore:score_rows",      # claims re-answered and compared
+    "gold-match": "selfalign.selfeval.oracle:score_rows",           # the gold oracle: matches the gold targets
+})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from selfalign import trl_args
+from selfalign.training import trl_args
 from selfalign.stages.align import AlignConfig, dpo_args
 from selfalign.cli import main
 from selfalign.errors import SelfAlignError
@@ -113,7 +113,7 @@ def test_adapter_is_portable_with_tokenizer_and_card(tiny_model_dir, pairs_file,
 
 
 def test_card_results_and_local_bases(tmp_path):
-    from selfalign.adapters import ModelCard, add_results, portable_spec, render_card
+    from selfalign.training.adapters import ModelCard, add_results, portable_spec, render_card
 
     assert portable_spec("smollm2-135m") == "smollm2-135m" and portable_spec("org/m") == "org/m"
     (tmp_path / "m").mkdir()

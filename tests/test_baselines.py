@@ -1,5 +1,5 @@
 import pytest
-from selfalign import baselines as B
+from selfalign.selfeval import baselines as B
 
 # two tasks; "Yes" is offered in three questions of t1, "No" in two, "Paris" once; t2 has its own "Yes"
 ROWS = [

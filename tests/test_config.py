@@ -14,7 +14,7 @@ from selfalign.cli import main
 from selfalign.config import ConfigError, from_dict
 from selfalign.errors import SelfAlignError
 from selfalign.stages.pairs import PairsConfig
-from selfalign.pipeline import RunConfig, plan, run_recipe
+from selfalign.run.pipeline import RunConfig, plan, run_recipe
 from selfalign.stages.sample import SampleConfig
 
 

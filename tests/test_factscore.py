@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from selfalign import prompting, prompts as P
+from selfalign import prompts as P
+
+from selfalign import answering as prompting
 from selfalign.data import data_root, load_prompts
 from selfalign.engines.base import Generation
 from selfalign.errors import InputError, SelfAlignError

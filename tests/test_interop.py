@@ -7,7 +7,7 @@ import math
 import pytest
 
 from selfalign.evals.results import rows_path, save_result
-from selfalign.io import write_jsonl_atomic
+from selfalign.store.io import write_jsonl_atomic
 
 
 def test_results_export_in_lm_eval_shape(tmp_path):

@@ -1,4 +1,4 @@
-"""selfalign.io: every reader and writer fails with one InputError naming the file (and line); a full disk keeps the
+"""selfalign.store.io: every reader and writer fails with one InputError naming the file (and line); a full disk keeps the
 rows written before it; half-written last lines of our own files are cut, not fatal."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from selfalign import io as sio
+from selfalign.store import io as sio
 from selfalign.cli import main
 from selfalign.errors import InputError
 

@@ -6,9 +6,10 @@ import pytest
 
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals import judges as J
+from selfalign.evals.judges import base as JB, yesno as JY
 from selfalign.evals.judge_check import (PROXY_BELOW, JudgeCheckConfig, check_items, figures, proxy_line,
                                          run_judge_check)
-from selfalign.evals.judges import Judge
+from selfalign.evals.judges.base import Judge
 
 # a tiny hand-made reference set whose answers are known
 QS = [
@@ -34,7 +35,7 @@ class OracleJudge(Judge):
             neg = a.startswith(("It is false that", "It is not true that"))
             base = a.split(" that ", 1)[1] if neg else a
             known_true = any(base.lower().rstrip(".") == t.lower().rstrip(".") for t in TRUE)
-            out.append((int(known_true != neg), int(not J.abstains(a) and a in REFS[q]), {}))
+            out.append((int(known_true != neg), int(not JB.abstains(a) and a in REFS[q]), {}))
         return out
 
 
@@ -133,9 +134,9 @@ class _NoYesEngine:
 
 def test_a_judge_with_no_yes_probability_is_an_error_naming_it():
     with pytest.raises(SelfAlignError, match="judge lm-ref .*no probability for 'yes'"):
-        J.LMRefJudge(_NoYesEngine()).judge("Q?", "A.", ["a"], ["b"])
+        JY.LMRefJudge(_NoYesEngine()).judge("Q?", "A.", ["a"], ["b"])
     with pytest.raises(SelfAlignError, match="judge hf .*no probability"):
-        J.HFJudge(type("E", (), {"info": {"model": "m"}, "choice_probs": lambda s, p, c: [[float("nan")]] * len(p)})()
+        JY.HFJudge(type("E", (), {"info": {"model": "m"}, "choice_probs": lambda s, p, c: [[float("nan")]] * len(p)})()
                   ).judge("Q?", "A.", [], [])
 
 

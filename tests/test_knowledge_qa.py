@@ -111,7 +111,7 @@ def _recipe(tmp_path, source, method="gold-match"):
 
 
 def test_oracle_without_targets_is_a_plan_time_error(tmp_path, gen_root, prompts_file):
-    from selfalign.pipeline import RunConfig, run_recipe
+    from selfalign.run.pipeline import RunConfig, run_recipe
 
     for src in ("builtin", str(prompts_file)):
         with pytest.raises(SelfAlignError, match="gold-match ranks samples by their gold targets"):
@@ -163,8 +163,8 @@ def test_demo_recipe_summary_has_both_measures_and_a_verdict(tmp_path, gen_root,
 
     import yaml
 
-    from selfalign.pipeline import RunConfig, run_recipe
-    from selfalign.recipe import load_recipe
+    from selfalign.run.pipeline import RunConfig, run_recipe
+    from selfalign.run.recipe import load_recipe
 
     RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
     r = load_recipe(str(RECIPES_DIR / "demo.yaml"))

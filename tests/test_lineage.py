@@ -106,7 +106,7 @@ def test_input_equal_to_output_is_refused(tiny_model_dir, prompts_file, tmp_path
 
 
 def test_second_writer_is_refused_and_stale_lock_taken_over(tmp_path):
-    from selfalign.lineage import TrackedOutput
+    from selfalign.store.lineage import TrackedOutput
 
     out = tmp_path / "o.jsonl"
     with TrackedOutput(out, key=lambda r: r["i"], settings={}) as first:
@@ -126,13 +126,13 @@ def test_second_writer_is_refused_and_stale_lock_taken_over(tmp_path):
 
 
 def test_lock_held_by_a_live_process_is_respected(tmp_path):
-    from selfalign.locks import OutputLock
+    from selfalign.store.locks import OutputLock
 
     out = tmp_path / "o.jsonl"
     holder = subprocess.Popen([sys.executable, "-c", f"""
 import sys, time
 sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent.parent)!r})
-from selfalign.locks import OutputLock
+from selfalign.store.locks import OutputLock
 with OutputLock({str(out)!r}):
     print("held", flush=True)
     time.sleep(30)
@@ -171,7 +171,7 @@ def test_two_samplers_at_once_one_refused_no_duplicates(tiny_model_dir, tmp_path
 
 
 def test_rows_without_meta_are_refused(tmp_path):
-    from selfalign.lineage import TrackedOutput
+    from selfalign.store.lineage import TrackedOutput
 
     out = tmp_path / "o.jsonl"
     out.write_text('{"i": 1}\n')
@@ -181,7 +181,7 @@ def test_rows_without_meta_are_refused(tmp_path):
 
 
 def test_recipe_stage_hash_covers_input_file_content(tiny_model_dir, prompts_file, tmp_path):
-    from selfalign.pipeline import RunConfig, run_recipe
+    from selfalign.run.pipeline import RunConfig, run_recipe
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text(json.dumps({"model": tiny_model_dir, "device": "cpu", "sample": {

@@ -169,7 +169,7 @@ def test_kill_during_judge_pass_then_rerun(tmp_path, tiny_model_dir, cli):
 
 
 def test_recipe_runs_mc_data_then_mc_tune_then_eval(tmp_path, tiny_model_dir, mc_file):
-    from selfalign.pipeline import RunConfig, run_recipe
+    from selfalign.run.pipeline import RunConfig, run_recipe
 
     recipe = tmp_path / "mc.yaml"
     recipe.write_text(f"name: mc\nmodel: {tiny_model_dir}\ndevice: cpu\nseed: 0\n"

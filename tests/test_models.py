@@ -160,6 +160,6 @@ def test_packaged_judge_resolves_to_its_alias_base_with_the_shipped_adapter(monk
     assert (adir / "adapter_model.safetensors").stat().st_size > 100_000 and not list(adir.glob("*.bin"))
     r = models.resolve("smollm2-135m-skt")
     assert (r.kind, r.gguf_file, r.adapters) == ("gguf", gguf.name, [str(adir)])
-    from selfalign.adapters import portable_spec
+    from selfalign.training.adapters import portable_spec
 
     assert portable_spec("smollm2-135m-skt") == "smollm2-135m-skt"

@@ -130,3 +130,20 @@ def test_api_key_never_follows_a_redirect_to_another_host(servers, monkeypatch):
     assert [(p, a) for p, _, a in same.requests] == [("/v1/completions", "Bearer sekrit"),
                                                      ("/v1/moved/completions", "Bearer sekrit")]
     assert same.requests[1][1]["prompt"] == ["a"]
+
+
+def test_the_openai_judge_keeps_its_key_from_another_host_and_retries(servers, monkeypatch):
+    """The TruthfulQA ``openai`` judge asks through this client: the same origin rule and the same retries."""
+    from selfalign.evals.judges.yesno import OpenAIJudge
+
+    monkeypatch.setenv("MY_KEY", "sekrit")
+    good, other = servers(), servers()
+    good.redirect_to = other.url + "/completions"
+    with pytest.raises(ModelError, match="redirects to another host"):
+        OpenAIJudge(good.url, "judge-m", api_key_env="MY_KEY", backoff=0).judge("Q?", "A.", [], [])
+    assert good.requests[0][2] == "Bearer sekrit" and other.requests == []
+    flaky = servers()
+    flaky.script = [503, 429]  # retried, then this server's answer, which carries no log-probs
+    with pytest.raises(ModelError, match="without top_logprobs"):
+        OpenAIJudge(flaky.url, "judge-m", backoff=0).judge("Q?", "A.", [], [])
+    assert len(flaky.requests) == 3

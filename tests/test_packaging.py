@@ -10,8 +10,8 @@ import pytest
 from selfalign import resources
 from selfalign.cli import build_parser, main
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.pipeline import plan
-from selfalign.recipe import apply_overrides, load_recipe
+from selfalign.run.pipeline import plan
+from selfalign.run.recipe import apply_overrides, load_recipe
 
 SHIPPED = Path(__file__).resolve().parent.parent / "selfalign"
 

@@ -8,8 +8,8 @@ import pytest
 
 from conftest import n_lines
 from selfalign.cli import main
-from selfalign.pipeline import RunConfig, plan, run_recipe
-from selfalign.recipe import load_recipe
+from selfalign.run.pipeline import RunConfig, plan, run_recipe
+from selfalign.run.recipe import load_recipe
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 

@@ -1,8 +1,8 @@
 """The shared chunk loop and the progress lines a non-terminal run prints."""
 import io
 
-from selfalign.io import JsonlAppender, read_jsonl
-from selfalign.progress import Progress, run_chunks
+from selfalign.store.io import JsonlAppender, read_jsonl
+from selfalign.store.progress import Progress, run_chunks
 
 
 def test_run_chunks_writes_each_chunk_before_the_next(tmp_path):

@@ -3,6 +3,7 @@ section of `selfalign run` (wired to the next toy stage by its declared inputs),
 `run --dry-run` like any shipped stage's."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Optional
@@ -13,6 +14,7 @@ import yaml
 from selfalign import registry
 from selfalign.cli import main
 from selfalign.config import Config, opt
+from selfalign.errors import SelfAlignError
 
 
 @dataclass
@@ -140,3 +142,54 @@ def test_a_stage_revision_redoes_it_and_what_follows_in_a_finished_run(toy_stage
     registry.register(dataclasses.replace(registry.stage("toy-count"), revision=1))  # the fixed stage
     assert main(["run", str(recipe), "--output", str(run_dir), "--dry-run"]) == 0
     assert "plan                     toy-count=redo, toy-double=redo" in capsys.readouterr().out
+
+
+# --- the other pluggable kinds: engines, judges, confidence methods ------------------------------------------
+def test_every_kind_row_loads_and_the_flags_read_their_choices_from_the_table():
+    from selfalign.evals.truthfulqa_gen import TruthfulQAGenConfig
+    from selfalign.stages.score import ScoreConfig
+    from selfalign.config import ModelArgs
+
+    for kind in (registry.ENGINES, registry.JUDGES, registry.CONFIDENCE):
+        for name in kind.names():
+            assert callable(kind.load(name)), (kind.kind, name)
+    score = {f.name: f for f in dataclasses.fields(ScoreConfig)}["method"]
+    assert score.metadata["choices"]() == registry.CONFIDENCE.names()
+    judge = {f.name: f for f in dataclasses.fields(TruthfulQAGenConfig)}["judge"]
+    assert judge.metadata["choices"]() == registry.JUDGES.names()
+    assert ModelArgs(engine="openai:http://127.0.0.1:9/v1").engine.startswith("openai:")
+    with pytest.raises(SelfAlignError, match="--engine does not accept 'vllm:x'"):
+        ModelArgs(engine="vllm:x")  # only openai takes an argument
+
+
+def test_an_unknown_name_is_one_error_naming_the_choices():
+    from selfalign.engines import make_engine
+    from selfalign.evals.judges import make_judge
+
+    with pytest.raises(SelfAlignError, match=r"unknown engine 'tpu'; available: hf, vllm, openai \(or openai:<base_url>\)"):
+        make_engine("tpu")
+    with pytest.raises(SelfAlignError, match="unknown judge 'gpt4'; available: offline-ref, offline, lm-ref"):
+        make_judge("gpt4")
+    with pytest.raises(SelfAlignError, match="unknown confidence method 'vibes'"):
+        registry.CONFIDENCE.load("vibes")
+
+
+def test_a_new_confidence_method_is_one_function_plus_one_row(monkeypatch):
+    """A toy method registered by one row is what ``score`` runs and what its flag accepts."""
+    from selfalign.stages import score
+
+    def length(engine, rows, cfg):  # a no-model confidence: the answer's length
+        return [{**r, "score": float(len(r["response"])), "score_method": "length"} for r in rows]
+
+    monkeypatch.setitem(registry.CONFIDENCE.rows, "length", length)
+    cfg = score.ScoreConfig(method="length")
+    rows = [{"id": "1", "question": "q", "response": "abc"}, {"id": "2", "question": "q", "response": "a"}]
+    assert [r["score"] for r in score.score_rows(None, rows, cfg)] == [3.0, 1.0]
+
+
+def test_the_gold_match_row_scores_by_the_targets_without_a_model():
+    from selfalign.stages.score import ScoreConfig, score_rows
+
+    rows = [{"id": "1", "question": "The capital of France is", "response": "Paris.", "targets": ["Paris"]},
+            {"id": "2", "question": "The capital of France is", "response": "Lyon", "targets": ["Paris"]}]
+    assert [r["score"] for r in score_rows(None, rows, ScoreConfig(method="gold-match"))] == [1, 0]

@@ -6,9 +6,9 @@ import pytest
 from selfalign.evals.calibrate import CalibrateConfig, save_calibration
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.results import rows_path, save_result
-from selfalign.io import write_json, write_jsonl_atomic
-from selfalign.provenance import meta
-from selfalign.report import ReportConfig, run_report
+from selfalign.store.io import write_json, write_jsonl_atomic
+from selfalign.store.provenance import meta
+from selfalign.report.build import ReportConfig, run_report
 
 QS = ["Is the sky green?", "What is 2+2?", "Who wrote Hamlet?", "Where is Paris?"]
 

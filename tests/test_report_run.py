@@ -14,9 +14,9 @@ import pytest
 
 from selfalign.cli import main
 from selfalign.evals.results import rows_path, save_result
-from selfalign.io import write_json, write_jsonl_atomic
-from selfalign.report import ReportConfig, run_report
-from selfalign.report_run import MAX_PNG_BYTES, safe_png
+from selfalign.store.io import write_json, write_jsonl_atomic
+from selfalign.report.build import ReportConfig, run_report
+from selfalign.report.run_folder import MAX_PNG_BYTES, safe_png
 
 EVIL = "<script>alert(1)</script>"
 
@@ -33,7 +33,7 @@ def run_dir(tiny_model_dir, tmp_path_factory):
     generation and BioGEN results written in the results format."""
     import yaml
 
-    from selfalign.pipeline import RunConfig, run_recipe
+    from selfalign.run.pipeline import RunConfig, run_recipe
 
     tmp = tmp_path_factory.mktemp("reportrun")
     mc = tmp / "mc.jsonl"
@@ -136,7 +136,7 @@ def test_only_the_runs_own_small_pngs_are_inlined(tmp_path):
 
 
 def test_bar_charts_keep_counts_off_the_unit_axis():
-    from selfalign.report_render import _is_unit, bar_pngs
+    from selfalign.report.render import _is_unit, bar_pngs
 
     runs = [("a", {"score": {"value": 0.4, "ci_low": 0.3, "ci_high": 0.5}, "num_facts": {"value": 12.0}}),
             ("b", {"score": {"value": 0.6, "ci_low": 0.5, "ci_high": 0.7}, "num_facts": {"value": 9.0}})]

@@ -11,7 +11,7 @@ SECRET = "s3cret-pw"
 
 
 def test_redact_urls():
-    from selfalign.provenance import redact
+    from selfalign.store.provenance import redact
 
     assert redact("openai:http://user:pw@host:8000/v1") == "openai:http://***@host:8000/v1"
     assert redact({"a": ["https://tok@h/x", "http://h/v1@y", "plain"]}) == {"a": ["https://***@h/x", "http://h/v1@y",

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from conftest import n_lines
-from selfalign.io import JsonlAppender
-from selfalign.progress import run_chunks
+from selfalign.store.io import JsonlAppender
+from selfalign.store.progress import run_chunks
 
 
 def _term_when(cli, cmd, ready, timeout=120.0):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from selfalign import baselines, text
+from selfalign import text
+
+from selfalign.selfeval import baselines
 from selfalign.selfeval import consistency
 from selfalign.stages import sk_data
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from selfalign.errors import SelfAlignError
 from selfalign.evals.results import compare, load_result
-from selfalign.summary import VERDICTS, verdict
+from selfalign.run.summary import VERDICTS, verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
 from tables import diff, fmt, md_table  # noqa: E402

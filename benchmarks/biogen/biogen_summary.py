@@ -11,7 +11,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from selfalign.io import read_jsonl
+from selfalign.store.io import read_jsonl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
 from tables import md_table, num  # noqa: E402

@@ -23,9 +23,10 @@ from selfalign.engines.hf import HFEngine
 from selfalign.evals.factscore import BioGenEvalConfig, run_biogen_eval, verify
 from selfalign.evals.knowledge import KnowledgeSource
 from selfalign.metrics import auroc
-from selfalign.provenance import meta
+from selfalign.store.provenance import meta
 from selfalign.selfeval.claims import decompose, template_question
 from selfalign.selfeval.consistency import consistency
+from selfalign.selfeval.prompt import SelfEvalPrompt
 from selfalign.selfeval.ptrue import p_true
 
 HERE = Path(__file__).resolve().parents[1]  # benchmarks/
@@ -70,7 +71,7 @@ def sec_ptrue(engine, variant):
     v = PTRUE_VARIANTS[variant][1]
     items = [(template_question(c, who) if v["ctx"] == "q" else f"Tell me a bio of {who}.", c) for who, c, _ in cl]
     t = time.perf_counter()
-    res = p_true(engine, items, shots=v["shots"], chat=v.get("chat", False))
+    res = p_true(engine, items, SelfEvalPrompt(shots=v["shots"], chat=v.get("chat", False)))
     dt = time.perf_counter() - t
     out = {**auroc_ci([lab for *_, lab in cl], [r.p_true for r in res], [w for w, *_ in cl]),
            "mean_p_true_true": round(float(np.mean([r.p_true for r, x in zip(res, cl) if x[2]])), 3),

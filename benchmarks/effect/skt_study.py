@@ -53,7 +53,7 @@ def make_data(sizes: list[int]) -> None:
     full = DATA / "wd.jsonl"
     step("skt/sk-data", selfalign("sk-data", "--sources", "bigbench:qa_wikidata", "--mode", "options",
                                   "--heldout-fraction", 0.2, "--seed", 0, "--output", full))
-    from selfalign.io import read_jsonl, write_jsonl_atomic
+    from selfalign.store.io import read_jsonl, write_jsonl_atomic
 
     rows = read_jsonl(full)
     qs = sorted({r["id"] for r in rows})
@@ -104,7 +104,7 @@ def record_invocation(args) -> None:
     Calls started side by side (one per core) wait for each other's read-modify-write (``flock``): none is lost."""
     import fcntl
 
-    from selfalign.io import write_json
+    from selfalign.store.io import write_json
 
     path = SKT / "plan.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,10 +26,10 @@ import tables  # noqa: E402
 from tables import md_table  # noqa: E402
 from skt_study import DATA, HELDOUT_TASKS, SK, SKT, TQA_LIMIT  # noqa: E402
 
-from selfalign import baselines as B  # noqa: E402
+from selfalign.selfeval import baselines as B  # noqa: E402
 from selfalign import metrics as M  # noqa: E402
 from selfalign.evals.calibrate import output_paths  # noqa: E402
-from selfalign.io import iter_jsonl, read_jsonl  # noqa: E402
+from selfalign.store.io import iter_jsonl, read_jsonl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "benchmarks/results"

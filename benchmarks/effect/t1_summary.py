@@ -37,7 +37,7 @@ from t1_study import ALIGN, CURVE_STEPS, JUDGES, KQA2, KQA_SAMPLE, MC3_JUDGE, MC
 
 from selfalign.evals.knowledge_qa import relation_majority  # noqa: E402
 from selfalign.evals.results import compare, load_result  # noqa: E402
-from selfalign.io import iter_jsonl  # noqa: E402
+from selfalign.store.io import iter_jsonl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = {"base": "base", "ptrue": "Self-Eval-P(True)", "skt": "Self-Eval-SKT", "oracle": "oracle (gold labels)",

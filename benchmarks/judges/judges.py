@@ -42,7 +42,7 @@ def _save(section: str, res) -> None:
 
 def _embeddings(texts):
     """{text: vector}, cached in a temp file between sections (MiniLM on 2 CPU cores: ~150 s for TruthfulQA)."""
-    from selfalign.evals.judges import Embedder
+    from selfalign.evals.judges.embedding import Embedder
 
     have = {}
     if CACHE.exists():
@@ -115,8 +115,8 @@ def sec_train():
 
     from selfalign.data.truthfulqa import load_splits, load_truthfulqa, default_dir
     from selfalign.evals.judge_check import check_items
-    from selfalign.evals.refjudge import FEATURES, NON_ANSWER, expand, features, fold_of
-    from selfalign.evals.judges import NO_COMMENT, abstains
+    from selfalign.evals.judges.reference import FEATURES, NON_ANSWER, expand, features, fold_of
+    from selfalign.evals.judges.base import NO_COMMENT, abstains
 
     qs = load_truthfulqa(None, "all")
     items = check_items(qs, probe=True)
@@ -194,7 +194,8 @@ class _CachedEncoder:
 
 def _check(judge: str, limit=None, **kw):
     from selfalign.evals.judge_check import JudgeCheckConfig, check_items, load_questions, run_judge_check
-    from selfalign.evals.judges import NO_COMMENT, make_judge
+    from selfalign.evals.judges import make_judge
+    from selfalign.evals.judges.base import NO_COMMENT
 
     with tempfile.TemporaryDirectory() as d:
         cfg = JudgeCheckConfig(output=str(Path(d) / "check.json"), judge=judge, split="test", limit=limit,
@@ -239,7 +240,8 @@ def sec_human(n=600, seed=0):
 
     from selfalign.data import data_root
     from selfalign.data.truthfulqa import load_truthfulqa
-    from selfalign.evals.judges import NO_COMMENT, make_judge
+    from selfalign.evals.judges import make_judge
+    from selfalign.evals.judges.base import NO_COMMENT
     from selfalign.metrics import bootstrap_ci
 
     refs = {q["question"]: q for q in load_truthfulqa(None, "test")}

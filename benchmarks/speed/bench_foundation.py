@@ -15,7 +15,7 @@ import torch
 from selfalign.data import load_prompts
 from selfalign.engines import GenerationConfig
 from selfalign.engines.hf import HFEngine
-from selfalign.provenance import meta
+from selfalign.store.provenance import meta
 from selfalign.selfeval.ptrue import p_true
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter

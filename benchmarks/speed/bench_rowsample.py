@@ -25,7 +25,7 @@ from selfalign.data.mc import load_bigbench
 from selfalign.data.splits import fewshot_prompt, pick_demos
 from selfalign.engines import GenerationConfig
 from selfalign.engines.rowsample import RowSampler
-from selfalign.provenance import meta
+from selfalign.store.provenance import meta
 
 OUT = Path(__file__).resolve().parents[1] / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter

@@ -24,7 +24,8 @@ import torch
 from selfalign.data import load_prompts
 from selfalign.engines import GenerationConfig
 from selfalign.engines.hf import HFEngine
-from selfalign.provenance import meta
+from selfalign.store.provenance import meta
+from selfalign.selfeval.prompt import SelfEvalPrompt
 from selfalign.selfeval.ptrue import build_prompt, p_true
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
@@ -123,13 +124,13 @@ def main():
     rows = load_prompts("builtin")
     pairs = [(r["question"], a) for r in rows for a in (r["correct_answers"][0], r["incorrect_answers"][0])]
     pairs = pairs[:args.pairs]
-    full_tokens = [len(cached.encode(build_prompt(cached, q, a, shots=5))) for q, a in pairs]
+    full_tokens = [len(cached.encode(build_prompt(cached, q, a, SelfEvalPrompt(shots=5)))) for q, a in pairs]
     results: list[dict] = []
 
     def scorer(engine, items):
         def run():
             c = Counter(engine)
-            res = p_true(engine, items, shots=5)
+            res = p_true(engine, items, SelfEvalPrompt(shots=5))
             engine.__dict__.pop("_forward")  # drop the counting wrapper
             return {"pairs": len(items), "tokens_run": c.tokens, "logit_positions": c.kept,
                     "prompt_tokens": sum(full_tokens[:len(items)]), "_res": [r.p_true for r in res]}

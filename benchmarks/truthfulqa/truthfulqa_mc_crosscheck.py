@@ -100,7 +100,7 @@ def main(n: int = 40) -> dict:
 
 
 def write_md(r: dict, ok: bool, info: dict) -> None:
-    from selfalign.provenance import git_commit, versions
+    from selfalign.store.provenance import git_commit, versions
 
     v = versions()
     lines = [

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from selfalign.errors import SelfAlignError
-from selfalign.io import read_jsonl
+from selfalign.store.io import read_jsonl
 
 NAMED = ("builtin", "truthfulqa", "biogen")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from selfalign import prompts as P
 from selfalign.errors import SelfAlignError
-from selfalign.io import input_file, iter_numbered, read_text
+from selfalign.store.io import input_file, iter_numbered, read_text
 
 SPLITS = ("train", "test", "factscore")
 FEWSHOT_K = 5

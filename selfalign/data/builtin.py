@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from selfalign.io import read_jsonl
+from selfalign.store.io import read_jsonl
 
 PATH = Path(__file__).with_name("builtin_questions.jsonl")
 

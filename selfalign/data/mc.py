@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import duplicate, input_file, iter_numbered, read_json
+from selfalign.store.io import duplicate, input_file, iter_numbered, read_json
 
 
 def load_mc(source: str, split: str | None = None, limit: int | None = None) -> list[dict]:
@@ -71,7 +71,7 @@ def load_mc_jsonl(path: str | Path) -> list[dict]:
 def load_sk_rows(path: str | Path) -> list[dict]:
     """SK-Tuning rows (one proposal each, from ``selfalign sk-data``) grouped back into questions, so that a
     held-out file can be evaluated with exactly its own questions."""
-    from selfalign.io import read_jsonl
+    from selfalign.store.io import read_jsonl
 
     groups: dict[tuple, dict] = {}
     for r in read_jsonl(path, required=["id", "question", "proposal", "label"]):

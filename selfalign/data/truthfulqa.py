@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import read_json, read_text
+from selfalign.store.io import read_json, read_text
 
 SPLITS = ("fewshot_demos", "train", "valid", "test", "all")
 HUB_ID = "truthfulqa/truthful_qa"
@@ -100,7 +100,7 @@ def mc_task_path() -> Path:
         reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise SelfAlignError(f"truthfulqa-mc: no TruthfulQA MC data ({where}): {PLACE_MC}; online, it is fetched "
                              f"from the hub ({HUB_ID}), which failed: {reason}") from None
-    from selfalign.io import write_json
+    from selfalign.store.io import write_json
 
     out = cache_root() / "data" / "truthfulqa" / "mc_task.json"
     out.parent.mkdir(parents=True, exist_ok=True)

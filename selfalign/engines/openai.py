@@ -78,6 +78,12 @@ class OpenAIEngine:
         return [c for res in self.client.map(one, parts) for c in res]  # batches in flight at once, in order
 
     # --- the three operations -------------------------------------------------------------------------
+    def next_token_logprobs(self, prompts: Sequence[str]) -> list[dict[str, float]]:
+        """{token text: log-prob} of the ``top_logprobs`` most likely next tokens after each prompt
+        (``/completions``, ``max_tokens=1``): what a yes/no judge reads, and ``choice_probs``' first look."""
+        res = self._completions(list(prompts), max_tokens=1, temperature=0, logprobs=self.top_logprobs)
+        return [dict(_get(c, "top_logprobs", "logprobs", "top_logprobs", 0)) for c in res]
+
     def choice_probs(self, prompts: Sequence[str], choices: Sequence[str]) -> list[list[float]]:
         variants = [[c, " " + c] for c in choices]
         if self.chat:
@@ -90,8 +96,7 @@ class OpenAIEngine:
 
             found = self.client.map(one, list(prompts))
         else:
-            res = self._completions(list(prompts), max_tokens=1, temperature=0, logprobs=self.top_logprobs)
-            found = [dict(_get(c, "top_logprobs", "logprobs", "top_logprobs", 0)) for c in res]
+            found = self.next_token_logprobs(prompts)
             missing = [(i, v) for i in range(len(prompts)) for vs in variants for v in vs if v not in found[i]]
             if missing:  # below the top-k: echo prompt + token and read that token's log-prob
                 echoed = self._completions([prompts[i] + v for i, v in missing], max_tokens=1, temperature=0,

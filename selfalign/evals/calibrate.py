@@ -19,15 +19,15 @@ import numpy as np
 
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
-from selfalign.prompting import SelfEvalArgs
 from selfalign.engines import make_engine
 from selfalign.errors import SelfAlignError
 from selfalign.data.truthfulqa import SPLITS as TRUTHFULQA_SPLITS
 from selfalign.evals.results import rows_path
-from selfalign.io import iter_jsonl, output_file, write_json, write_jsonl_atomic
-from selfalign.lineage import TrackedOutput, settings_of, stamp
-from selfalign.provenance import meta
-from selfalign.progress import run_chunks
+from selfalign.store.io import iter_jsonl, output_file, write_json, write_jsonl_atomic
+from selfalign.store.lineage import TrackedOutput, settings_of, stamp
+from selfalign.store.provenance import meta
+from selfalign.store.progress import run_chunks
+from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
 
 TASK = "calibrate"
 N_BINS = 10
@@ -72,8 +72,7 @@ def score_items(engine, items: list[dict], cfg: CalibrateConfig, scorer: str) ->
     """Add P(True), the A/B mass and the answer log-likelihood to (question, option) rows."""
     from selfalign.selfeval import ptrue
 
-    shots, instruction, _ = P.selfeval_settings(cfg)
-    res = ptrue.p_true(engine, [(r["question"], r["option"]) for r in items], shots, instruction, cfg.chat)
+    res = ptrue.p_true(engine, [(r["question"], r["option"]) for r in items], SelfEvalPrompt.of(cfg))
     pairs = [P.mc_pair(r["question"], r["option"]) for r in items]
     lls = engine.loglikelihood(pairs) if cfg.direct else [(None, None)] * len(items)
     return [{**r, "p_true": x.p_true, "p_true_mass": x.mass, "ll_sum": s, "ll_tokens": n, "ll_chars": len(cont),
@@ -216,7 +215,7 @@ def run_calibrate(cfg: CalibrateConfig, engine=None) -> dict:
     items = [{"id": str(q["id"]), "option_idx": k, "question": q["question"], "option": o["text"], "label": o["label"]}
              for q in questions for k, o in enumerate(q["options"])]
     items_path, png_path = output_paths(cfg.output)
-    tid = P.selfeval_settings(cfg)[2]
+    tid = SelfEvalPrompt.of(cfg).template_id
     scorer = (f"model={engine.info.get('model')};adapter={cfg.adapter};{tid};"
               f"{P.MC_TEMPLATE_ID if cfg.direct else 'no-direct'}")
     run_meta = dict(stage="calibrate", model_info=engine.info, selfeval_template=tid, mc_template=P.MC_TEMPLATE_ID)

@@ -28,12 +28,12 @@ from selfalign.errors import InputError, SelfAlignError
 from selfalign.data.biogen import SPLITS as BIOGEN_SPLITS
 from selfalign.evals.knowledge import open_source
 from selfalign.evals.results import rows_path, save_result
-from selfalign.hashes import row_hash
-from selfalign.io import duplicate, iter_jsonl, iter_numbered, output_file, read_jsonl
-from selfalign.lineage import INPUT_HASH, TrackedOutput, check_not_input, settings_of
-from selfalign.progress import run_chunks
-from selfalign.provenance import meta
-from selfalign.prompting import CHAT_TEMPLATE, answer_templates
+from selfalign.store.hashes import row_hash
+from selfalign.store.io import duplicate, iter_jsonl, iter_numbered, output_file, read_jsonl
+from selfalign.store.lineage import INPUT_HASH, TrackedOutput, check_not_input, settings_of
+from selfalign.store.progress import run_chunks
+from selfalign.store.provenance import meta
+from selfalign.answering import CHAT_TEMPLATE, answer_templates
 from selfalign.selfeval.claims import CLAIM_METHODS
 
 ABSTAIN = ("generic", "perplexity_ai", "none")
@@ -177,7 +177,7 @@ def _items(cfg: BioGenEvalConfig) -> list[dict]:
 
 
 def _generate(engine, batch: list[dict], cfg: BioGenEvalConfig) -> None:
-    from selfalign.prompting import render, resolve_prompting
+    from selfalign.answering import render, resolve_prompting
 
     tmpl, chat = resolve_prompting(engine, cfg.template, cfg.chat_template)
     gen = GenerationConfig(n=1, temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens,

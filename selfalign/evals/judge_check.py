@@ -28,12 +28,13 @@ import numpy as np
 
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.evals.judges import abstains, make_judge
+from selfalign.evals.judges import make_judge
+from selfalign.evals.judges.base import abstains
 from selfalign.evals.results import rows_path
-from selfalign.io import JsonlAppender, iter_jsonl, write_json
+from selfalign.store.io import JsonlAppender, iter_jsonl, write_json
 from selfalign.metrics import bootstrap_ci
-from selfalign.progress import run_chunks
-from selfalign.provenance import meta
+from selfalign.store.progress import run_chunks
+from selfalign.store.provenance import meta
 
 TASK = "judge-check"
 ASSET_VALIDATION = Path(__file__).with_name("assets") / "judge_validation.json"  # benchmarks/judges/judges.py writes it

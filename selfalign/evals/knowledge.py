@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import input_file, iter_numbered
+from selfalign.store.io import input_file, iter_numbered
 
 SPECIAL_SEPARATOR = "####SPECIAL####SEPARATOR####"  # FActScore's passage separator inside a DB text
 MAX_WORDS = 256

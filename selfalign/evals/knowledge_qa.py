@@ -14,15 +14,14 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import GenerationConfig, make_engine
 from selfalign.evals.results import rows_path, save_result
-from selfalign.io import iter_jsonl
-from selfalign.lineage import TrackedOutput, settings_of, stamp
-from selfalign.progress import run_chunks
-from selfalign.prompting import SelfEvalArgs
-from selfalign.provenance import meta
+from selfalign.store.io import iter_jsonl
+from selfalign.store.lineage import TrackedOutput, settings_of, stamp
+from selfalign.store.progress import run_chunks
+from selfalign.store.provenance import meta
+from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
 
 TASK = "knowledge-qa"
 METRICS = ("accuracy", "answered_accuracy", "abstain", "length")
@@ -76,7 +75,7 @@ def relation_majority(task: str = "qa_wikidata", limit: Optional[int] = None, n_
 
     from selfalign.data.knowledge_qa import load_knowledge_qa
     from selfalign.metrics import bootstrap_ci
-    from selfalign.stages.sk_data import relation
+    from selfalign.data.questions import relation
 
     votes: dict = {}
     for q in load_knowledge_qa(task, "train"):
@@ -105,8 +104,8 @@ def run_knowledge_qa(cfg: KnowledgeQAConfig, engine=None, verifier=None) -> dict
         judge = verifier or (engine if same else make_engine(cfg.engine, **{**cfg.engine_kwargs(),
                                                                             "model": cfg.verifier, "adapter": None}))
     gen = GenerationConfig(n=1, temperature=0.0, top_p=1.0, top_k=0, max_new_tokens=cfg.max_new_tokens, stop=["\n"])
-    shots, instruction, template = P.selfeval_settings(cfg)
-    judge_id = (f"verifier={judge.info.get('model')};{template}" if judge is not None else None)
+    prompt = SelfEvalPrompt.of(cfg, chat=False)
+    judge_id = (f"verifier={judge.info.get('model')};{prompt.template_id}" if judge is not None else None)
     scorer = f"model={engine.info.get('model')};adapter={cfg.adapter};{gen.params()};selfeval={judge_id}"
     rp = rows_path(cfg.output)
 
@@ -118,7 +117,7 @@ def run_knowledge_qa(cfg: KnowledgeQAConfig, engine=None, verifier=None) -> dict
         if judge is not None:
             live = [r for r in rows if r["answer"].strip()]
             pairs = [(r["question"], r["answer"]) for r in live]
-            res = ptrue.p_true(judge, pairs, shots, instruction) if live else []
+            res = ptrue.p_true(judge, pairs, prompt) if live else []
             for r in rows:
                 r["selfeval"] = None
             for r, x in zip(live, res):
@@ -129,14 +128,14 @@ def run_knowledge_qa(cfg: KnowledgeQAConfig, engine=None, verifier=None) -> dict
     # the rows' settings are checked on resume (a changed model, judge or prompt is refused); a changed prompt is redone
     with TrackedOutput(rp, lambda r: str(r["id"]), settings_of(cfg, ignore=("seed",)),
                        overwrite=cfg.overwrite) as out:
-        out.record(meta(cfg, stage=f"eval {TASK}", model_info=engine.info, scorer=scorer, selfeval_template=template))
+        out.record(meta(cfg, stage=f"eval {TASK}", model_info=engine.info, scorer=scorer, selfeval_template=prompt.template_id))
         todo = out.todo(items, lambda it: [str(it["id"])])
         n_new = run_chunks(out, todo, cfg.batch_size, answer, f"eval {TASK}", "prompt")
     stored = {str(r["id"]): r for r in iter_jsonl(rp)}
     rows = [stored[it["id"]] for it in items]
     metrics = list(METRICS) + (["selfeval"] if judge is not None else [])
     info = meta(cfg, stage=f"eval {TASK}", model_info=engine.info, generation=gen.params(), stop=gen.stop,
-                verifier_info=judge.info if judge is not None else None, selfeval_template=template)
+                verifier_info=judge.info if judge is not None else None, selfeval_template=prompt.template_id)
     summary = save_result(cfg.output, TASK, rows, metrics, info, n_boot=cfg.n_boot, seed=cfg.seed, data=cfg.data,
                           split=cfg.split, n_prompts=len(rows))
     return {"output": cfg.output, "prompts": len(rows), "new_rows": n_new, "skipped_rows": len(rows) - n_new,

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from selfalign.io import write_json, write_jsonl_atomic
+from selfalign.store.io import write_json, write_jsonl_atomic
 
 HARNESS_NAMES = {("truthfulqa-mc", "mc1"): "truthfulqa_mc1", ("truthfulqa-mc", "mc2"): "truthfulqa_mc2"}
 DOC_FIELDS = ("id", "question", "topic", "split", "category")

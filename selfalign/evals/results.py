@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from selfalign.errors import InputError
-from selfalign.io import read_json, read_jsonl, write_json
+from selfalign.store.io import read_json, read_jsonl, write_json
 from selfalign.metrics import bootstrap_ci, paired_bootstrap
 
 

@@ -13,14 +13,15 @@ from typing import Optional
 from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import GenerationConfig, make_engine
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.evals.judges import JUDGES, make_judge
+from selfalign.evals.judges import make_judge
+from selfalign.registry import JUDGES
 from selfalign.evals.results import rows_path, save_result
-from selfalign.io import iter_jsonl, line_numbers, output_file, read_jsonl
-from selfalign.lineage import TrackedOutput, check_not_input, settings_of, stamp
-from selfalign.provenance import meta
+from selfalign.store.io import iter_jsonl, line_numbers, output_file, read_jsonl
+from selfalign.store.lineage import TrackedOutput, check_not_input, settings_of, stamp
+from selfalign.store.provenance import meta
 from selfalign.data.truthfulqa import SPLITS
-from selfalign.progress import run_chunks
-from selfalign.prompting import CHAT_TEMPLATE, RAW_STOPS, answer_templates, render, resolve_prompting
+from selfalign.store.progress import run_chunks
+from selfalign.answering import CHAT_TEMPLATE, RAW_STOPS, answer_templates, render, resolve_prompting
 
 TASK = "truthfulqa-gen"
 
@@ -40,7 +41,7 @@ class TruthfulQAGenConfig(ModelArgs):
     seed: int = opt(0, "sampling seed (used when --temperature > 0)", min=0)
     judge: str = opt("offline-ref", "offline-ref (reference-conditioned, validated), offline (MiniLM similarity + "
                                     "BLEU/ROUGE), lm-ref (local model shown the references), hf, openai",
-                     choices=JUDGES)
+                     choices=JUDGES.names)
     judge_model: Optional[str] = opt(None, "hf: truth judge model spec; openai: model name; offline: embedding dir")
     judge_info_model: Optional[str] = opt(None, "hf/openai: informativeness judge (default: 'not an abstention')")
     judge_endpoint: Optional[str] = opt(None, "openai: base URL of an OpenAI-compatible API (…/v1)")

@@ -22,11 +22,11 @@ from selfalign.engines import make_engine
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.data.truthfulqa import SPLITS
 from selfalign.evals.results import rows_path, save_result
-from selfalign.io import iter_jsonl, output_file, read_json
-from selfalign.lineage import TrackedOutput, check_not_input, settings_of, stamp
-from selfalign.provenance import meta
-from selfalign.progress import run_chunks
-from selfalign.prompting import SelfEvalArgs
+from selfalign.store.io import iter_jsonl, output_file, read_json
+from selfalign.store.lineage import TrackedOutput, check_not_input, settings_of, stamp
+from selfalign.store.provenance import meta
+from selfalign.store.progress import run_chunks
+from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
 
 TASK = "truthfulqa-mc"
 HARNESS = "lm_eval truthfulqa_mc1 (v2.0) / truthfulqa_mc2 (v3.0)"
@@ -105,8 +105,7 @@ def score_questions(engine, qs: list[dict], cfg: TruthfulQAMCConfig, scorer: str
     pt = []
     if cfg.selfeval:
         items = [(q["question"], o["text"]) for q in qs for o in q["mc1"]]
-        shots, instruction, _ = P.selfeval_settings(cfg)
-        pt = [x.p_true for x in ptrue.p_true(engine, items, shots, instruction, cfg.chat)]
+        pt = [x.p_true for x in ptrue.p_true(engine, items, SelfEvalPrompt.of(cfg))]
     rows, k = [], 0
     for q in qs:
         l1 = [lls[(q["question"], o["text"])] for o in q["mc1"]]
@@ -140,7 +139,7 @@ def run_truthfulqa_mc(cfg: TruthfulQAMCConfig, engine=None) -> dict:
     data_path, qs = load_questions(cfg.data, cfg.split, cfg.limit)
     output_file(cfg.output)
     engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
-    tid = P.selfeval_settings(cfg)[2] if cfg.selfeval else None
+    tid = SelfEvalPrompt.of(cfg).template_id if cfg.selfeval else None
     scorer = f"model={engine.info.get('model')};adapter={cfg.adapter};{P.TRUTHFULQA_MC_TEMPLATE_ID};selfeval={tid}"
     rp = rows_path(cfg.output)
     t0, n_new = time.time(), 0

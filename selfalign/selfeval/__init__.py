@@ -1,2 +1,5 @@
-"""Confidence methods, one per file. Each takes an engine and (question, answer) items and returns scores;
-none knows which stage calls it."""
+"""The Self-Eval judge's side: confidence methods, one per file and one row each in ``registry.CONFIDENCE``
+(``ptrue``, ``likelihood``, ``claimscore`` for claims and consistency, ``oracle`` for gold-match), each taking an
+engine and rows and returning scores, none knowing which stage calls it; the Self-Eval prompt as one object
+(``prompt.SelfEvalPrompt``); claim decomposition (``claims``, ``splitter``); and the model-free shortcut scores
+every judge is reported beside (``baselines``)."""

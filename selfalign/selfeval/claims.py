@@ -15,7 +15,7 @@ from typing import Sequence
 from selfalign import prompts as P
 from selfalign.engines import GenerationConfig
 from selfalign.errors import SelfAlignError
-from selfalign.io import JsonlAppender, iter_jsonl
+from selfalign.store.io import JsonlAppender, iter_jsonl
 from selfalign.selfeval.splitter import rule_claims, split_claims, split_sentences
 
 CLAIM_METHODS = ("rules", "llm")

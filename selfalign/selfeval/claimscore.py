@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
+from selfalign.selfeval.prompt import SelfEvalPrompt
+
 AGGREGATES = {"mean": lambda xs: sum(xs) / len(xs), "min": min}
 CONTEXTS = ("claim-question", "prompt")
 
@@ -17,7 +19,7 @@ def aggregate(scores: Sequence[float], how: str = "mean") -> float | None:
 class ClaimScoring:
     """How to score claims: what ``score_claim_rows`` needs, and nothing about the stage that calls it."""
     method: str                                   # claims (P(True) per claim) or consistency (re-answer agreement)
-    selfeval: tuple[int, Optional[str], str]      # claims: (shots, instruction, template id), prompts.selfeval_settings
+    selfeval: SelfEvalPrompt                      # claims: the Self-Eval prompt each claim is asked with
     claim_method: str = "rules"                   # decomposition: rules or llm
     claim_questions: str = "template"             # question per claim: template or llm
     claim_agg: str = "mean"                       # response score: mean or min over its claims
@@ -49,11 +51,10 @@ def score_claim_rows(engine, rows: list[dict], cfg: ClaimScoring) -> list[dict]:
     if cfg.method == "claims":
         items = [(c["question"] if cfg.claim_context == "claim-question" else rows[i]["question"], c["text"])
                  for i, c in flat]
-        shots, instruction, tid = cfg.selfeval
-        res = ptrue.p_true(engine, items, shots, instruction, cfg.chat)
+        res = ptrue.p_true(engine, items, cfg.selfeval)
         for (_, c), x in zip(flat, res):
             c.update(p_true=x.p_true, p_true_mass=x.mass)
-        key, extra = "p_true", {"selfeval_template": tid,
+        key, extra = "p_true", {"selfeval_template": cfg.selfeval.template_id,
                                 "claim_context": cfg.claim_context}
     else:
         res = consistency.consistency(engine, [(c["question"], c["text"]) for _, c in flat], k=cfg.consistency_k,
@@ -69,3 +70,16 @@ def score_claim_rows(engine, rows: list[dict], cfg: ClaimScoring) -> list[dict]:
                     cfg.claim_agg), "score_method": cfg.method, "claim_agg": cfg.claim_agg, "claim_method": tag,
                     **extra})
     return out
+
+
+def claim_scoring(cfg) -> ClaimScoring:
+    """The claim-level settings of a score config (read by attribute), as the claim scorer takes them."""
+    return ClaimScoring(method=cfg.method, selfeval=SelfEvalPrompt.of(cfg), claim_method=cfg.claim_method,
+                        claim_questions=cfg.claim_questions, claim_agg=cfg.claim_agg, claim_context=cfg.claim_context,
+                        claim_cache=cfg.claim_cache, chat=cfg.chat, consistency_k=cfg.consistency_k,
+                        consistency_max_new_tokens=cfg.consistency_max_new_tokens, seed=cfg.seed)
+
+
+def score_rows(engine, rows: list[dict], cfg) -> list[dict]:
+    """``score``'s confidence methods ``claims`` and ``consistency`` (``cfg.method`` says which)."""
+    return score_claim_rows(engine, rows, claim_scoring(cfg))

@@ -17,3 +17,9 @@ def mean_logprob(engine, items: Sequence[tuple[str, str]]) -> list[float | None]
     for i, (s, n) in zip(keep, scores):
         out[i] = s / n
     return out
+
+
+def score_rows(engine, rows: list[dict], cfg) -> list[dict]:
+    """``score``'s confidence method ``likelihood``: the mean token log-prob of each sample given its prompt."""
+    res = mean_logprob(engine, [(r["prompt"], r["response"]) for r in rows])
+    return [{**r, "mean_logprob": x, "score": x, "score_method": "likelihood"} for r, x in zip(rows, res)]

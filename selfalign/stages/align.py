@@ -17,9 +17,9 @@ from typing import Optional
 
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import SelfAlignError
-from selfalign.io import iter_jsonl, line_numbers, output_dir, read_jsonl, repair_tail, write_json, write_text
-from selfalign.provenance import meta
-from selfalign.training import LOG, SUMMARY, LoraArgs, config_dict, finished_run
+from selfalign.store.io import iter_jsonl, line_numbers, output_dir, read_jsonl, repair_tail, write_json, write_text
+from selfalign.store.provenance import meta
+from selfalign.training.lora import LOG, SUMMARY, LoraArgs, config_dict, finished_run
 
 CKPT = "checkpoints"
 # TRL 1.x DPOConfig.loss_type values
@@ -66,7 +66,7 @@ class AlignConfig(LoraArgs, ModelArgs):
     def __post_init__(self):
         super().__post_init__()  # every field against its declaration
         if self.trl:  # unknown or owned keys fail when the config is made (a recipe: at `run --dry-run`)
-            from selfalign import trl_args
+            from selfalign.training import trl_args
 
             trl_args.trl_kwargs(self.trl_class(), {}, self.trl, where="align: trl")
 
@@ -120,7 +120,7 @@ def _glued(rows: list[dict], tok) -> int:
 
 def _checkpointing_field(cls) -> str:
     """transformers 5.x calls it ``activation_checkpointing`` (the old name warns on every run); older, the old."""
-    from selfalign import trl_args
+    from selfalign.training import trl_args
 
     return "activation_checkpointing" if "activation_checkpointing" in trl_args.fields(cls) else "gradient_checkpointing"
 
@@ -153,7 +153,7 @@ def dpo_args(cfg: AlignConfig, out: Path, steps: int, device: str):
     """TRL's DPOConfig: selfalign's flags, then the recipe's / command line's ``trl`` fields (checked)."""
     import torch
 
-    from selfalign import trl_args
+    from selfalign.training import trl_args
 
     gpu = device.startswith("cuda")
     if cfg.report_to != "none" and importlib.util.find_spec(cfg.report_to) is None:
@@ -205,7 +205,7 @@ def run_align(cfg: AlignConfig) -> dict:
     from trl import DPOTrainer
 
     from selfalign import models
-    from selfalign.progress import quiet_trainer
+    from selfalign.store.progress import quiet_trainer
 
     torch.manual_seed(cfg.seed)
     steps = cfg.max_steps or math.ceil(math.ceil(len(rows) / cfg.batch_size) / cfg.grad_accum * cfg.epochs)
@@ -255,8 +255,8 @@ def run_align(cfg: AlignConfig) -> dict:
 
 def _card(cfg: AlignConfig, n_pairs: int, log: list[dict]):
     """The model card's content: method, judge and data from the pairs' provenance, the key settings."""
-    from selfalign.adapters import ModelCard
-    from selfalign.provenance import meta_path
+    from selfalign.training.adapters import ModelCard
+    from selfalign.store.provenance import meta_path
 
     judge, data = "", f"{n_pairs} preference pairs from `{Path(cfg.pairs).name}`"
     try:
@@ -286,7 +286,7 @@ def _card(cfg: AlignConfig, n_pairs: int, log: list[dict]):
 
 
 def _save(trainer, tok, out: Path, cfg: AlignConfig, n_pairs: int, log: list[dict], weights: bool = True) -> str:
-    from selfalign.adapters import save_adapter
+    from selfalign.training.adapters import save_adapter
 
     return save_adapter(trainer.model, tok, out, base_spec=cfg.model, lora=cfg.lora, merged=cfg.lora and cfg.merge,
                         card=_card(cfg, n_pairs, log), weights=weights)

@@ -20,13 +20,12 @@ from typing import Optional
 
 import numpy as np
 
-from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
-from selfalign.prompting import SelfEvalArgs
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import JsonlAppender, iter_jsonl, iter_numbered, output_file, write_json, write_jsonl_atomic
-from selfalign.progress import run_chunks
-from selfalign.provenance import meta, meta_path
+from selfalign.store.io import JsonlAppender, iter_jsonl, iter_numbered, output_file, write_json, write_jsonl_atomic
+from selfalign.store.progress import run_chunks
+from selfalign.store.provenance import meta, meta_path
+from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
 
 RULES = ("top", "threshold")
 
@@ -129,14 +128,15 @@ def score_options(cfg: MCDataConfig, questions: list[dict], engine) -> tuple[Pat
     """P(True) of every option by the judge, appended to the scores file (finished options are skipped)."""
     from selfalign.selfeval import ptrue
 
-    shots, instruction, tid = P.selfeval_settings(cfg)  # the judge's prompt is also the rows' prompt
+    prompt = SelfEvalPrompt.of(cfg, chat=False)  # the judge's prompt is also the rows' prompt
+    tid = prompt.template_id
     scorer = f"model={engine.info.get('model')};adapter={cfg.adapter};{tid}"
     items = [{"id": q["id"], "option_idx": k, "question": q["question"], "option": o["text"]}
              for q in questions for k, o in enumerate(q["options"])]
     path = scores_path(cfg.output)
 
     def score(part):
-        res = ptrue.p_true(engine, [(r["question"], r["option"]) for r in part], shots, instruction, False)
+        res = ptrue.p_true(engine, [(r["question"], r["option"]) for r in part], prompt)
         return [{**r, "p_true": x.p_true, "p_true_mass": x.mass, "scorer": scorer} for r, x in zip(part, res)]
 
     with JsonlAppender(path, key=_key) as out:  # opening it cuts a partial last line
@@ -228,7 +228,7 @@ def run_mc_data(cfg: MCDataConfig, engine=None) -> dict:
                "rule": cfg.rule, "balance": cfg.balance, "questions": len(questions), "counts": counts,
                "label_agreement_with_gold": _agreement(cfg, rows), "seconds": round(time.time() - t0, 2)}
     write_json(meta_path(cfg.output), meta(cfg, stage="mc-data", model_info=model_info, judge=judge,
-                                           selfeval_template=P.selfeval_settings(cfg)[2], **summary))
+                                           selfeval_template=SelfEvalPrompt.of(cfg, chat=False).template_id, **summary))
     return summary
 
 

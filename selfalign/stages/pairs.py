@@ -8,12 +8,12 @@ from typing import Optional
 
 from selfalign.config import Config, opt, require
 from selfalign.errors import InputError
-from selfalign.hashes import file_hash
-from selfalign.io import check_fields, duplicate, input_file, line_numbers, output_file, read_jsonl, write_json, \
+from selfalign.store.hashes import file_hash
+from selfalign.store.io import check_fields, duplicate, input_file, line_numbers, output_file, read_jsonl, write_json, \
     write_jsonl_atomic
-from selfalign.lineage import check_not_input, settings_hash, settings_of
-from selfalign.locks import OutputLock
-from selfalign.provenance import meta, meta_path
+from selfalign.store.lineage import check_not_input, settings_hash, settings_of
+from selfalign.store.locks import OutputLock
+from selfalign.store.provenance import meta, meta_path
 
 STRATEGIES = ("split", "all", "best-worst")
 

@@ -7,11 +7,11 @@ from typing import Optional
 
 from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import make_engine
-from selfalign.io import output_file
-from selfalign.lineage import TrackedOutput, settings_of, stamp
-from selfalign.prompting import SamplingArgs, render, resolve_prompting
-from selfalign.provenance import meta
-from selfalign.progress import run_chunks
+from selfalign.store.io import output_file
+from selfalign.store.lineage import TrackedOutput, settings_of, stamp
+from selfalign.answering import SamplingArgs, render, resolve_prompting
+from selfalign.store.provenance import meta
+from selfalign.store.progress import run_chunks
 
 
 @dataclass

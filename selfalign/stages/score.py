@@ -8,19 +8,18 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
-from selfalign.prompting import SelfEvalArgs
 from selfalign.engines import make_engine
 from selfalign.errors import SelfAlignError
-from selfalign.io import output_file, read_jsonl
-from selfalign.lineage import TrackedOutput, settings_of, stamp
-from selfalign.provenance import meta
-from selfalign.progress import run_chunks
+from selfalign.registry import CONFIDENCE
+from selfalign.store.io import output_file, read_jsonl
+from selfalign.store.lineage import TrackedOutput, settings_of, stamp
+from selfalign.store.provenance import meta
+from selfalign.store.progress import run_chunks
 from selfalign.selfeval.claims import CLAIM_METHODS, QUESTION_METHODS
 from selfalign.selfeval.claimscore import AGGREGATES, CONTEXTS
+from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
 
-METHODS = ("ptrue", "likelihood", "claims", "consistency", "gold-match")
 ORACLE = "gold-match"
 
 
@@ -31,7 +30,7 @@ class ScoreConfig(SelfEvalArgs, ModelArgs):
     method: str = opt("ptrue", "confidence method: ptrue (Self-Eval P(True)), likelihood (mean token log-prob), "
                                "claims (P(True) per atomic claim), consistency (claim re-answer agreement), "
                                "gold-match (the oracle: normalised match against the prompt's gold targets)",
-                      choices=METHODS)
+                      choices=CONFIDENCE.names)
     chat: bool = opt(False, "P(True): wrap the prompt in the model's chat template (off: raw text, as the paper)")
     batch_size: int = opt(16, "rows per forward pass", min=1)
     claim_method: str = opt("rules", "claims/consistency: decomposition by rules (offline) or llm (FActScore prompt)",
@@ -55,41 +54,15 @@ def _key(r: dict):
 
 
 def score_rows(engine, rows: list[dict], cfg: ScoreConfig) -> list[dict]:
-    """Add ``score`` (and for P(True): ``p_true``, ``p_true_mass``) to rows; pure function of its inputs."""
-    from selfalign.selfeval import likelihood, ptrue
-
-    if cfg.method == "ptrue":
-        shots, instruction, tid = P.selfeval_settings(cfg)
-        res = ptrue.p_true(engine, [(r["question"], r["response"]) for r in rows], shots, instruction, cfg.chat)
-        return [{**r, "p_true": x.p_true, "p_true_mass": x.mass, "score": x.p_true, "score_method": "ptrue",
-                 "selfeval_template": tid} for r, x in zip(rows, res)]
-    if cfg.method == ORACLE:
-        from selfalign.text import match_targets
-
-        return [{**r, "score": match_targets(r["response"], r["targets"]), "score_method": ORACLE} for r in rows]
-    if cfg.method in ("claims", "consistency"):
-        from selfalign.selfeval.claimscore import score_claim_rows
-
-        return score_claim_rows(engine, rows, claim_scoring(cfg))
-    # likelihood: the last of METHODS, which ScoreConfig checks
-    res = likelihood.mean_logprob(engine, [(r["prompt"], r["response"]) for r in rows])
-    return [{**r, "mean_logprob": x, "score": x, "score_method": "likelihood"} for r, x in zip(rows, res)]
-
-
-def claim_scoring(cfg: ScoreConfig):
-    """The claim-level settings of a score config, as the claim scorer takes them."""
-    from selfalign.selfeval.claimscore import ClaimScoring
-
-    return ClaimScoring(method=cfg.method, selfeval=P.selfeval_settings(cfg), claim_method=cfg.claim_method,
-                        claim_questions=cfg.claim_questions, claim_agg=cfg.claim_agg, claim_context=cfg.claim_context,
-                        claim_cache=cfg.claim_cache, chat=cfg.chat, consistency_k=cfg.consistency_k,
-                        consistency_max_new_tokens=cfg.consistency_max_new_tokens, seed=cfg.seed)
+    """Add ``score`` (and for P(True): ``p_true``, ``p_true_mass``) to rows, by the confidence method that
+    ``registry.CONFIDENCE`` names; a pure function of its inputs."""
+    return CONFIDENCE.load(cfg.method)(engine, rows, cfg)
 
 
 def check_targets(rows: list[dict], path) -> None:
     """gold-match needs every row's gold ``targets`` (a non-empty list of strings)."""
     from selfalign.errors import InputError
-    from selfalign.io import line_numbers
+    from selfalign.store.io import line_numbers
 
     for r, n in zip(rows, line_numbers(path)):
         t = r.get("targets")
@@ -127,7 +100,7 @@ def run_score(cfg: ScoreConfig, engine=None) -> dict:
         if engine is None and cfg.method != ORACLE:  # the oracle reads the targets, no model
             engine = make_engine(cfg.engine, **cfg.engine_kwargs())
         out.record(meta(cfg, stage="score", model_info=getattr(engine, "info", None),
-                        selfeval_template=P.selfeval_settings(cfg)[2]
+                        selfeval_template=SelfEvalPrompt.of(cfg).template_id
                         if cfg.method in ("ptrue", "claims") else None))
         t0 = time.time()
         todo = out.todo(rows, lambda r: [_key(r)])  # a sample that changed since it was scored is scored again

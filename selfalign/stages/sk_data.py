@@ -20,12 +20,15 @@ from typing import Optional
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import SelfAlignError
-from selfalign.io import JsonlAppender, iter_jsonl, write_json, write_jsonl_atomic
-from selfalign.progress import Progress
-from selfalign.prompting import SamplingArgs, SelfEvalArgs
-from selfalign.provenance import meta, meta_path
-from selfalign.data.splits import fewshot_prompt, pick_demos, split_of, unit
+from selfalign.store.io import JsonlAppender, iter_jsonl, write_json, write_jsonl_atomic
+from selfalign.store.progress import Progress
+from selfalign.answering import SamplingArgs
+from selfalign.store.provenance import meta, meta_path
+from selfalign.data import questions
+from selfalign.data.questions import add_distractors
+from selfalign.data.splits import fewshot_prompt, pick_demos
 from selfalign.text import match_targets, matches, normalize
+from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
 
 MODES = ("options", "samples")
 SPLITS = ("train", "heldout", "heldout_task")
@@ -52,68 +55,17 @@ class SKDataConfig(SelfEvalArgs, SamplingArgs, ModelArgs):
     max_new_tokens: int = opt(32, "samples: tokens per answer at most", min=1)
 
 
-# --- questions ---------------------------------------------------------------------------------------------
-def _bigbench_all() -> list[str]:
-    from selfalign.data import data_root, mc
-
-    root = data_root()
-    if not root or not (root / "bigbench").is_dir():
-        raise SelfAlignError("bigbench:all: no bigbench folder under the data root (set SELFALIGN_DATA)")
-    return mc.bigbench_tasks(root / "bigbench")
-
-
-def load_source(source: str, skipped_tasks: dict) -> list[dict]:
-    """Questions of one source, each with ``task`` and ``source`` set (and ``targets`` for a generative task)."""
-    from selfalign.data import mc
-
-    if source == "bigbench:all":  # every task, a task split into subtasks as its subtasks
-        return [r for task in _bigbench_all() for r in load_source(f"bigbench:{task}", skipped_tasks)]
-    if source.startswith("bigbench:"):
-        task = source.split(":", 1)[1]
-        return [dict(r, task=task, source=source) for r in mc.load_bigbench(task)]
-    if source.endswith(".json"):  # a BIG-bench task.json given by path
-        rows = mc.load_bigbench_source(source)
-        return [dict(r, task=r["task"], source=source) for r in rows]
-    if source == "truthfulqa-mc" or source.startswith("truthfulqa-mc:"):
-        split = source.split(":", 1)[1] if ":" in source else "train"
-        return [dict(r, task="truthfulqa-mc", source=source) for r in mc.load_truthfulqa_mc(None, split)]
-    return [dict(r, task=str(r.get("task") or Path(source).stem), source=source) for r in mc.load_mc_jsonl(source)]
-
-
 def select_questions(cfg: SKDataConfig) -> tuple[list[dict], dict]:
-    """All questions, deduplicated, capped per task, each with its ``split``; and the skipped tasks."""
-    if not cfg.sources:
-        raise SelfAlignError("missing --sources (e.g. bigbench:all truthfulqa-mc)")
-    skipped_tasks: dict = {}
-    by_task: dict[str, dict[str, dict]] = {}
-    for source in cfg.sources:
-        for r in load_source(source, skipped_tasks):
-            by_task.setdefault(r["task"], {}).setdefault(str(r["id"]), r)
-    held = {t.removeprefix("bigbench:") for t in cfg.heldout_tasks}
-    unknown = sorted(held - set(by_task))
-    if unknown:
-        raise SelfAlignError(f"--heldout-tasks {', '.join(unknown)} not among the loaded tasks: {', '.join(by_task)}")
-    out = []
-    for task, qs in by_task.items():
-        rows = list(qs.values())
-        if cfg.max_per_task is not None and len(rows) > cfg.max_per_task:
-            keep = set(sorted(qs, key=lambda i: unit(cfg.split_seed, "cap", task, i))[:cfg.max_per_task])
-            rows = [r for r in rows if str(r["id"]) in keep]
-        for r in rows:
-            split = ("heldout_task" if task in held
-                     else split_of(cfg.split_seed, task, str(r["id"]), cfg.heldout_fraction))
-            out.append({"id": str(r["id"]), "task": task, "question": r["question"], "options": r["options"],
-                        "source": r["source"], "split": split,
-                        **({"targets": r["targets"]} if r.get("targets") else {})})
-    return out, skipped_tasks
+    """The stage's questions (``data.questions.select_questions`` with its flags) and the skipped tasks."""
+    return questions.select_questions(cfg.sources, cfg.heldout_tasks, cfg.max_per_task, cfg.split_seed,
+                                      cfg.heldout_fraction)
 
 
 # --- rows --------------------------------------------------------------------------------------------------
 def make_row(q: dict, proposal: str, label: int, cfg: SKDataConfig, **extra) -> dict:
     """A TRL preference row: the Self-Eval prompt, chosen/rejected "A"/"B", and where it came from."""
     good, bad = (P.TRUE_LABEL, P.FALSE_LABEL) if label else (P.FALSE_LABEL, P.TRUE_LABEL)
-    shots, instruction = P.ptrue_settings(cfg.selfeval_prompt, cfg.shots, cfg.instruction)
-    return {"prompt": P.ptrue_prompt(q["question"], proposal, shots, instruction), "chosen": good,
+    return {"prompt": SelfEvalPrompt.of(cfg, chat=False).text(q["question"], proposal), "chosen": good,
             "rejected": bad, "id": q["id"], "task": q["task"], "question": q["question"], "proposal": proposal,
             "label": int(label), "source": q["source"], "mode": cfg.mode, "split": q["split"], **extra}
 
@@ -135,40 +87,6 @@ def option_rows(q: dict, cfg: SKDataConfig) -> list[dict]:
     return [make_row(q, q["options"][k]["text"], q["options"][k]["label"], cfg, option_idx=k) for k in keep]
 
 
-
-
-def relation(question: str) -> str:
-    """A generative question's relation, for same-relation distractors: the words before " of " ("The genre of
-    X is" -> "the genre"), else its first two words."""
-    words = question.lower().split()
-    return " ".join(words[:words.index("of")] if "of" in words[1:4] else words[:2])
-
-
-def add_distractors(questions: list[dict], seed: int) -> None:
-    """Give each generative question a distractor: the first gold target of another *question* of the same task and
-    relation (of the same task when the relation has no other), chosen by hash, that matches none of the question's
-    own targets (candidates probed in order from the hashed position).
-
-    Candidates are questions, not distinct answers, so an answer is offered as a distractor as often as it is gold
-    (a common answer such as "English" is common on both sides): its surface then says nothing about its label. With
-    distinct answers as candidates, frequent answers were true 9 times in 10 and a model-free "training true rate of
-    this answer string" scored AUROC 0.81 on held-out questions."""
-    pools: dict = {}
-    for q in sorted((q for q in questions if q.get("targets")), key=lambda q: (q["task"], q["id"])):
-        for key in ((q["task"], relation(q["question"])), (q["task"], None)):
-            pools.setdefault(key, []).append((normalize(q["targets"][0]), q["targets"][0], q["id"]))
-    for q in questions:
-        if not q.get("targets"):
-            continue
-        own = {normalize(t) for t in q["targets"]}
-        for key in ((q["task"], relation(q["question"])), (q["task"], None)):
-            pool = pools[key]
-            start = int(unit(seed, "distractor", q["task"], q["id"]) * len(pool))
-            hit = next((c[1] for c in (pool[(start + j) % len(pool)] for j in range(len(pool)))
-                        if c[2] != q["id"] and not any(matches(c[0], t) for t in own)), None)
-            if hit is not None:
-                q["distractor"] = hit
-                break
 
 
 def match_answer(answer: str, options: list[dict]) -> Optional[int]:
@@ -226,7 +144,7 @@ def _build_options(cfg: SKDataConfig, questions: list[dict], paths: dict) -> dic
 
 def _build_samples(cfg: SKDataConfig, questions: list[dict], paths: dict, engine) -> dict:
     """Sample, check and append; a progress file records finished questions (and dropped answers)."""
-    from selfalign.prompting import render, resolve_prompting
+    from selfalign.answering import render, resolve_prompting
 
     tmpl, chat = resolve_prompting(engine, cfg.template, cfg.chat_template)
     gen = cfg.generation_config(chat)
@@ -319,8 +237,6 @@ def run_sk_data(cfg: SKDataConfig, engine=None) -> dict:
     summary = {"output": cfg.output, "files": {s: str(p) for s, p in paths.items()}, "mode": cfg.mode,
                "tasks": len(counts), "totals": totals, "skipped_tasks": sorted(skipped_tasks), **extra}
     write_json(meta_path(cfg.output), meta(cfg, stage="sk-data", model_info=model_info, counts=counts,
-                                           selfeval_template=P.ptrue_template_id(
-                                               *P.ptrue_settings(cfg.selfeval_prompt, cfg.shots, cfg.instruction),
-                                               False, cfg.selfeval_prompt),
+                                           selfeval_template=SelfEvalPrompt.of(cfg, chat=False).template_id,
                                            skipped_task_reasons=skipped_tasks, **summary))
     return summary

@@ -19,16 +19,17 @@ import torch.nn.functional as F
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import InputError, Interrupted, SelfAlignError
-from selfalign.hashes import file_hash
-from selfalign.io import line_numbers, output_dir, read_jsonl, write_json
+from selfalign.store.hashes import file_hash
+from selfalign.store.io import line_numbers, output_dir, read_jsonl, write_json
 from selfalign.metrics import auroc
-from selfalign import checkpoint as ckpt
-from selfalign.progress import Progress
-from selfalign.provenance import meta
+from selfalign.training import checkpoint as ckpt
+from selfalign.store.progress import Progress
+from selfalign.store.provenance import meta
 from selfalign.stages.sk_tune_batches import (epoch_steps, make_batches, plan_fingerprint,  # noqa: F401 - make_batches: API
                                               planned_steps, step_groups)
 from selfalign.stages.sk_tune_trunk import CACHE as ENCODE_CACHE, encode_rows  # noqa: F401 - encode_rows: API
-from selfalign.training import LOG, SUMMARY, LoraArgs, accelerator, finished_run, rank_checksums
+from selfalign.training.lora import LOG, SUMMARY, LoraArgs, accelerator, finished_run, rank_checksums
+from selfalign.selfeval.prompt import SelfEvalPrompt
 
 LABELS = (P.TRUE_LABEL, P.FALSE_LABEL)
 
@@ -121,7 +122,7 @@ def _wrap(model, cfg: SKTuneConfig, n_layers: int):
 
 
 def _card(cfg: SKTuneConfig, training: Optional[dict] = None):
-    from selfalign.adapters import ModelCard
+    from selfalign.training.adapters import ModelCard
 
     return ModelCard(method="SK-Tuning (single-token DPO on the Self-Eval P(True) answer letter)",
                      judge="the model itself (Self-Eval P(True), letters read in context)", data=str(cfg.data),
@@ -133,7 +134,7 @@ def _card(cfg: SKTuneConfig, training: Optional[dict] = None):
 
 def _save(model, tok, out: Path, cfg: SKTuneConfig) -> None:
     """The adapter (or full model), the tokenizer, the base as the user named it, and a model card."""
-    from selfalign.adapters import save_adapter
+    from selfalign.training.adapters import save_adapter
 
     save_adapter(model, tok, out, base_spec=cfg.adapter or cfg.model, lora=cfg.lora, card=_card(cfg))
 
@@ -141,12 +142,12 @@ def _save(model, tok, out: Path, cfg: SKTuneConfig) -> None:
 def _rerender(rows: list[dict], preset: Optional[str]) -> list[dict]:
     if preset is None:
         return rows
-    shots, instruction = P.ptrue_settings(preset, 0, None)
+    prompt = SelfEvalPrompt.named(preset)
     for r in rows:
         if not isinstance(r.get("question"), str) or not isinstance(r.get("proposal"), str):
             raise SelfAlignError("--selfeval-prompt re-renders rows from 'question' and 'proposal'; these rows "
                                  "lack them (build them with selfalign sk-data)")
-    return [dict(r, prompt=P.ptrue_prompt(r["question"], r["proposal"], shots, instruction)) for r in rows]
+    return [dict(r, prompt=prompt.text(r["question"], r["proposal"])) for r in rows]
 
 
 @dataclass
@@ -346,7 +347,6 @@ def _finish(s: _Setup, st: dict, last: dict, resumed: bool, out: Path, cfg: SKTu
     _card_training(out, cfg, {"rows": len(s.train), "steps": st["step"], "best step": best_step,
                               "best validation AUROC": best[0] if best else None,
                               "initial validation AUROC": ((initial or {}).get("valid") or {}).get("auroc")})
-    shots = P.ptrue_settings(cfg.selfeval_prompt, 0, None) if cfg.selfeval_prompt else None
     summary = {"output": str(out), "finished": True, "resumed": resumed, "steps": st["step"],
                "planned_steps": s.total, "stopped_early": st["step"] < s.total, "rows": len(s.train),
                "valid_rows": len(s.valid) if s.valid else 0, "saved": "best" if best_step else "last",
@@ -354,7 +354,8 @@ def _finish(s: _Setup, st: dict, last: dict, resumed: bool, out: Path, cfg: SKTu
                "initial_valid": (initial or {}).get("valid"), "final": last,
                "answer_token_ids": {"A": sorted({i for x in s.tr.a for i in x}),
                                     "B": sorted({i for x in s.tr.b for i in x})},
-               "selfeval_template": P.ptrue_template_id(*shots, False, cfg.selfeval_prompt) if shots else "rows' own",
+               "selfeval_template": (SelfEvalPrompt.named(cfg.selfeval_prompt).template_id if cfg.selfeval_prompt
+                                     else "rows' own"),
                "input_hashes": {k: file_hash(v) for k, v in (("data", cfg.data), ("valid_data", cfg.valid_data))
                                 if v and Path(v).is_file()},
                "processes": s.world, "trainable_checksums": checksums, "encode_seconds": round(s.encode_seconds, 2),
@@ -367,7 +368,7 @@ def _finish(s: _Setup, st: dict, last: dict, resumed: bool, out: Path, cfg: SKTu
 
 def _card_training(out: Path, cfg: SKTuneConfig, training: dict) -> None:
     """Rewrite the saved model card with the training figures (the weights saved are the best checkpoint's)."""
-    from selfalign.adapters import CARD, portable_spec, render_card
+    from selfalign.training.adapters import CARD, portable_spec, render_card
 
     if (out / CARD).exists():
         (out / CARD).write_text(render_card(portable_spec(cfg.adapter or cfg.model), "adapter" if cfg.lora else "model",

@@ -27,11 +27,11 @@ from typing import Optional
 from selfalign import registry
 from selfalign.config import Config, ModelArgs, from_dict, normalize_keys, opt, require, summary_only
 from selfalign.errors import SelfAlignError
-from selfalign.hashes import file_hash
-from selfalign.io import write_json
-from selfalign.progress import interruptible
-from selfalign.provenance import meta, redact
-from selfalign.recipe import SHARED, load_recipe, run_name
+from selfalign.store.hashes import file_hash
+from selfalign.store.io import write_json
+from selfalign.store.progress import interruptible
+from selfalign.store.provenance import meta, redact
+from selfalign.run.recipe import SHARED, load_recipe, run_name
 
 STAGE_FILE = "stage.json"
 
@@ -280,7 +280,7 @@ def run_recipe(cfg: RunConfig) -> dict:
         write_json(_state_path(s), redact({"stage": s.name, "hash": s.hash, "finished": True, "config": values,
                                            "summary": _summary_values(s), "seconds": timings[s.name],
                                            "result": result}))
-    from selfalign.summary import write_summary
+    from selfalign.run.summary import write_summary
 
     table = write_summary(run_dir, [s for s in steps if s.name.startswith("eval/")])
     if table:
@@ -292,8 +292,8 @@ def run_recipe(cfg: RunConfig) -> dict:
 
 def _card_results(steps: list[Step], by_name: dict) -> None:
     """The evaluations of a model this run trained, with their intervals, into that model's card (README.md)."""
-    from selfalign.adapters import add_results
-    from selfalign.summary import headline
+    from selfalign.training.adapters import add_results
+    from selfalign.run.summary import headline
 
     found: dict = {}
     for s in steps:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from selfalign import registry
 from selfalign.config import Config, ModelArgs, check_key, opt
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.io import read_text
+from selfalign.store.io import read_text
 
 SHARED = ("model", "adapter", "engine", "device", "dtype", "trust_remote_code", "allow_pickle", "seed")
 

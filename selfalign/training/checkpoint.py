@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from selfalign.errors import SelfAlignError
-from selfalign.training import config_dict
+from selfalign.training.lora import config_dict
 
 DIR = "checkpoint"
 

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from selfalign.errors import SelfAlignError
-from selfalign.hashes import row_hash, same_file
-from selfalign.io import JsonlAppender, iter_jsonl, output_file, write_json, write_jsonl_atomic
-from selfalign.locks import OutputLock
-from selfalign.provenance import git_commit, meta_path, redact
+from selfalign.store.hashes import row_hash, same_file
+from selfalign.store.io import JsonlAppender, iter_jsonl, output_file, write_json, write_jsonl_atomic
+from selfalign.store.locks import OutputLock
+from selfalign.store.provenance import git_commit, meta_path, redact
 
 INPUT_HASH = "input_hash"
 # fields that name files, pick rows, or change speed only: the rows they make are the same

@@ -2,13 +2,12 @@
 model's chat template, and the generation settings every answering stage shares (``SamplingArgs``).
 
 Used by ``sample``, ``sk-data`` and the generating evaluations, so that none of them borrows from another stage.
-The templates themselves live in ``prompts``; those whose demonstrations are read from a data set (``biogen-5shot``:
+The Self-Eval (judge) prompt is ``selfeval.prompt``'s. The templates themselves live in ``prompts``; those whose demonstrations are read from a data set (``biogen-5shot``:
 FActScore's GPT-4 bios) are built here, on first use, from ``selfalign.data``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from selfalign import prompts as P
 from selfalign.config import Config, opt
@@ -62,18 +61,6 @@ def render(engine, row: dict, tmpl: P.AnswerTemplate, chat: bool) -> str:
     """The exact text fed to the model. A row's own ``prompt`` wins over the template."""
     text = row.get("prompt") or tmpl.render(row["question"])
     return engine.chat_prompt(text) if chat else text
-
-
-@dataclass
-class SelfEvalArgs(Config):
-    """The Self-Eval P(True) prompt settings shared by every stage that asks the judge (score, calibrate, sk-data):
-    read them with ``prompts.selfeval_settings(cfg)``."""
-    shots: int = opt(0, "P(True): number of the paper's demonstrations before the prompt",
-                     min=0, max=len(P.PTRUE_DEMOS))
-    instruction: Optional[str] = opt(None, "P(True): an instruction line placed before the prompt")
-    selfeval_prompt: Optional[str] = opt(None, "P(True): a named Self-Eval prompt instead of --shots/--instruction: "
-                                               "zero-shot, or paper (5 demos + the paper's instruction header)",
-                                         choices=tuple(P.PTRUE_PRESETS))
 
 
 @dataclass

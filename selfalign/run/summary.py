@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from selfalign.io import write_json
+from selfalign.store.io import write_json
 
 
 def headline(result: dict) -> dict:

@@ -26,9 +26,10 @@ from typing import Sequence
 import numpy as np
 
 from selfalign.errors import SelfAlignError
-from selfalign.evals.judges import NO_COMMENT, Embedder, Judge, abstains, rouge_l
+from selfalign.evals.judges.base import NO_COMMENT, Judge, abstains, rouge_l, torch_device
+from selfalign.evals.judges.embedding import Embedder
 
-ASSET = Path(__file__).with_name("assets") / "ref_judge.json"
+ASSET = Path(__file__).resolve().parents[1] / "assets" / "ref_judge.json"
 NEGATION = re.compile(r"\b(?:not|no|never|nothing|none|nobody|neither|nor|cannot|false|untrue|myth)\b|n't\b", re.I)
 HEDGE = re.compile(r"\b(?:no evidence|depends|nothing|may|might|some|can|could|not|no one|there is no|there are no|"
                    r"unknown|varies|not necessarily|scientific|actually|myth|only)\b", re.I)
@@ -138,6 +139,10 @@ class OfflineRefJudge(Judge):
         self.embedder = Embedder(model_dir, device=device)
         self.model = RefModel.load(weights)
         self.info_threshold = float(self.model.spec["info_threshold"])
+
+    @classmethod
+    def build(cls, model=None, info_model=None, endpoint=None, api_key_env="OPENAI_API_KEY", device="auto", **kw):
+        return cls(model, device=torch_device(device))
 
     def describe(self) -> dict:
         return {"name": self.name, "embedding_model": self.embedder.model_dir, "weights": str(ASSET.name),

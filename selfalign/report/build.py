@@ -19,8 +19,8 @@ from typing import Optional
 from selfalign.config import Config, opt, require
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.results import compare, load_result
-from selfalign.io import iter_jsonl, output_file, write_text
-from selfalign.report_run import safe_png
+from selfalign.store.io import iter_jsonl, output_file, write_text
+from selfalign.report.run_folder import safe_png
 
 TEXT_FIELDS = ("answer", "response", "generation", "text")
 MAX_JSON_BYTES = 10 * 2 ** 20  # bigger JSON files (tokenizers, model configs) are never results
@@ -74,7 +74,7 @@ def _unique(key: str, taken: dict, path: Path) -> str:
 def load_runs(source: str, name: str, several: bool) -> list[Run]:
     """A recipe run folder: one run per evaluated model (labelled ``name: model`` when several sources are
     compared); anything else: one run."""
-    from selfalign.report_run import is_run_folder, model_labels
+    from selfalign.report.run_folder import is_run_folder, model_labels
 
     path = Path(source)
     if not is_run_folder(path):
@@ -111,7 +111,7 @@ def result_key(summary: dict) -> str:
 def _items_file(report: dict, path: Path, root: Path) -> Path | None:
     """A result's per-option items file (calibrate): beside the result, else where it names, but only inside the
     run's folder."""
-    from selfalign.report_run import inside
+    from selfalign.report.run_folder import inside
 
     if not isinstance(report.get("items"), str):
         return None
@@ -188,7 +188,7 @@ def _f3(v) -> str:
 
 def build_model(runs: list[Run], cfg: ReportConfig) -> dict:
     """Everything the renderers show, as plain data (plots as base64 PNG)."""
-    from selfalign import report_render as R
+    from selfalign.report import render as R
 
     keys = list(dict.fromkeys(k for r in runs for k in r.results))
     columns = [(k, m) for k in keys for m in dict.fromkeys(m for r in runs if k in r.results
@@ -226,8 +226,8 @@ def build_model(runs: list[Run], cfg: ReportConfig) -> dict:
 
 def run_sections(runs: list[Run], keys: list[str], max_examples: int) -> dict:
     """What recipe run folders add: training curves, settings, pair statistics; BioGEN's per-fact decisions."""
-    from selfalign import report_render as R
-    from selfalign.report_run import curves, hyperparameters, pair_stats, training_logs
+    from selfalign.report import render as R
+    from selfalign.report.run_folder import curves, hyperparameters, pair_stats, training_logs
 
     folders = list(dict.fromkeys(r.folder for r in runs if r.folder))
     label = {f: (f.resolve().name if len(folders) > 1 else "") for f in folders}
@@ -271,7 +271,7 @@ def _names(cfg: ReportConfig, sources: list[str]) -> list[str]:
 
 
 def run_report(cfg: ReportConfig) -> dict:
-    from selfalign import report_render as R
+    from selfalign.report import render as R
 
     sources = list(cfg.run_dirs) + list(cfg.runs)
     if not sources:

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from statistics import mean, median
 
-from selfalign.io import iter_jsonl
+from selfalign.store.io import iter_jsonl
 
 MAX_PNG_BYTES = 2 * 2 ** 20
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
