@@ -18,7 +18,7 @@ from selfalign.evals.results import compare, load_result
 from selfalign.run.summary import VERDICTS, verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
-from tables import diff, fmt, md_table  # noqa: E402
+from selfalign.report.tables import diff, fmt, md_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = {"base": ("demo", "base"), "Self-Eval-SKT": ("demo", "aligned"), "Self-Eval-P(True)": ("demo-ptrue", "aligned"),

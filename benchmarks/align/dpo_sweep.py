@@ -40,7 +40,7 @@ from selfalign.stages.sample import SampleConfig, run_sample  # noqa: E402
 from selfalign.stages.score import ScoreConfig, run_score  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
-from tables import diff, fmt, md_table  # noqa: E402
+from selfalign.report.tables import diff, fmt, md_table  # noqa: E402
 
 SOURCE = "bigbench:qa_wikidata"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from selfalign.store.io import read_jsonl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
-from tables import md_table, num  # noqa: E402
+from selfalign.report.tables import md_table, num  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -46,7 +46,7 @@ FULL = {
            "batch_by": "question"},
     "n_boot": 1000,
     "t1_model": "qwen2.5-coder-0.5b",
-    "t1_overrides": {},               # Table 1 sizes live in the recipe files (benchmarks/effect/t1-*.yaml)
+    "t1_overrides": {},               # Table 1 sizes live in t1_study.py
 }
 SMOKE_SIZES = {
     **FULL,
@@ -62,7 +62,7 @@ SMOKE_SIZES = {
                      "eval": {"limit": 2, "max_new_tokens": 8}},
 }
 # Measured on this 2-core machine (2026-11-24, load average 1.5-2, i.e. another worker half-active), qwen2.5-coder-0.5b;
-# smollm2-135m costs about the same on CPU (30 thin layers vs 24: per-layer overhead dominates). See budget.py.
+# smollm2-135m costs about the same on CPU (30 thin layers vs 24: per-layer overhead dominates).
 # Scoring with an adapter (SK-tuned / aligned models) runs at the base model's rate only with the LM-head fix in
 # selfalign/models.py (_contiguous_input); without it, 5-10x slower.
 RATES = {

@@ -22,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
-import tables  # noqa: E402
-from tables import md_table  # noqa: E402
+from selfalign.report import tables  # noqa: E402
+from selfalign.report.tables import md_table  # noqa: E402
 from skt_study import DATA, HELDOUT_TASKS, SK, SKT, TQA_LIMIT  # noqa: E402
 
 from selfalign.selfeval import baselines as B  # noqa: E402

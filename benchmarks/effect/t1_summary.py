@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
 import records  # noqa: E402
-import tables  # noqa: E402
+from selfalign.report import tables  # noqa: E402
 from common import short  # noqa: E402
 from t1_study import ALIGN, CURVE_STEPS, JUDGES, KQA2, KQA_SAMPLE, MC3_JUDGE, MC_EXTRA, MC_LIMIT, MC_TUNE, MC_TUNE_HI, \
     MC_TUNED_LIMIT, T1X, TQA_GEN_LIMIT  # noqa: E402

@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))  # the shared formatter
-from tables import BLANK, md_table  # noqa: E402
+from selfalign.report.tables import BLANK, md_table  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "reliability.md"
 SECTION = "## Bad input"

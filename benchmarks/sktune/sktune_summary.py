@@ -9,7 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "effect"))
 from common import calibration_result  # noqa: E402
-from tables import fmt, md_table  # noqa: E402
+from selfalign.report.tables import fmt, md_table  # noqa: E402
 
 COLUMNS = ("auroc", "ece", "brier", "selection_acc", "direct_acc")
 

@@ -19,7 +19,7 @@ from selfalign.store.provenance import meta
 from selfalign.selfeval.ptrue import p_true
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
-from tables import md_table  # noqa: E402
+from selfalign.report.tables import md_table  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "results"
 

@@ -29,7 +29,7 @@ from selfalign.store.provenance import meta
 
 OUT = Path(__file__).resolve().parents[1] / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
-from tables import md_table  # noqa: E402
+from selfalign.report.tables import md_table  # noqa: E402
 
 
 def prompts(k: int) -> list[str]:

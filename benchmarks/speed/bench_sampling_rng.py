@@ -33,7 +33,7 @@ from selfalign.engines.hf import HFEngine
 from selfalign.store.provenance import meta
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
-from tables import md_table  # noqa: E402
+from selfalign.report.tables import md_table  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "results"
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
-from tables import md_table  # noqa: E402
+from selfalign.report.tables import md_table  # noqa: E402
 
 
 def rows_file(n: int) -> Path:

@@ -29,7 +29,7 @@ from selfalign.selfeval.prompt import SelfEvalPrompt
 from selfalign.selfeval.ptrue import build_prompt, p_true
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
-from tables import md_table  # noqa: E402
+from selfalign.report.tables import md_table  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "results"
 PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -26,7 +26,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "truthfulqa_mc_crosscheck.md"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
-from tables import md_table, num  # noqa: E402
+from selfalign.report.tables import md_table, num  # noqa: E402
 
 
 def harness_configs(data_file: Path) -> list[dict]:

@@ -16,7 +16,7 @@ from selfalign.evals.results import compare, load_result, summarize
 from selfalign.evals.truthfulqa_mc import load_questions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
-from tables import diff, fmt, md_table  # noqa: E402
+from selfalign.report.tables import diff, fmt, md_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 MC = ("mc1", "mc2", "selfeval_mc1")

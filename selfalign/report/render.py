@@ -9,6 +9,8 @@ import io
 import tempfile
 from pathlib import Path
 
+from selfalign.report.tables import interval, num
+
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:.6em 0 1.6em}th,td{border:1px solid #ccc;padding:.3em .6em;vertical-align:top}
 th{background:#f2f2f2}td.num{text-align:right;white-space:nowrap}small{color:#666}
@@ -109,16 +111,12 @@ def curves_png(title: str, panels: list[dict]) -> str:
 
 
 # --- cell formats ------------------------------------------------------------------------------------------
-def _f(v, sign=False) -> str:
-    return "n/a" if v is None else (f"{v:+.3f}" if sign else f"{v:.3f}")
-
-
 def metric_cell(m: dict | None) -> tuple[str, str]:
     """(value, "[low, high] n=N") of a results metric."""
     if not m or m.get("value") is None:
         return "n/a", ""
-    ci = f"[{_f(m.get('ci_low'))}, {_f(m.get('ci_high'))}]" if m.get("ci_low") is not None else ""
-    return _f(m["value"]), f"{ci} n={m.get('n')}".strip()
+    ci = interval(m.get("ci_low"), m.get("ci_high"), missing="n/a") if m.get("ci_low") is not None else ""
+    return num(m["value"], missing="n/a"), f"{ci} n={m.get('n')}".strip()
 
 
 def diff_cell(d: dict | None) -> tuple[str, str, str]:
@@ -127,8 +125,8 @@ def diff_cell(d: dict | None) -> tuple[str, str, str]:
         return "n/a", "", ""
     lo, hi = d.get("ci_low"), d.get("ci_high")
     cls = "pos" if lo is not None and lo > 0 else "neg" if hi is not None and hi < 0 else ""
-    ci = f"[{_f(lo, True)}, {_f(hi, True)}]" if lo is not None else ""
-    return _f(d["diff"], True), f"{ci} n={d.get('n')}".strip(), cls
+    ci = interval(lo, hi, sign=True, missing="n/a") if lo is not None else ""
+    return num(d["diff"], sign=True, missing="n/a"), f"{ci} n={d.get('n')}".strip(), cls
 
 
 RUN_FIELDS = ("name", "model", "adapter", "commit", "time", "source")

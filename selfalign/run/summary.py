@@ -3,21 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from selfalign.report.tables import diff, fmt
 from selfalign.store.io import write_json
 
 
 def headline(result: dict) -> dict:
     """{metric: {value, ci_low, ci_high, n}} of an evaluation result (``evals.results``' shape)."""
     return {k: v for k, v in (result.get("metrics") or {}).items() if isinstance(v, dict)}
-
-
-def fmt(m: dict | None, digits: int = 3) -> str:
-    if not m or m.get("value") is None:
-        return "–"
-    s = f"{m['value']:.{digits}f}"
-    if m.get("ci_low") is not None:
-        s += f" [{m['ci_low']:.{digits}f}, {m['ci_high']:.{digits}f}]"
-    return s
 
 
 def collect(eval_steps) -> dict:
@@ -53,7 +45,7 @@ def write_summary(run_dir: Path, eval_steps) -> str | None:
                 if m != "base" and base and rows and base[1]:
                     d = compare(rows, base[1], metric)
                     if d["diff"] is not None:
-                        diffs.append(f"{m} {d['diff']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]")
+                        diffs.append(f"{m} {diff(d)}")
                         data.setdefault(task, {}).setdefault("diffs", {}).setdefault(metric, {})[m] = d
             cells = [fmt(heads.get(m, {}).get(metric)) for m in _labels(results)]
             lines.append(f"| {task} | {metric} | " + " | ".join(cells) + f" | {'; '.join(diffs) or '–'} |")
@@ -76,8 +68,8 @@ VERDICTS = {("knowledge-qa", "accuracy"): ("Factuality", "accuracy against the g
 
 def verdict(what: str, measure: str, model: str, d: dict) -> str:
     """One plain sentence on a paired difference: did the measure move, by how much, is the interval clear of 0."""
-    diff, lo, hi = d["diff"], d["ci_low"], d["ci_high"]
-    span = f"{diff:+.3f} [{lo:+.3f}, {hi:+.3f}], paired over {d['n']} held-out prompts"
+    lo, hi = d["ci_low"], d["ci_high"]
+    span = f"{diff(d)}, paired over {d['n']} held-out prompts"
     if lo > 0:
         return f"**{what} rose** for {model}: {measure} changed by {span}; the interval excludes 0."
     if hi < 0:

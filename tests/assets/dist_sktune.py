@@ -1,4 +1,4 @@
-"""`selfalign sk-tune` under accelerate (used by tests/test_distributed.py)."""
+"""`selfalign sk-tune` under accelerate (used by tests/stages/test_align_distributed.py)."""
 import sys
 
 import torch

@@ -166,7 +166,7 @@ def test_demo_recipe_summary_has_both_measures_and_a_verdict(tmp_path, gen_root,
     from selfalign.run.pipeline import RunConfig, run_recipe
     from selfalign.run.recipe import load_recipe
 
-    RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+    RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
     r = load_recipe(str(RECIPES_DIR / "demo.yaml"))
     assert r["eval"]["tasks"] == ["knowledge-qa"] and r["eval"]["knowledge-qa"]["split"] == "heldout"
     assert r["score"]["model"] == r["eval"]["knowledge-qa"]["verifier"] == "smollm2-135m-skt"  # one judge for all

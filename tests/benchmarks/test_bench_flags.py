@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "align"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "align"))
 import dpo_sweep as D  # noqa: E402
 
 

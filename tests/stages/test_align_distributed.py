@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ASSET = Path(__file__).resolve().parent / "assets" / "dist_align.py"
+ASSET = Path(__file__).resolve().parents[1] / "assets" / "dist_align.py"
 
 
 @pytest.mark.skipif(shutil.which("accelerate", path=os.path.dirname(sys.executable)) is None,

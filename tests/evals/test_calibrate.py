@@ -223,7 +223,7 @@ def test_old_calibrate_reports_upgrade_to_the_results_shape_for_the_benchmark_re
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks" / "effect"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "effect"))
     from common import calibration_result
 
     data = tmp_path / "mc.jsonl"

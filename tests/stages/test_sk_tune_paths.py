@@ -1,5 +1,5 @@
 """SK-Tuning and every P(True) reader share one answer-token definition; the cached-trunk path equals the plain
-path; the schedule, clipping and checkpoints are on (generative SK data: test_skdata_generative.py)."""
+path; the schedule, clipping and checkpoints are on (generative SK data: test_sk_data_generative.py)."""
 from __future__ import annotations
 
 import json

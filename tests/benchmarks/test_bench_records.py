@@ -2,7 +2,7 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "effect"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "effect"))
 import records as R  # noqa: E402
 
 

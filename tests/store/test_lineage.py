@@ -131,7 +131,7 @@ def test_lock_held_by_a_live_process_is_respected(tmp_path):
     out = tmp_path / "o.jsonl"
     holder = subprocess.Popen([sys.executable, "-c", f"""
 import sys, time
-sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent.parent)!r})
+sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parents[2])!r})
 from selfalign.store.locks import OutputLock
 with OutputLock({str(out)!r}):
     print("held", flush=True)

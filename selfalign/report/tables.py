@@ -1,14 +1,11 @@
-"""The one Markdown formatter of the benchmark summaries: tables, numbers, values with intervals and paired
-differences. A script in a study folder imports it after
-``sys.path.insert(0, str(Path(__file__).resolve().parents[1]))``.
+"""The one table formatter: numbers, values with their intervals, paired differences, Markdown tables. Used by the
+recipe summary (``run.summary``), the report (``report.render``) and every benchmark summary.
 
 Every cell function takes ``digits`` (3 unless a table was published with other precision) and ``missing``, the
-text of an absent value: "–" (the recipe summary's, ``selfalign.run.summary.fmt``) or "-" where a table was published
-with it. An interval is read from ``ci_low``/``ci_high`` (the evaluations' results) or ``low``/``high`` (the
-effect studies' own dicts)."""
+text of an absent value: "–" (the recipe summary's), "n/a" (the report's) or "-" where a table was published with
+it. An interval is read from ``ci_low``/``ci_high`` (the evaluations' results) or ``low``/``high`` (the effect
+studies' own dicts)."""
 from __future__ import annotations
-
-from selfalign.run.summary import fmt as _summary_fmt
 
 
 def _bounds(m: dict):
@@ -33,13 +30,18 @@ def num(x, digits: int = 3, missing: str = "–", sign: bool = False) -> str:
     return missing if x is None else f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
 
 
+def interval(lo, hi, digits: int = 3, sign: bool = False, missing: str = "–") -> str:
+    """"[0.480, 0.544]" (``sign``: "[-0.008, +0.046]")."""
+    return f"[{num(lo, digits, missing, sign)}, {num(hi, digits, missing, sign)}]"
+
+
 def fmt(m: dict | None, digits: int = 3, missing: str = "–") -> str:
     """A value with its interval, "0.512 [0.480, 0.544]" (no interval: "0.512"), of ``{value, ci_low, ci_high}``
-    (or ``low``/``high``); ``missing`` for no value. The recipe summary's own format (``selfalign.run.summary.fmt``)."""
+    (or ``low``/``high``); ``missing`` for no value."""
     if not m or m.get("value") is None:
         return missing
     lo, hi = _bounds(m)
-    return _summary_fmt({"value": m["value"], "ci_low": lo, "ci_high": hi}, digits)
+    return num(m["value"], digits) + ("" if lo is None else " " + interval(lo, hi, digits))
 
 
 def diff(d: dict | None, digits: int = 3, missing: str = "–") -> str:
@@ -49,4 +51,4 @@ def diff(d: dict | None, digits: int = 3, missing: str = "–") -> str:
         return missing
     lo, hi = _bounds(d)
     s = num(d["diff"], digits, sign=True)
-    return s if lo is None else f"{s} [{num(lo, digits, sign=True)}, {num(hi, digits, sign=True)}]"
+    return s if lo is None else f"{s} {interval(lo, hi, digits, sign=True)}"

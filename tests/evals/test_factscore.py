@@ -17,7 +17,7 @@ from selfalign.evals.factscore import NO_KNOWLEDGE, BioGenEvalConfig, is_abstain
 from selfalign.evals.knowledge import SPECIAL_SEPARATOR, KnowledgeSource, chunk
 from selfalign.selfeval.consistency import content_words
 
-ASSETS = Path(__file__).parent / "assets"
+ASSETS = Path(__file__).parents[1] / "assets"
 KNOWLEDGE = ASSETS / "bio_knowledge.jsonl"
 ANSWERS = ASSETS / "bio_answers.jsonl"
 

@@ -11,7 +11,7 @@ from selfalign.cli import main
 from selfalign.run.pipeline import RunConfig, plan, run_recipe
 from selfalign.run.recipe import load_recipe
 
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
 def _recipe(tmp_path, tiny_model_dir, prompts_file, **changes):

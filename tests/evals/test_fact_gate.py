@@ -8,7 +8,7 @@ from selfalign.evals.fact_gate import GATE_MIN, gate, gate_warning, plant_facts,
 from selfalign.evals.factscore import BioGenEvalConfig, run_biogen_eval
 from selfalign.evals.knowledge import KnowledgeSource
 
-ASSETS = Path(__file__).parent / "assets"
+ASSETS = Path(__file__).parents[1] / "assets"
 KNOWLEDGE = ASSETS / "bio_knowledge.jsonl"
 ANSWERS = ASSETS / "bio_answers.jsonl"
 
