@@ -30,6 +30,7 @@ from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.judges import make_judge
 from selfalign.evals.judges.base import abstains
+from selfalign.registry import JUDGES
 from selfalign.evals.results import rows_path
 from selfalign.store.io import JsonlAppender, iter_jsonl, write_json
 from selfalign.metrics import bootstrap_ci
@@ -52,7 +53,8 @@ class JudgeCheckConfig(ModelArgs):
                                     "task.json whose examples have target_scores (options scored 1 are correct)")
     split: str = opt("test", "TruthfulQA split of the paper: test, valid, train, all (not for BIG-bench files)")
     limit: Optional[int] = opt(None, "first N questions only")
-    judge: str = opt("offline-ref", "judge to validate: offline-ref, offline, lm-ref, hf, openai")
+    judge: str = opt("offline-ref", "judge to validate: offline-ref, offline, lm-ref, hf, openai",
+                     choices=JUDGES.names)
     judge_model: Optional[str] = opt(None, "hf/lm-ref: model spec; openai: model name; offline*: embedding dir")
     judge_info_model: Optional[str] = opt(None, "hf/openai: informativeness judge")
     judge_endpoint: Optional[str] = opt(None, "openai: base URL of an OpenAI-compatible API (…/v1)")

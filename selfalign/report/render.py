@@ -290,7 +290,7 @@ def html_sections(model: dict) -> list[str]:
             fin = ", ".join(f"{k} {_fmt(v)}" for k, v in _final(t).items())
             h.append(f'<figure><img alt="training curves: {esc(_where(t["run"], t["stage"]))}" '
                      f'src="data:image/png;base64,{t["png"]}"><figcaption>{esc(_where(t["run"], t["stage"]))}: '
-                     f'{t["steps"]} steps; last: {esc(fin)}</figcaption></figure>')
+                     f'{esc(t["steps"])} steps; last: {esc(fin)}</figcaption></figure>')
     if model.get("settings"):
         h.append('<h2 id="hyperparameters">Hyperparameters</h2><p>The settings each stage ran with (the recipe\'s '
                  "keys and the runner's wiring; RUN = the run folder).</p>")

@@ -77,13 +77,17 @@ def hyperparameters(run: Path) -> dict:
     return out
 
 
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 def training_logs(run: Path) -> dict:
     """{stage: [log rows]} of the trained stages."""
     out = {}
     for stage in TRAINED:
         path = run / stage / "model" / "train_log.jsonl"
         if path.is_file():
-            out[stage] = [r for r in iter_jsonl(path) if isinstance(r, dict) and "step" in r]
+            out[stage] = [r for r in iter_jsonl(path) if isinstance(r, dict) and _number(r.get("step"))]
     return {k: v for k, v in out.items() if v}
 
 

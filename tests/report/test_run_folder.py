@@ -105,6 +105,21 @@ def test_run_folder_report_sections(run_dir, tmp_path):
     assert "calibrate: planted" in text and outside not in page
 
 
+def test_a_training_log_step_is_a_number_never_markup(run_dir, tmp_path):
+    """A hand-edited train_log.jsonl whose ``step`` holds markup is left out of the curves, never written live."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    with (run / "align" / "model" / "train_log.jsonl").open("a") as f:
+        f.write(json.dumps({"step": EVIL, "loss": 0.5}) + "\n")
+    out, md = tmp_path / "r.html", tmp_path / "r.md"
+    run_report(ReportConfig(run_dirs=[str(run)], output=str(out), markdown=str(md), n_boot=20))
+    assert "<script" not in out.read_text() and "<script" not in md.read_text()
+    last = [json.loads(x) for x in (run_dir / "align" / "model" / "train_log.jsonl").read_text().splitlines()][-1]
+    assert f"| align | {last['step']} | loss" in md.read_text()  # the last numeric step, as before
+
+
 def test_cli_positional_run_dirs_and_default_output(run_dir, tmp_path, capsys):
     copy = tmp_path / "demo"
     shutil.copytree(run_dir, copy)
