@@ -28,6 +28,7 @@ from selfalign.store.lineage import TrackedOutput, settings_of, stamp
 from selfalign.store.provenance import meta
 from selfalign.store.progress import run_chunks
 from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
+from selfalign.store.lineage import check_not_input
 
 TASK = "calibrate"
 N_BINS = 10
@@ -210,6 +211,7 @@ def run_calibrate(cfg: CalibrateConfig, engine=None) -> dict:
 
     require(cfg, "data", "output")
     output_file(cfg.output)
+    check_not_input([cfg.output, *output_paths(cfg.output)], [cfg.data, cfg.data.removeprefix("sk:")])
     engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
     questions = _generative_questions(cfg, engine) if _generative(cfg.data) else load_mc(cfg.data, cfg.split, cfg.limit)
     items = [{"id": str(q["id"]), "option_idx": k, "question": q["question"], "option": o["text"], "label": o["label"]}

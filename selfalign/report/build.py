@@ -21,6 +21,7 @@ from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.results import compare, load_result
 from selfalign.store.io import iter_jsonl, output_file, write_text
 from selfalign.report.run_folder import safe_png
+from selfalign.store.lineage import check_not_input
 
 TEXT_FIELDS = ("answer", "response", "generation", "text")
 MAX_JSON_BYTES = 10 * 2 ** 20  # bigger JSON files (tokenizers, model configs) are never results
@@ -281,6 +282,7 @@ def run_report(cfg: ReportConfig) -> dict:
     out = output_file(cfg.output or Path(sources[0]) / "report.html")
     if cfg.markdown:
         output_file(cfg.markdown)
+    check_not_input([out, cfg.markdown], sources)
     runs = [r for src, name in zip(sources, _names(cfg, sources)) for r in load_runs(src, name, len(sources) > 1)]
     model = build_model(runs, cfg)
     write_text(out, R.to_html(model))

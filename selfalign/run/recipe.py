@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from selfalign import registry
 from selfalign.config import Config, ModelArgs, check_key, opt
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.store.io import read_text
+from selfalign.store.io import parse_yaml, read_text
 
 SHARED = ("model", "adapter", "engine", "device", "dtype", "trust_remote_code", "allow_pickle", "seed")
 
@@ -23,11 +23,9 @@ def top_keys() -> set[str]:
 
 def _value(text: str):
     """An override's value as YAML reads it, with numbers PyYAML leaves as text (``1e-4``) made numbers."""
-    import yaml
-
     try:
-        v = yaml.safe_load(text)
-    except yaml.YAMLError:
+        v = parse_yaml(text, "override")
+    except InputError:
         return text
     if isinstance(v, str):
         for tp in (int, float):
@@ -62,14 +60,7 @@ def apply_overrides(recipe: dict, overrides, where: str) -> dict:
 
 
 def load_recipe(path: str, overrides=()) -> dict:
-    import yaml
-
-    text = read_text(path, "recipe")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise InputError(path, f"not valid YAML ({getattr(e, 'problem', e)})", mark.line + 1 if mark else None) from None
+    data = parse_yaml(read_text(path, "recipe"), path)
     if not isinstance(data, dict):
         raise InputError(path, "a recipe is a mapping of keys to values")
     data = apply_overrides(data, overrides, path)

@@ -26,6 +26,7 @@ from selfalign.store.io import JsonlAppender, iter_jsonl, iter_numbered, output_
 from selfalign.store.progress import run_chunks
 from selfalign.store.provenance import meta, meta_path
 from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
+from selfalign.store.lineage import check_not_input
 
 RULES = ("top", "threshold")
 
@@ -203,6 +204,7 @@ def run_mc_data(cfg: MCDataConfig, engine=None) -> dict:
     require(cfg, "data", "output")
     for path in output_paths(cfg.output).values():  # a directory or an unwritable folder: one line, before any work
         output_file(path)
+    check_not_input([*output_paths(cfg.output).values(), scores_path(cfg.output)], [cfg.data, cfg.scores])
     t0 = time.time()
     questions = load_questions(cfg)
     model_info, judge = None, None

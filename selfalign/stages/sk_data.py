@@ -29,6 +29,7 @@ from selfalign.data.questions import add_distractors
 from selfalign.data.splits import fewshot_prompt, pick_demos
 from selfalign.text import match_targets, matches, normalize
 from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
+from selfalign.store.lineage import check_not_input
 
 MODES = ("options", "samples")
 SPLITS = ("train", "heldout", "heldout_task")
@@ -218,6 +219,7 @@ def progress_path(output: str) -> Path:
 def run_sk_data(cfg: SKDataConfig, engine=None) -> dict:
     """Build the SK-Tuning preference files; returns counts per split and label."""
     _check(cfg)
+    check_not_input(output_paths(cfg.output).values(), cfg.sources)
     questions, skipped_tasks = select_questions(cfg)
     paths = output_paths(cfg.output)
     model_info = None

@@ -133,14 +133,14 @@ def test_one_option_and_missing_scores_name_file_and_line(tmp_path, mc_file, sco
 def test_fresh_judge_pass_matches_p_true(tmp_path, mc_file, tiny_engine):
     from selfalign.selfeval.ptrue import p_true
 
-    out = tmp_path / "mc.jsonl"
+    out = tmp_path / "rows.jsonl"  # not the questions file, mc.jsonl: an output may not be one of its inputs
     run_mc_data(MCDataConfig(data=str(mc_file), output=str(out), heldout_fraction=0.5, batch_size=2),
                 engine=tiny_engine)
     scored = _read(scores_path(out))
     assert len(scored) == 9 and "label" not in scored[0]
     want = p_true(tiny_engine, [(q["question"], o["text"]) for q in QUESTIONS for o in q["options"]])
     assert [r["p_true"] for r in scored] == pytest.approx([x.p_true for x in want], abs=1e-5)
-    rows = _read(out) + _read(tmp_path / "mc.heldout.jsonl")
+    rows = _read(out) + _read(tmp_path / "rows.heldout.jsonl")
     assert len(rows) == 9 and {r["split"] for r in rows} <= {"train", "heldout"}
     for qid in ("q0", "q1", "q2"):  # a question's rows share one split; top rule: one true option each
         mine = [r for r in rows if r["id"] == qid]

@@ -153,3 +153,26 @@ def test_an_unexpected_os_error_is_one_line(tmp_path, monkeypatch, capsys):
     src.write_text('{"id": "a", "prompt": "p", "response": "r", "score": 1}\n')
     assert main(["pairs", "--input", str(src), "--output", str(tmp_path / "p.jsonl")]) == 2
     assert capsys.readouterr().err == "selfalign pairs: error: /somewhere/x: Permission denied\n"
+
+
+# --- YAML: one bounded reader (recipes and overrides) ---------------------------------------------------------
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")) + "name: *i\n"
+
+
+@pytest.mark.parametrize("text, line, says", [
+    ("name: x\nsample:\n  n: 2\n  n: 3\n", 4, "duplicate key 'n'"),
+    ("name: x\n1: y\n", 2, "key 1 must be a string"),
+    ("name: x\nnull: y\n", 2, "key None must be a string"),
+    (BOMB, None, "more than 100000 values once its aliases are expanded"),
+    ("name: " + "[" * 3000 + "]" * 3000 + "\n", None, "nested"),
+])
+def test_a_recipe_yaml_is_read_bounded_and_strict(text, line, says, tmp_path, capsys):
+    from selfalign.cli import main
+
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    assert main(["run", str(path), "--dry-run"]) == 2  # the alias bomb is refused while counted, never expanded
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0] and str(path) in err[0]
+    assert (f":{line}" in err[0]) if line else True
