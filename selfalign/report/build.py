@@ -57,7 +57,7 @@ def _is_result(path: Path, explicit: bool) -> bool:
         if not explicit and path.stat().st_size > MAX_JSON_BYTES:
             return False
         obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         if explicit:
             raise InputError(path, f"not a readable JSON result ({type(e).__name__})") from None
         return False

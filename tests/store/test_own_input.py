@@ -47,3 +47,11 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(case, tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is the input file" in err[0] and "Traceback" not in err[0]
     assert {k: p.read_bytes() for k, p in files.items()} == before
+
+
+def test_a_result_nested_too_deep_is_one_line(tmp_path, capsys):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["report", str(deep), "--output", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "deep.json" in err[0] and "RecursionError" in err[0]
