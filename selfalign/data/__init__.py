@@ -46,6 +46,12 @@ def load_prompts(source: str, split: str | None = None, limit: int | None = None
             raise SelfAlignError("--split applies to named data sets (truthfulqa), not to a JSONL file")
         rows = read_jsonl(source, required=["id", ("question", "prompt")], unique=lambda r: str(r["id"]),
                           fields=["question", "prompt"])
+        from selfalign.errors import InputError
+        from selfalign.store.io import line_numbers
+
+        for r, n in zip(rows, line_numbers(source)):
+            if not str(r.get("prompt") or "").strip() and not str(r.get("question") or "").strip():
+                raise InputError(source, "a prompt row needs a non-empty 'question' or 'prompt'", n)
     if limit:
         rows = rows[:limit]
     if not rows:

@@ -17,7 +17,6 @@ is below ``PROXY_BELOW`` is flagged "proxy" wherever its %True is shown.
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from selfalign.evals.judges import make_judge
 from selfalign.evals.judges.base import abstains
 from selfalign.registry import JUDGES
 from selfalign.evals.results import rows_path
-from selfalign.store.io import JsonlAppender, iter_jsonl, write_json
+from selfalign.store.io import JsonlAppender, iter_jsonl, read_json, write_json
 from selfalign.metrics import bootstrap_ci
 from selfalign.store.progress import run_chunks
 from selfalign.store.provenance import meta
@@ -53,7 +52,7 @@ class JudgeCheckConfig(ModelArgs):
     data: Optional[str] = opt(None, "TruthfulQA CSV (default: the shared data, else the hub) or a BIG-bench "
                                     "task.json whose examples have target_scores (options scored 1 are correct)")
     split: str = opt("test", "TruthfulQA split of the paper: test, valid, train, all (not for BIG-bench files)")
-    limit: Optional[int] = opt(None, "first N questions only")
+    limit: Optional[int] = opt(None, "first N questions only", min=1, hint="leave it out for all questions")
     judge: str = opt("offline-ref", "judge to validate: offline-ref, offline, lm-ref, hf, openai",
                      choices=JUDGES.names)
     judge_model: Optional[str] = opt(None, "hf/lm-ref: model spec; openai: model name; offline*: embedding dir")
@@ -61,8 +60,8 @@ class JudgeCheckConfig(ModelArgs):
     judge_endpoint: Optional[str] = opt(None, "openai: base URL of an OpenAI-compatible API (…/v1)")
     judge_api_key_env: str = opt("OPENAI_API_KEY", "openai: name of the environment variable holding the API key")
     probe: bool = opt(True, "add the negation probe and the planted non-answers")
-    n_boot: int = opt(1000, "bootstrap resamples for the 95% intervals")
-    seed: int = opt(0, "bootstrap seed")
+    n_boot: int = opt(1000, "bootstrap resamples for the 95% intervals; 0 = none", min=0)
+    seed: int = opt(0, "bootstrap seed", min=0)
 
 
 def _negate(text: str) -> str:
@@ -77,9 +76,11 @@ def load_questions(path: str | None, split: str = "test", limit: int | None = No
     if path and Path(path).suffix == ".json":
         p = Path(path)
         try:
-            examples = json.loads(p.read_text())["examples"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            examples = read_json(p, "BIG-bench task")["examples"]
+        except (KeyError, TypeError) as e:
             raise InputError(p, f"not a BIG-bench task with 'examples' ({e})") from None
+        if not isinstance(examples, list):
+            raise InputError(p, f"'examples' must be a list, got {type(examples).__name__}")
         qs = []
         for i, ex in enumerate(examples):
             ts = ex.get("target_scores") if isinstance(ex, dict) else None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from selfalign.config import ModelArgs, opt, require
+from selfalign.errors import SelfAlignError
 from selfalign.engines import GenerationConfig, make_engine
 from selfalign.evals.results import rows_path, save_result
 from selfalign.store.io import iter_jsonl
@@ -97,6 +98,8 @@ def run_knowledge_qa(cfg: KnowledgeQAConfig, engine=None, verifier=None) -> dict
     require(cfg, "output")
     items = load_knowledge_qa(cfg.data.split(":", 1)[1], cfg.split)
     items = items[:cfg.limit] if cfg.limit else items
+    if not items:
+        raise SelfAlignError(f"{cfg.data}: no prompts in split {cfg.split!r}; nothing to evaluate")
     engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
     judge = None
     if cfg.selfeval:  # the evaluated model itself unless another judge is named

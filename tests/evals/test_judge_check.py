@@ -157,3 +157,25 @@ def test_truthfulqa_gen_carries_the_judge_validation(tmp_path, monkeypatch):
     assert v["balanced_accuracy"] == 1.0 and not v["proxy"] and v["source"] == str(tmp_path / "c.json")
     with pytest.raises(InputError, match="validates judge 'oracle', not 'yes'"):
         judge_validation(cfg, YesJudge())
+
+
+@pytest.mark.parametrize("flags, says", [(["--limit", "0"], "--limit must be at least 1"),
+                                         (["--limit", "-1"], "--limit must be at least 1"),
+                                         (["--n-boot", "-5"], "--n-boot must be at least 0"),
+                                         (["--seed", "-3"], "--seed must be at least 0")])
+def test_judge_check_ranges_are_one_line(flags, says, tmp_path, capsys):
+    from selfalign.cli import main
+
+    assert main(["eval", "judge-check", "--output", str(tmp_path / "r.json"), *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0]
+
+
+def test_judge_check_examples_not_a_list_is_one_line(tmp_path, capsys):
+    from selfalign.cli import main
+
+    task = tmp_path / "task.json"
+    task.write_text(json.dumps({"examples": 5}))
+    assert main(["eval", "judge-check", "--data", str(task), "--output", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'examples' must be a list" in err[0]

@@ -215,3 +215,14 @@ def test_relation_majority_shortcut_answers_each_relation_with_its_commonest_tra
     assert got["n"] == len(held) > 10 and got["value"] == pytest.approx(sum(want) / len(want))
     five = relation_majority("two", limit=5, n_boot=0)
     assert five["n"] == 5 and five["value"] == pytest.approx(sum(want[:5]) / 5)
+
+
+def test_an_empty_split_is_an_error_not_null_metrics(tmp_path, monkeypatch):
+    from selfalign.data import knowledge_qa as kq
+    from selfalign.errors import SelfAlignError
+    from selfalign.evals.knowledge_qa import KnowledgeQAConfig, run_knowledge_qa
+
+    monkeypatch.setattr(kq, "load_knowledge_qa", lambda task, split: [])
+    with pytest.raises(SelfAlignError, match="no prompts in split 'heldout'"):
+        run_knowledge_qa(KnowledgeQAConfig(output=str(tmp_path / "r.json"), split="heldout"))
+    assert not (tmp_path / "r.json").exists()
