@@ -8,6 +8,7 @@ malformed JSON, a row whose fields have the wrong JSON types (``FIELDS``), an ou
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence
@@ -40,6 +41,14 @@ def _names(required: Sequence[str | tuple[str, ...]], fields: Sequence[str] = ()
     return tuple(dict.fromkeys(n for n in [*flat, *fields] if n in FIELDS))
 
 
+def _finite(v) -> bool:
+    """Not infinite and not too large for a float (NaN passes: a sample whose judge gave none, left unscored)."""
+    try:
+        return not math.isinf(float(v))
+    except OverflowError:
+        return False
+
+
 def check_fields(row: dict, path, line: Optional[int], names: Sequence[str]) -> None:
     """InputError naming ``path``:``line`` for the first of ``names`` whose JSON type in ``row`` is not FIELDS'."""
     for name in names:
@@ -54,6 +63,9 @@ def check_fields(row: dict, path, line: Optional[int], names: Sequence[str]) -> 
         ok = isinstance(v, types) and not (isinstance(v, bool) and name != "label")
         if name == "label":
             ok = v in (0, 1) and not isinstance(v, float)
+        elif ok and float in types and not _finite(v):  # Infinity, or a 400-digit integer
+            raise InputError(path, f"{name} must be a finite number or NaN, got {str(v)[:20]}{'...' if len(str(v)) > 20 else ''}",
+                             line)
         if not ok:
             shown = json.dumps(v, ensure_ascii=False)
             shown = shown if len(shown) <= 40 else shown[:37] + "..."
@@ -221,12 +233,22 @@ def iter_numbered(path: Path, required: Sequence[str | tuple[str, ...]] = (),
                 raise InputError(path, f"malformed JSON ({e.msg} at column {e.colno})", lineno) from None
             if not isinstance(row, dict):
                 raise InputError(path, f"expected a JSON object, got {type(row).__name__}", lineno)
+            if "\\ud" in line.lower() and not _encodable(row):
+                raise InputError(path, "holds a lone surrogate escape (such as \\ud800), which is not text", lineno)
             for field in required:
                 names = field if isinstance(field, tuple) else (field,)
                 if not any(n in row and row[n] is not None for n in names):
                     raise InputError(path, "missing field " + " or ".join(repr(n) for n in names), lineno)
             check_fields(row, path, lineno, typed)
             yield lineno, row
+
+
+def _encodable(row: dict) -> bool:
+    try:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 # --- writing -----------------------------------------------------------------------------------------------

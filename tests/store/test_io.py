@@ -176,3 +176,26 @@ def test_a_recipe_yaml_is_read_bounded_and_strict(text, line, says, tmp_path, ca
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says in err[0] and str(path) in err[0]
     assert (f":{line}" in err[0]) if line else True
+
+
+def test_a_lone_surrogate_is_one_line_and_leaves_no_tmp(tmp_path, capsys):
+    scores = tmp_path / "scores.jsonl"
+    good = {"id": "q", "sample_idx": 0, "question": "Q?", "response": "A", "score": 0.5}
+    scores.write_text(json.dumps(good) + "\n" + json.dumps({**good, "sample_idx": 1}).replace('"A"', '"\\ud800"')
+                      + "\n")
+    with pytest.raises(InputError, match="lone surrogate") as e:
+        sio.read_jsonl(scores)
+    assert f"{scores}:2:" in str(e.value)
+    assert main(["pairs", "--input", str(scores), "--output", str(tmp_path / "pairs.jsonl")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{scores}:2" in err[0] and "lone surrogate" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.jsonl"]
+
+
+@pytest.mark.parametrize("score", ["1" + "0" * 400, "Infinity", "-Infinity"])
+def test_an_infinite_or_huge_score_is_one_line(score, tmp_path):
+    """(NaN stays allowed: a sample without a score, counted by pairs as unscored.)"""
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"id": "q", "question": "Q?", "response": "A", "score": %s}\n' % score)
+    with pytest.raises(InputError, match=r":1: score must be a finite number"):
+        sio.read_jsonl(path, fields=["score"])
