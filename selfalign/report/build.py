@@ -62,6 +62,10 @@ def _is_result(path: Path, explicit: bool) -> bool:
             raise InputError(path, f"not a readable JSON result ({type(e).__name__})") from None
         return False
     if isinstance(obj, dict) and "task" in obj and "metrics" in obj:
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate escape (\ud800) is not text: it could not be written back
+            raise InputError(path, "holds a lone surrogate escape (such as \\ud800), which is not text") from None
         return True
     if explicit:
         raise InputError(path, "not an evaluation result (no 'task'/'metrics')")

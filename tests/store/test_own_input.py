@@ -55,3 +55,12 @@ def test_a_result_nested_too_deep_is_one_line(tmp_path, capsys):
     assert main(["report", str(deep), "--output", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "deep.json" in err[0] and "RecursionError" in err[0]
+
+
+def test_a_result_with_a_lone_surrogate_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "r.json"
+    bad.write_text(json.dumps(RESULT).replace('"calibrate"', '"\\ud800"'))
+    assert main(["report", str(bad), "--output", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lone surrogate" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
