@@ -36,6 +36,7 @@ from selfalign.metrics import bootstrap_ci
 from selfalign.store.progress import run_chunks
 from selfalign.store.provenance import meta
 from selfalign.store.lineage import check_not_input
+from selfalign.store.locks import OutputLock
 
 TASK = "judge-check"
 ASSET_VALIDATION = Path(__file__).with_name("assets") / "judge_validation.json"  # benchmarks/judges/judges.py writes it
@@ -197,6 +198,11 @@ def proxy_line(v: dict) -> str:
 def run_judge_check(cfg: JudgeCheckConfig, judge=None) -> dict:
     require(cfg, "output")
     check_not_input([cfg.output, rows_path(cfg.output)], [cfg.data])
+    with OutputLock(cfg.output):  # one writer of the rows file and the result
+        return _judge_check(cfg, judge)
+
+
+def _judge_check(cfg: JudgeCheckConfig, judge) -> dict:
     questions = load_questions(cfg.data, cfg.split, cfg.limit)
     items = check_items(questions, cfg.probe)
     judge = judge or make_judge(cfg.judge, model=cfg.judge_model, info_model=cfg.judge_info_model,

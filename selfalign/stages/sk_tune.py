@@ -30,6 +30,7 @@ from selfalign.stages.sk_tune_batches import (epoch_steps, make_batches, plan_fi
 from selfalign.stages.sk_tune_trunk import CACHE as ENCODE_CACHE, encode_rows  # noqa: F401 - encode_rows: API
 from selfalign.training.lora import LOG, SUMMARY, LoraArgs, accelerator, finished_run, rank_checksums
 from selfalign.selfeval.prompt import SelfEvalPrompt
+from selfalign.store.locks import single_writer
 
 LABELS = (P.TRUE_LABEL, P.FALSE_LABEL)
 
@@ -273,8 +274,14 @@ def _check_plan(out: Path, plan: str) -> None:
 def run_sk_tune(cfg: SKTuneConfig) -> dict:
     """Train; the output directory is a model spec (adapter + selfalign_base.json, or a full model).
 
-    A killed run resumes from its newest checkpoint (``checkpoint/``: weights, optimizer, scheduler, RNG, step)."""
+    A killed run resumes from its newest checkpoint (``checkpoint/``: weights, optimizer, scheduler, RNG, step); a
+    second writer of the same output is refused (``<output>.lock``)."""
     _check(cfg)
+    with single_writer(cfg.output):
+        return _train(cfg)
+
+
+def _train(cfg: SKTuneConfig) -> dict:
     out = Path(cfg.output)
     done = finished_run(out, cfg, "sk-tune")
     if done:

@@ -1,6 +1,7 @@
 """One writer per output: ``<output>.lock`` held under ``flock`` (``lineage.TrackedOutput`` and ``pairs`` take it)."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -62,3 +63,11 @@ class OutputLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+def single_writer(output: str | os.PathLike):
+    """The output's lock, taken by the main process of a distributed launch (``RANK`` 0, or no launcher); the other
+    ranks write nothing of their own and take none."""
+    if int(os.environ.get("RANK", "0") or 0) != 0:
+        return contextlib.nullcontext()
+    return OutputLock(output)
