@@ -21,19 +21,32 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """Every command with its help line; the flags only of the command ``argv`` names (all of them without
+    ``argv``), so ``selfalign --help`` imports no stage and no torch."""
+    words = [a for a in argv if not a.startswith("-")] if argv is not None else None
+    command = words[0] if words else None
+    task = words[1] if words and command == "eval" and len(words) > 1 else None
+
+    def wanted(name: str, group: str = "") -> bool:
+        return argv is None or (name == task if group == "eval" else name == command)
+
     parser = Parser(prog="selfalign", description="Self-Alignment for Factuality: sample, "
                                      "self-evaluate, build preference pairs, DPO, evaluate.")
     parser.add_argument("--version", action="version", version=f"selfalign {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, st in registry.commands().items():
         help_ = st.help.replace("%", "%%")  # argparse formats help strings with %
-        add_args(sub.add_parser(name, help=help_, description=help_), st.config_class)
+        one = sub.add_parser(name, help=help_, description=help_)
+        if wanted(name):
+            add_args(one, st.config_class)
     ev = sub.add_parser("eval", help="evaluate a model (selfalign eval TASK --help)")
     ev_sub = ev.add_subparsers(dest="task", metavar="TASK")
     for name, st in registry.evals().items():
         help_ = st.help.replace("%", "%%")
-        add_args(ev_sub.add_parser(name, help=help_, description=help_), st.config_class)
+        one = ev_sub.add_parser(name, help=help_, description=help_)
+        if wanted(name, "eval"):
+            add_args(one, st.config_class)
     return parser
 
 
@@ -63,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     # transformers 5 renamed gradient checkpointing; PEFT and TRL still read the old property on every model load,
     # and each read warned in every stage's output (selfalign itself sets the new field: stages/align.py)
     warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args, extra = parser.parse_known_args(argv)
     if not args.command:
         parser.print_help()

@@ -64,7 +64,7 @@ def run_case(case: Case) -> Result:
         err.write(warnings.formatwarning(message, category, filename, lineno, line))
 
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out), warnings.catch_warnings(), \
-            mock.patch.object(cli, "build_parser", lambda: _PARSER[0]):
+            mock.patch.object(cli, "build_parser", lambda *a: _PARSER[0]):
         warnings.simplefilter("always")
         warnings.showwarning = show
         try:

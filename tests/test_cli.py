@@ -104,3 +104,16 @@ def test_unknown_model_is_a_clear_error(tmp_path, prompts_file, capsys):
     code = main(["sample", "--model", "nobody/nothing-here", "--input", str(prompts_file), "--output", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and "cannot load model 'nobody/nothing-here'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_top_level_help_imports_no_stage_and_no_torch():
+    """`selfalign --help` and `selfalign eval --help` list every command from the registry without importing torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom selfalign.cli import main\nfor argv in (['--help'], ['eval', '--help']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    assert out.strip().endswith("NO-TORCH")
+    assert "knowledge-qa" in out and "sk-tune" in out  # every command still listed
