@@ -66,6 +66,20 @@ def print_summary(name: str, summary: dict) -> None:
         print(f"  {k:24s} {fmt(v)}")
 
 
+def _positional_tail(cls, args, extra: list[str]) -> list[str]:
+    """Words left over after the options (``run demo --dry-run model=x``) belong to the command's list positional
+    (the recipe overrides), as if they stood before the options; anything else is left for the caller."""
+    many = [f.name for f in dataclasses.fields(cls) if f.metadata.get("positional") and f.metadata.get("metavar")
+            and isinstance(getattr(args, f.name, None), list)]
+    if not many or not extra:
+        return extra
+    words = [w for w in extra if not w.startswith("-")]
+    if len(words) != len(extra):  # an unknown flag among them: argparse's own message
+        return extra
+    setattr(args, many[0], [*getattr(args, many[0]), *words])
+    return []
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -91,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         args.command = f"eval {args.task}"
     else:
         cls, run = registry.commands()[args.command].load()
+    extra = _positional_tail(cls, args, extra)
     if extra and "trl" not in {f.name for f in dataclasses.fields(cls)}:
         parser.parse_args(argv)  # argparse's own "unrecognized arguments" message, exit 2
     try:

@@ -117,3 +117,19 @@ def test_top_level_help_imports_no_stage_and_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     assert out.strip().endswith("NO-TORCH")
     assert "knowledge-qa" in out and "sk-tune" in out  # every command still listed
+
+
+def test_run_overrides_may_stand_after_the_options(capsys, monkeypatch):
+    """`run RECIPE --dry-run KEY=VALUE` plans exactly what `run RECIPE KEY=VALUE --dry-run` plans."""
+    from pathlib import Path
+
+    from selfalign.cli import main
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    plans = []
+    for argv in (["run", "recipes/mc-align.yaml", "mc-data.limit=7", "--dry-run"],
+                 ["run", "recipes/mc-align.yaml", "--dry-run", "mc-data.limit=7"],
+                 ["run", "recipes/mc-align.yaml", "--dry-run"]):
+        assert main(argv) == 0
+        plans.append([ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("  ")])
+    assert plans[0] == plans[1] and plans[0] != plans[2]  # the override is applied, wherever it stands
