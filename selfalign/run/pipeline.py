@@ -43,6 +43,8 @@ class RunConfig(Config):
     output: Optional[str] = opt(None, "run directory (default: the recipe's `output`, else runs/<recipe name>)")
     from_stage: Optional[str] = opt(None, "redo this stage and every stage that depends on it", choices=registry.recipe_order,
                                      aliases=("--from",))
+    to_stage: Optional[str] = opt(None, "stop after this stage: run it and only the stages it needs",
+                                  choices=registry.recipe_order, aliases=("--to",))
     dry_run: bool = opt(False, "print the plan (stages, hashes, skip/run) and stop")
     overrides: list[str] = opt([], "recipe keys to change, after the recipe: model=PATH align.learning_rate=1e-4 "
                                    "eval.truthfulqa-mc.limit=20 (values are YAML)", positional=True,
@@ -84,8 +86,9 @@ def _mapping(value, what: str, where: str) -> dict:
 def plan(recipe: dict, run_dir: Path, where: str) -> list[Step]:
     """The recipe's stages in order, with configs validated and hashes computed (nothing is run)."""
     steps, by_name = [], {}
+    nulled = {name for name in registry.recipe_order() if name in recipe and recipe[name] is None}
     for name, st in registry.recipe_stages().items():
-        if name not in recipe:
+        if name not in recipe or name in nulled:  # `align: null` (or the override align=null): not run
             continue
         cls, fn = st.load()
         section = _mapping(recipe[name], f"section {name!r}", where)
@@ -93,8 +96,9 @@ def plan(recipe: dict, run_dir: Path, where: str) -> list[Step]:
         step = Step(name, cls, fn, vals, {}, run_dir / name, st.output, st)
         steps.append(step)
         by_name[name] = step
-    if "eval" in recipe:
+    if recipe.get("eval") is not None:
         steps += _eval_steps(recipe, run_dir, where, by_name)
+    steps = _without(steps, nulled)
     for s in steps:
         _resolve_refs(s, by_name, where)
         from_dict(s.cls, {k: v for k, v in s.values.items()}, where=f"{where}: {s.name}")  # validates the keys
@@ -114,6 +118,28 @@ def plan(recipe: dict, run_dir: Path, where: str) -> list[Step]:
 
 
 NOT_INPUTS = ("output", "claim_cache")  # files a stage writes, not reads
+
+
+def _without(steps: list[Step], nulled: set[str]) -> list[Step]:
+    """The steps that need none of the nulled stages, directly or through another step (the evaluation of the
+    aligned model goes with ``align: null``)."""
+    gone, kept = set(nulled), []
+    for s in steps:  # in dependency order
+        needs = {v[1:].partition(":")[0] for v in s.values.values() if isinstance(v, str) and v.startswith("@")}
+        if needs & gone:
+            gone.add(s.name)
+        else:
+            kept.append(s)
+    return kept
+
+
+def upstream(steps: list[Step], stage: str) -> set[str]:
+    """``stage``'s steps (every eval step for "eval") and every step they depend on, directly or not."""
+    out = {s.name for s in steps if s.name.split("/")[0] == stage}
+    for s in reversed(steps):  # dependencies come first
+        if s.name in out:
+            out |= {st for st, _ in s.refs.values()}
+    return out
 
 
 def _input_files(step: Step) -> dict:
@@ -248,6 +274,11 @@ def run_recipe(cfg: RunConfig) -> dict:
     steps = plan(recipe, run_dir, where=recipe_file)
     if not steps:
         raise SelfAlignError(f"{recipe_file}: no stages (sections: {', '.join(registry.recipe_order())})")
+    if cfg.to_stage:
+        keep = upstream(steps, cfg.to_stage)
+        if not keep:
+            raise SelfAlignError(f"{recipe_file}: --to {cfg.to_stage}: the recipe has no {cfg.to_stage!r} stage")
+        steps = [s for s in steps if s.name in keep]
     redo = downstream(steps, cfg.from_stage) if cfg.from_stage else set()
     decisions = [(s, status(s, s.name in redo)) for s in steps]
     print(f"run {name} → {run_dir}")

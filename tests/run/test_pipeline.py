@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,32 @@ def test_every_command_has_help(capsys):
             main(argv)
         assert e.value.code == 0, argv
     capsys.readouterr()
+
+
+def _plan_names(main, argv, capsys):
+    assert main(argv) == 0
+    return [ln.split()[0] for ln in capsys.readouterr().out.splitlines() if re.match(r"^  \S+ +[0-9a-f]{16}  ", ln)]
+
+
+def test_to_stage_and_a_nulled_stage_stop_the_plan(tmp_path, capsys):
+    """`--to pairs` plans pairs and what it needs; `align: null` drops align and the evaluation of its model."""
+    import yaml
+
+    from selfalign.cli import main
+
+    prompts, mc = tmp_path / "p.jsonl", tmp_path / "mc.jsonl"
+    prompts.write_text(json.dumps({"id": "1", "question": "Q?"}) + "\n")
+    mc.write_text(json.dumps({"id": "m", "question": "Q?", "options": [{"text": "a", "label": 1},
+                                                                      {"text": "b", "label": 0}]}) + "\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "t", "model": "some-model", "sample": {"input": str(prompts)},
+                                      "score": {}, "pairs": {}, "align": {},
+                                      "eval": {"tasks": ["calibrate"], "models": ["base", "aligned"],
+                                               "calibrate": {"data": str(mc)}}}))
+    base = ["run", str(recipe), "--output", str(tmp_path / "run"), "--dry-run"]
+    every = ["sample", "score", "pairs", "align", "eval/base/calibrate", "eval/aligned/calibrate"]
+    assert _plan_names(main, base, capsys) == every
+    assert _plan_names(main, base + ["--to", "pairs"], capsys) == ["sample", "score", "pairs"]
+    assert _plan_names(main, base + ["--to", "eval"], capsys) == every
+    assert _plan_names(main, base + ["align=null"], capsys) == ["sample", "score", "pairs", "eval/base/calibrate"]
+    assert _plan_names(main, base + ["eval=null"], capsys) == every[:4]
