@@ -65,3 +65,17 @@ def test_two_process_sk_tune_ranks_agree(tiny_model_dir, tmp_path):
     assert s["processes"] == 2 and s["steps"] == 3
     a, b = s["trainable_checksums"]  # each rank trained on half of every batch; DDP kept the weights equal
     assert a == pytest.approx(b, abs=1e-9)
+
+
+@pytest.mark.skipif(shutil.which("accelerate", path=os.path.dirname(sys.executable)) is None,
+                    reason="accelerate CLI not installed")
+def test_the_shipped_cpu_2proc_config_starts_two_processes(tmp_path):
+    from selfalign.resources import shipped_file
+
+    script = tmp_path / "rank.py"
+    script.write_text("import os\nprint('RANK', os.environ['RANK'], 'OF', os.environ['WORLD_SIZE'], flush=True)\n")
+    launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
+    r = subprocess.run([launcher, "launch", "--config_file", str(shipped_file("accelerate/cpu_2proc")), str(script)],
+                       env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(ln for ln in r.stdout.splitlines() if ln.startswith("RANK")) == ["RANK 0 OF 2", "RANK 1 OF 2"]
