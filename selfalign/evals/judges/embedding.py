@@ -27,7 +27,8 @@ class Embedder:
         self.model_dir = model_dir or bundled_embedding_dir()
         try:
             self.tok = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
-            self.model = AutoModel.from_pretrained(self.model_dir, local_files_only=True).to(device).eval()
+            self.model = AutoModel.from_pretrained(self.model_dir, local_files_only=True,  # never a pickle
+                                                   use_safetensors=True).to(device).eval()
         except (OSError, ValueError) as e:
             raise SelfAlignError(f"cannot load sentence-embedding model from {self.model_dir}: "
                                  f"{str(e).splitlines()[0]}") from None
