@@ -186,12 +186,15 @@ def validation_summary(summary: dict, source: str | None = None) -> dict:
 
 def proxy_line(v: dict) -> str:
     """One line for outputs: the judge's validation, and 'proxy' when it is below PROXY_BELOW or unvalidated."""
-    if not v or v.get("balanced_accuracy") is None:
+    def num(x) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    if not isinstance(v, dict) or not num(v.get("balanced_accuracy")):  # absent, or a hand-edited result's junk
         return "judge not validated (run `selfalign eval judge-check`): %True is a proxy"
-    tag = f"PROXY (below {PROXY_BELOW:.2f}): " if v["proxy"] else ""
-    lo, hi = v.get("ci") or (None, None)
-    ci = f" [{lo:.2f}, {hi:.2f}]" if lo is not None else ""
-    neg = f", negation probe {v['negation_probe']:.0%}" if v.get("negation_probe") is not None else ""
+    tag = f"PROXY (below {PROXY_BELOW:.2f}): " if v.get("proxy", v["balanced_accuracy"] < PROXY_BELOW) else ""
+    ci = v.get("ci")
+    ci = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if isinstance(ci, list) and len(ci) == 2 and all(map(num, ci)) else ""
+    neg = f", negation probe {v['negation_probe']:.0%}" if num(v.get("negation_probe")) else ""
     return f"{tag}judge {v['judge']}: balanced accuracy {v['balanced_accuracy']:.3f}{ci} on {v.get('data')}{neg}"
 
 

@@ -176,11 +176,13 @@ def judge_notes(runs: list[Run]) -> list[str]:
         for key, (s, _, _) in r.results.items():
             if "judge_validation" in s:
                 out.append(f"{r.name}: {key}: {proxy_line(s['judge_validation'])}")
-            g, fs = s.get("verifier_gate"), s.get("factscore") or {}
+            g, fs = s.get("verifier_gate"), s.get("factscore")
+            g = g if isinstance(g, dict) or g is None else {}  # a hand-edited result's junk reads as "not gated"
+            fs = fs if isinstance(fs, dict) else {}
             if g is not None or "init_score" in fs:
-                verdict = "passed" if g and g.get("passed") else "FAILS: FActScore not meaningful"
-                gate = (f"verifier gate AUROC {g['auroc']:.2f} ({verdict})" if g and g.get("auroc") is not None
-                        else "verifier not gated")
+                verdict = "passed" if g and g.get("passed") is True else "FAILS: FActScore not meaningful"
+                gate = (f"verifier gate AUROC {g['auroc']:.2f} ({verdict})"
+                        if g and isinstance(g.get("auroc"), (int, float)) else "verifier not gated")
                 sc, init = fs.get("score"), fs.get("init_score")
                 out.append(f"{r.name}: {key}: {gate}; FActScore {_f3(sc)}, supported fraction (no length penalty) "
                            f"{_f3(init)}, unverifiable bios {fs.get('unverifiable', 0)}")

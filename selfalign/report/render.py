@@ -197,8 +197,10 @@ def to_html(model: dict) -> str:
 
 # --- Markdown ------------------------------------------------------------------------------------------------
 def _md(x) -> str:
-    """A Markdown table cell: HTML escaped (a renderer shows text, never runs markup), pipes and newlines too."""
+    """Markdown text from any value: HTML escaped (a renderer shows text, never runs markup), the link opener
+    after a ``]`` backslash-escaped (no live ``[text](javascript:...)``), pipes and newlines too."""
     text = html.escape(str("" if x is None else x), quote=False)
+    text = text.replace("](", "]\\(").replace("][", "]\\[")  # a link needs "](" (or "][" and a reference)
     return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
@@ -220,7 +222,7 @@ def to_markdown(model: dict) -> str:
         out += _table(hdr, [[name] + [" ".join(metric_cell(cells.get(c))) for c in cols]
                             for name, cells in model["table"].items()])
     if model.get("judges"):
-        out += ["## Judges and verifiers", ""] + [f"- {x}" for x in model["judges"]] + [""]
+        out += ["## Judges and verifiers", ""] + [f"- {_md(x)}" for x in model["judges"]] + [""]
     if model["diffs"]:
         out += [f"## Differences vs {_md(model['baseline'])}", "", "Paired bootstrap on shared items; ** = the 95% "
                 "interval excludes 0.", ""]

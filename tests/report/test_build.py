@@ -91,3 +91,45 @@ def test_report_single_files_names_and_errors(tmp_path, runs):
         run_report(ReportConfig(runs=[str(empty)], output=str(tmp_path / "x.html")))
     with pytest.raises(InputError, match="notes.json: not an evaluation result"):
         run_report(ReportConfig(runs=[str(b / "eval" / "notes.json")], output=str(tmp_path / "x.html")))
+
+
+EVIL = ['<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '[click](javascript:alert(1))',
+        '"><svg onload=alert(1)>']
+
+
+def test_markup_in_every_string_field_stays_text(tmp_path):
+    """Every string a result carries (task, question, answers, model, judge validation) holds markup; the HTML has
+    no tag but the report's own, no javascript: URL, and the Markdown has no raw tag and no live link."""
+    from html.parser import HTMLParser
+
+    for k, name in enumerate(("a", "b")):
+        out = tmp_path / name / "eval" / "r.json"
+        rows = [{"id": f"q{i}", "question": EVIL[i], "mc1": float((i + k) % 2), "answer": EVIL[(i + k) % 4]}
+                for i in range(4)]
+        out.parent.mkdir(parents=True)
+        write_jsonl_atomic(rows_path(out), rows)
+        save_result(out, "truthfulqa-gen", rows, ["mc1"], meta({"model": EVIL[2 + k]}, model_info={"model": EVIL[3 - k]}),
+                    n_boot=20, judge_validation={"judge": EVIL[2], "balanced_accuracy": 0.5})
+        res = json.loads(out.read_text())
+        write_json(out, {**res, "task": EVIL[k]})  # a hand-edited result: the task name itself is markup
+    html_out, md_out = tmp_path / "r.html", tmp_path / "r.md"
+    run_report(ReportConfig(run_dirs=[str(tmp_path / "a"), str(tmp_path / "b")], output=str(html_out),
+                            markdown=str(md_out), n_boot=20))
+    tags, urls = set(), []
+
+    class Tags(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            tags.add(tag)
+            urls.extend(v or "" for k, v in attrs if k in ("href", "src"))
+            assert not any(k.startswith("on") for k, _ in attrs), (tag, attrs)
+
+    Tags().feed(html_out.read_text())
+    assert tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "table", "tr", "th",
+                    "td", "span", "div", "ul", "li", "figure", "img", "figcaption", "small", "b", "code", "a",
+                    "details", "summary", "br", "nav", "section", "em", "strong", "caption", "thead", "tbody"}, tags
+    assert "script" not in tags and "svg" not in tags
+    assert all(u.startswith(("data:image/png;base64,", "#", "http://", "https://")) or "/" not in u.split(":")[0]
+               and not u.lower().startswith("javascript:") for u in urls), urls
+    md = md_out.read_text()
+    assert "<script" not in md and "<img" not in md and "<svg" not in md
+    assert "](" not in md and "][" not in md  # no live Markdown link
