@@ -75,15 +75,15 @@ def relation_majority(task: str = "qa_wikidata", limit: Optional[int] = None, n_
 
     from selfalign.data.knowledge_qa import load_knowledge_qa
     from selfalign.metrics import bootstrap_ci
-    from selfalign.data.questions import relation
+    from selfalign.data.relations import relation
 
     votes: dict = {}
     for q in load_knowledge_qa(task, "train"):
-        votes.setdefault(relation(q["question"]), Counter())[q["targets"][0]] += 1
+        votes.setdefault(relation(q), Counter())[q["targets"][0]] += 1
     overall = Counter(t for c in votes.values() for t in c.elements()).most_common(1)[0][0]
     held = load_knowledge_qa(task, "heldout")
     held = held[:limit] if limit else held
-    acc = [score_answer((votes.get(relation(q["question"])) or Counter({overall: 1})).most_common(1)[0][0],
+    acc = [score_answer((votes.get(relation(q)) or Counter({overall: 1})).most_common(1)[0][0],
                         q["targets"])["accuracy"] for q in held]
     v, lo, hi = bootstrap_ci(lambda x: float(np.mean(x)), np.asarray(acc, dtype=float), n_boot=n_boot, seed=0)
     return {"value": v, "ci_low": lo, "ci_high": hi, "n": len(acc)}
