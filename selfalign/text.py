@@ -11,8 +11,11 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
 def normalize(text: str) -> str:
-    """Lowercase; punctuation (curly quotes too) becomes a space; no articles; single spaces (SQuAD-style)."""
-    return " ".join(_ARTICLES.sub(" ", _PUNCT.sub(" ", text.lower())).split())
+    """Lowercase; punctuation (curly quotes too) becomes a space; no articles; single spaces (SQuAD-style). A text
+    that is nothing but articles keeps them: "A" (a blood type, an option letter) is "a", not empty, so it matches
+    itself and is never its own distractor; every other text normalises as before."""
+    words = _PUNCT.sub(" ", text.lower())
+    return " ".join(_ARTICLES.sub(" ", words).split()) or " ".join(words.split())
 
 
 def matches(a: str, b: str) -> bool:
