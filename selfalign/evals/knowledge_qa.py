@@ -1,21 +1,23 @@
 """Knowledge QA: greedy answers to held-out few-shot prompts of a generative BIG-bench task (``bigbench:qa_wikidata``),
 scored against the gold targets.
 
-Per prompt: ``accuracy`` (1 if the answer matches a target after normalisation, ``text.match_targets``;
-an abstention counts 0), ``answered_accuracy`` (the same over answers that are not abstentions), ``abstain``
+Per prompt (``knowledge_qa_metrics``): ``accuracy``, the headline (1 if the answer's first clause is a gold target
+after normalisation and it names no other candidate, ``text.strict_match``; an abstention counts 0),
+``accuracy_lenient`` (one contains the other as whole words, ``text.match_targets``: "Paris or Lyon" counts),
+``answered_accuracy`` (strict, over answers that are not abstentions), ``abstain``
 (an empty answer or an "I don't know"), ``length`` (words) and, with ``selfeval``, ``selfeval``: the Self-Eval
 P(True) of the answer by a fixed judge (``--verifier``; the recipe runner sets it to the base model, so every
 compared model is judged by the same judge: the score DPO optimised). Intervals: bootstrap over prompts.
 """
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from typing import Optional
 
 from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import GenerationConfig, make_engine
+from selfalign.evals.knowledge_qa_metrics import METRICS, abstains, score_answer, upgrade_rows  # noqa: F401
 from selfalign.evals.results import rows_path, save_result
 from selfalign.store.io import iter_jsonl
 from selfalign.store.lineage import TrackedOutput, settings_of, stamp
@@ -24,9 +26,6 @@ from selfalign.store.provenance import meta
 from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
 
 TASK = "knowledge-qa"
-METRICS = ("accuracy", "answered_accuracy", "abstain", "length")
-ABSTAIN = re.compile(r"^(i don ?t know|i do not know|unknown|not sure|i m not sure|no idea|i have no comment|"
-                     r"no comment|none|n a)\b")
 
 
 @dataclass
@@ -45,23 +44,6 @@ class KnowledgeQAConfig(SelfEvalArgs, ModelArgs):
     seed: int = opt(0, "bootstrap seed", min=0)
     batch_size: int = opt(16, "rows per forward pass", min=1)
     overwrite: bool = opt(False, "start the rows file afresh instead of resuming it")
-
-
-def abstains(answer: str) -> bool:
-    from selfalign.text import normalize
-
-    a = normalize(answer)
-    return not a or bool(ABSTAIN.match(a))
-
-
-def score_answer(answer: str, targets: list[str]) -> dict:
-    """The per-prompt numbers of one answer (``selfeval`` is added by the caller)."""
-    from selfalign.text import match_targets
-
-    abst = abstains(answer)
-    correct = 0 if abst else int(match_targets(answer, targets) or 0)
-    return {"accuracy": correct, "answered_accuracy": None if abst else correct, "abstain": int(abst),
-            "length": len(answer.split())}
 
 
 def relation_majority(task: str = "qa_wikidata", limit: Optional[int] = None, n_boot: int = 1000) -> dict:
@@ -133,6 +115,7 @@ def run_knowledge_qa(cfg: KnowledgeQAConfig, engine=None, verifier=None) -> dict
         n_new = run_chunks(out, todo, cfg.batch_size, answer, f"eval {TASK}", "prompt")
     stored = {str(r["id"]): r for r in iter_jsonl(rp)}
     rows = [stored[it["id"]] for it in items]
+    upgrade_rows(rows)  # rows answered before strict match: scored as they are now (load_result does the same)
     metrics = list(METRICS) + (["selfeval"] if judge is not None else [])
     info = meta(cfg, stage=f"eval {TASK}", model_info=engine.info, generation=gen.params(), stop=gen.stop,
                 verifier_info=judge.info if judge is not None else None, selfeval_template=prompt.template_id)
