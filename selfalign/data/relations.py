@@ -7,10 +7,12 @@ non-empty subject, the longest such text when several do ("<subject> is located 
 "_ is capital of"); the three prompts ending in " [MASK]" share their template's relation. Every one of the 10,269
 prompts of the shared file parses (tests/data/test_relations.py), and its subject re-renders it.
 
-The table was read off the shared file (``The <relation> of <subject> is`` for 53 relations, five other
-``The ... <subject> is`` forms, 22 subject-first forms). The old guess ("the words before ' of ', else the first
-two words") gave 1,098 of the 10,209 distinct prompts a relation of their own (e.g. "Abuja is capital of" ->
-"abuja is capital", a relation of one prompt, so its distractor came from anywhere in the task: "cricket")."""
+The table was read off the shared file (``The <relation> of <subject> is`` for 55 relations, some of them Wikidata
+properties with an "of" of their own: "country of citizenship", "place of birth", "basic form of government"; five
+other ``The ... <subject> is`` forms; 22 subject-first forms). The old guess ("the words before ' of ', else the
+first two words") gave 1,098 of the 10,209 distinct prompts a relation of their own (e.g. "Abuja is capital of" ->
+"abuja is capital", so its distractor came from anywhere in the task: "cricket") and merged seven relations into
+three ("the country": country, country of citizenship, country for sport played by)."""
 from __future__ import annotations
 
 import re
@@ -20,14 +22,15 @@ from typing import Optional
 
 from selfalign.errors import InputError, SelfAlignError
 
-OF = ("IUCN conservation status", "academic degree", "basic form", "basin country", "blood type", "capital", "color",
-      "competition class", "continent", "country", "currency", "developer", "emergency phone number",
+OF = ("IUCN conservation status", "academic degree", "basic form of government", "basin country", "blood type",
+      "capital", "color", "competition class", "continent", "country", "country of citizenship", "currency",
+      "developer", "emergency phone number",
       "ethnic group", "eye color", "family name", "genre", "headquarters location", "health specialty",
       "historic county", "honorific prefix", "instrument", "language", "main subject", "manufacturer",
-      "measured physical quantity", "military branch", "military rank", "month", "native language",
-      "newspaper format", "noble title", "office held by head", "official color", "official language",
+      "measured physical quantity", "military branch", "military rank", "month of the year", "native language",
+      "newspaper format", "noble title", "office held by head of government", "official color", "official language",
       "official religion", "operating area", "operating system", "original broadcaster", "original country",
-      "participant", "place", "platform", "product or material produced", "public holiday", "publisher",
+      "participant", "place of birth", "place of publication", "platform", "product or material produced", "public holiday", "publisher",
       "record label", "religion", "residence", "streak color", "team position", "voice type", "work location")
 THE = ("sport played by", "country for sport played by", "material used in", "language used in",
        "languages spoken, written or signed by")

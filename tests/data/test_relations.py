@@ -24,6 +24,9 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "bigbench" / 
     ("The languages spoken, written or signed by Charles, Prince of Wales is",
      "The languages spoken, written or signed by _ is", "Charles, Prince of Wales"),
     ("The blood type of Lionel Messi is", "The blood type of _ is", "Lionel Messi"),
+    ("The country of citizenship of Alexander IV of Macedon is", "The country of citizenship of _ is",
+     "Alexander IV of Macedon"),  # a relation with an "of" of its own: the longest template wins
+    ("The country of 1924 Summer Olympics is", "The country of _ is", "1924 Summer Olympics"),
 ])
 def test_parse(prompt, relation, subject):
     got = parse(prompt)
@@ -46,8 +49,9 @@ def test_every_shared_prompt_parses_and_re_renders():
         assert got.relation in RELATIONS and got.template.render(got.subject) == p
         assert got.subject and got.subject == got.subject.strip()
         by_relation[got.relation] += 1
-    assert len(by_relation) == 80
-    assert by_relation["The country of _ is"] == 3301 and by_relation["_ is capital of"] == 130
+    assert len(by_relation) == 82
+    assert by_relation["The country of _ is"] == 1324 and by_relation["The country of citizenship of _ is"] == 1977
+    assert by_relation["_ is capital of"] == 130 and by_relation["The place of birth of _ is"] == 6
     assert by_relation["The capital of _ is"] == 173 and by_relation["_ shares a border with"] == 226
 
 
@@ -70,7 +74,7 @@ def test_sk_data_refuses_an_unknown_template_naming_file_and_line(tmp_path, monk
 @pytest.mark.skipif(not SHARED.exists(), reason="needs ../shared/data (BIG-bench qa_wikidata)")
 def test_real_distractors_are_answers_of_the_same_relation(monkeypatch):
     """"Abuja is capital of" gets a country, not "cricket": 50 of 10,269 distractors are off-relation (relations
-    whose every other answer matches the gold one), 1,029 with the old guess."""
+    whose every other answer matches the gold one), 1,082 with the old guess."""
     from selfalign.data.questions import add_distractors, select_questions
     from selfalign.data.relations import relation
 
