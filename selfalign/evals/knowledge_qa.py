@@ -35,6 +35,9 @@ class KnowledgeQAConfig(SelfEvalArgs, ModelArgs):
                     pattern=r"bigbench:.+")
     split: str = opt("heldout", "heldout (never a training prompt nor a demonstration) or train",
                      choices=("heldout", "train"))
+    split_by: str = opt("question", "hold out questions (by hash) or subjects (no fact about a held-out subject, "
+                                    "under any relation, in a training prompt or demonstration)",
+                        choices=("question", "subject"))
     limit: Optional[int] = opt(None, "use only the first N prompts of the split (a spread fixed by hash)", min=1)
     max_new_tokens: int = opt(16, "tokens per answer at most (the answer stops at the end of its line)", min=1)
     selfeval: bool = opt(True, "also score each answer's Self-Eval P(True) by --verifier")
@@ -46,7 +49,8 @@ class KnowledgeQAConfig(SelfEvalArgs, ModelArgs):
     overwrite: bool = opt(False, "start the rows file afresh instead of resuming it")
 
 
-def relation_majority(task: str = "qa_wikidata", limit: Optional[int] = None, n_boot: int = 1000) -> dict:
+def relation_majority(task: str = "qa_wikidata", limit: Optional[int] = None, n_boot: int = 1000,
+                      split_by: str = "question") -> dict:
     """The no-model shortcut: answer each held-out prompt (the first ``limit``, as ``--limit`` picks them) with the
     most frequent gold answer of its relation among the training prompts ("The genre of X is" -> the commonest
     genre), scored as the eval scores an answer. {value, ci_low, ci_high, n}: a model's accuracy means something
@@ -60,10 +64,10 @@ def relation_majority(task: str = "qa_wikidata", limit: Optional[int] = None, n_
     from selfalign.data.relations import relation
 
     votes: dict = {}
-    for q in load_knowledge_qa(task, "train"):
+    for q in load_knowledge_qa(task, "train", split_by=split_by):
         votes.setdefault(relation(q), Counter())[q["targets"][0]] += 1
     overall = Counter(t for c in votes.values() for t in c.elements()).most_common(1)[0][0]
-    held = load_knowledge_qa(task, "heldout")
+    held = load_knowledge_qa(task, "heldout", split_by=split_by)
     held = held[:limit] if limit else held
     acc = [score_answer((votes.get(relation(q)) or Counter({overall: 1})).most_common(1)[0][0],
                         q["targets"])["accuracy"] for q in held]
@@ -77,7 +81,7 @@ def run_knowledge_qa(cfg: KnowledgeQAConfig, engine=None, verifier=None) -> dict
     from selfalign.selfeval import ptrue
 
     require(cfg, "output")
-    items = load_knowledge_qa(cfg.data.split(":", 1)[1], cfg.split)
+    items = load_knowledge_qa(cfg.data.split(":", 1)[1], cfg.split, split_by=cfg.split_by)
     items = items[:cfg.limit] if cfg.limit else items
     engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
     judge = None
