@@ -4,9 +4,10 @@
 is a gold target and no other candidate is named); ``accuracy_lenient`` is the match used before (``text.
 match_targets``: one contains the other as whole words), which counts "Paris or Lyon" right for "Paris". An
 abstention counts 0 in both. A result written before (its ``accuracy`` was the lenient match, and it has no
-``accuracy_lenient``) is read as what it is: ``upgrade`` renames its ``accuracy`` to ``accuracy_lenient`` and
-recomputes ``accuracy`` and ``answered_accuracy`` from the rows' answers and targets, so old and new results
-compare metric for metric."""
+``accuracy_lenient``) is read as what it is: ``upgrade`` re-scores its rows from their answers and targets and
+recomputes ``accuracy``, ``accuracy_lenient`` and ``answered_accuracy`` from them (the value it stored is kept as
+``stored_accuracy``: the lenient match of its day, before ``normalize`` kept a one-letter answer); without rows its
+``accuracy`` becomes ``accuracy_lenient``. Old and new results then compare metric for metric."""
 from __future__ import annotations
 
 import re
@@ -16,7 +17,8 @@ from selfalign.text import match_targets, normalize, strict_match
 METRICS = ("accuracy", "accuracy_lenient", "answered_accuracy", "abstain", "length")
 ABSTAIN = re.compile(r"^(i don ?t know|i do not know|unknown|not sure|i m not sure|no idea|i have no comment|"
                      r"no comment|none|n a)\b")
-UPGRADED = "accuracy was the lenient match before 2026-12-07: kept as accuracy_lenient, accuracy recomputed (strict)"
+UPGRADED = ("written before 2026-12-07, when accuracy was the lenient match: accuracy (strict) and accuracy_lenient "
+            "recomputed from the rows; the stored value is stored_accuracy")
 
 
 def abstains(answer: str) -> bool:
@@ -49,9 +51,9 @@ def upgrade(summary: dict, rows: list[dict], summarize) -> None:
     metrics = summary.get("metrics") or {}
     if "accuracy_lenient" in metrics or "accuracy" not in metrics:
         return
-    metrics["accuracy_lenient"] = metrics.pop("accuracy")
+    summary["stored_accuracy"] = metrics["accuracy_lenient"] = metrics.pop("accuracy")
     metrics.pop("answered_accuracy", None)
     if rows and all("accuracy_lenient" in r for r in rows):
-        metrics.update(summarize(rows, ["accuracy", "answered_accuracy"]))
+        metrics.update(summarize(rows, ["accuracy", "accuracy_lenient", "answered_accuracy"]))
     summary["metrics"] = {m: metrics[m] for m in (*METRICS, *metrics) if m in metrics}
     summary["upgraded"] = UPGRADED

@@ -259,6 +259,7 @@ def test_a_result_from_before_strict_match_is_read_as_lenient(tmp_path):
     assert summary["metrics"]["accuracy_lenient"]["value"] == 1.0 and summary["metrics"]["accuracy"]["value"] == 0.5
     assert [r["accuracy"] for r in got] == [0, 1] and [r["accuracy_lenient"] for r in got] == [1, 1]
     assert "upgraded" in summary and list(summary["metrics"])[:2] == ["accuracy", "accuracy_lenient"]
+    assert summary["stored_accuracy"]["value"] == 1.0 and summary["metrics"]["answered_accuracy"]["value"] == 0.5
     again, _ = load_result(tmp_path / "kq.json")  # the file itself is not rewritten
     assert json.loads((tmp_path / "kq.json").read_text()) == old and again["metrics"] == summary["metrics"]
     d = {"diff": -0.5, "ci_low": -0.9, "ci_high": -0.1, "n": 2}
