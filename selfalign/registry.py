@@ -123,7 +123,8 @@ def model_labels() -> dict[str, str]:
 # may use them (``score: {model: "@sk-tune"}``).
 for _s in (
     Stage("sk-data", "selfalign.stages.sk_data:SKDataConfig", "selfalign.stages.sk_data:run_sk_data",
-          "build SK-Tuning A/B preference data", output="sk.jsonl", parts={"heldout": "sk.heldout.jsonl"}),
+          "build SK-Tuning A/B preference data", output="sk.jsonl", parts={"heldout": "sk.heldout.jsonl"},
+          revision=1),  # 1: distractors of the prompt's qa_wikidata template (data/relations.py), 2026-12-07
     Stage("sk-tune", "selfalign.stages.sk_tune:SKTuneConfig", "selfalign.stages.sk_tune:run_sk_tune",
           "SK-Tuning: single-token DPO that calibrates P(True)", output="model",
           inputs={"data": "@sk-data", "valid_data": "@sk-data:heldout"}, model_label="sk-tuned"),

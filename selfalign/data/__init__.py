@@ -23,8 +23,12 @@ def data_root() -> Path | None:
     return None
 
 
-def load_prompts(source: str, split: str | None = None, limit: int | None = None) -> list[dict]:
-    """Rows with at least ``id`` and ``question`` (or ``prompt``); ids are unique."""
+def load_prompts(source: str, split: str | None = None, limit: int | None = None,
+                 split_by: str = "question") -> list[dict]:
+    """Rows with at least ``id`` and ``question`` (or ``prompt``); ids are unique. ``split_by="subject"``: the
+    subject split of a ``bigbench:TASK`` (``data.subjects``)."""
+    if split_by != "question" and not source.startswith("bigbench:"):
+        raise SelfAlignError(f"--split-by {split_by} applies to bigbench:TASK prompts, not to {source!r}")
     if source == "builtin":
         from selfalign.data.builtin import load_builtin
 
@@ -36,7 +40,7 @@ def load_prompts(source: str, split: str | None = None, limit: int | None = None
     elif source.startswith("bigbench:"):
         from selfalign.data.knowledge_qa import load_knowledge_qa
 
-        rows = load_knowledge_qa(source.split(":", 1)[1], split or "train")
+        rows = load_knowledge_qa(source.split(":", 1)[1], split or "train", split_by=split_by)
     elif source == "truthfulqa" or source.endswith(".csv"):
         from selfalign.data.truthfulqa import load_truthfulqa
 

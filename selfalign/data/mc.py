@@ -1,7 +1,8 @@
 """Multiple-choice sets in one shape: [{id, question, options: [{text, label 0/1}]}].
 
-Sources: a JSONL file of that shape, TruthfulQA MC (mc_task.json, mc2 targets: several options may be
-true), and BIG-bench multiple-choice tasks (``target_scores``).
+Sources: a JSONL file of that shape, TruthfulQA MC (mc_task.json: its mc2 targets, several options may be true,
+or its mc1 targets, one true option: the option set of the authors' ``mc_train_tf_judge234.json``), and BIG-bench
+multiple-choice tasks (``target_scores``).
 """
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from selfalign.errors import InputError, SelfAlignError
 from selfalign.store.io import duplicate, input_file, iter_numbered, read_json
 
 
-def load_mc(source: str, split: str | None = None, limit: int | None = None) -> list[dict]:
+MC_SETS = ("mc1", "mc2")
+
+
+def load_mc(source: str, split: str | None = None, limit: int | None = None, options: str = "mc2") -> list[dict]:
     """Dispatch: ``truthfulqa-mc``, ``bigbench:TASK[/SUBTASK]``, ``sk:PATH`` (SK-Tuning rows), or a JSONL path."""
     if source == "truthfulqa-mc":
-        rows = load_truthfulqa_mc(None, split)
+        rows = load_truthfulqa_mc(None, split, options)
     elif source.startswith("sk:"):
         rows = load_sk_rows(source[3:])
     else:
@@ -82,6 +86,25 @@ def load_sk_rows(path: str | Path) -> list[dict]:
     return list(groups.values())
 
 
+def check_one_set(path, numbered, expect: str | None = None) -> None:
+    """Rows of one file hold one TruthfulQA option set: a row's ``mc`` (where it has one) is mc1 or mc2, the same
+    on every row, and ``expect`` when given; else one line naming the file and the line."""
+    first = None
+    for n, r in numbered:
+        m = r.get("mc")
+        if m is None:
+            continue
+        if m not in MC_SETS:
+            raise InputError(path, f"'mc' must be mc1 or mc2, got {m!r}", n)
+        if first is not None and m != first[0]:
+            raise InputError(path, f"mixes mc1 and mc2 options ({first[0]} on line {first[1]}, {m} here): one file "
+                                   "holds one option set; make each with its own --output", n)
+        first = first or (m, n)
+    if first is not None and expect is not None and first[0] != expect:
+        raise InputError(path, f"holds {first[0]} options, not {expect}: use another --output (or --options "
+                               f"{first[0]})", first[1])
+
+
 def _truthfulqa_dir() -> Path:
     """The folder of TruthfulQA's mc_task.json (data root, hub copy in the cache, or fetched now)."""
     from selfalign.data.truthfulqa import mc_task_path
@@ -89,8 +112,10 @@ def _truthfulqa_dir() -> Path:
     return mc_task_path().parent
 
 
-def load_truthfulqa_mc(mc_path: str | Path | None = None, split: str | None = "all") -> list[dict]:
-    """TruthfulQA MC with mc2 targets, optionally restricted to a split of splits.json beside the file.
+def load_truthfulqa_mc(mc_path: str | Path | None = None, split: str | None = "all",
+                       options: str = "mc2") -> list[dict]:
+    """TruthfulQA MC with its mc2 targets (or ``options="mc1"``: its mc1 targets, one true option), optionally
+    restricted to a split of splits.json beside the file. Each row records its option set in ``mc``.
 
     Ids are those of TruthfulQA.csv (``tqa-NNN``, matched by question) when the CSV sits beside the file,
     so that results join with the generation set; otherwise ``tqa-mc-NNN`` by position in the file.
@@ -98,6 +123,9 @@ def load_truthfulqa_mc(mc_path: str | Path | None = None, split: str | None = "a
     from selfalign.data.truthfulqa import SPLITS, load_splits, read_csv
 
     split = split or "all"
+    if options not in MC_SETS:
+        raise SelfAlignError(f"TruthfulQA MC options must be mc1 or mc2, not {options!r}")
+    key = f"{options}_targets"
     if split not in SPLITS:
         raise SelfAlignError(f"unknown TruthfulQA split {split!r}; choose one of {', '.join(SPLITS)}")
     path = Path(mc_path) if mc_path else _truthfulqa_dir() / "mc_task.json"
@@ -106,13 +134,13 @@ def load_truthfulqa_mc(mc_path: str | Path | None = None, split: str | None = "a
     csv_ids = {r["question"]: r["id"] for r in read_csv(csv_path)} if csv_path.exists() else {}
     rows = []
     for i, ex in enumerate(data if isinstance(data, list) else []):
-        targets = ex.get("mc2_targets") if isinstance(ex, dict) else None
+        targets = ex.get(key) if isinstance(ex, dict) else None
         if not isinstance(targets, dict) or not targets or not isinstance(ex.get("question"), str):
-            raise InputError(path, f"entry {i}: needs 'question' and a non-empty 'mc2_targets' object")
+            raise InputError(path, f"entry {i}: needs 'question' and a non-empty '{key}' object")
         if any(v not in (0, 1) for v in targets.values()):
-            raise InputError(path, f"entry {i}: 'mc2_targets' labels must be 0 or 1")
+            raise InputError(path, f"entry {i}: '{key}' labels must be 0 or 1")
         q = ex["question"].strip()
-        rows.append({"id": csv_ids.get(q, f"tqa-mc-{i:03d}"), "question": q,
+        rows.append({"id": csv_ids.get(q, f"tqa-mc-{i:03d}"), "question": q, "mc": options,
                      "options": [{"text": t, "label": int(v)} for t, v in targets.items()]})
     if not rows:
         raise InputError(path, "expected a non-empty JSON list of questions")

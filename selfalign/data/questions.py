@@ -1,12 +1,13 @@
 """Questions for SK-Tuning data and the knowledge evaluations: every question source by name (BIG-bench tasks,
-TruthfulQA MC, a JSONL of options), deduplicated, capped and split by hash; a generative question's relation; and
-same-relation distractors for gold answers. Used by the ``sk-data`` stage and by ``eval knowledge-qa``; no stage
-config here, only explicit arguments."""
+TruthfulQA MC, a JSONL of options), deduplicated, capped and split by hash (or by subject, ``data.subjects``); and
+same-relation distractors for gold answers (a prompt's relation: ``data.relations``). Used by the ``sk-data`` stage
+and by ``eval knowledge-qa``; no stage config here, only explicit arguments."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
 
+from selfalign.data.relations import relation
 from selfalign.data.splits import split_of, unit
 from selfalign.errors import SelfAlignError
 from selfalign.text import matches, normalize
@@ -40,9 +41,12 @@ def load_source(source: str, skipped_tasks: dict) -> list[dict]:
 
 
 def select_questions(sources: list[str], heldout_tasks: list[str] = (), max_per_task: Optional[int] = None,
-                     split_seed: int = 0, heldout_fraction: float = 0.2) -> tuple[list[dict], dict]:
+                     split_seed: int = 0, heldout_fraction: float = 0.2,
+                     split_by: str = "question") -> tuple[list[dict], dict]:
     """All questions of ``sources``, deduplicated, capped at ``max_per_task`` per task (a choice by hash), each with
-    its ``split`` (train / heldout by hash / heldout_task for ``heldout_tasks``); and the skipped tasks."""
+    its ``split`` (train / heldout by hash / heldout_task for ``heldout_tasks``); and the skipped tasks.
+    ``split_by="subject"``: a generative question is held out when it mentions a held-out subject
+    (``data.subjects``; the subjects of the capped questions, by ``split_seed`` and ``heldout_fraction``)."""
     if not sources:
         raise SelfAlignError("missing --sources (e.g. bigbench:all truthfulqa-mc)")
     skipped_tasks: dict = {}
@@ -66,34 +70,38 @@ def select_questions(sources: list[str], heldout_tasks: list[str] = (), max_per_
             out.append({"id": str(r["id"]), "task": task, "question": r["question"], "options": r["options"],
                         "source": r["source"], "split": split,
                         **({"targets": r["targets"]} if r.get("targets") else {})})
+    if split_by == "subject":
+        from selfalign.data.subjects import subject_splits
+
+        for q, split in zip(out, subject_splits(out, split_seed, heldout_fraction)):
+            if split is not None and q["split"] != "heldout_task":
+                q["split"] = split
     return out, skipped_tasks
 
 
-def relation(question: str) -> str:
-    """A generative question's relation, for same-relation distractors: the words before " of " ("The genre of
-    X is" -> "the genre"), else its first two words."""
-    words = question.lower().split()
-    return " ".join(words[:words.index("of")] if "of" in words[1:4] else words[:2])
-
-
-def add_distractors(questions: list[dict], seed: int) -> None:
+def add_distractors(questions: list[dict], seed: int, within_split: bool = False) -> None:
     """Give each generative question a distractor: the first gold target of another *question* of the same task and
     relation (of the same task when the relation has no other), chosen by hash, that matches none of the question's
-    own targets (candidates probed in order from the hashed position).
+    own targets (candidates probed in order from the hashed position). The relation is the prompt's qa_wikidata
+    template (``relations.relation``); a prompt of no known template is an ``InputError`` naming file and line.
 
     Candidates are questions, not distinct answers, so an answer is offered as a distractor as often as it is gold
     (a common answer such as "English" is common on both sides): its surface then says nothing about its label. With
     distinct answers as candidates, frequent answers were true 9 times in 10 and a model-free "training true rate of
-    this answer string" scored AUROC 0.81 on held-out questions."""
+    this answer string" scored AUROC 0.81 on held-out questions.
+
+    ``within_split`` (the subject split): a training question draws only from training questions, so no held-out
+    answer, nor a held-out subject, is offered in a training row."""
     pools: dict = {}
-    for q in sorted((q for q in questions if q.get("targets")), key=lambda q: (q["task"], q["id"])):
-        for key in ((q["task"], relation(q["question"])), (q["task"], None)):
+    gen = [q for q in questions if q.get("targets")]
+    side = (lambda q: q["split"] == "train") if within_split else (lambda q: None)  # noqa: E731
+    rel = {id(q): (side(q), relation(q)) for q in gen}
+    for q in sorted(gen, key=lambda q: (q["task"], q["id"])):
+        for key in ((q["task"], rel[id(q)]), (q["task"], side(q))):
             pools.setdefault(key, []).append((normalize(q["targets"][0]), q["targets"][0], q["id"]))
-    for q in questions:
-        if not q.get("targets"):
-            continue
+    for q in gen:
         own = {normalize(t) for t in q["targets"]}
-        for key in ((q["task"], relation(q["question"])), (q["task"], None)):
+        for key in ((q["task"], rel[id(q)]), (q["task"], side(q))):
             pool = pools[key]
             start = int(unit(seed, "distractor", q["task"], q["id"]) * len(pool))
             hit = next((c[1] for c in (pool[(start + j) % len(pool)] for j in range(len(pool)))

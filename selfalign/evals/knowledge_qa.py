@@ -1,15 +1,16 @@
 """Knowledge QA: greedy answers to held-out few-shot prompts of a generative BIG-bench task (``bigbench:qa_wikidata``),
 scored against the gold targets.
 
-Per prompt: ``accuracy`` (1 if the answer matches a target after normalisation, ``text.match_targets``;
-an abstention counts 0), ``answered_accuracy`` (the same over answers that are not abstentions), ``abstain``
+Per prompt (``knowledge_qa_metrics``): ``accuracy``, the headline (1 if the answer's first clause is a gold target
+after normalisation and it names no other candidate, ``text.strict_match``; an abstention counts 0),
+``accuracy_lenient`` (one contains the other as whole words, ``text.match_targets``: "Paris or Lyon" counts),
+``answered_accuracy`` (strict, over answers that are not abstentions), ``abstain``
 (an empty answer or an "I don't know"), ``length`` (words) and, with ``selfeval``, ``selfeval``: the Self-Eval
 P(True) of the answer by a fixed judge (``--verifier``; the recipe runner sets it to the base model, so every
 compared model is judged by the same judge: the score DPO optimised). Intervals: bootstrap over prompts.
 """
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -17,6 +18,7 @@ from typing import Optional
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import SelfAlignError
 from selfalign.engines import GenerationConfig, make_engine
+from selfalign.evals.knowledge_qa_metrics import METRICS, abstains, score_answer, upgrade_rows  # noqa: F401
 from selfalign.evals.results import rows_path, save_result
 from selfalign.store.io import iter_jsonl
 from selfalign.store.lineage import TrackedOutput, settings_of, stamp
@@ -25,9 +27,6 @@ from selfalign.store.provenance import meta
 from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
 
 TASK = "knowledge-qa"
-METRICS = ("accuracy", "answered_accuracy", "abstain", "length")
-ABSTAIN = re.compile(r"^(i don ?t know|i do not know|unknown|not sure|i m not sure|no idea|i have no comment|"
-                     r"no comment|none|n a)\b")
 
 
 @dataclass
@@ -37,6 +36,9 @@ class KnowledgeQAConfig(SelfEvalArgs, ModelArgs):
                     pattern=r"bigbench:.+")
     split: str = opt("heldout", "heldout (never a training prompt nor a demonstration) or train",
                      choices=("heldout", "train"))
+    split_by: str = opt("question", "hold out questions (by hash) or subjects (no fact about a held-out subject, "
+                                    "under any relation, in a training prompt or demonstration)",
+                        choices=("question", "subject"))
     limit: Optional[int] = opt(None, "use only the first N prompts of the split (a spread fixed by hash)", min=1)
     max_new_tokens: int = opt(16, "tokens per answer at most (the answer stops at the end of its line)", min=1)
     selfeval: bool = opt(True, "also score each answer's Self-Eval P(True) by --verifier")
@@ -48,24 +50,8 @@ class KnowledgeQAConfig(SelfEvalArgs, ModelArgs):
     overwrite: bool = opt(False, "start the rows file afresh instead of resuming it")
 
 
-def abstains(answer: str) -> bool:
-    from selfalign.text import normalize
-
-    a = normalize(answer)
-    return not a or bool(ABSTAIN.match(a))
-
-
-def score_answer(answer: str, targets: list[str]) -> dict:
-    """The per-prompt numbers of one answer (``selfeval`` is added by the caller)."""
-    from selfalign.text import match_targets
-
-    abst = abstains(answer)
-    correct = 0 if abst else int(match_targets(answer, targets) or 0)
-    return {"accuracy": correct, "answered_accuracy": None if abst else correct, "abstain": int(abst),
-            "length": len(answer.split())}
-
-
-def relation_majority(task: str = "qa_wikidata", limit: Optional[int] = None, n_boot: int = 1000) -> dict:
+def relation_majority(task: str = "qa_wikidata", limit: Optional[int] = None, n_boot: int = 1000,
+                      split_by: str = "question") -> dict:
     """The no-model shortcut: answer each held-out prompt (the first ``limit``, as ``--limit`` picks them) with the
     most frequent gold answer of its relation among the training prompts ("The genre of X is" -> the commonest
     genre), scored as the eval scores an answer. {value, ci_low, ci_high, n}: a model's accuracy means something
@@ -76,15 +62,15 @@ def relation_majority(task: str = "qa_wikidata", limit: Optional[int] = None, n_
 
     from selfalign.data.knowledge_qa import load_knowledge_qa
     from selfalign.metrics import bootstrap_ci
-    from selfalign.data.questions import relation
+    from selfalign.data.relations import relation
 
     votes: dict = {}
-    for q in load_knowledge_qa(task, "train"):
-        votes.setdefault(relation(q["question"]), Counter())[q["targets"][0]] += 1
+    for q in load_knowledge_qa(task, "train", split_by=split_by):
+        votes.setdefault(relation(q), Counter())[q["targets"][0]] += 1
     overall = Counter(t for c in votes.values() for t in c.elements()).most_common(1)[0][0]
-    held = load_knowledge_qa(task, "heldout")
+    held = load_knowledge_qa(task, "heldout", split_by=split_by)
     held = held[:limit] if limit else held
-    acc = [score_answer((votes.get(relation(q["question"])) or Counter({overall: 1})).most_common(1)[0][0],
+    acc = [score_answer((votes.get(relation(q)) or Counter({overall: 1})).most_common(1)[0][0],
                         q["targets"])["accuracy"] for q in held]
     v, lo, hi = bootstrap_ci(lambda x: float(np.mean(x)), np.asarray(acc, dtype=float), n_boot=n_boot, seed=0)
     return {"value": v, "ci_low": lo, "ci_high": hi, "n": len(acc)}
@@ -96,7 +82,7 @@ def run_knowledge_qa(cfg: KnowledgeQAConfig, engine=None, verifier=None) -> dict
     from selfalign.selfeval import ptrue
 
     require(cfg, "output")
-    items = load_knowledge_qa(cfg.data.split(":", 1)[1], cfg.split)
+    items = load_knowledge_qa(cfg.data.split(":", 1)[1], cfg.split, split_by=cfg.split_by)
     items = items[:cfg.limit] if cfg.limit else items
     if not items:
         raise SelfAlignError(f"{cfg.data}: no prompts in split {cfg.split!r}; nothing to evaluate")
@@ -136,6 +122,7 @@ def run_knowledge_qa(cfg: KnowledgeQAConfig, engine=None, verifier=None) -> dict
         n_new = run_chunks(out, todo, cfg.batch_size, answer, f"eval {TASK}", "prompt")
     stored = {str(r["id"]): r for r in iter_jsonl(rp)}
     rows = [stored[it["id"]] for it in items]
+    upgrade_rows(rows)  # rows answered before strict match: scored as they are now (load_result does the same)
     metrics = list(METRICS) + (["selfeval"] if judge is not None else [])
     info = meta(cfg, stage=f"eval {TASK}", model_info=engine.info, generation=gen.params(), stop=gen.stop,
                 verifier_info=judge.info if judge is not None else None, selfeval_template=prompt.template_id)

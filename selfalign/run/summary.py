@@ -61,7 +61,12 @@ def write_summary(run_dir: Path, eval_steps) -> str | None:
 
 
 # (task, metric) -> what the metric measures, for the plain sentence on whether the model moved
-VERDICTS = {("knowledge-qa", "accuracy"): ("Factuality", "accuracy against the gold answers"),
+# knowledge-qa's accuracy is the strict match since 2026-12-07 (results written before are read with their accuracy
+# as accuracy_lenient, evals.knowledge_qa_metrics.upgrade); the lenient match gets its own sentence beside it
+VERDICTS = {("knowledge-qa", "accuracy"): ("Factuality", "accuracy against the gold answers (strict: the first "
+                                                         "answer clause is a gold answer, no other candidate named)"),
+            ("knowledge-qa", "accuracy_lenient"): ("Lenient factuality", "lenient accuracy (the answer contains a "
+                                                                         "gold answer or is contained in one)"),
             ("knowledge-qa", "selfeval"): ("Self-Eval", "the mean Self-Eval P(True) of the greedy answers (what DPO "
                                                         "optimised)")}
 

@@ -36,6 +36,9 @@ class MCDataConfig(SelfEvalArgs, ModelArgs):
     data: Optional[str] = opt(None, "multiple-choice set: truthfulqa-mc, bigbench:TASK, or a JSONL of {id, question, "
                                     "options: [{text}]} (option labels, if any, are not read)")
     split: Optional[str] = opt("train", "truthfulqa-mc split (train, valid, test, all); ignored for other sets")
+    options: str = opt("mc2", "truthfulqa-mc option set: mc2 (every reference answer, several true) or mc1 (the "
+                              "paper's: one true option per question; the 41 training questions give the 234 rows "
+                              "of the authors' mc_train_tf_judge234.json)", choices=("mc1", "mc2"))
     limit: Optional[int] = opt(None, "use only the first N questions", min=1)
     scores: Optional[str] = opt(None, "the judge's per-option P(True): a `selfalign calibrate` items JSONL (id, "
                                       "option_idx, p_true); default: score every option here with --model (the "
@@ -64,9 +67,11 @@ def load_questions(cfg: MCDataConfig) -> list[dict]:
     from selfalign.data import mc
 
     src = cfg.data
+    if cfg.options != "mc2" and src != "truthfulqa-mc":
+        raise SelfAlignError(f"--options {cfg.options} applies to truthfulqa-mc only, not to {src!r}")
     if src == "truthfulqa-mc":
         path = mc._truthfulqa_dir() / "mc_task.json"
-        rows = [dict(r, where=f"{path} ({r['id']})") for r in mc.load_truthfulqa_mc(None, cfg.split)]
+        rows = [dict(r, where=f"{path} ({r['id']})") for r in mc.load_truthfulqa_mc(None, cfg.split, cfg.options)]
     elif src.startswith("bigbench:"):
         rows = [dict(r, where=f"{mc.bigbench_path(r['task'])} ({r['id']})") for r in mc.load_bigbench(src[9:])]
         rows = [r for r in rows if not r.get("targets")]
@@ -84,7 +89,8 @@ def load_questions(cfg: MCDataConfig) -> list[dict]:
             raise SelfAlignError(f"{r['where']}: question {r['id']!r} has only {len(r['options'])} option(s); "
                                  "a choice needs at least two")
         out.append({"id": str(r["id"]), "question": r["question"], "options": [{"text": o["text"]} for o in r["options"]],
-                    "task": str(r.get("task") or task), "source": src, "where": r["where"]})
+                    "task": str(r.get("task") or task), "source": src, "where": r["where"],
+                    **({"mc": r["mc"]} if r.get("mc") else {})})
     return out
 
 
@@ -114,8 +120,12 @@ def scores_path(output: str) -> Path:
     return out.with_name(stem + ".scores.jsonl")
 
 
-def read_scores(path: str | Path) -> dict:
-    """{(id, option_idx): p_true} of a calibrate items file (or this stage's own scores file)."""
+def read_scores(path: str | Path, expect: Optional[str] = None) -> dict:
+    """{(id, option_idx): p_true} of a calibrate items file (or this stage's own scores file); a file whose rows
+    name their TruthfulQA option set (``mc``) holds one, ``expect`` when given."""
+    from selfalign.data.mc import check_one_set
+
+    check_one_set(path, iter_numbered(Path(path)), expect)
     out = {}
     for n, r in iter_numbered(Path(path), required=["id", "option_idx", "p_true"]):
         p = r["p_true"]
@@ -125,6 +135,18 @@ def read_scores(path: str | Path) -> dict:
     return out
 
 
+def check_option_texts(path: str | Path, questions: list[dict]) -> None:
+    """A scores row that names its option (``option``, as calibrate's items and this stage's scores do) must name
+    the question's option at that index: scores of another option set (TruthfulQA mc2 for mc1 questions) are one
+    line naming the file and line, not silently taken for other options."""
+    text = {(q["id"], k): o["text"] for q in questions for k, o in enumerate(q["options"])}
+    for n, r in iter_numbered(Path(path), required=["id", "option_idx"]):
+        want = text.get(_key(r))
+        if want is not None and isinstance(r.get("option"), str) and r["option"] != want:
+            raise InputError(path, f"option {r['option_idx']} of {r['id']!r} is {r['option']!r} here but "
+                                   f"{want!r} in {questions[0]['source']} (scores of another option set?)", n)
+
+
 def score_options(cfg: MCDataConfig, questions: list[dict], engine) -> tuple[Path, str]:
     """P(True) of every option by the judge, appended to the scores file (finished options are skipped)."""
     from selfalign.selfeval import ptrue
@@ -132,9 +154,13 @@ def score_options(cfg: MCDataConfig, questions: list[dict], engine) -> tuple[Pat
     prompt = SelfEvalPrompt.of(cfg, chat=False)  # the judge's prompt is also the rows' prompt
     tid = prompt.template_id
     scorer = f"model={engine.info.get('model')};adapter={cfg.adapter};{tid}"
-    items = [{"id": q["id"], "option_idx": k, "question": q["question"], "option": o["text"]}
-             for q in questions for k, o in enumerate(q["options"])]
+    items = [{"id": q["id"], "option_idx": k, "question": q["question"], "option": o["text"],
+              **({"mc": q["mc"]} if q.get("mc") else {})} for q in questions for k, o in enumerate(q["options"])]
     path = scores_path(cfg.output)
+    if path.exists():  # scores of the other option set would be taken for these options (same id, option_idx)
+        from selfalign.data.mc import check_one_set
+
+        check_one_set(path, iter_numbered(path), _mc_set(questions))
 
     def score(part):
         res = ptrue.p_true(engine, [(r["question"], r["option"]) for r in part], prompt)
@@ -149,6 +175,10 @@ def score_options(cfg: MCDataConfig, questions: list[dict], engine) -> tuple[Pat
         todo = [r for r in items if not out.done(r)]
         run_chunks(out, todo, cfg.batch_size * 4, score, "mc-data (judge)", "option")
     return path, scorer
+
+
+def _mc_set(questions: list[dict]) -> Optional[str]:
+    return next((q["mc"] for q in questions if q.get("mc")), None)
 
 
 # --- labels and rows ---------------------------------------------------------------------------------------
@@ -176,7 +206,8 @@ def build_rows(questions: list[dict], scores: dict, cfg: MCDataConfig, scores_fi
             raise SelfAlignError(f"{q['where']}: question {q['id']!r} has {what} in {scores_file}")
         p = [scores[(q["id"], k)] for k in range(len(q["options"]))]
         q = {**q, "split": split_of(cfg.seed, q["task"], q["id"], cfg.heldout_fraction)}
-        own = [make_row(q, o["text"], lab, cfg, option_idx=k, p_true=p[k], judge=judge)
+        mc = {"mc": q["mc"]} if q.get("mc") else {}
+        own = [make_row(q, o["text"], lab, cfg, option_idx=k, p_true=p[k], judge=judge, **mc)
                for k, (o, lab) in enumerate(zip(q["options"], self_labels(p, cfg.rule, cfg.threshold)))]
         rows += balanced(own) if cfg.balance else own
     return rows
@@ -219,7 +250,9 @@ def run_mc_data(cfg: MCDataConfig, engine=None) -> dict:
             engine = make_engine(cfg.engine, **cfg.engine_kwargs())
         model_info = engine.info
         src, judge = score_options(cfg, questions, engine)
-    rows = build_rows(questions, read_scores(src), cfg, str(src), judge)
+    scores = read_scores(src, _mc_set(questions))
+    check_option_texts(src, questions)
+    rows = build_rows(questions, scores, cfg, str(src), judge)
     paths = output_paths(cfg.output)
     for split, path in paths.items():
         write_jsonl_atomic(path, [r for r in rows if r["split"] == split])
@@ -227,7 +260,8 @@ def run_mc_data(cfg: MCDataConfig, engine=None) -> dict:
                   "questions": len({r["id"] for r in rows if r["split"] == s}),
                   "copies": sum(bool(r.get("copy")) for r in rows if r["split"] == s)} for s in paths}
     summary = {"output": cfg.output, "files": {s: str(p) for s, p in paths.items()}, "scores": str(src),
-               "rule": cfg.rule, "balance": cfg.balance, "questions": len(questions), "counts": counts,
+               "rule": cfg.rule, "balance": cfg.balance, "options": _mc_set(questions), "questions": len(questions),
+               "counts": counts,
                "label_agreement_with_gold": _agreement(cfg, rows), "seconds": round(time.time() - t0, 2)}
     write_json(meta_path(cfg.output), meta(cfg, stage="mc-data", model_info=model_info, judge=judge,
                                            selfeval_template=SelfEvalPrompt.of(cfg, chat=False).template_id, **summary))
@@ -240,7 +274,7 @@ def _agreement(cfg: MCDataConfig, rows: list[dict]) -> Optional[float]:
     from selfalign.data.mc import load_mc
 
     try:
-        qs = load_mc(cfg.data, cfg.split if cfg.data == "truthfulqa-mc" else None, cfg.limit)
+        qs = load_mc(cfg.data, cfg.split if cfg.data == "truthfulqa-mc" else None, cfg.limit, cfg.options)
     except SelfAlignError:
         return None
     gold = {(str(q["id"]), k): o["label"] for q in qs for k, o in enumerate(q["options"])}

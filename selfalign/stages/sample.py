@@ -20,6 +20,9 @@ class SampleConfig(SamplingArgs, ModelArgs):
     output: Optional[str] = opt(None, "samples JSONL (appended; finished rows are skipped on rerun)")
     split: Optional[str] = opt(None, "split of a named data set (truthfulqa: train, valid, test, all; bigbench:TASK: "
                                      "train, heldout)")
+    split_by: str = opt("question", "bigbench:TASK prompts: the split holds out questions (by hash) or subjects "
+                                    "(no fact about a held-out subject in any training prompt or demonstration)",
+                        choices=("question", "subject"))
     stop: list[str] = opt([], "stop strings (default: none with a chat template, else a blank line or 'Question:'); "
                               'e.g. ["\\n"] for one-line completions')
     limit: Optional[int] = opt(None, "use only the first N prompts", min=1, hint="leave it out for all prompts")
@@ -34,7 +37,7 @@ def run_sample(cfg: SampleConfig, engine=None, rows: list[dict] | None = None) -
     require(cfg, "output")
     if rows is None:
         require(cfg, "input")
-        rows = load_prompts(cfg.input, cfg.split, cfg.limit)
+        rows = load_prompts(cfg.input, cfg.split, cfg.limit, cfg.split_by)
     output_file(cfg.output)
     key = lambda r: (str(r["id"]), r["sample_idx"])  # noqa: E731
     with TrackedOutput(cfg.output, key, settings_of(cfg), inputs=[cfg.input], overwrite=cfg.overwrite) as out:

@@ -46,6 +46,10 @@ class SKDataConfig(SelfEvalArgs, SamplingArgs, ModelArgs):
                             "task, with their gold answers) before the statement to complete", min=0)
     heldout_fraction: float = opt(0.2, "per task, this fraction of questions (by hash) goes to the held-out file",
                                   min=0, max=1)
+    split_by: str = opt("question", "generative tasks: hold out questions (by hash) or subjects (no fact about a "
+                                    "held-out subject, under any relation, in the train file, its distractors or "
+                                    "its demonstrations); multiple-choice questions are split by question",
+                        choices=("question", "subject"))
     heldout_tasks: list[str] = opt([], "tasks kept out entirely, written to <stem>.heldout_tasks.jsonl")
     max_per_task: Optional[int] = opt(None, "at most N questions per task (a deterministic choice by hash)", min=1)
     seed: int = opt(0, "sampling seed: the model's answers (--mode samples)", min=0)
@@ -59,7 +63,7 @@ class SKDataConfig(SelfEvalArgs, SamplingArgs, ModelArgs):
 def select_questions(cfg: SKDataConfig) -> tuple[list[dict], dict]:
     """The stage's questions (``data.questions.select_questions`` with its flags) and the skipped tasks."""
     return questions.select_questions(cfg.sources, cfg.heldout_tasks, cfg.max_per_task, cfg.split_seed,
-                                      cfg.heldout_fraction)
+                                      cfg.heldout_fraction, cfg.split_by)
 
 
 # --- rows --------------------------------------------------------------------------------------------------
@@ -130,7 +134,7 @@ def _check(cfg: SKDataConfig) -> None:
 def _build_options(cfg: SKDataConfig, questions: list[dict], paths: dict) -> dict:
     rows = {s: [] for s in SPLITS}
     skipped = Counter()
-    add_distractors(questions, cfg.split_seed)
+    add_distractors(questions, cfg.split_seed, within_split=cfg.split_by == "subject")
     for q in questions:
         got = option_rows(q, cfg)
         if not got:
@@ -209,6 +213,8 @@ def settings_fingerprint(cfg: SKDataConfig) -> str:
     values = {k: getattr(cfg, k) for k in keys}
     if cfg.split_seed != cfg.seed:  # one seed for both is what outputs made before split_seed used: same print
         values["split_seed"] = cfg.split_seed
+    if cfg.split_by != "question":  # the default leaves the prints of earlier outputs as they were
+        values["split_by"] = cfg.split_by
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -74,7 +74,11 @@ def load_rows(path: str, max_rows: Optional[int] = None) -> list[dict]:
     """Rows with prompt/chosen/rejected; chosen and rejected must be "A" and "B" (either order)."""
     rows = read_jsonl(path, required=["prompt", "chosen", "rejected"],  # of the JSON types io.FIELDS says
                       fields=["label", "id", "question", "proposal"])
-    for r, n in zip(rows, line_numbers(path)):
+    from selfalign.data.mc import check_one_set
+
+    lines = line_numbers(path)
+    check_one_set(path, zip(lines, rows))  # mc-data rows of TruthfulQA name their option set: one per file
+    for r, n in zip(rows, lines):
         if {r["chosen"], r["rejected"]} != set(LABELS):
             raise InputError(path, f"chosen/rejected must be {LABELS[0]!r} and {LABELS[1]!r}, got "
                                    f"{r['chosen']!r}/{r['rejected']!r}", n)

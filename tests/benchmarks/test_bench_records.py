@@ -54,8 +54,10 @@ def test_restore_puts_kept_files_and_whole_evaluations_back_into_a_fresh_runs(tm
     pairs.parent.mkdir(parents=True)
     pairs.write_text('{"id": "p1"}\n')
     R.keep_file(pairs, runs, arch)
-    kqa = {"task": "knowledge-qa", "metrics": {"accuracy": {"value": 0.5, "ci_low": 0, "ci_high": 1, "n": 2}}}
-    R.keep(runs / "t1x" / "m" / "kqa" / "eval-base.json", kqa, [{"id": "a", "accuracy": 1.0}], runs, arch)
+    kqa = {"task": "knowledge-qa", "metrics": {m: {"value": 0.5, "ci_low": 0, "ci_high": 1, "n": 2}
+                                               for m in ("accuracy", "accuracy_lenient")}}
+    kept_rows = [{"id": "a", "accuracy": 1.0, "accuracy_lenient": 1.0}]  # a current result: read as it is
+    R.keep(runs / "t1x" / "m" / "kqa" / "eval-base.json", kqa, kept_rows, runs, arch)
     R.keep(runs / "t1x" / "m" / "mc3" / "eval-base.json", {"task": "truthfulqa-mc", "metrics": {}}, [{"id": "q"}],
            runs, arch)
     pairs.unlink()
@@ -63,5 +65,5 @@ def test_restore_puts_kept_files_and_whole_evaluations_back_into_a_fresh_runs(tm
     assert sorted(p.name for p in made) == ["eval-base.json", "pairs-skt.jsonl"]  # not the compact MC record
     assert pairs.read_text() == '{"id": "p1"}\n'
     summary, rows = load_result(runs / "t1x" / "m" / "kqa" / "eval-base.json")
-    assert summary == kqa and rows == [{"id": "a", "accuracy": 1.0}]
+    assert summary == kqa and rows == kept_rows
     assert R.restore_files(runs, arch) == []  # present: nothing overwritten

@@ -128,7 +128,8 @@ def test_eval_knowledge_qa_rows_metrics_and_resume(tmp_path, gen_root, tiny_engi
     from selfalign.evals.knowledge_qa import KnowledgeQAConfig, abstains, run_knowledge_qa, score_answer
     from selfalign.selfeval.ptrue import p_true
 
-    assert score_answer("City3.", ["City3"]) == {"accuracy": 1, "answered_accuracy": 1, "abstain": 0, "length": 1}
+    assert score_answer("City3.", ["City3"]) == {"accuracy": 1, "accuracy_lenient": 1, "answered_accuracy": 1,
+                                                 "abstain": 0, "length": 1}
     assert score_answer("I don't know", ["City3"])["abstain"] == 1 and abstains("") and not abstains("Nonesuch")
     out = tmp_path / "ev" / "kq.json"
     cfg = KnowledgeQAConfig(output=str(out), data="bigbench:facts", limit=6, max_new_tokens=4, n_boot=20,
@@ -138,7 +139,7 @@ def test_eval_knowledge_qa_rows_metrics_and_resume(tmp_path, gen_root, tiny_engi
     held = load_knowledge_qa("facts", "heldout")[:6]
     assert [r["id"] for r in rows] == [h["id"] for h in held] and s["prompts"] == 6
     for r in rows:
-        assert {k: r[k] for k in ("accuracy", "answered_accuracy", "abstain", "length")} == score_answer(
+        assert {k: r[k] for k in ("accuracy", "accuracy_lenient", "answered_accuracy", "abstain", "length")} == score_answer(
             r["answer"], r["targets"])
     live = [r for r in rows if r["answer"].strip()]
     want = p_true(tiny_engine, [(r["question"], r["answer"]) for r in live])
@@ -146,7 +147,8 @@ def test_eval_knowledge_qa_rows_metrics_and_resume(tmp_path, gen_root, tiny_engi
     summary = json.loads(out.read_text())
     assert summary["metrics"]["accuracy"]["value"] == pytest.approx(sum(r["accuracy"] for r in rows) / 6)
     assert summary["metrics"]["length"]["value"] == pytest.approx(sum(r["length"] for r in rows) / 6)
-    assert set(summary["metrics"]) == {"accuracy", "answered_accuracy", "abstain", "length", "selfeval"}
+    assert set(summary["metrics"]) == {"accuracy", "accuracy_lenient", "answered_accuracy", "abstain", "length",
+                                       "selfeval"}
     # a run killed mid-write: the rerun answers only what is missing, and gives the same rows
     rp = tmp_path / "ev" / "kq.rows.jsonl"
     lines = rp.read_text().splitlines(keepends=True)
@@ -226,3 +228,52 @@ def test_an_empty_split_is_an_error_not_null_metrics(tmp_path, monkeypatch):
     with pytest.raises(SelfAlignError, match="no prompts in split 'heldout'"):
         run_knowledge_qa(KnowledgeQAConfig(output=str(tmp_path / "r.json"), split="heldout"))
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("answer, strict, lenient", [
+    ("Paris.", 1, 1), ("Paris, the capital", 1, 1), ("the Paris", 1, 1), ("Paris. It is large.", 1, 1),
+    ("Paris or Lyon", 0, 1), ("Paris, Lyon", 0, 1), ("Lyon or Paris", 0, 1), ("Paris/Lyon", 0, 1),
+    ("Paris and Lyon", 0, 1), ("Paris city", 0, 1), ("Lyon", 0, 0), ("I don't know", 0, 0),
+])
+def test_strict_accuracy_is_the_headline_and_lenient_stays_beside_it(answer, strict, lenient):
+    from selfalign.evals.knowledge_qa import score_answer
+
+    got = score_answer(answer, ["Paris"])
+    assert (got["accuracy"], got["accuracy_lenient"]) == (strict, lenient)
+
+
+def test_strict_match_takes_the_longest_gold_start():
+    from selfalign.text import strict_match
+
+    assert strict_match("Trinidad and Tobago", ["Trinidad and Tobago"]) == 1
+    assert strict_match("Trinidad and Tobago", ["Trinidad"]) == 0  # names Tobago too
+    assert strict_match("St. Louis", ["St. Louis"]) == 1 and strict_match("Washington, D.C.", ["Washington, D.C."]) == 1
+    assert strict_match("  ", ["Paris"]) is None
+
+
+def test_a_result_from_before_strict_match_is_read_as_lenient(tmp_path):
+    """A knowledge-qa result written before 2026-12-07 (accuracy = the lenient match, no accuracy_lenient): its
+    accuracy is read as accuracy_lenient and the strict accuracy is recomputed from its rows; the summary and its
+    verdicts work on it."""
+    from selfalign.evals.results import load_result
+    from selfalign.run.summary import verdicts
+
+    rows = [{"id": "a", "answer": "Paris or Lyon", "targets": ["Paris"], "accuracy": 1, "answered_accuracy": 1,
+             "abstain": 0, "length": 3}, {"id": "b", "answer": "Rome.", "targets": ["Rome"], "accuracy": 1,
+                                          "answered_accuracy": 1, "abstain": 0, "length": 1}]
+    (tmp_path / "kq.rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    old = {"task": "knowledge-qa", "rows": "kq.rows.jsonl",
+           "metrics": {m: {"value": v, "ci_low": v, "ci_high": v, "n": 2}
+                       for m, v in (("accuracy", 1.0), ("answered_accuracy", 1.0), ("abstain", 0.0))}}
+    (tmp_path / "kq.json").write_text(json.dumps(old))
+    summary, got = load_result(tmp_path / "kq.json")
+    assert summary["metrics"]["accuracy_lenient"]["value"] == 1.0 and summary["metrics"]["accuracy"]["value"] == 0.5
+    assert [r["accuracy"] for r in got] == [0, 1] and [r["accuracy_lenient"] for r in got] == [1, 1]
+    assert "upgraded" in summary and list(summary["metrics"])[:2] == ["accuracy", "accuracy_lenient"]
+    assert summary["stored_accuracy"]["value"] == 1.0 and summary["metrics"]["answered_accuracy"]["value"] == 0.5
+    again, _ = load_result(tmp_path / "kq.json")  # the file itself is not rewritten
+    assert json.loads((tmp_path / "kq.json").read_text()) == old and again["metrics"] == summary["metrics"]
+    d = {"diff": -0.5, "ci_low": -0.9, "ci_high": -0.1, "n": 2}
+    said = verdicts({"knowledge-qa": {"diffs": {"accuracy": {"aligned": d}, "accuracy_lenient": {"aligned": d}}}})
+    assert said[0].startswith("**Factuality fell**") and "strict" in said[0]
+    assert said[1].startswith("**Lenient factuality fell**")
