@@ -79,28 +79,69 @@ class _Fed(torch.nn.Module):
         if hidden_states.shape != self.h.shape:
             raise SelfAlignError(f"--share-trunk: a forward pass of shape {tuple(hidden_states.shape)} inside a "
                                  f"batch whose trunk states are {tuple(self.h.shape)}")
-        return self.layer(self.h, *args, **kwargs)
+        h = self.h
+        if torch.is_grad_enabled() and getattr(self.layer, "gradient_checkpointing", False):
+            # reentrant checkpointing passes gradients on only from inputs that need them
+            h = h.detach().requires_grad_()
+        return self.layer(h, *args, **kwargs)
 
 
 MODEL_KEYS = ("input_ids", "attention_mask", "position_ids")
 
 
+def pair_prefix(inputs: dict) -> Optional[torch.Tensor]:
+    """Per pair, how many leading tokens its two rows share (TRL's batch: the chosen rows, then the rejected rows,
+    right-padded; the prompt and any common start of the answers), capped so that every rejected row keeps one of
+    its own; None when the batch is not laid out so (odd size, left padding, packed position ids)."""
+    ids, mask = inputs["input_ids"], inputs.get("attention_mask")
+    if mask is None or "position_ids" in inputs or ids.shape[0] % 2 or ids.dim() != 2:
+        return None
+    if not bool((mask[:, 0] == 1).all()) or bool((mask[:, 1:] > mask[:, :-1]).any()):
+        return None
+    b = ids.shape[0] // 2
+    same = (ids[:b] == ids[b:]) & (mask[:b] == 1) & (mask[b:] == 1)
+    return torch.minimum(same.long().cumprod(1).sum(1), mask[b:].sum(1) - 1)
+
+
 @torch.no_grad()
 def trunk_states(model, inputs: dict, lo: int) -> torch.Tensor:
-    """The hidden states at the input of decoder layer ``lo`` (``lo`` > 0): layers [0, lo) run once, no gradients."""
+    """The hidden states at the input of decoder layer ``lo`` (``lo`` > 0): layers [0, lo) run once, no gradients.
+    The chosen rows run whole; a rejected row runs only its tokens after the start it shares with its chosen row,
+    on that row's KV cache (``pair_prefix``); the shared start's states are the chosen row's."""
+    from transformers.cache_utils import DynamicCache
+
+    from selfalign.engines.hf import _cache_kwarg
+
     dec = decoder(model)
-    seen = {}
+    seen = []
 
     def grab(module, args, out):
-        seen["h"] = out[0] if isinstance(out, tuple) else out
+        seen.append((out[0] if isinstance(out, tuple) else out).detach())
 
+    shared = pair_prefix(inputs)
     with only_layers(model, 0, lo):
         handle = dec.layers[lo - 1].register_forward_hook(grab)
         try:
-            dec(**{k: inputs[k] for k in MODEL_KEYS if k in inputs}, use_cache=False)
+            if shared is None:
+                dec(**{k: inputs[k] for k in MODEL_KEYS if k in inputs}, use_cache=False)
+                return seen[0]
+            ids, mask = inputs["input_ids"], inputs["attention_mask"]
+            b, t = ids.shape[0] // 2, ids.shape[1]
+            cache, key = DynamicCache(), _cache_kwarg(model)
+            dec(input_ids=ids[:b], attention_mask=mask[:b], use_cache=True, **{key: cache})
+            n_rej = mask[b:].sum(1)
+            pos = shared[:, None] + torch.arange(int((n_rej - shared).max()), device=ids.device)[None]
+            own = pos < n_rej[:, None]  # [b, suffix]: the rejected rows' own tokens
+            seen_cols = torch.arange(t, device=ids.device)[None] < shared[:, None]
+            dec(input_ids=ids[b:].gather(1, pos.clamp(max=t - 1)), position_ids=pos, use_cache=True,
+                attention_mask=torch.cat([seen_cols, own], 1).long(), **{key: cache})
         finally:
             handle.remove()
-    return seen["h"].detach()
+    chosen, suffix = seen
+    h = torch.cat([chosen, chosen])  # the rejected rows' shared start (and, past their end, padding)
+    rows = torch.arange(b, device=ids.device)[:, None].expand_as(pos)
+    h[b + rows[own], pos[own]] = suffix[own]
+    return h
 
 
 @contextlib.contextmanager
@@ -142,7 +183,7 @@ def check_trunk_frozen(model, k: int) -> None:
     """An error when a weight below the top ``k`` layers is trainable (then the trunk is not shared)."""
     dec = decoder(model)
     lo = len(dec.layers) - k
-    below = [n for i, layer in enumerate(dec.layers[:lo]) for n, p in layer.named_parameters() if p.requires_grad]
+    below = [n for layer in dec.layers[:lo] for n, p in layer.named_parameters() if p.requires_grad]
     if below or any(p.requires_grad for p in dec.get_input_embeddings().parameters()):
         raise SelfAlignError(f"--share-trunk: weights below the top {k} layers are trained (e.g. "
                              f"{below[0] if below else 'the embeddings'}); the trunk is not shared")

@@ -16,9 +16,8 @@ LAYERS, TOP = 4, 2
 @pytest.fixture(scope="module")
 def deep_model_dir(tmp_path_factory):
     """The conftest tiny Llama's tokenizer and shape, with 4 layers (a 2-layer trunk under the top 2)."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
     from conftest import build_tiny
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     src = build_tiny(tmp_path_factory.mktemp("tiny-src"))
     path = tmp_path_factory.mktemp("tiny-deep")
@@ -33,7 +32,7 @@ def deep_model_dir(tmp_path_factory):
 @pytest.fixture
 def pairs_file(tmp_path):
     answers = [("Paris is the capital.", "The quick fox."), ("Shakespeare wrote it.", "A B C D"),
-               ("Four.", "True False Answer Question"), ("Jupiter is the largest planet.", "The lazy dog.")]
+               ("Four.", "True False Answer Question"), ("The lazy dog.", "The quick fox jumps.")]
     rows = [{"prompt": f"<|im_start|>user\nQuestion {i}: what is it?<|im_end|>\n<|im_start|>assistant\n",
              "chosen": answers[i % 4][0], "rejected": answers[i % 4][1]} for i in range(8)]
     path = tmp_path / "pairs.jsonl"
@@ -41,7 +40,7 @@ def pairs_file(tmp_path):
     return path
 
 
-def _trainer(model_dir, pairs, tmp_path, share: bool):
+def _trainer(model_dir, pairs, tmp_path, share: bool, checkpointing: str = "off"):
     """A DPO trainer as align builds it (LoRA on the top layers), its adapter then set to the same random values
     in both ways (so that the policy differs from the reference and every LoRA weight gets a gradient)."""
     from datasets import Dataset
@@ -51,7 +50,9 @@ def _trainer(model_dir, pairs, tmp_path, share: bool):
     from selfalign.training import trunk
 
     cfg = AlignConfig(model=model_dir, pairs=str(pairs), output=str(tmp_path / "o"), batch_size=4, device="cpu",
-                      top_layers=TOP, share_trunk=share)
+                      top_layers=TOP, share_trunk=share, gradient_checkpointing="off" if checkpointing == "off" else "on",
+                      trl={"gradient_checkpointing_kwargs": {"use_reentrant": True}} if checkpointing == "reentrant"
+                      else {})
     args = dpo_args(cfg, tmp_path / ("s" if share else "p"), 2, "cpu")
     model, tok = models.load(model_dir, device="cpu")
     tok.padding_side = "left"
@@ -71,11 +72,12 @@ def _lora(model) -> dict:
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
 
-def test_shared_trunk_loss_and_gradients_equal_trl(deep_model_dir, pairs_file, tmp_path):
+@pytest.mark.parametrize("checkpointing", ["off", "on", "reentrant"])
+def test_shared_trunk_loss_and_gradients_equal_trl(deep_model_dir, pairs_file, tmp_path, checkpointing):
     from selfalign.training import trunk
 
-    plain = _trainer(deep_model_dir, pairs_file, tmp_path, share=False)
-    shared = _trainer(deep_model_dir, pairs_file, tmp_path, share=True)
+    plain = _trainer(deep_model_dir, pairs_file, tmp_path, share=False, checkpointing=checkpointing)
+    shared = _trainer(deep_model_dir, pairs_file, tmp_path, share=True, checkpointing=checkpointing)
     assert type(shared).__name__ == "TrunkDPOTrainer" and type(plain).__name__ == "DPOTrainer"
     names = sorted(_lora(plain.model))
     assert names == sorted(_lora(shared.model)) and names
@@ -83,17 +85,21 @@ def test_shared_trunk_loss_and_gradients_equal_trl(deep_model_dir, pairs_file, t
     batch = shared._prepare_inputs(next(iter(shared.get_train_dataloader())))
     got = {}
     for name, tr in (("plain", plain), ("shared", shared)):
-        calls = []  # forward passes of the bottom layer: the trunk
-        hook = trunk.decoder(tr.model).layers[0].register_forward_hook(lambda *a: calls.append(1))
+        calls = []  # the token positions the bottom layer (the trunk) runs on
+        hook = trunk.decoder(tr.model).layers[0].register_forward_hook(
+            lambda m, a, o, calls=calls: calls.append(a[0].shape[0] * a[0].shape[1]))
         tr.model.train()
         tr.model.zero_grad()
         loss = tr.compute_loss(tr.model, dict(batch))
         loss.backward()
         hook.remove()
-        got[name] = (loss.detach(), {n: p.grad.detach().clone() for n, p in _lora(tr.model).items()}, len(calls),
+        got[name] = (loss.detach(), {n: p.grad.detach().clone() for n, p in _lora(tr.model).items()}, calls,
                      {k: v[-1] for k, v in tr._metrics["train"].items()})
     (lp, gp, cp, mp), (ls, gs, cs, ms) = got["plain"], got["shared"]
-    assert (cp, cs) == (2, 1)  # policy + reference vs once
+    rows, width = batch["input_ids"].shape
+    assert cp == [rows * width] * 2  # policy + reference, every row
+    # once: the chosen rows whole, the rejected rows from where they part from their chosen row
+    assert len(cs) == 2 and cs[0] == rows // 2 * width and cs[1] < cs[0]
     assert abs(float(lp) - float(ls)) <= 1e-5 and abs(float(lp) - 0.6931) > 1e-3  # policy != reference
     assert all(gp[n].abs().max() > 0 for n in names)  # every LoRA weight gets a gradient
     diff = max(float((gp[n] - gs[n]).abs().max()) for n in names)
