@@ -1,7 +1,9 @@
 """Stage 4, align: DPO on the Self-Eval preference pairs, through TRL's DPOTrainer.
 
 The reference model is the base model (with LoRA: the same weights with the adapter switched off, so no second
-copy is held). Checkpoints are written every ``--save-steps``; a killed run resumes from the last one.
+copy is held). With ``--top-layers K`` the adapter is on the top K decoder layers only, and ``--share-trunk`` runs
+the frozen layers below once per batch for both the policy and the reference (``training/trunk.py``).
+Checkpoints are written every ``--save-steps``; a killed run resumes from the last one.
 """
 from __future__ import annotations
 
@@ -37,6 +39,9 @@ class AlignConfig(LoraArgs, ModelArgs):
     beta: float = opt(0.1, "DPO beta", gt=0)
     loss_type: str = opt("sigmoid", "TRL DPO loss type (sigmoid = the DPO paper's loss)", choices=LOSS_TYPES)
     merge: bool = opt(False, "merge the adapter into the base weights and save a full model")
+    top_layers: Optional[int] = opt(None, "LoRA on the top N decoder layers only (default: all layers)", min=1)
+    share_trunk: bool = opt(False, "with --top-layers: run the frozen layers below the top N once per batch, shared "
+                                   "by the policy and the reference model (the same loss; fewer layer passes)")
     learning_rate: float = opt(5e-5, "AdamW learning rate", gt=0)
     epochs: float = opt(1.0, "passes over the pairs", gt=0)
     max_steps: Optional[int] = opt(None, "stop after this many optimizer steps (overrides --epochs)", min=1)
@@ -65,6 +70,10 @@ class AlignConfig(LoraArgs, ModelArgs):
 
     def __post_init__(self):
         super().__post_init__()  # every field against its declaration
+        if self.top_layers is not None and not self.lora:
+            raise SelfAlignError("--top-layers trains LoRA on the top layers; it cannot be combined with --no-lora")
+        if self.share_trunk and self.top_layers is None:
+            raise SelfAlignError("--share-trunk needs --top-layers (the layers below them are the shared trunk)")
         if self.trl:  # unknown or owned keys fail when the config is made (a recipe: at `run --dry-run`)
             from selfalign.training import trl_args
 
@@ -85,7 +94,8 @@ def load_pairs(path: str) -> list[dict]:
 
 
 # --- run state ---------------------------------------------------------------------------------------------
-NEWER_DEFAULTS = {"report_to": "none", "push_to_hub": False, "trl": {}}  # keys added later: left out at default
+# keys added later: left out at default
+NEWER_DEFAULTS = {"report_to": "none", "push_to_hub": False, "trl": {}, "top_layers": None, "share_trunk": False}
 
 
 def _last_checkpoint(out: Path) -> Optional[Path]:
@@ -202,10 +212,10 @@ def run_align(cfg: AlignConfig) -> dict:
     output_dir(out)
     import torch  # (after the checks: a bad input is reported without importing TRL)
     from datasets import Dataset, disable_progress_bars
-    from trl import DPOTrainer
 
     from selfalign import models
     from selfalign.store.progress import quiet_trainer
+    from selfalign.training import trunk
 
     torch.manual_seed(cfg.seed)
     steps = cfg.max_steps or math.ceil(math.ceil(len(rows) / cfg.batch_size) / cfg.grad_accum * cfg.epochs)
@@ -213,7 +223,8 @@ def run_align(cfg: AlignConfig) -> dict:
     model, tok = _load_model(cfg, args)
     info = dict(model.selfalign_spec)
     tok.padding_side = "left"
-    peft_config = cfg.lora_config() if cfg.lora else None
+    top = {} if cfg.top_layers is None else {"layers_to_transform": trunk.top_layer_ids(model, cfg.top_layers)}
+    peft_config = cfg.lora_config(**top) if cfg.lora else None
     out.mkdir(parents=True, exist_ok=True)
     resume = _last_checkpoint(out)
     resume_step = int(resume.name.split("-")[-1]) if resume else 0
@@ -224,12 +235,17 @@ def run_align(cfg: AlignConfig) -> dict:
               flush=True)
     disable_progress_bars()  # TRL's tokenising map() would draw a \r bar per dataset
     try:
-        trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
-                             peft_config=peft_config,
-                             callbacks=[_step_logger(out / LOG, resume_step)] if args.process_index == 0 else [])
+        trainer = trunk.dpo_trainer(cfg.top_layers if cfg.share_trunk else None)(
+            model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
+            peft_config=peft_config,
+            callbacks=[_step_logger(out / LOG, resume_step)] if args.process_index == 0 else [])
     except ValueError as e:
         raise SelfAlignError(f"cannot set up DPO on {cfg.model!r}: {str(e).splitlines()[0]}") from None
     sharded = trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled
+    if cfg.share_trunk:
+        if sharded:
+            raise SelfAlignError("--share-trunk under ZeRO-3 / FSDP: the layers are sharded; run without it")
+        trunk.check_trunk_frozen(trainer.model, cfg.top_layers)
     if sharded and cfg.lora and cfg.merge:
         raise SelfAlignError("--merge under ZeRO-3 / FSDP: train the adapter, then merge it in one process "
                              "(selfalign align --merge is for a single process)")
@@ -276,6 +292,8 @@ def _card(cfg: AlignConfig, n_pairs: int, log: list[dict]):
     if cfg.lora:
         hp.update(lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                   target_modules=", ".join(cfg.target_modules))
+        if cfg.top_layers is not None:
+            hp.update(top_layers=cfg.top_layers, share_trunk=cfg.share_trunk)
     hp.update({f"trl.{k}": v for k, v in (cfg.trl or {}).items()})
     last = log[-1] if log else {}
     training = {"optimizer steps": last.get("step"), "pairs": n_pairs,

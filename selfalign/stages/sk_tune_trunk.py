@@ -17,7 +17,6 @@ model, the dtype, the top-layer count and every row, and any other file is recom
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -29,6 +28,7 @@ import torch
 from selfalign import prompts as P
 from selfalign.engines.prefix import common_prefix
 from selfalign.errors import SelfAlignError
+from selfalign.training.trunk import n_layers, only_layers  # (sk_tune reads n_layers here)
 
 
 def lse_margin(logits: torch.Tensor, a_ids: list[list[int]], b_ids: list[list[int]]) -> torch.Tensor:
@@ -71,46 +71,6 @@ class PlainRows(_Rows):
             for r, k in enumerate(pos_idx):
                 out[k] = m[r]
         return torch.stack(out)
-
-
-def decoder(model):
-    """The decoder module holding ``layers`` (through a PEFT wrapper and a *ForCausalLM head)."""
-    m = model.get_base_model() if hasattr(model, "get_base_model") else model
-    inner = getattr(m, "model", None)
-    inner = getattr(inner, "language_model", inner)  # multimodal wrappers (Gemma 3)
-    if inner is None or not hasattr(inner, "layers"):
-        raise SelfAlignError(f"--top-layers: cannot find the decoder layers of {type(m).__name__}")
-    return inner
-
-
-def n_layers(model) -> int:
-    return len(decoder(model).layers)
-
-
-@contextlib.contextmanager
-def only_layers(model, lo: int, hi: int):
-    """Within the block, the model runs only its decoder layers [lo, hi) (fed ``inputs_embeds`` = the hidden states
-    at layer lo's input when lo > 0); the layer list and the config's layer count are restored after."""
-    dec = decoder(model)
-    cfg = dec.config
-    layers, n = dec.layers, cfg.num_hidden_layers
-    types = getattr(cfg, "layer_types", None)
-    dec.layers = torch.nn.ModuleList(list(layers)[lo:hi])
-    cfg.num_hidden_layers = hi - lo
-    if types is not None:
-        cfg.layer_types = list(types)[lo:hi]
-    # a KV cache indexes layers by their ``layer_idx``: renumber the kept ones from 0 for the block
-    shifted = [m for layer in dec.layers for m in layer.modules() if isinstance(getattr(m, "layer_idx", None), int)]
-    for m in shifted:
-        m.layer_idx -= lo
-    try:
-        yield model
-    finally:
-        for m in shifted:
-            m.layer_idx += lo
-        dec.layers, cfg.num_hidden_layers = layers, n
-        if types is not None:
-            cfg.layer_types = types
 
 
 class TrunkRows(_Rows):
