@@ -22,6 +22,7 @@ from selfalign.errors import SelfAlignError
 from selfalign.store.io import iter_jsonl, line_numbers, output_dir, read_jsonl, repair_tail, write_json, write_text
 from selfalign.store.provenance import meta
 from selfalign.training.lora import LOG, SUMMARY, LoraArgs, config_dict, finished_run
+from selfalign.store.locks import single_writer
 
 CKPT = "checkpoints"
 # TRL 1.x DPOConfig.loss_type values
@@ -203,6 +204,11 @@ def run_align(cfg: AlignConfig) -> dict:
     if cfg.adapter and cfg.lora and not cfg.merge:
         raise SelfAlignError("--adapter with a new LoRA adapter: pass the adapter directory as --model instead "
                              "(it names its base), or use --merge")
+    with single_writer(cfg.output):  # one writer (the main rank of a launch)
+        return _align(cfg)
+
+
+def _align(cfg: AlignConfig) -> dict:
     out = Path(cfg.output)
     done = finished_run(out, cfg, "align", NEWER_DEFAULTS)
     if done:

@@ -27,6 +27,7 @@ from selfalign.store.progress import run_chunks
 from selfalign.store.provenance import meta, meta_path
 from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
 from selfalign.store.lineage import check_not_input
+from selfalign.store.locks import OutputLock
 
 RULES = ("top", "threshold")
 
@@ -236,6 +237,11 @@ def run_mc_data(cfg: MCDataConfig, engine=None) -> dict:
     for path in output_paths(cfg.output).values():  # a directory or an unwritable folder: one line, before any work
         output_file(path)
     check_not_input([*output_paths(cfg.output).values(), scores_path(cfg.output)], [cfg.data, cfg.scores])
+    with OutputLock(cfg.output):  # one writer of the rows and the scores file
+        return _mc_data(cfg, engine)
+
+
+def _mc_data(cfg: MCDataConfig, engine) -> dict:
     t0 = time.time()
     questions = load_questions(cfg)
     model_info, judge = None, None

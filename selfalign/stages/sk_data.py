@@ -30,6 +30,7 @@ from selfalign.data.splits import fewshot_prompt, pick_demos
 from selfalign.text import match_targets, matches, normalize
 from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
 from selfalign.store.lineage import check_not_input
+from selfalign.store.locks import OutputLock
 
 MODES = ("options", "samples")
 SPLITS = ("train", "heldout", "heldout_task")
@@ -226,6 +227,11 @@ def run_sk_data(cfg: SKDataConfig, engine=None) -> dict:
     """Build the SK-Tuning preference files; returns counts per split and label."""
     _check(cfg)
     check_not_input(output_paths(cfg.output).values(), cfg.sources)
+    with OutputLock(cfg.output):  # one writer of the rows and the progress file
+        return _sk_data(cfg, engine)
+
+
+def _sk_data(cfg: SKDataConfig, engine) -> dict:
     questions, skipped_tasks = select_questions(cfg)
     paths = output_paths(cfg.output)
     model_info = None

@@ -43,3 +43,17 @@ def test_only_the_main_rank_of_a_launch_takes_the_lock(tmp_path, monkeypatch):
         pass
     monkeypatch.setenv("RANK", "0")
     assert isinstance(single_writer(out), OutputLock)
+
+
+def test_mc_data_sk_data_and_align_refuse_a_second_writer(tmp_path, capsys):
+    mc = tmp_path / "mc.jsonl"
+    mc.write_text(json.dumps({"id": "q", "question": "Q?", "options": [{"text": "a", "label": 1},
+                                                                       {"text": "b", "label": 0}]}) + "\n")
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"prompt": "Q?", "chosen": " a", "rejected": " b"}) + "\n")
+    rows, sk, model = tmp_path / "rows.jsonl", tmp_path / "sk.jsonl", tmp_path / "aligned"
+    _refused(["mc-data", "--data", str(mc), "--output", str(rows), "--model", "/nonexistent-model"], rows, capsys)
+    _refused(["sk-data", "--sources", str(mc), "--output", str(sk)], sk, capsys)
+    _refused(["align", "--pairs", str(pairs), "--output", str(model), "--model", "/nonexistent-model"], model,
+             capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mc.jsonl", "pairs.jsonl"]
