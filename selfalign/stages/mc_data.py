@@ -236,7 +236,8 @@ def run_mc_data(cfg: MCDataConfig, engine=None) -> dict:
     require(cfg, "data", "output")
     for path in output_paths(cfg.output).values():  # a directory or an unwritable folder: one line, before any work
         output_file(path)
-    check_not_input([*output_paths(cfg.output).values(), scores_path(cfg.output)], [cfg.data, cfg.scores])
+    written = [*output_paths(cfg.output).values(), *([] if cfg.scores else [scores_path(cfg.output)])]
+    check_not_input(written, [cfg.data, cfg.scores])  # --scores is read, and then no scores file is written
     with OutputLock(cfg.output):  # one writer of the rows and the scores file
         return _mc_data(cfg, engine)
 

@@ -224,7 +224,7 @@ def test_an_empty_split_is_an_error_not_null_metrics(tmp_path, monkeypatch):
     from selfalign.errors import SelfAlignError
     from selfalign.evals.knowledge_qa import KnowledgeQAConfig, run_knowledge_qa
 
-    monkeypatch.setattr(kq, "load_knowledge_qa", lambda task, split: [])
+    monkeypatch.setattr(kq, "load_knowledge_qa", lambda task, split, **kw: [])
     with pytest.raises(SelfAlignError, match="no prompts in split 'heldout'"):
         run_knowledge_qa(KnowledgeQAConfig(output=str(tmp_path / "r.json"), split="heldout"))
     assert not (tmp_path / "r.json").exists()
