@@ -22,7 +22,8 @@ import numpy as np
 
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.store.io import JsonlAppender, iter_jsonl, iter_numbered, output_file, write_json, write_jsonl_atomic
+from selfalign.store.io import (JsonlAppender, duplicate, iter_jsonl, iter_numbered, output_file, write_json,
+                                write_jsonl_atomic)
 from selfalign.store.progress import run_chunks
 from selfalign.store.provenance import meta, meta_path
 from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
@@ -127,11 +128,17 @@ def read_scores(path: str | Path, expect: Optional[str] = None) -> dict:
     from selfalign.data.mc import check_one_set
 
     check_one_set(path, iter_numbered(Path(path)), expect)
-    out = {}
+    out, seen = {}, {}
     for n, r in iter_numbered(Path(path), required=["id", "option_idx", "p_true"]):
+        k = r["option_idx"]
+        if not isinstance(k, int) or isinstance(k, bool) or k < 0:  # 1.7 was truncated, "x" or [1] a traceback
+            raise InputError(path, f"option_idx must be a whole number >= 0, got {k!r}", n)
         p = r["p_true"]
         if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p <= 1:
             raise InputError(path, f"p_true must be a number in [0, 1], got {p!r}", n)
+        if _key(r) in seen:  # a second score of one option would silently replace the first (and flip its label)
+            raise duplicate(path, "(id, option_idx)", _key(r), seen[_key(r)], n)
+        seen[_key(r)] = n
         out[_key(r)] = float(p)
     return out
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -280,3 +281,21 @@ def test_scores_of_another_option_set_are_refused_by_their_option_text(tmp_path,
         for k, o in enumerate(TQA[0]["mc2_targets"])])
     with pytest.raises(SelfAlignError, match=r"cal\.items\.jsonl:2: option 1 of 'tqa-mc-000' is \"Scientists"):
         run_mc_data(MCDataConfig(data="truthfulqa-mc", options="mc1", scores=str(items), output=str(tmp_path / "o.jsonl")))
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"option_idx": 1.7}, "option_idx must be a whole number >= 0, got 1.7"),
+    ({"option_idx": "x"}, "option_idx must be a whole number >= 0, got 'x'"),
+    ({"option_idx": [1]}, "option_idx must be a whole number >= 0, got [1]"),
+    ({"option_idx": -1}, "option_idx must be a whole number >= 0, got -1"),
+    ("duplicate", "duplicate (id, option_idx) ('q0', 0) (first on line 1)"),
+])
+def test_a_bad_or_repeated_option_index_is_one_line(change, says, tmp_path, mc_file):
+    from selfalign.errors import InputError
+
+    rows = [{"id": i, "option_idx": k, "p_true": p, "label": 0} for (i, k), p in SCORES.items()]
+    rows.append(dict(rows[0], p_true=0.99) if change == "duplicate" else {**rows[0], **change})
+    scores = _write(tmp_path / "cal.items.jsonl", rows)
+    with pytest.raises(InputError, match=re.escape(f"{scores}:{len(rows)}: {says}")):
+        run_mc_data(MCDataConfig(data=str(mc_file), scores=str(scores), output=str(tmp_path / "rows.jsonl")))
+    assert not (tmp_path / "rows.jsonl").exists()
