@@ -217,6 +217,12 @@ def _judge_check(cfg: JudgeCheckConfig, judge) -> dict:
     if other:
         raise SelfAlignError(f"{rp}: rows were judged by {sorted(map(str, other))}, not {judge.name!r}; "
                              "use another --output")
+    stored = {r["id"]: r for r in iter_jsonl(rp)} if rp.exists() else {}
+    changed = [it["id"] for it in items if it["id"] in stored
+               and (stored[it["id"]].get("question"), stored[it["id"]].get("answer")) != (it["question"], it["answer"])]
+    if changed:  # another --data with the same ids: its rows must not be reported as this file's
+        raise SelfAlignError(f"{rp}: {len(changed)} rows (e.g. {changed[0]!r}) were judged on other questions or "
+                             "answers (another --data?); use another --output")
     t0 = time.time()
 
     def run(batch):

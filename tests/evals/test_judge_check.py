@@ -179,3 +179,27 @@ def test_judge_check_examples_not_a_list_is_one_line(tmp_path, capsys):
     assert main(["eval", "judge-check", "--data", str(task), "--output", str(tmp_path / "r.json")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'examples' must be a list" in err[0]
+
+
+def test_a_second_data_file_with_the_same_ids_is_refused_not_reported(tmp_path):
+    """Two BIG-bench files give the same ids (bb-0000, ...) to other questions: resuming the first file's rows
+    for the second would publish the first file's figures; it is refused in one line instead."""
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    one.write_text(json.dumps({"examples": [{"input": "How many legs do horses have?",
+                                             "target_scores": {"four": 1, "two": 0}}]}))
+    two.write_text(json.dumps({"examples": [{"input": "How many legs do spiders have?",
+                                             "target_scores": {"eight": 1, "six": 0}}]}))
+    out = tmp_path / "r.json"
+
+    class Agrees(Judge):  # judges every answer true and informative
+        name = "agrees"
+
+        def judge_many(self, items):
+            return [(1, 1, {}) for _ in items]
+
+    run_judge_check(JudgeCheckConfig(data=str(one), output=str(out), n_boot=0, probe=False), judge=Agrees())
+    again = run_judge_check(JudgeCheckConfig(data=str(one), output=str(out), n_boot=0, probe=False),
+                            judge=Agrees())  # the same file resumes as before
+    assert again["questions"] == 1
+    with pytest.raises(SelfAlignError, match="judged on other questions or answers"):
+        run_judge_check(JudgeCheckConfig(data=str(two), output=str(out), n_boot=0, probe=False), judge=Agrees())
