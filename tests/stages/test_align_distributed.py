@@ -72,10 +72,12 @@ def test_two_process_sk_tune_ranks_agree(tiny_model_dir, tmp_path):
 def test_the_shipped_cpu_2proc_config_starts_two_processes(tmp_path):
     from selfalign.resources import shipped_file
 
-    script = tmp_path / "rank.py"
-    script.write_text("import os\nprint('RANK', os.environ['RANK'], 'OF', os.environ['WORLD_SIZE'], flush=True)\n")
+    script = tmp_path / "launch_me.py"
+    script.write_text("import os, sys\n"  # one file per rank: two processes printing to one pipe interleave
+                      "open(os.path.join(sys.argv[1], 'rank' + os.environ['RANK']), 'w').write(os.environ['WORLD_SIZE'])\n")
     launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
-    r = subprocess.run([launcher, "launch", "--config_file", str(shipped_file("accelerate/cpu_2proc")), str(script)],
+    r = subprocess.run([launcher, "launch", "--config_file", str(shipped_file("accelerate/cpu_2proc")), str(script),
+                        str(tmp_path)],
                        env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert sorted(ln for ln in r.stdout.splitlines() if ln.startswith("RANK")) == ["RANK 0 OF 2", "RANK 1 OF 2"]
+    assert {p.name: p.read_text() for p in tmp_path.glob("rank*")} == {"rank0": "2", "rank1": "2"}
