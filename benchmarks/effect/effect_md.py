@@ -41,7 +41,7 @@ READING = """## Reading
 - SK-Tuning on qa_wikidata A/B rows lifts held-out P(True) AUROC (set (a)): SmolLM2 0.503 → 0.842 (3k rows) → 0.890
   (10k), Qwen 0.552 → 0.835 (3k); best no-model shortcut 0.559. On whole other tasks (b) it stays below the
   answer-frequency shortcut (0.660); on TruthfulQA (c) at most level with the longer-option shortcut (0.553).
-- Knowledge QA, Qwen, DPO on the SK-tuned judge's pairs: 0.422 → 0.477, +5.5 [+3.3, +7.6] on 604 held-out prompts
+- Knowledge QA, Qwen, DPO on the SK-tuned judge's pairs: strict 0.409 → 0.464, +5.5 [+3.1, +7.6] (lenient 0.422 → 0.477) on 604 held-out prompts
   (gold-ranked pairs +6.0; the base model's own P(True) −2.2; shortcut 0.285).
 - TruthfulQA MC selection, SmolLM2 (balanced self-labels, lr 1e-3): SK-tuned judge +15.2 [+11.0, +19.5] vs its untuned
   judge −3.6 and random labels −1.0; gold labels +27.9. Qwen: −0.5 [−3.4, +2.1] (target +5 not met).

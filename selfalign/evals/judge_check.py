@@ -213,11 +213,11 @@ def _judge_check(cfg: JudgeCheckConfig, judge) -> dict:
                                 dtype=cfg.dtype, batch_size=cfg.batch_size, trust_remote_code=cfg.trust_remote_code)
     rp = rows_path(cfg.output)
     JsonlAppender(rp, key=lambda r: r["id"]).close()
-    other = {r.get("judge") for r in iter_jsonl(rp)} - {judge.name} if rp.exists() else set()
+    stored = {r["id"]: r for r in iter_jsonl(rp)} if rp.exists() else {}
+    other = {r.get("judge") for r in stored.values()} - {judge.name}
     if other:
         raise SelfAlignError(f"{rp}: rows were judged by {sorted(map(str, other))}, not {judge.name!r}; "
                              "use another --output")
-    stored = {r["id"]: r for r in iter_jsonl(rp)} if rp.exists() else {}
     changed = [it["id"] for it in items if it["id"] in stored
                and (stored[it["id"]].get("question"), stored[it["id"]].get("answer")) != (it["question"], it["answer"])]
     if changed:  # another --data with the same ids: its rows must not be reported as this file's

@@ -127,9 +127,10 @@ def read_scores(path: str | Path, expect: Optional[str] = None) -> dict:
     name their TruthfulQA option set (``mc``) holds one, ``expect`` when given."""
     from selfalign.data.mc import check_one_set
 
-    check_one_set(path, iter_numbered(Path(path)), expect)
+    numbered = list(iter_numbered(Path(path), required=["id", "option_idx", "p_true"]))
+    check_one_set(path, numbered, expect)
     out, seen = {}, {}
-    for n, r in iter_numbered(Path(path), required=["id", "option_idx", "p_true"]):
+    for n, r in numbered:
         k = r["option_idx"]
         if not isinstance(k, int) or isinstance(k, bool) or k < 0:  # 1.7 was truncated, "x" or [1] a traceback
             raise InputError(path, f"option_idx must be a whole number >= 0, got {k!r}", n)

@@ -114,12 +114,14 @@ def _check(cfg: SKTuneConfig) -> None:
         raise SelfAlignError("--top-layers trains LoRA on the top layers; it cannot be combined with --no-lora")
 
 
-def _wrap(model, cfg: SKTuneConfig, n_layers: int):
+def _wrap(model, cfg: SKTuneConfig):
     if not cfg.lora:
         return model
     from peft import get_peft_model
 
-    top = {} if cfg.top_layers is None else {"layers_to_transform": list(range(n_layers - cfg.top_layers, n_layers))}
+    from selfalign.training.trunk import top_layer_ids
+
+    top = {} if cfg.top_layers is None else {"layers_to_transform": top_layer_ids(model, cfg.top_layers)}
     try:
         return get_peft_model(model, cfg.lora_config(**top))
     except ValueError as e:
@@ -207,7 +209,7 @@ def _setup(cfg: SKTuneConfig, train: list, valid: Optional[list]) -> _Setup:
                                            prep.update)
     prep.close()
     t_enc = time.time() - t_enc
-    model = _wrap(model, cfg, sk_tune_trunk.n_layers(model) if cfg.top_layers else 0)
+    model = _wrap(model, cfg)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt_ = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)

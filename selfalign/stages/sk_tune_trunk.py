@@ -27,8 +27,7 @@ import torch
 
 from selfalign import prompts as P
 from selfalign.engines.prefix import common_prefix
-from selfalign.errors import SelfAlignError
-from selfalign.training.trunk import n_layers, only_layers  # (sk_tune reads n_layers here)
+from selfalign.training.trunk import n_layers, only_layers, top_layer_ids  # (sk_tune reads n_layers here)
 
 
 def lse_margin(logits: torch.Tensor, a_ids: list[list[int]], b_ids: list[list[int]]) -> torch.Tensor:
@@ -79,10 +78,8 @@ class TrunkRows(_Rows):
     def __init__(self, seqs, a_ids, b_ids, sign, model, k: int, batch_size: int, min_prefix: int = 16,
                  progress=None, states=None):
         super().__init__(seqs, a_ids, b_ids, sign)
-        total = n_layers(model)
-        if not 1 <= k <= total:
-            raise SelfAlignError(f"--top-layers must be between 1 and {total} (the model's layers), got {k}")
-        self.k, self.total, self.batch_size = k, total, batch_size
+        top_layer_ids(model, k)  # the range check, shared with align
+        self.k, self.total, self.batch_size = k, n_layers(model), batch_size
         lcp = min((common_prefix(seqs[0], s) for s in seqs[1:]), default=0)
         self.p = lcp if lcp >= min_prefix and all(len(s) > lcp for s in seqs) else 0  # the shared prefix length
         self.prefix_h: Optional[torch.Tensor] = None

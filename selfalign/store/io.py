@@ -233,7 +233,7 @@ def iter_numbered(path: Path, required: Sequence[str | tuple[str, ...]] = (),
                 raise InputError(path, f"malformed JSON ({e.msg} at column {e.colno})", lineno) from None
             if not isinstance(row, dict):
                 raise InputError(path, f"expected a JSON object, got {type(row).__name__}", lineno)
-            if "\\ud" in line.lower() and not _encodable(row):
+            if ("\\ud" in line or "\\uD" in line) and not _encodable(row):
                 raise InputError(path, "holds a lone surrogate escape (such as \\ud800), which is not text", lineno)
             for field in required:
                 names = field if isinstance(field, tuple) else (field,)
