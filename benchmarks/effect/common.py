@@ -214,3 +214,20 @@ def step(name: str, argv: list[str], deps=(), outputs=(), redo_flags=(), env: di
         tail = log.read_text(errors="replace").splitlines()[-15:]
         raise SystemExit(f"step {name} failed (rc {rc}); see {log}:\n" + "\n".join(tail))
     return rec
+
+
+TRAIN_KEYS = ("rows", "steps", "planned_steps", "stopped_early", "best_step", "best_valid_auroc", "seconds",
+              "encode_seconds")
+
+
+def train_record(model_dir: Path, keys=TRAIN_KEYS) -> dict | None:
+    """A finished sk-tune's summary figures and its logged evaluations [(step, train AUROC, valid AUROC, valid mean
+    P(True))], from ``model_dir``'s train_summary.json and train_log.jsonl; None when it has not finished."""
+    p = Path(model_dir) / "train_summary.json"
+    if not p.exists():
+        return None
+    s = json.loads(p.read_text())
+    log = [json.loads(x) for x in (p.parent / "train_log.jsonl").read_text().splitlines() if x.strip()]
+    evals = [(r["step"], r["train"]["auroc"], r.get("valid", {}).get("auroc"), r.get("valid", {}).get("p_true_mean"))
+             for r in log if "train" in r]
+    return {k: s.get(k) for k in keys} | {"evals": evals}

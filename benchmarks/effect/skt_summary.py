@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the shared formatter
 from selfalign.report import tables  # noqa: E402
 from selfalign.report.tables import md_table  # noqa: E402
+import common  # noqa: E402
 from skt_study import DATA, HELDOUT_TASKS, SK, SKT, TQA_LIMIT  # noqa: E402
 
 from selfalign.selfeval import baselines as B  # noqa: E402
@@ -117,15 +118,7 @@ def set_stats(model: str, set_name: str, labels: list[str]) -> dict | None:
 
 
 def training(model: str, label: str) -> dict | None:
-    p = SKT / model / label / "model" / "train_summary.json"
-    if not p.exists():
-        return None
-    s = json.loads(p.read_text())
-    log = [json.loads(x) for x in (p.parent / "train_log.jsonl").read_text().splitlines() if x.strip()]
-    evals = [(r["step"], r["train"]["auroc"], r.get("valid", {}).get("auroc"), r.get("valid", {}).get("p_true_mean"))
-             for r in log if "train" in r]
-    return {k: s.get(k) for k in ("rows", "steps", "planned_steps", "stopped_early", "best_step", "best_valid_auroc",
-                                   "seconds", "encode_seconds")} | {"evals": evals}
+    return common.train_record(SKT / model / label / "model")
 
 
 def kept_mark(st: dict, lab: str) -> str:

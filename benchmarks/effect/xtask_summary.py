@@ -164,15 +164,9 @@ def set_stats(name: str) -> tuple[dict | None, list[dict]]:
 
 
 def training(judge: str) -> dict | None:
-    p = X.XT / judge / "model" / "train_summary.json"
-    if not finished(f"{judge}/sk-tune") or not p.exists():
+    if not finished(f"{judge}/sk-tune"):
         return None
-    s = json.loads(p.read_text())
-    log = [json.loads(x) for x in (p.parent / "train_log.jsonl").read_text().splitlines() if x.strip()]
-    evals = [(r["step"], r["train"]["auroc"], r.get("valid", {}).get("auroc"), r.get("valid", {}).get("p_true_mean"))
-             for r in log if "train" in r]
-    return {k: s.get(k) for k in ("rows", "valid_rows", "steps", "planned_steps", "stopped_early", "best_step",
-                                   "best_valid_auroc", "seconds", "encode_seconds")} | {"evals": evals}
+    return common.train_record(X.XT / judge / "model", ("rows", "valid_rows", *common.TRAIN_KEYS[1:]))
 
 
 def write_records(name: str, records: list[dict]) -> Path | None:
