@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from selfalign import registry
 from selfalign.config import Config, ModelArgs, check_key, opt
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.store.io import parse_yaml, read_text
+from selfalign.store.io import read_text
+from selfalign.store.yamlfile import parse_yaml
 
 SHARED = ("model", "adapter", "engine", "device", "dtype", "trust_remote_code", "allow_pickle", "seed")
 

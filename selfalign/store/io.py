@@ -121,57 +121,6 @@ def parse_json(text: str, where):
         raise InputError(where, "JSON nested too deeply to read") from None
 
 
-MAX_YAML_NODES = 100_000  # values in a YAML document once its aliases are expanded (a 500-byte alias bomb: billions)
-MAX_YAML_DEPTH = 64
-
-
-def parse_yaml(text: str, where):
-    """A YAML document read safely and bounded: keys must be strings and appear once per mapping (a duplicate is an
-    error with its line, not silently the last one), and the document, its aliases expanded, holds at most
-    ``MAX_YAML_NODES`` values nested at most ``MAX_YAML_DEPTH`` deep. InputError naming the line otherwise."""
-    import yaml
-
-    class Strict(yaml.SafeLoader):
-        def construct_mapping(self, node, deep=False):
-            seen = set()
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=True)
-                line = key_node.start_mark.line + 1
-                if not isinstance(key, str):
-                    raise InputError(where, f"key {key!r} must be a string", line)
-                if key in seen:
-                    raise InputError(where, f"duplicate key {key!r}", line)
-                seen.add(key)
-            return super().construct_mapping(node, deep)
-
-    try:
-        data = yaml.load(text, Loader=Strict)  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise InputError(where, f"not valid YAML ({getattr(e, 'problem', e)})", mark.line + 1 if mark else None) \
-            from None
-    except RecursionError:
-        raise InputError(where, "YAML nested too deeply to read") from None
-    _bounded(data, where)
-    return data
-
-
-def _bounded(data, where) -> None:
-    """Walk the value as a reader would (shared alias targets counted each time), stopping at the bounds."""
-    count, stack = 0, [(data, 0)]
-    while stack:
-        value, depth = stack.pop()
-        count += 1
-        if count > MAX_YAML_NODES:
-            raise InputError(where, f"YAML holds more than {MAX_YAML_NODES} values once its aliases are expanded")
-        if depth > MAX_YAML_DEPTH:
-            raise InputError(where, f"YAML nested deeper than {MAX_YAML_DEPTH}")
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values())
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value)
-
-
 def read_jsonl(path: str | os.PathLike, required: Sequence[str | tuple[str, ...]] = (),
                unique: Optional[Callable[[dict], object]] = None, unique_name: str = "id",
                fields: Sequence[str] = ()) -> list[dict]:
