@@ -1,0 +1,206 @@
+"""Self vs supervision on knowledge QA (issue 36): the same samples, pair rule and DPO settings for every judge, so
+that a gain of Self-Eval-SKT can be read beside the controls that could explain it. SmolLM2-135M, one CPU thread.
+
+    python benchmarks/effect/ctl_study.py                  # the whole study; rerun the same command to resume
+    python benchmarks/effect/ctl_study.py --only summary   # benchmarks/results/ctl_smollm2.{md,json} + records
+    EFFECT_SMOKE=1 python benchmarks/effect/ctl_study.py   # tiny sizes, into runs/ctl-smoke/
+
+Split by *subject* (``--split-by subject``, data/subjects.py): no fact about a held-out subject, under any
+relation, in SK data, DPO prompts or demonstrations; knowledge-qa's held-out subjects (6 %, seed 0) lie inside
+sk-data's (20 %, split seed 0).
+Data:
+  DPO prompts: the first 400 training prompts of qa_wikidata (hash order), 4 samples each, the demo's sampling
+    (T 1.0, top-p 0.9, top-k 10, <= 12 tokens, cut at the line's end, seed 0).
+  Evaluation: every held-out prompt (greedy, strict match headline, lenient beside), per-row records.
+  In-task SK data: ``sk-data --mode options --split-by subject`` on qa_wikidata (gold vs same-relation
+    distractor), 3,000 rows of whole questions (fixed shuffle); validation: 150 questions of its held-out file that
+    mention no knowledge-qa held-out subject (so nothing reported steers the checkpoint).
+  Own answers (the judge where DPO uses it): 300 held-out prompts x 5 samples, labelled by strict match; the
+    answer-frequency shortcut beside (xtask_study.build_own).
+Judges (each scores the same samples; pairs ``--strategy split``; DPO: the demo's settings, fixed before this study:
+LoRA, beta 0.1, lr 5e-4, 60 steps of 4 pairs; seeds 0 and 1):
+  ptrue  the base model's own P(True)          skt     the SK-tuned in-task judge (this study's, subject split)
+  oracle the gold targets (an upper bound, not self-alignment)
+Settings were not chosen on the held-out set reported here: the DPO settings are recipes/demo.yaml's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+import common  # noqa: E402
+import xtask_study as xt  # noqa: E402  (the process hygiene, heartbeat and own-answer rows, shared)
+from common import ROOT, SMOKE, selfalign  # noqa: E402
+from skt_study import DTYPE, SK  # noqa: E402
+
+CT = ROOT / ("runs/ctl-smoke" if SMOKE else "runs/ctl")
+xt.XT = CT  # xtask_study's driver claim and heartbeat write into this study's folder
+common.RUN, common.STEPS, common.LOGS = CT, CT / "steps.jsonl", CT / "logs"
+MODEL = "smollm2-135m"
+DATA, KQA, EVAL = CT / "data", CT / "kqa", CT / "eval"
+SAMPLING = ["--temperature", 1.0, "--top-p", 0.9, "--top-k", 10, "--max-new-tokens", 12, "--chat-template", "off",
+            "--stop", "\n", "--batch-size", 16]
+ALIGN = ["--beta", 0.1, "--learning-rate", 5e-4, "--max-steps", 60, "--batch-size", 4]
+if SMOKE:
+    N_PROMPTS, N_SK_ROWS, N_VALID, N_OWN, N_EVAL, SEEDS, N_BOOT = 6, 40, 6, 4, ["--limit", 5], (0,), 50
+    ALIGN[ALIGN.index("--max-steps") + 1] = 2
+    SKC = {**SK, "epochs": 1}
+else:
+    N_PROMPTS, N_SK_ROWS, N_VALID, N_OWN, N_EVAL, SEEDS, N_BOOT = 400, 3000, 150, 300, [], (0, 1), 1000
+    SKC = SK
+JUDGES = {"ptrue": lambda: ["--model", MODEL], "skt": lambda: ["--model", str(CT / "skt" / "model")],
+          "oracle": lambda: ["--method", "gold-match"]}
+EXPECT = {"sample": 200, "eval": 420, "sk-tune": 1800, "score": 200, "align": 200, "calibrate": 110}
+
+
+def kqa_heldout_subjects() -> set:
+    from selfalign.data.knowledge_qa import HELDOUT_FRACTION, SPLIT_SEED, questions
+    from selfalign.data.subjects import held_subjects
+
+    return held_subjects(questions("qa_wikidata", "subject"), SPLIT_SEED, HELDOUT_FRACTION).get("qa_wikidata", set())
+
+
+def make_data() -> dict:
+    from selfalign.data.subjects import mentions
+    from selfalign.store.io import read_jsonl, write_jsonl_atomic
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    full = DATA / "wd.jsonl"
+    xt.xstep("data/sk-data", selfalign("sk-data", "--sources", "bigbench:qa_wikidata", "--mode", "options",
+                                        "--split-by", "subject", "--heldout-fraction", 0.2, "--seed", 0,
+                                        "--output", full))
+    rows = read_jsonl(full)
+    n_of = Counter(str(r["id"]) for r in rows)
+    qs = sorted(n_of)
+    random.Random(0).shuffle(qs)
+    keep, total = set(), 0
+    for q in qs:
+        if total >= N_SK_ROWS:
+            break
+        keep.add(q)
+        total += n_of[q]
+    train = DATA / "train.jsonl"
+    if not train.exists():
+        write_jsonl_atomic(train, [r for r in rows if str(r["id"]) in keep])
+    valid = DATA / "valid.jsonl"
+    if not valid.exists():
+        held = kqa_heldout_subjects()
+        wheld = read_jsonl(full.with_name("wd.heldout.jsonl"))
+        gold: dict = {}
+        for r in wheld:
+            gold.setdefault(str(r["id"]), {"question": r["question"], "targets": []})
+            if r["label"] == 1:
+                gold[str(r["id"])]["targets"].append(r["proposal"])
+        hq = sorted(i for i, q in gold.items() if not mentions(q, held))
+        random.Random(1).shuffle(hq)
+        ids = set(hq[:N_VALID])
+        write_jsonl_atomic(valid, [r for r in wheld if str(r["id"]) in ids])
+
+    own = DATA / "own" / "samples.jsonl"
+    own.parent.mkdir(parents=True, exist_ok=True)
+    xt.xstep("data/sample-own", selfalign("sample", "--model", MODEL, "--dtype", DTYPE, "--input",
+                                          "bigbench:qa_wikidata", "--split", "heldout", "--split-by", "subject",
+                                          "--limit", N_OWN, "--n", 5, *SAMPLING, "--seed", 0, "--output", own),
+             outputs=[own])
+    xt.build_own(own, DATA / "b.jsonl")
+    samples = KQA / "samples.jsonl"
+    KQA.mkdir(parents=True, exist_ok=True)
+    xt.xstep("kqa/sample", selfalign("sample", "--model", MODEL, "--dtype", DTYPE, "--input", "bigbench:qa_wikidata",
+                                     "--split", "train", "--split-by", "subject", "--limit", N_PROMPTS, "--n", 4,
+                                     *SAMPLING, "--seed", 0, "--output", samples), outputs=[samples])
+    return {"train": train, "valid": valid, "b": DATA / "b.jsonl", "samples": samples}
+
+
+def evaluate(label: str, spec: list, deps: list) -> None:
+    out = KQA / f"eval-{label}.json"
+    xt.xstep(f"kqa/eval-{label}",
+             selfalign("eval", "knowledge-qa", *spec, "--dtype", DTYPE, "--split", "heldout", "--split-by", "subject",
+                       "--no-selfeval", *N_EVAL, "--n-boot", N_BOOT, "--output", out), deps=deps, outputs=[out])
+
+
+def calibrate_own(judge: str, spec: str, data: dict, deps: list) -> None:
+    from selfalign.evals.calibrate import output_paths
+
+    out = EVAL / judge / "b.json"
+    items, png = output_paths(out)
+    xt.xstep(f"{judge}/calibrate-b",
+             selfalign("calibrate", "--model", spec, "--dtype", DTYPE, "--data", f"sk:{data['b']}", "--no-direct",
+                       "--n-boot", N_BOOT, "--seed", 0, "--batch-size", 16, "--output", out),
+             deps=[*deps, data["b"]], outputs=[out, items, Path(f"{items}.meta.json"), png])
+
+
+def sk_tune(data: dict) -> Path:
+    out = CT / "skt" / "model"
+    flags = [x for k, v in SKC.items() for x in (f"--{k.replace('_', '-')}", v)]
+    extra = ["--max-steps", 2] if SMOKE else []
+    xt.xstep("skt/sk-tune", selfalign("sk-tune", "--model", MODEL, "--dtype", DTYPE, "--data", data["train"],
+                                      "--valid-data", data["valid"], *flags, *extra,
+                                      "--eval-every", max(1, N_SK_ROWS // SKC["batch_size"] // 4), "--seed", 0,
+                                      "--output", out), deps=[data["train"], data["valid"]], outputs=[out])
+    return out
+
+
+def dpo_row(judge: str, how: list, data: dict, deps: list) -> None:
+    scores, pairs = KQA / f"scores-{judge}.jsonl", KQA / f"pairs-{judge}.jsonl"
+    xt.xstep(f"kqa/score-{judge}", selfalign("score", *how, "--dtype", DTYPE, "--input", data["samples"],
+                                             "--output", scores), deps=[data["samples"], *deps], outputs=[scores])
+    xt.xstep(f"kqa/pairs-{judge}", selfalign("pairs", "--input", scores, "--strategy", "split", "--output", pairs),
+             deps=[scores], outputs=[pairs])
+    for seed in SEEDS:
+        aligned = KQA / f"aligned-{judge}-s{seed}"
+        xt.xstep(f"kqa/align-{judge}-s{seed}",
+                 selfalign("align", "--model", MODEL, "--dtype", DTYPE, "--pairs", pairs, *ALIGN, "--seed", seed,
+                           "--output", aligned), deps=[pairs], outputs=[aligned])
+        evaluate(f"{judge}-s{seed}", ["--model", str(aligned)], [aligned / "train_summary.json"])
+
+
+def plan() -> list[tuple[str, float]]:
+    E = EXPECT
+    out = [("data/sk-data", 10), ("data/sample-own", E["sample"]), ("kqa/sample", E["sample"]),
+           ("kqa/eval-base", E["eval"]), ("base/calibrate-b", E["calibrate"]), ("skt/sk-tune", E["sk-tune"]),
+           ("skt/calibrate-b", E["calibrate"])]
+    for j in JUDGES:
+        out += [(f"kqa/score-{j}", E["score"])] + [(f"kqa/{k}-{j}-s{s}", E[k.split('-')[0]])
+                                                  for s in SEEDS for k in ("align", "eval")]
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", choices=("summary",), help="write the summary from what has finished, no model work")
+    args = ap.parse_args(argv)
+    xt.check_checkout()
+    if args.only == "summary":
+        import ctl_summary
+
+        ctl_summary.write()
+        return
+    xt.claim_driver()
+    hb = xt.Heartbeat(plan())
+    hb.note(f"driver pid {os.getpid()} (process group {os.getpgrp()}) started; plan {sum(e for _, e in plan()):.0f} s")
+    try:
+        data = make_data()
+        evaluate("base", ["--model", MODEL], [])
+        calibrate_own("base", MODEL, data, [])
+        skt = sk_tune(data)
+        calibrate_own("skt", str(skt), data, [skt / "train_summary.json"])
+        for judge, how in JUDGES.items():
+            dpo_row(judge, how(), data, [skt / "train_summary.json"] if judge == "skt" else [])
+        hb.note("finished the model work")
+    except BaseException as e:
+        hb.note(f"stopped: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        raise
+    finally:
+        hb.stop.set()
+
+
+if __name__ == "__main__":
+    main()
