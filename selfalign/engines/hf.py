@@ -35,7 +35,7 @@ class HFEngine(tokens.TextMixin):
         # prefix reuse needs a plain full-attention KV cache; other models (sliding window, recurrent) run in full
         self.prefix_cache = prefix_cache and _full_attention_cache(model)
         self.min_prefix = min_prefix
-        self._cache_kw = _cache_kwarg(model)
+        self._cache_kw = cache_kwarg(model)
 
     @classmethod
     def from_spec(cls, model: str, adapter: str | None = None, batch_size: int = 8, device: str = "auto",
@@ -248,7 +248,7 @@ def _full_attention_cache(model) -> bool:
     return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
 
 
-def _cache_kwarg(model) -> str:
+def cache_kwarg(model) -> str:
     """The forward/generate keyword for a KV cache: ``cache`` (transformers ≥ 5.2x) or ``past_key_values``."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"

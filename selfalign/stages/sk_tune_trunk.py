@@ -160,9 +160,9 @@ class TrunkRows(_Rows):
         if p:
             from transformers.cache_utils import DynamicCache
 
-            from selfalign.engines.hf import _cache_kwarg
+            from selfalign.engines.hf import cache_kwarg
 
-            cache, key = DynamicCache(), _cache_kwarg(model)
+            cache, key = DynamicCache(), cache_kwarg(model)
             model(inputs_embeds=self.prefix_h[None].to(dev), position_ids=torch.arange(p)[None].to(dev),
                   use_cache=True, logits_to_keep=1, **{key: cache})
             cache.batch_repeat_interleave(b)  # one prefix pass per batch; its KV (with grad) serves every row

@@ -110,7 +110,7 @@ def trunk_states(model, inputs: dict, lo: int) -> torch.Tensor:
     on that row's KV cache (``pair_prefix``); the shared start's states are the chosen row's."""
     from transformers.cache_utils import DynamicCache
 
-    from selfalign.engines.hf import _cache_kwarg
+    from selfalign.engines.hf import cache_kwarg
 
     dec = decoder(model)
     seen = []
@@ -127,7 +127,7 @@ def trunk_states(model, inputs: dict, lo: int) -> torch.Tensor:
                 return seen[0]
             ids, mask = inputs["input_ids"], inputs["attention_mask"]
             b, t = ids.shape[0] // 2, ids.shape[1]
-            cache, key = DynamicCache(), _cache_kwarg(model)
+            cache, key = DynamicCache(), cache_kwarg(model)
             dec(input_ids=ids[:b], attention_mask=mask[:b], use_cache=True, **{key: cache})
             n_rej = mask[b:].sum(1)
             pos = shared[:, None] + torch.arange(int((n_rej - shared).max()), device=ids.device)[None]
