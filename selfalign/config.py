@@ -76,8 +76,9 @@ class ModelArgs(Config):
                      choices=("auto", "float32", "bfloat16", "float16"))
     batch_size: int = opt(8, "rows per forward pass", min=1)
     trust_remote_code: bool = opt(False, "allow model code from the hub (off unless you ask)")
-    allow_pickle: bool = opt(False, "allow an adapter saved as a pickle (adapter_model.bin), which can run code when "
-                                    "loaded; off: safetensors only")
+    allow_pickle: bool = opt(False, "allow an adapter (adapter_model.bin) or a fact-check verifier's weights "
+                                    "(pytorch_model.bin) saved as a pickle, which can run code when loaded; off: "
+                                    "safetensors only")
 
     def engine_kwargs(self) -> dict:
         return dict(model=self.model, adapter=self.adapter, batch_size=self.batch_size, device=self.device,

@@ -230,3 +230,13 @@ CONFIDENCE = Kind("confidence method", {
     "consistency": "selfalign.selfeval.claimscore:score_rows",      # claims re-answered and compared
     "gold-match": "selfalign.selfeval.oracle:score_rows",           # the gold oracle: matches the gold targets
 })
+
+# Fact-check classifiers of long-form facts: ``eval biogen --verifier KIND[:MODEL]`` with --knowledge, each a
+# (document, claim) -> P(supported) model (``evals/verifiers/``, one file per kind). Their own table, not JUDGES:
+# a judge rates a TruthfulQA answer against reference answers (true, informative); a verifier rates one claim
+# against retrieved passages. A --verifier value that names none of these is an LM model spec (FActScore's prompt).
+VERIFIERS = Kind("verifier", {
+    "hhem": "selfalign.evals.verifiers.hhem:HHEM",                # Vectara HHEM-2.1-Open (remote code)
+    "minicheck": "selfalign.evals.verifiers.minicheck:MiniCheck",  # MiniCheck Flan-T5-L / RoBERTa-L / DeBERTa-L
+    "nli": "selfalign.evals.verifiers.nli:NLI",                   # any NLI classifier: P(entailment)
+}, suffixed={"hhem": "<model>", "minicheck": "<model>", "nli": "<model>"})

@@ -150,7 +150,7 @@ def test_every_kind_row_loads_and_the_flags_read_their_choices_from_the_table():
     from selfalign.stages.score import ScoreConfig
     from selfalign.config import ModelArgs
 
-    for kind in (registry.ENGINES, registry.JUDGES, registry.CONFIDENCE):
+    for kind in (registry.ENGINES, registry.JUDGES, registry.CONFIDENCE, registry.VERIFIERS):
         for name in kind.names():
             assert callable(kind.load(name)), (kind.kind, name)
     score = {f.name: f for f in dataclasses.fields(ScoreConfig)}["method"]

@@ -123,6 +123,15 @@ def gate(score: Callable[[list[tuple[str, str]]], list[float]], facts: Sequence[
             "auroc_by_kind": by_kind, "passed": a is not None and a >= GATE_MIN, "threshold": GATE_MIN}
 
 
+def gate_text(g: dict | None) -> str:
+    """The gate's result in a few words, for the line printed beside a verifier's published figure."""
+    if not g:
+        return "not gated (--gate-facts 0)"
+    if g.get("auroc") is None:
+        return f"not gated ({g.get('note')})"
+    return f"AUROC {g['auroc']:.2f} on {g['n']} planted facts ({'passed' if g['passed'] else 'FAILS'})"
+
+
 def gate_warning(g: dict) -> str | None:
     if g.get("passed"):
         return None

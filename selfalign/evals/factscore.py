@@ -6,7 +6,9 @@ FActScore's prompt, supported iff P(True) > P(False) for the next token. Per res
 fraction, score = init_score * penalty with FActScore's length penalty exp(1 - gamma / n_facts) when
 n_facts <= gamma (1 otherwise). A response responds iff it is not abstained and has at least one fact.
 Without a knowledge source, facts are scored by self-consistency instead and every output says so.
-``--verify-method spans`` verifies offline by key-span presence in the retrieved passages (``fact_gate``). Before
+``--verify-method spans`` verifies offline by key-span presence in the retrieved passages (``fact_gate``);
+``--verifier hhem|minicheck|nli:MODEL`` by a fact-check classifier reading the passages and the fact
+(``evals/verifiers``), its published LLM-AggreFact figure printed beside the score. Before
 scoring, the verifier is gated on facts planted from the knowledge source (``fact_gate.gate``): its AUROC is in
 every result, and a run whose verifier falls below 0.6 warns that its FActScore is not meaningful. A bio whose
 topic has no entry in the knowledge source is unverifiable: counted, never scored.
@@ -61,7 +63,9 @@ class BioGenEvalConfig(ModelArgs):
     knowledge: Optional[str] = opt(None, "knowledge source: FActScore SQLite documents(title, text) or JSONL "
                                          "{title, text}; without it facts are scored by self-consistency")
     verifier: Optional[str] = opt(None, "model spec that verifies facts (default: the evaluated model itself; "
-                                       "in a recipe: the recipe's base model, for every compared model)")
+                                       "in a recipe: the recipe's base model, for every compared model), or a "
+                                       "fact-check classifier with --knowledge: hhem[:MODEL] (needs "
+                                       "--trust-remote-code), minicheck[:MODEL], nli:MODEL")
     claim_method: str = opt("rules", "atomic facts by rules (offline) or llm (FActScore's prompt, run on the "
                                      "verifier model)", choices=CLAIM_METHODS)
     claim_cache: Optional[str] = opt(None, "JSONL cache of decompositions")
@@ -84,6 +88,16 @@ class BioGenEvalConfig(ModelArgs):
     n_boot: int = opt(1000, "bootstrap resamples for the 95% intervals; 0 = none", min=0, summary_only=True)
     bootstrap_seed: int = opt(0, "bootstrap seed", min=0, summary_only=True)
     overwrite: bool = opt(False, "evaluate every bio afresh (the rows beside --output are deleted)")
+
+    def __post_init__(self):
+        super().__post_init__()  # every field against its declaration
+        from selfalign.evals.verifiers import check
+
+        kind = check(self.verifier, self.trust_remote_code)  # a bad classifier spec fails here, before any load
+        if kind and not self.knowledge:
+            raise SelfAlignError(f"--verifier {self.verifier} checks facts against passages: it needs --knowledge")
+        if kind and self.verify_method != "model":
+            raise SelfAlignError(f"--verifier {self.verifier} is the verifier: leave --verify-method at model")
 
 
 def is_abstained(text: str, kind: str = "generic") -> bool:
@@ -125,9 +139,13 @@ def verify_facts(verifier, ks, pairs: list[tuple[str, str]], k: int = 5, method:
     verifier model's FActScore prompt or the offline span check."""
     from selfalign.evals.fact_gate import span_support
 
+    from selfalign.evals.verifiers import document, is_classifier
+
     psgs = [ks.retrieve(t, f, k) for t, f in pairs]
     if method == "spans":
         return [span_support(t, f, p) for (t, f), p in zip(pairs, psgs)], psgs
+    if is_classifier(verifier):  # a fact-check classifier: (passages, fact) -> P(supported)
+        return verifier.support([(document(t, p), f) for (t, f), p in zip(pairs, psgs)]), psgs
     return verify(verifier, [P.factscore_verify_prompt(t, p, f) for (t, f), p in zip(pairs, psgs)]), psgs
 
 
@@ -187,16 +205,19 @@ def _generate(engine, batch: list[dict], cfg: BioGenEvalConfig) -> None:
         r.update(response=o[0].text, n_tokens=o[0].n_tokens, template=tmpl.id, chat_template=chat)
 
 
-def evaluate_batch(verifier, ks, batch: list[dict], cfg: BioGenEvalConfig, cache=None) -> list[dict]:
+def evaluate_batch(verifier, ks, batch: list[dict], cfg: BioGenEvalConfig, cache=None, decomposer=None) -> list[dict]:
     """Rows with per-fact decisions and FActScore's per-response numbers. The verifier engine also decomposes
-    (``claim_method=llm``) and, without a knowledge source, re-answers the facts' questions."""
+    (``claim_method=llm``; a fact-check classifier leaves that to ``decomposer``, the evaluated model) and, without a
+    knowledge source, re-answers the facts' questions."""
+    from selfalign.evals.verifiers import is_classifier
     from selfalign.selfeval.claims import decompose
     from selfalign.selfeval.consistency import consistency
 
     abst = [is_abstained(r["response"], cfg.abstain) for r in batch]
     missing = {i for i, a in enumerate(abst) if not a and ks is not None and not ks.has(batch[i]["topic"])}
     live = [i for i, a in enumerate(abst) if not a and i not in missing]
-    decs = dict(zip(live, decompose(verifier, [batch[i]["response"] for i in live], [batch[i]["topic"] for i in live],
+    lm = decomposer if is_classifier(verifier) and decomposer is not None else verifier
+    decs = dict(zip(live, decompose(lm, [batch[i]["response"] for i in live], [batch[i]["topic"] for i in live],
                                     cfg.claim_method, "template", cache)))
     flat = [(i, c) for i in live for c in decs[i]]
     if ks is not None:
@@ -228,16 +249,34 @@ def evaluate_batch(verifier, ks, batch: list[dict], cfg: BioGenEvalConfig, cache
     return out
 
 
+def _verifier(cfg: BioGenEvalConfig, engine):
+    """The fact verifier: the evaluated model itself, another LM (``--verifier`` model spec) or a fact-check
+    classifier (``--verifier hhem|minicheck|nli:MODEL``)."""
+    from selfalign.evals.verifiers import check, make_verifier
+
+    if not cfg.verifier:
+        return engine
+    if check(cfg.verifier, cfg.trust_remote_code):
+        return make_verifier(cfg.verifier, device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size,
+                             trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle)
+    return make_engine(cfg.engine, **{**cfg.engine_kwargs(), "model": cfg.verifier, "adapter": None})
+
+
 def _method(ks, verifier, verify_method: str = "model") -> str:
+    from selfalign.evals.verifiers import is_classifier
+
     if ks is None:
         return NO_KNOWLEDGE
     if verify_method == "spans":
         return "factscore (BM25 retrieval + offline key-span presence verifier)"
+    if is_classifier(verifier):
+        return f"factscore (BM25 retrieval + {verifier.describe()} fact-check classifier)"
     return f"factscore (BM25 retrieval + {verifier.info.get('model', '?')} True/False verifier)"
 
 
 def run_biogen_eval(cfg: BioGenEvalConfig, engine=None) -> dict:
     """Generate (or read) bios, FActScore them, write rows + summary; a rerun resumes from the rows file."""
+    from selfalign.evals.verifiers import is_classifier
     from selfalign.selfeval.claims import ClaimCache
 
     require(cfg, "output")
@@ -255,8 +294,7 @@ def run_biogen_eval(cfg: BioGenEvalConfig, engine=None) -> dict:
             print(f"eval biogen: no --knowledge given: facts are scored by {NO_KNOWLEDGE}, not FActScore",
                   file=sys.stderr)
         engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
-        verifier = engine if not cfg.verifier else make_engine(cfg.engine, **{**cfg.engine_kwargs(),
-                                                                              "model": cfg.verifier, "adapter": None})
+        verifier = _verifier(cfg, engine)
         gate_res = None
         if ks is not None and cfg.gate_facts:
             from selfalign.evals.fact_gate import gate_warning
@@ -264,6 +302,11 @@ def run_biogen_eval(cfg: BioGenEvalConfig, engine=None) -> dict:
             gate_res = verifier_gate(verifier, ks, [r["topic"] for r in items], cfg)
             if gate_warning(gate_res):
                 print(gate_warning(gate_res), file=sys.stderr)
+        if is_classifier(verifier):
+            from selfalign.evals.fact_gate import gate_text
+
+            print(f"eval biogen: verifier {verifier.describe()}: {verifier.published_line()}; sanity gate here: "
+                  f"{gate_text(gate_res)}", file=sys.stderr)
     except BaseException:
         out.close()
         if cache is not None:
@@ -282,7 +325,8 @@ def run_biogen_eval(cfg: BioGenEvalConfig, engine=None) -> dict:
                 hashes = [row_hash(r) for r in batch]
                 if not cfg.answers:
                     _generate(engine, batch, cfg)
-                return [{**r, INPUT_HASH: h} for r, h in zip(evaluate_batch(verifier, ks, batch, cfg, cache), hashes)]
+                rows = evaluate_batch(verifier, ks, batch, cfg, cache, decomposer=engine)
+                return [{**r, INPUT_HASH: h} for r, h in zip(rows, hashes)]
 
             n_new = run_chunks(out, todo, cfg.batch_size, generate_and_check, "eval biogen", "bio")
     finally:
@@ -291,6 +335,7 @@ def run_biogen_eval(cfg: BioGenEvalConfig, engine=None) -> dict:
     rows = [r for r in iter_jsonl(rows_path(cfg.output)) if key(r) in wanted]
     agg = aggregate(rows)
     method = _method(ks, verifier, cfg.verify_method)
+    published = verifier.published_line() if is_classifier(verifier) else None
     if agg["unverifiable"]:
         print(f"eval biogen: {agg['unverifiable']} bio(s) unverifiable: their topic has no entry in the knowledge "
               "source (counted, not scored)", file=sys.stderr)
@@ -298,14 +343,15 @@ def run_biogen_eval(cfg: BioGenEvalConfig, engine=None) -> dict:
                           meta(cfg, model_info=engine.info, verifier_info=verifier.info,
                                knowledge=ks.describe() if ks else None), n_boot=cfg.n_boot, seed=cfg.bootstrap_seed,
                           factscore=agg, verifier_gate=gate_res, score_method=method, gamma=cfg.gamma,
-                          claim_method=cfg.claim_method,
-                          verify_template=P.FACTSCORE_VERIFY_TEMPLATE_ID if ks else None)
+                          claim_method=cfg.claim_method, verifier_published=published,
+                          verify_template=P.FACTSCORE_VERIFY_TEMPLATE_ID if ks and not published else None)
     if ks:
         ks.close()
     dt = time.time() - t0
     n_facts = sum(len(r["decisions"]) for r in rows)
     return {"output": cfg.output, "score_method": method, "responses": len(rows), "new_responses": n_new, **agg,
-            "facts": n_facts, "verifier_gate_auroc": gate_res["auroc"] if gate_res else None,
+            **({"verifier_published": published} if published else {}), "facts": n_facts,
+            "verifier_gate_auroc": gate_res["auroc"] if gate_res else None,
             "verifier_gate_passed": gate_res["passed"] if gate_res else None, "seconds": round(dt, 2),
             "metrics": {m: v["value"] for m, v in summary["metrics"].items()}}
 

@@ -184,8 +184,10 @@ def judge_notes(runs: list[Run]) -> list[str]:
                 gate = (f"verifier gate AUROC {g['auroc']:.2f} ({verdict})"
                         if g and isinstance(g.get("auroc"), (int, float)) else "verifier not gated")
                 sc, init = fs.get("score"), fs.get("init_score")
-                out.append(f"{r.name}: {key}: {gate}; FActScore {_f3(sc)}, supported fraction (no length penalty) "
-                           f"{_f3(init)}, unverifiable bios {fs.get('unverifiable', 0)}")
+                pub = s.get("verifier_published")  # a fact-check classifier's published figure, if it has one
+                pub = f"; {pub}" if isinstance(pub, str) and pub else ""
+                out.append(f"{r.name}: {key}: {gate}{pub}; FActScore {_f3(sc)}, supported fraction (no length "
+                           f"penalty) {_f3(init)}, unverifiable bios {fs.get('unverifiable', 0)}")
     return out
 
 

@@ -133,3 +133,21 @@ def test_markup_in_every_string_field_stays_text(tmp_path):
     md = md_out.read_text()
     assert "<script" not in md and "<img" not in md and "<svg" not in md
     assert "](" not in md and "][" not in md  # no live Markdown link
+
+
+def test_judge_notes_print_a_classifier_verifiers_published_figure_beside_its_gate():
+    from pathlib import Path
+
+    from selfalign.report.build import Run, judge_notes
+
+    fs = {"score": 0.5, "init_score": 0.6, "unverifiable": 1}
+    gate = {"auroc": 0.81, "passed": True}
+    pub = "LLM-AggreFact balanced accuracy 75.0 (published, MiniCheck-Flan-T5-L)"
+    runs = [Run("base", Path("b.json"), {"biogen": ({"factscore": fs, "verifier_gate": gate,
+                                                      "verifier_published": pub}, [], None)}),
+            Run("lm", Path("l.json"), {"biogen": ({"factscore": fs, "verifier_gate": gate}, [], None)})]
+    assert judge_notes(runs) == [
+        "base: biogen: verifier gate AUROC 0.81 (passed); LLM-AggreFact balanced accuracy 75.0 (published, "
+        "MiniCheck-Flan-T5-L); FActScore 0.500, supported fraction (no length penalty) 0.600, unverifiable bios 1",
+        ("lm: biogen: verifier gate AUROC 0.81 (passed); FActScore 0.500, supported fraction (no length penalty) "
+         "0.600, unverifiable bios 1")]
