@@ -229,4 +229,6 @@ CONFIDENCE = Kind("confidence method", {
     "claims": "selfalign.selfeval.claimscore:score_rows",           # mean claim P(True) of a long answer
     "consistency": "selfalign.selfeval.claimscore:score_rows",      # claims re-answered and compared
     "gold-match": "selfalign.selfeval.oracle:score_rows",           # the gold oracle: matches the gold targets
+    "prior": "selfalign.selfeval.prior:score_rows",                 # control: the answer's training frequency
+    "random": "selfalign.selfeval.random_judge:score_rows",         # control: seeded random scores
 })
