@@ -146,6 +146,9 @@ for _s in (
     Stage("align", "selfalign.stages.align:AlignConfig", "selfalign.stages.align:run_align",
           "DPO on preference pairs (TRL), LoRA by default", output="model", inputs={"pairs": "@pairs"},
           model_label="aligned"),
+    Stage("sft", "selfalign.stages.sft:SFTConfig", "selfalign.stages.sft:run_sft",
+          "supervised fine-tuning on prompt/completion rows (TRL), LoRA by default; --from-sk: the gold facts of "
+          "an sk-data file, as knowledge-QA prompts (the SFT-on-gold control)"),
     Stage("run", "selfalign.run.pipeline:RunConfig", "selfalign.run.pipeline:run_recipe",
           "run a recipe (YAML): its stages into one run directory, resumable"),
     Stage("report", "selfalign.report.build:ReportConfig", "selfalign.report.build:run_report",
