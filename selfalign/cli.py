@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         if extra:  # --trl.KEY VALUE / TRL's --KEY VALUE: checked against the trainer's config class
             from selfalign.training.trl_args import parse_trl_argv
 
-            cfg.trl = {**(cfg.trl or {}), **parse_trl_argv(extra, cls.trl_class())}
+            cfg.trl = {**(cfg.trl or {}), **parse_trl_argv(extra, cls.trl_class(), cls.trl_owned())}
         from selfalign.store.progress import interruptible
 
         with interruptible(lambda: "rerun the same command to resume"):  # stages name the rows they kept

@@ -146,6 +146,9 @@ for _s in (
     Stage("align", "selfalign.stages.align:AlignConfig", "selfalign.stages.align:run_align",
           "DPO on preference pairs (TRL), LoRA by default", output="model", inputs={"pairs": "@pairs"},
           model_label="aligned"),
+    Stage("sft", "selfalign.stages.sft:SFTConfig", "selfalign.stages.sft:run_sft",
+          "supervised fine-tuning on prompt/completion rows (TRL), LoRA by default; --from-sk: the gold facts of "
+          "an sk-data file, as knowledge-QA prompts (the SFT-on-gold control)"),
     Stage("run", "selfalign.run.pipeline:RunConfig", "selfalign.run.pipeline:run_recipe",
           "run a recipe (YAML): its stages into one run directory, resumable"),
     Stage("report", "selfalign.report.build:ReportConfig", "selfalign.report.build:run_report",
@@ -229,6 +232,8 @@ CONFIDENCE = Kind("confidence method", {
     "claims": "selfalign.selfeval.claimscore:score_rows",           # mean claim P(True) of a long answer
     "consistency": "selfalign.selfeval.claimscore:score_rows",      # claims re-answered and compared
     "gold-match": "selfalign.selfeval.oracle:score_rows",           # the gold oracle: matches the gold targets
+    "prior": "selfalign.selfeval.prior:score_rows",                 # control: the answer's training frequency
+    "random": "selfalign.selfeval.random_judge:score_rows",         # control: seeded random scores
 })
 
 # Fact-check classifiers of long-form facts: ``eval biogen --verifier KIND[:MODEL]`` with --knowledge, each a

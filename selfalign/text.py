@@ -51,12 +51,17 @@ def strict_match(answer: str, targets: list[str]) -> Optional[int]:
     lenient match: one contains the other) counts all of these right."""
     if not normalize(answer):
         return None
-    gold = {normalize(t) for t in targets} - {""}
+    return int(bool(first_clauses(answer) & ({normalize(t) for t in targets} - {""})))
+
+
+def first_clauses(answer: str) -> set[str]:
+    """The normalised starts of an answer that ``strict_match`` accepts as the whole answer: each start cut at a
+    clause boundary with nothing after it naming another candidate ("Paris, the capital" -> {"paris", "paris
+    capital"}; "Paris or Lyon" -> {"paris or lyon"}, which no single target equals). A target matches strictly when
+    its normalised text is one of them."""
     text = answer.strip()
-    for end in [m.start() for m in _CLAUSE.finditer(text)] + [len(text)]:
-        if normalize(text[:end]) in gold and not _names_another(text[end:]):
-            return 1
-    return 0
+    return {normalize(text[:end]) for end in [m.start() for m in _CLAUSE.finditer(text)] + [len(text)]
+            if not _names_another(text[end:])} - {""}
 
 
 def _names_another(rest: str) -> bool:

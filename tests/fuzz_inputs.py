@@ -140,6 +140,7 @@ def commands(files: Files, model: str) -> dict:
         "mc-data": (["mc-data", *dev], {"--data": "mc_text"}, {"--output": "file"}),
         "calibrate": (["calibrate", *dev], {"--data": "mc"}, {"--output": "file"}),
         "align": (["align", *dev], {"--pairs": "pairs"}, {"--output": "dir"}),
+        "sft": (["sft", *dev], {"--data": "sft"}, {"--output": "dir"}),
         "run": (["run", "--dry-run"], {"": "recipe"}, {}),
         "report": (["report"], {"--runs": "result"}, {"--output": "file", "--markdown": "file"}),
         "eval truthfulqa-mc": (["eval", "truthfulqa-mc", *dev, "--split", "all"], {"--data": "mc_task"},

@@ -15,7 +15,7 @@ def all_cases(tmp_path_factory, tiny_model_dir):
     return cases(tmp_path_factory.mktemp("fuzz"), tiny_model_dir)
 
 
-COMMANDS = ["sample", "score", "pairs", "sk-data", "sk-tune", "mc-data", "calibrate", "align", "run", "report",
+COMMANDS = ["sample", "score", "pairs", "sk-data", "sk-tune", "mc-data", "calibrate", "align", "sft", "run", "report",
             "eval truthfulqa-mc", "eval truthfulqa-gen", "eval biogen", "eval calibrate"]
 
 

@@ -7,10 +7,8 @@ Checkpoints are written every ``--save-steps``; a killed run resumes from the la
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -19,22 +17,24 @@ from typing import Optional
 
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import SelfAlignError
-from selfalign.store.io import iter_jsonl, line_numbers, output_dir, read_jsonl, repair_tail, write_json, write_text
+from selfalign.store.io import iter_jsonl, line_numbers, output_dir, read_jsonl, write_json
 from selfalign.store.provenance import meta
+from selfalign.training import trl_run
 from selfalign.training.lora import LOG, SUMMARY, LoraArgs, config_dict, finished_run
+from selfalign.training.trl_run import CKPT, TrainArgs
 from selfalign.store.locks import single_writer
 
-CKPT = "checkpoints"
 # TRL 1.x DPOConfig.loss_type values
 LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
               "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm")
-SWITCH = ("auto", "on", "off")
 LOGGED = ("loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
           "logps/rejected", "learning_rate", "grad_norm")
 
 
 @dataclass
-class AlignConfig(LoraArgs, ModelArgs):
+class AlignConfig(TrainArgs, LoraArgs, ModelArgs):
+    STAGE = "align"
+
     pairs: Optional[str] = opt(None, "preference pairs JSONL (prompt, chosen, rejected; from `selfalign pairs`)")
     output: Optional[str] = opt(None, "output directory: an adapter (+ selfalign_base.json) or, with --merge, a model")
     beta: float = opt(0.1, "DPO beta", gt=0)
@@ -43,25 +43,7 @@ class AlignConfig(LoraArgs, ModelArgs):
     top_layers: Optional[int] = opt(None, "LoRA on the top N decoder layers only (default: all layers)", min=1)
     share_trunk: bool = opt(False, "with --top-layers: run the frozen layers below the top N once per batch, shared "
                                    "by the policy and the reference model (the same loss; fewer layer passes)")
-    learning_rate: float = opt(5e-5, "AdamW learning rate", gt=0)
-    epochs: float = opt(1.0, "passes over the pairs", gt=0)
-    max_steps: Optional[int] = opt(None, "stop after this many optimizer steps (overrides --epochs)", min=1)
     batch_size: int = opt(4, "pairs per device per step", min=1)
-    grad_accum: int = opt(1, "batches per optimizer step", min=1)
-    max_length: int = opt(1024, "truncate prompt+response to this many tokens (the end is cut)", min=1)
-    warmup_steps: float = opt(0, "linear learning-rate warm-up: N steps, or a fraction of all steps if < 1", min=0)
-    save_steps: int = opt(25, "write a resumable checkpoint every N steps", min=1)
-    bf16: str = opt("auto", "bfloat16 mixed precision: auto (on with a GPU that supports it), on, off",
-                    choices=SWITCH)
-    gradient_checkpointing: str = opt("auto", "auto (on with a GPU), on, off", choices=SWITCH)
-    seed: int = opt(0, "training seed: the data order and the adapter initialisation", min=0)
-    report_to: str = opt("none", "training curves to: none, tensorboard (under OUTPUT/checkpoints/runs) or wandb",
-                         choices=("none", "tensorboard", "wandb"))
-    push_to_hub: bool = opt(False, "upload the finished output folder to the hub (repo: --trl.hub_model_id, else "
-                                   "the folder's name); never without this flag")
-    trl: dict = opt({}, "any other DPOConfig / TrainingArguments field: a `trl:` mapping in a recipe, --trl.KEY VALUE "
-                        "or TRL's --KEY VALUE on the command line (lr_scheduler_type, weight_decay, "
-                        "precompute_ref_log_probs, ...)", cli=False)
 
     @staticmethod
     def trl_class():
@@ -70,15 +52,11 @@ class AlignConfig(LoraArgs, ModelArgs):
         return DPOConfig
 
     def __post_init__(self):
-        super().__post_init__()  # every field against its declaration
+        super().__post_init__()  # every field against its declaration, and the trl section (TrainArgs)
         if self.top_layers is not None and not self.lora:
             raise SelfAlignError("--top-layers trains LoRA on the top layers; it cannot be combined with --no-lora")
         if self.share_trunk and self.top_layers is None:
             raise SelfAlignError("--share-trunk needs --top-layers (the layers below them are the shared trunk)")
-        if self.trl:  # unknown or owned keys fail when the config is made (a recipe: at `run --dry-run`)
-            from selfalign.training import trl_args
-
-            trl_args.trl_kwargs(self.trl_class(), {}, self.trl, where="align: trl")
 
 
 # --- data --------------------------------------------------------------------------------------------------
@@ -99,21 +77,6 @@ def load_pairs(path: str) -> list[dict]:
 NEWER_DEFAULTS = {"report_to": "none", "push_to_hub": False, "trl": {}, "top_layers": None, "share_trunk": False}
 
 
-def _last_checkpoint(out: Path) -> Optional[Path]:
-    """The newest complete checkpoint: the Trainer writes trainer_state.json last, so one that parses is whole."""
-    def step(p: Path) -> int:
-        tail = p.name.rsplit("-", 1)[-1]
-        return int(tail) if tail.isdigit() else -1
-
-    for ckpt in sorted((out / CKPT).glob("checkpoint-*"), key=step, reverse=True):
-        try:
-            json.loads((ckpt / "trainer_state.json").read_text())
-            return ckpt
-        except (OSError, ValueError):
-            continue
-    return None
-
-
 def _glued(rows: list[dict], tok) -> int:
     """Pairs whose prompt tokens are not a prefix of prompt + chosen or prompt + rejected (TRL then cuts the
     prompt's last tokens off and trains the answer in another context; see pairs.continuation)."""
@@ -129,73 +92,15 @@ def _glued(rows: list[dict], tok) -> int:
     return n
 
 
-def _checkpointing_field(cls) -> str:
-    """transformers 5.x calls it ``activation_checkpointing`` (the old name warns on every run); older, the old."""
-    from selfalign.training import trl_args
-
-    return "activation_checkpointing" if "activation_checkpointing" in trl_args.fields(cls) else "gradient_checkpointing"
-
-
-def _flag(value: str, gpu: bool) -> bool:
-    return gpu if value == "auto" else value == "on"
-
-
+# --- training ----------------------------------------------------------------------------------------------
 def _step_logger(path: Path, resume_step: int):
     """A TrainerCallback that appends one JSON line per logged step (reward margins, accuracies, loss)."""
-    from transformers import TrainerCallback
-
-    if path.exists():  # keep the lines up to the checkpoint we resume from; later ones are redone
-        repair_tail(path)  # a line half-written by a killed run
-        kept = [r for r in iter_jsonl(path) if isinstance(r.get("step"), int) and r["step"] <= resume_step]
-        write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
-
-    class StepLog(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kw):
-            rec = {"step": state.global_step, **{k: logs[k] for k in LOGGED if k in (logs or {})}}
-            if "loss" in rec or "rewards/margins" in rec:
-                with open(path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(rec) + "\n")
-
-    return StepLog()
+    return trl_run.step_logger(path, resume_step, LOGGED)
 
 
-# --- training ----------------------------------------------------------------------------------------------
 def dpo_args(cfg: AlignConfig, out: Path, steps: int, device: str):
     """TRL's DPOConfig: selfalign's flags, then the recipe's / command line's ``trl`` fields (checked)."""
-    import torch
-
-    from selfalign.training import trl_args
-
-    gpu = device.startswith("cuda")
-    if cfg.report_to != "none" and importlib.util.find_spec(cfg.report_to) is None:
-        raise SelfAlignError(f"--report-to {cfg.report_to}: the package is not installed (pip install {cfg.report_to})")
-    base = dict(
-        output_dir=str(out / CKPT), beta=cfg.beta, loss_type=[cfg.loss_type], learning_rate=cfg.learning_rate,
-        num_train_epochs=cfg.epochs, max_steps=steps, per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum, max_length=cfg.max_length, warmup_steps=cfg.warmup_steps,
-        bf16=_flag(cfg.bf16, gpu and torch.cuda.is_bf16_supported()), use_cpu=device == "cpu",
-        **{_checkpointing_field(cfg.trl_class()): _flag(cfg.gradient_checkpointing, gpu)},
-        logging_steps=1, save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2, seed=cfg.seed,
-        data_seed=cfg.seed, report_to=[] if cfg.report_to == "none" else [cfg.report_to], disable_tqdm=True,
-        dataloader_num_workers=0)
-    return trl_args.build(cfg.trl_class(), base, cfg.trl or {}, where="align: trl")
-
-
-def _load_model(cfg: AlignConfig, args):
-    """The model, loaded after TRL's DPOConfig has set up the processes (``args.device`` creates accelerate's
-    state and, under ``accelerate launch``, the process group): each process loads onto its own device, and under
-    ZeRO-3 (``zero3_init_flag``) or FSDP's RAM-efficient loading transformers loads it sharded, and placing it
-    is left to the trainer."""
-    from transformers.integrations import is_deepspeed_zero3_enabled
-
-    from selfalign import models
-
-    device = str(args.device)  # creates the state; cuda:LOCAL_RANK per process
-    fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true")  # set by accelerate launch
-    sharded = is_deepspeed_zero3_enabled() or fsdp
-    return models.load(cfg.model, adapter=cfg.adapter, device=device if args.world_size > 1 else cfg.device,
-                       dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code, merge_adapters=True,
-                       place=not sharded, allow_pickle=cfg.allow_pickle)
+    return trl_run.training_args(cfg, out, steps, device, beta=cfg.beta, loss_type=[cfg.loss_type])
 
 
 def run_align(cfg: AlignConfig) -> dict:
@@ -226,13 +131,13 @@ def _align(cfg: AlignConfig) -> dict:
     torch.manual_seed(cfg.seed)
     steps = cfg.max_steps or math.ceil(math.ceil(len(rows) / cfg.batch_size) / cfg.grad_accum * cfg.epochs)
     args = dpo_args(cfg, out, steps, models.pick_device(cfg.device))
-    model, tok = _load_model(cfg, args)
+    model, tok = trl_run.load_model(cfg, args)
     info = dict(model.selfalign_spec)
     tok.padding_side = "left"
     top = {} if cfg.top_layers is None else {"layers_to_transform": trunk.top_layer_ids(model, cfg.top_layers)}
     peft_config = cfg.lora_config(**top) if cfg.lora else None
     out.mkdir(parents=True, exist_ok=True)
-    resume = _last_checkpoint(out)
+    resume = trl_run.last_checkpoint(out)
     resume_step = int(resume.name.split("-")[-1]) if resume else 0
     glued = _glued(rows, tok)
     if glued:
@@ -318,15 +223,4 @@ def _save(trainer, tok, out: Path, cfg: AlignConfig, n_pairs: int, log: list[dic
 
 def push(out: Path, trl: dict) -> str:
     """Upload the output folder (not its checkpoints) to the hub; the repo is trl's hub_model_id or the name."""
-    from huggingface_hub import HfApi
-
-    repo = trl.get("hub_model_id") or out.resolve().name
-    api = HfApi()  # the token: $HF_TOKEN or `hf auth login`, never a flag (flags are recorded)
-    try:
-        api.create_repo(repo, private=bool(trl.get("hub_private_repo")), exist_ok=True)
-        api.upload_folder(folder_path=str(out), repo_id=repo, ignore_patterns=[f"{CKPT}/*"],
-                          commit_message="selfalign align")
-    except Exception as e:  # noqa: BLE001 - network, auth: the run itself is finished and saved
-        raise SelfAlignError(f"--push-to-hub: the run is saved in {out}, but the upload to {repo!r} failed: "
-                             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    return repo
+    return trl_run.push(out, trl, "align")

@@ -1,9 +1,14 @@
 """Stage 2, score: Self-Eval confidence for every sample (P(True) by default, sequence likelihood, or claim-level
 P(True) / self-consistency for long-form answers), or the oracle ``gold-match`` (1 if the sample matches a gold
 target of its prompt, 0 if not; only for prompts with ``targets``, e.g. bigbench:qa_wikidata: an upper bound, not
-self-alignment)."""
+self-alignment). Two controls read no model either: ``prior`` (the answer's frequency among the gold answers of the
+relation's training questions, ``selfeval/prior.py``) and ``random`` (seeded random scores, ``selfeval/random_judge.py``).
+
+A confidence method's module may declare ``NEEDS_MODEL = False`` (no engine is loaded) and a
+``check_rows(rows, path, cfg)`` run on the input before anything is written."""
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -29,7 +34,9 @@ class ScoreConfig(SelfEvalArgs, ModelArgs):
     output: Optional[str] = opt(None, "scores JSONL (appended; finished rows are skipped on rerun)")
     method: str = opt("ptrue", "confidence method: ptrue (Self-Eval P(True)), likelihood (mean token log-prob), "
                                "claims (P(True) per atomic claim), consistency (claim re-answer agreement), "
-                               "gold-match (the oracle: normalised match against the prompt's gold targets)",
+                               "gold-match (the oracle: normalised match against the prompt's gold targets); "
+                               "controls without a model: prior (the answer's frequency among the relation's "
+                               "training gold answers), random (seeded random scores)",
                       choices=CONFIDENCE.names)
     chat: bool = opt(False, "P(True): wrap the prompt in the model's chat template (off: raw text, as the paper)")
     batch_size: int = opt(16, "rows per forward pass", min=1)
@@ -45,7 +52,11 @@ class ScoreConfig(SelfEvalArgs, ModelArgs):
     claim_cache: Optional[str] = opt(None, "claims/consistency: JSONL cache of decompositions (reused across runs)")
     consistency_k: int = opt(5, "consistency: sampled answers per claim question", min=1)
     consistency_max_new_tokens: int = opt(32, "consistency: tokens per sampled answer at most", min=1)
-    seed: int = opt(0, "consistency: sampling seed", min=0)
+    seed: int = opt(0, "consistency: sampling seed; random: the seed of the scores", min=0)
+    prior_split_by: Optional[str] = opt(None, "prior: the split the prompts were drawn under (knowledge-qa's "
+                                              "--split-by); its training questions are the pool (required)",
+                                        choices=("question", "subject"))
+    prior_alpha: float = opt(1.0, "prior: add-alpha smoothing, score = (k + alpha) / (n + 2 alpha)", gt=0)
     overwrite: bool = opt(False, "start --output afresh (its rows are deleted) instead of resuming it")
 
 
@@ -57,6 +68,11 @@ def score_rows(engine, rows: list[dict], cfg: ScoreConfig) -> list[dict]:
     """Add ``score`` (and for P(True): ``p_true``, ``p_true_mass``) to rows, by the confidence method that
     ``registry.CONFIDENCE`` names; a pure function of its inputs."""
     return CONFIDENCE.load(cfg.method)(engine, rows, cfg)
+
+
+def method_module(method: str):
+    """The module of a confidence method (its ``NEEDS_MODEL`` and ``check_rows``, when it declares them)."""
+    return sys.modules.get(CONFIDENCE.load(method).__module__)
 
 
 def check_targets(rows: list[dict], path) -> None:
@@ -91,13 +107,16 @@ def run_score(cfg: ScoreConfig, engine=None) -> dict:
                       fields=["sample_idx", "prompt"])
     if cfg.method == ORACLE:
         check_targets(rows, cfg.input)
+    module = method_module(cfg.method)
+    if hasattr(module, "check_rows"):
+        module.check_rows(rows, cfg.input, cfg)
     output_file(cfg.output)
     if cfg.method in ("claims", "consistency") and cfg.claim_cache:
         from selfalign.selfeval.claims import ClaimCache
 
         ClaimCache(cfg.claim_cache).close()  # a bad cache is an error before any model loads
     with TrackedOutput(cfg.output, _key, settings_of(cfg), inputs=[cfg.input], overwrite=cfg.overwrite) as out:
-        if engine is None and cfg.method != ORACLE:  # the oracle reads the targets, no model
+        if engine is None and cfg.method != ORACLE and getattr(module, "NEEDS_MODEL", True):  # the oracle: targets
             engine = make_engine(cfg.engine, **cfg.engine_kwargs())
         out.record(meta(cfg, stage="score", model_info=getattr(engine, "info", None),
                         selfeval_template=SelfEvalPrompt.of(cfg).template_id

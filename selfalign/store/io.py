@@ -22,7 +22,7 @@ _TEXT = ((str,), "a string")
 FIELDS = {
     "id": ((str, int), "a string or an integer"),
     "question": _TEXT, "prompt": _TEXT, "response": _TEXT, "answer": _TEXT, "topic": _TEXT, "proposal": _TEXT,
-    "chosen": _TEXT, "rejected": _TEXT, "continuation": _TEXT,
+    "chosen": _TEXT, "rejected": _TEXT, "continuation": _TEXT, "completion": _TEXT,
     "sample_idx": ((int,), "an integer"),
     "score": ((int, float), "a number"),
     "label": ((int,), "0 or 1"),
