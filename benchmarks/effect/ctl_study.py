@@ -53,7 +53,9 @@ import xtask_study as xt  # noqa: E402  (the process hygiene, heartbeat and own-
 from common import ROOT, SMOKE, selfalign  # noqa: E402
 from skt_study import DTYPE, SK  # noqa: E402
 
-CT = ROOT / ("runs/ctl-smoke" if SMOKE else "runs/ctl")
+# CTL_ROOT: the study folder of another checkout (a second driver, ``--part controls``, runs from a checkout of its
+# own beside the first one's and writes the same folder, with the same step commands)
+CT = Path(os.environ["CTL_ROOT"]) if os.environ.get("CTL_ROOT") else ROOT / ("runs/ctl-smoke" if SMOKE else "runs/ctl")
 xt.XT = CT  # xtask_study's driver claim and heartbeat write into this study's folder
 common.RUN, common.STEPS, common.LOGS = CT, CT / "steps.jsonl", CT / "logs"
 MODEL = "smollm2-135m"
@@ -220,9 +222,16 @@ def plan() -> list[tuple[str, float]]:
     return out
 
 
+def _is_control(name: str) -> bool:
+    return any(f"-{j}" in name for j in [*CONTROLS, "sft-gold"])
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", choices=("summary",), help="write the summary from what has finished, no model work")
+    ap.add_argument("--part", choices=("all", "controls"), default="all",
+                    help="controls: only the prior, random and SFT-on-gold rows (after the data steps), as a second "
+                         "driver beside one running the rest (their steps are disjoint)")
     args = ap.parse_args(argv)
     xt.check_checkout()
     if args.only == "summary":
@@ -230,11 +239,18 @@ def main(argv=None) -> None:
 
         ctl_summary.write()
         return
-    xt.claim_driver()
-    hb = xt.Heartbeat(plan())
+    tag = "" if args.part == "all" else f"-{args.part}"
+    xt.claim_driver(tag)
+    hb = xt.Heartbeat(plan() if args.part == "all" else [p for p in plan() if _is_control(p[0])], tag)
     hb.note(f"driver pid {os.getpid()} (process group {os.getpgrp()}) started; plan {sum(e for _, e in plan()):.0f} s")
     try:
         data = make_data()
+        if args.part == "controls":
+            for judge, how in CONTROLS.items():
+                dpo_row(judge, how(), data, [])
+            sft_row(data)
+            hb.note("finished the controls")
+            return
         evaluate("base", ["--model", MODEL], [])
         calibrate_own("base", MODEL, data, [])
         skt = sk_tune(data)

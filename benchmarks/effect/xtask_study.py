@@ -249,21 +249,22 @@ def _pids_in_group(pgid: int) -> list[int]:
     return out
 
 
-def claim_driver() -> None:
+def claim_driver(tag: str = "") -> None:
     """Become a process-group leader; end what a killed earlier driver left running (its group, by id); refuse
-    when an earlier driver is still alive."""
+    when an earlier driver is still alive. ``tag``: a driver of another part of the study (its own claim file), which
+    may run beside this one when their steps are disjoint."""
     try:
         os.setsid()
     except OSError:
         pass
-    info = XT / "driver.json"
+    info = XT / f"driver{tag}.json"
     if info.exists():
         old = json.loads(info.read_text())
         pid, pgid = old.get("pid"), old.get("pgid")
         me = Path(sys.argv[0]).stem  # xtask_study, or a study that reuses this (ctl_study)
         if pid and pid != os.getpid() and Path(f"/proc/{pid}").exists() and me in \
                 Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
-            raise SystemExit(f"{me} is already running (pid {pid}); see {XT / 'progress.log'}")
+            raise SystemExit(f"{me} is already running (pid {pid}); see {XT / f'progress{tag}.log'}")
         left = _pids_in_group(pgid) if pgid and pgid != os.getpgrp() else []
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for p in left:
@@ -283,9 +284,9 @@ def claim_driver() -> None:
 class Heartbeat:
     """A line every 30 s in progress.log: the running step, its elapsed time, its log's last line, steps done, ETA."""
 
-    def __init__(self, planned: list[tuple[str, float]]):
+    def __init__(self, planned: list[tuple[str, float]], tag: str = ""):
         self.planned, self.t0 = planned, time.time()
-        self.path = XT / "progress.log"
+        self.path = XT / f"progress{tag}.log"
         self.stop = threading.Event()
         threading.Thread(target=self.loop, daemon=True).start()
 
