@@ -191,7 +191,7 @@ def step(name: str, argv: list[str], deps=(), outputs=(), redo_flags=(), env: di
     LOGS.mkdir(parents=True, exist_ok=True)
     STEPS.parent.mkdir(parents=True, exist_ok=True)
     log = LOGS / f"{name.replace('/', '__')}.log"
-    print(f"[run ] {name} -> {log.relative_to(ROOT)}", flush=True)
+    print(f"[run ] {name} -> {log.relative_to(ROOT) if log.is_relative_to(ROOT) else log}", flush=True)
     t0 = time.time()
     with open(log, "a", encoding="utf-8") as f:
         f.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv)}\n")
