@@ -6,7 +6,8 @@ From the statements ``wikifacts_verify`` finds in a response about its subject:
   and values) said twice counts once, and so does a sentence, so that repeating a line earns nothing;
 - ``precision`` = supported / (supported + contradicted) (None when the response states nothing checkable), and
   ``precision_gamma``, times FActScore's length penalty ``exp(1 - gamma / n)`` when n = supported + contradicted
-  <= gamma (``factscore.length_penalty``; gamma 3 by default: a profile asks for two to six fields);
+  <= gamma (``factscore.length_penalty``; gamma 2 by default, the fewest fields a profile asks for: a response that
+  states both fields of a two-field subject is not penalised, one that states a single fact is, by exp(-1));
 - ``coverage``: the share of the asked fields the response makes a statement about, whatever its verdict;
   ``field_recall``: the share with a supported statement;
 - ``unverifiable``: sentences with no supported or contradicted statement (about a relation the data do not hold
@@ -24,7 +25,7 @@ from selfalign.evals.factscore import length_penalty
 
 METRICS = ("precision", "precision_gamma", "supported", "contradicted", "coverage", "field_recall",
            "unverifiable", "unmapped", "abstain", "length")
-GAMMA = 3
+GAMMA = 2
 ABSTAIN = re.compile(r"^\W*(?:i don'?t know|i do not know|i'?m sorry|i am sorry|i cannot|i can'?t|i'?m not sure|"
                      r"i am not sure|i have no|there is no information|no information|unknown\b)", re.I)
 

@@ -54,6 +54,18 @@ def test_tiny_model_end_to_end_and_resume(lands_file, tmp_path, tiny_engine):
     assert [r["response"] for r in _read(out.with_name("wf.rows.jsonl"))] == [r["response"] for r in rows]
     assert again["subjects"] == 3
 
+    class Counting:  # interrupted after one row: the two missing rows are generated, nothing else
+        info, prompts = tiny_engine.info, []
+
+        def generate(self, prompts, *a, **k):
+            self.prompts += prompts
+            return tiny_engine.generate(prompts, *a, **k)
+
+    _jsonl(out.with_name("wf.rows.jsonl"), rows[:1])
+    eng = Counting()
+    run_wikifacts(_cfg(lands_file, out, limit=3, max_new_tokens=8), engine=eng)
+    assert len(eng.prompts) == 2 and [r["id"] for r in _read(out.with_name("wf.rows.jsonl"))] == [r["id"] for r in rows]
+
 
 def _profiles(path, n=4):
     from selfalign.data.wikifacts import gold_profile, load_knowledge, prompt_rows
@@ -80,7 +92,7 @@ def test_responses_metrics_gates_and_comparison(lands_file, tmp_path):
                                                                                        f"City{(j + 1) % 30}.")})
     sw = _jsonl(tmp_path / "swapped.jsonl", swapped)
     got = run_wikifacts(_cfg(lands_file, tmp_path / "sw.json", responses=str(sw), compare=str(tmp_path / "gold.json")))
-    assert got["precision"] == 0.75 and got["precision_gamma"] == 0.75  # n = 4 statements > gamma 3: no penalty
+    assert got["precision"] == 0.75 and got["precision_gamma"] == 0.75  # n = 4 statements > gamma 2: no penalty
     assert (got["supported"], got["contradicted"], got["abstain"], got["coverage"]) == (2.25, 0.75, 0.25, 0.75)
     cmp = json.loads((tmp_path / "sw.json").read_text())["comparison"]["metrics"]
     assert cmp["precision"]["diff"] == pytest.approx(-0.25) and cmp["precision"]["n"] == 3
