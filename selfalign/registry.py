@@ -173,6 +173,9 @@ for _s in (
     Stage("biogen", "selfalign.evals.factscore:BioGenEvalConfig", "selfalign.evals.factscore:run_biogen_eval",
           "BioGEN long-form factuality: FActScore-style with --knowledge, else labelled self-consistency",
           group="eval"),
+    Stage("wikifacts", "selfalign.evals.wikifacts:WikiFactsConfig", "selfalign.evals.wikifacts:run_wikifacts",
+          "targeted long-form precision on Wikidata attributes (offline): profiles of held-out qa_wikidata "
+          "subjects checked against their triples, with validity gates", group="eval"),
 ):
     register(_s)
 del _s

@@ -121,7 +121,7 @@ def test_the_shipped_table_declares_every_recipe_stage_once():
     assert registry.model_labels() == {"sk-tuned": "@sk-tune", "mc-aligned": "@mc-tune", "aligned": "@align"}
     assert "mc-tune" not in registry.commands() and "calibrate" in registry.commands()
     assert set(registry.evals()) == {"calibrate", "truthfulqa-mc", "truthfulqa-gen", "knowledge-qa", "judge-check",
-                                     "biogen"}
+                                     "biogen", "wikifacts"}
     for s in [*registry.commands().values(), *registry.evals().values()]:
         cls, fn = s.load()
         assert callable(fn) and hasattr(cls, "__dataclass_fields__"), s.name

@@ -1,5 +1,6 @@
-"""Prompt sources: a JSONL file of {id, question|prompt}, a named data set (builtin, truthfulqa, biogen), or a
-generative BIG-bench task as knowledge QA (``bigbench:qa_wikidata``: few-shot prompts with gold targets)."""
+"""Prompt sources: a JSONL file of {id, question|prompt}, a named data set (builtin, truthfulqa, biogen), a
+generative BIG-bench task as knowledge QA (``bigbench:qa_wikidata``: few-shot prompts with gold targets), or the
+Wikidata long-form prompts (``wikifacts`` / ``wikifacts:free``; split train, valid or eval: ``data.wikifacts``)."""
 from __future__ import annotations
 
 import os
@@ -37,6 +38,10 @@ def load_prompts(source: str, split: str | None = None, limit: int | None = None
         from selfalign.data.biogen import load_biogen
 
         rows = load_biogen(split)
+    elif source in ("wikifacts", "wikifacts:profile", "wikifacts:free"):
+        from selfalign.data.wikifacts import load_named
+
+        rows = load_named(source, split)
     elif source.startswith("bigbench:"):
         from selfalign.data.knowledge_qa import load_knowledge_qa
 

@@ -22,13 +22,19 @@ def subject_of(q: dict) -> str:
     return normalize(parse_question(q).subject)
 
 
+def is_held(seed: int, task: str, subject: str, fraction: float) -> bool:
+    """Whether a (normalised) subject of ``task`` is held out at ``fraction``: a larger fraction, same seed, holds
+    out a superset."""
+    return split_of(seed, task, "subject\x1f" + subject, fraction) == "heldout"
+
+
 def held_subjects(questions: list[dict], seed: int, fraction: float) -> dict[str, set]:
     """{task: held-out subjects} over the generative questions."""
     out: dict = {}
     for q in questions:
         if q.get("targets"):
             s = subject_of(q)
-            if split_of(seed, q["task"], "subject\x1f" + s, fraction) == "heldout":
+            if is_held(seed, q["task"], s, fraction):
                 out.setdefault(q["task"], set()).add(s)
     return out
 

@@ -16,10 +16,11 @@ from selfalign.store.progress import run_chunks
 
 @dataclass
 class SampleConfig(SamplingArgs, ModelArgs):
-    input: Optional[str] = opt(None, "prompts: a JSONL file of {id, question|prompt}, or builtin / truthfulqa / a TruthfulQA CSV")
+    input: Optional[str] = opt(None, "prompts: a JSONL file of {id, question|prompt}, or builtin / truthfulqa / a "
+                                     "TruthfulQA CSV / bigbench:TASK / wikifacts[:free]")
     output: Optional[str] = opt(None, "samples JSONL (appended; finished rows are skipped on rerun)")
     split: Optional[str] = opt(None, "split of a named data set (truthfulqa: train, valid, test, all; bigbench:TASK: "
-                                     "train, heldout)")
+                                     "train, heldout; wikifacts: train, valid, eval)")
     split_by: str = opt("question", "bigbench:TASK prompts: the split holds out questions (by hash) or subjects "
                                     "(no fact about a held-out subject in any training prompt or demonstration)",
                         choices=("question", "subject"))

@@ -1,0 +1,193 @@
+"""`selfalign eval wikifacts`: a tiny random model end to end (rows, gates, resume without the model), scoring
+--responses with hand-computed metrics, the paired comparison, the measurable and extractor gates, the extractor
+sample script, bad input (exit 2 via the CLI), and `selfalign report` on its output."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from wikifacts_assets import lands, write_task
+
+
+@pytest.fixture
+def lands_file(tmp_path):
+    return write_task(tmp_path / "data", lands())
+
+
+def _cfg(path, out, **kw):
+    from selfalign.evals.wikifacts import WikiFactsConfig
+
+    return WikiFactsConfig(data=str(path), output=str(out), n_boot=20, **kw)
+
+
+def _jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _read(path):
+    return [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()]
+
+
+def test_tiny_model_end_to_end_and_resume(lands_file, tmp_path, tiny_engine):
+    from selfalign.evals.wikifacts import run_wikifacts
+    from selfalign.evals.wikifacts_metrics import METRICS
+
+    out = tmp_path / "r" / "wf.json"
+    got = run_wikifacts(_cfg(lands_file, out, limit=3, max_new_tokens=8, batch_size=2), engine=tiny_engine)
+    summary = json.loads(out.read_text())
+    rows = _read(out.with_name("wf.rows.jsonl"))
+    assert summary["task"] == "wikifacts" and summary["label"] == "targeted long-form precision on Wikidata attributes"
+    assert set(summary["metrics"]) == set(METRICS) and got["subjects"] == 3 == len(rows)
+    assert all(r["id"] == f"wf:{r['subject']}" and isinstance(r["response"], str) for r in rows)
+    assert summary["gates"]["planted"]["passed"] and summary["gates"]["extractor"]["status"] == "not run"
+    assert summary["valid"] == (summary["gates"]["measurable"]["passed"] is not False)
+
+    class NoModel:  # a finished run is re-scored without generating again
+        def generate(self, *a, **k):
+            raise AssertionError("generated again")
+
+    again = run_wikifacts(_cfg(lands_file, out, limit=3, max_new_tokens=8), engine=NoModel())
+    assert [r["response"] for r in _read(out.with_name("wf.rows.jsonl"))] == [r["response"] for r in rows]
+    assert again["subjects"] == 3
+
+    class Counting:  # interrupted after one row: the two missing rows are generated, nothing else
+        info, prompts = tiny_engine.info, []
+
+        def generate(self, prompts, *a, **k):
+            self.prompts += prompts
+            return tiny_engine.generate(prompts, *a, **k)
+
+    _jsonl(out.with_name("wf.rows.jsonl"), rows[:1])
+    eng = Counting()
+    run_wikifacts(_cfg(lands_file, out, limit=3, max_new_tokens=8), engine=eng)
+    assert len(eng.prompts) == 2 and [r["id"] for r in _read(out.with_name("wf.rows.jsonl"))] == [r["id"] for r in rows]
+
+
+def _profiles(path, n=4):
+    from selfalign.data.wikifacts import gold_profile, load_knowledge, prompt_rows
+
+    k = load_knowledge(str(path))
+    return k, [(r["id"], r["subject"], gold_profile(k, r["subject"])) for r in prompt_rows(str(path), limit=n)]
+
+
+def test_responses_metrics_gates_and_comparison(lands_file, tmp_path):
+    from selfalign.evals.wikifacts import run_wikifacts
+
+    _, profiles = _profiles(lands_file)
+    gold = _jsonl(tmp_path / "gold.jsonl", [{"id": i, "response": p} for i, _, p in profiles])
+    # each made-up land: capital, religion, continent and borders, one supported sentence each
+    g = run_wikifacts(_cfg(lands_file, tmp_path / "gold.json", responses=str(gold)))
+    assert (g["precision"], g["precision_gamma"], g["supported"], g["contradicted"]) == (1.0, 1.0, 4.0, 0.0)
+    assert (g["coverage"], g["field_recall"], g["unverifiable"], g["abstain"]) == (1.0, 1.0, 0.0, 0.0)
+    assert g["valid"] and json.loads((tmp_path / "gold.json").read_text())["gates"]["measurable"]["passed"]
+    # three with a wrong capital, one abstention
+    swapped = []
+    for n, (i, s, p) in enumerate(profiles):
+        j = int(s[4:])
+        swapped.append({"id": i, "response": "I don't know." if n == 3 else p.replace(f"City{j}.",
+                                                                                       f"City{(j + 1) % 30}.")})
+    sw = _jsonl(tmp_path / "swapped.jsonl", swapped)
+    got = run_wikifacts(_cfg(lands_file, tmp_path / "sw.json", responses=str(sw), compare=str(tmp_path / "gold.json")))
+    assert got["precision"] == 0.75 and got["precision_gamma"] == 0.75  # n = 4 statements > gamma 2: no penalty
+    assert (got["supported"], got["contradicted"], got["abstain"], got["coverage"]) == (2.25, 0.75, 0.25, 0.75)
+    cmp = json.loads((tmp_path / "sw.json").read_text())["comparison"]["metrics"]
+    assert cmp["precision"]["diff"] == pytest.approx(-0.25) and cmp["precision"]["n"] == 3
+    assert cmp["supported"]["diff"] == pytest.approx(-1.75) and cmp["supported"]["n"] == 4
+    # with gamma 5, four statements are penalised: exp(1 - 5/4)
+    pen = run_wikifacts(_cfg(lands_file, tmp_path / "pen.json", responses=str(gold), gamma=5))
+    assert pen["precision_gamma"] == pytest.approx(2.718281828 ** (1 - 5 / 4))
+
+
+def test_free_format_and_the_measurable_gate(lands_file, tmp_path):
+    from selfalign.evals.wikifacts_gates import measurable_gate
+
+    rows = [{"coverage": 0.5, "unmapped": 0.5, "n_sentences": 4}, {"coverage": 0.0, "unmapped": 1.0, "n_sentences": 2}]
+    got = measurable_gate(rows, "profile")  # 4 of 6 sentences unmapped, coverage 0.25
+    assert got["unmapped_share"] == pytest.approx(4 / 6) and got["coverage"] == 0.25 and got["passed"] is False
+    assert measurable_gate(rows, "free")["passed"] is None
+
+
+def test_extractor_gate_reads_the_labelled_rows(lands_file, tmp_path):
+    from selfalign.data.wikifacts import load_knowledge
+    from selfalign.evals.wikifacts_gates import extractor_gate
+    from selfalign.evals.wikifacts_verify import Verifier
+
+    k = load_knowledge(str(lands_file))
+    v = Verifier(k)
+    assert extractor_gate(k, v, tmp_path / "missing.jsonl")["status"] == "not run"
+    rows = [{"subject": "Land3", "sentence": "The capital of Land3 is City3.",
+             "label_statements": [{"field": "capital", "values": ["City3"], "verdict": "supported"}]},
+            {"subject": "Land3", "sentence": "Land3 is a quiet place.", "label_statements": []},
+            {"subject": "Land3", "sentence": "People in Land3 worship Faith3.",  # no cue: the verifier misses it
+             "label_statements": [{"field": "religion", "values": ["Faith3"]}]},
+            {"subject": "Land4", "sentence": "The capital of Land4 is City4.", "label_statements": None}]
+    got = extractor_gate(k, v, _jsonl(tmp_path / "check.jsonl", rows))
+    assert (got["precision"], got["recall"], got["sentences"], got["passed"]) == (1.0, 0.5, 3, False)
+    assert (got["verdict_agreement"], got["verdicts_labelled"]) == (1.0, 1)
+
+
+def test_extractor_sample_script(lands_file, tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "longform"))
+    import extractor_sample as X
+
+    _, profiles = _profiles(lands_file, 2)
+    rows = _jsonl(tmp_path / "rows.jsonl", [{"id": i, "subject": s, "response": p + " It is lovely."}
+                                            for i, s, p in profiles])
+    out = tmp_path / "check.jsonl"
+    assert X.main(["base=" + str(rows), "--n", "6", "--unmapped-share", "0.34", "--data", str(lands_file),
+                   "--output", str(out)]) == 0
+    got = _read(out)
+    assert len(got) == 6 and sum(not r["extracted"] for r in got) == 2
+    assert all(r["label_statements"] is None and r["label_note"] == "" and r["model"] == "base" for r in got)
+    got[0]["label_statements"] = []
+    _jsonl(out, got)
+    assert X.main(["base=" + str(rows), "--n", "6", "--data", str(lands_file), "--output", str(out)]) == 0
+    assert _read(out)[0]["label_statements"] == []  # labels already there are kept
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, cli, lands_file):
+    bad = write_task(tmp_path / "bad", [("The capital of Nigeria is", "Abuja"), ("What is love?", "baby")])
+    r = cli.run(cli.cmd("eval", "wikifacts", "--data", bad, "--output", tmp_path / "o.json"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and f"{bad}:" in r.stderr
+    assert "matches no known qa_wikidata template" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    _, profiles = _profiles(lands_file, 2)
+    resp = _jsonl(tmp_path / "resp.jsonl", [{"id": profiles[0][0], "response": profiles[0][2]},
+                                           {"id": profiles[1][0], "response": "  "}])
+    r = cli.run(cli.cmd("eval", "wikifacts", "--data", lands_file, "--responses", resp,
+                        "--output", tmp_path / "o.json"))
+    assert r.returncode == 2 and f"{resp}:2: " in r.stderr and "empty profile" in r.stderr
+
+
+def test_bad_input_in_the_library(tmp_path, lands_file):
+    from selfalign.data.wikifacts import load_knowledge
+    from selfalign.errors import InputError
+    from selfalign.evals.wikifacts import run_wikifacts
+
+    mc = tmp_path / "mc" / "qa_wikidata" / "task.json"
+    mc.parent.mkdir(parents=True)
+    mc.write_text(json.dumps({"examples": [{"input": "The capital of Nigeria is", "target": "Abuja"},
+                                           {"input": "Pick one", "target_scores": {"a": 1, "b": 0}}]}))
+    with pytest.raises(InputError, match=r"task.json:\d+: example 1 is multiple choice"):
+        load_knowledge(str(mc))
+    resp = _jsonl(tmp_path / "r.jsonl", [{"id": "wf:Nowhere", "response": "It is nice."}])
+    with pytest.raises(InputError, match=r"r.jsonl:1: id 'wf:Nowhere' is not a prompt of the eval split"):
+        run_wikifacts(_cfg(lands_file, tmp_path / "o.json", responses=str(resp)))
+
+
+def test_report_reads_the_result(lands_file, tmp_path):
+    from selfalign.evals.wikifacts import run_wikifacts
+    from selfalign.report.build import ReportConfig, run_report
+
+    _, profiles = _profiles(lands_file)
+    for name, text in (("a", lambda p: p), ("b", lambda p: p.split(". ")[0] + ".")):
+        (tmp_path / name).mkdir()
+        resp = _jsonl(tmp_path / name / "resp.jsonl", [{"id": i, "response": text(p)} for i, _, p in profiles])
+        run_wikifacts(_cfg(lands_file, tmp_path / name / "wf.json", responses=str(resp)))
+    run_report(ReportConfig(run_dirs=[str(tmp_path / "a"), str(tmp_path / "b")], output=str(tmp_path / "r.html"),
+                            markdown=str(tmp_path / "r.md"), n_boot=20))
+    md = (tmp_path / "r.md").read_text()
+    assert "wikifacts" in md and "precision" in md
