@@ -260,9 +260,10 @@ def claim_driver() -> None:
     if info.exists():
         old = json.loads(info.read_text())
         pid, pgid = old.get("pid"), old.get("pgid")
-        if pid and pid != os.getpid() and Path(f"/proc/{pid}").exists() and "xtask_study" in \
+        me = Path(sys.argv[0]).name  # the study script that claims the folder (ctl_study, mc_style_study reuse this)
+        if pid and pid != os.getpid() and Path(f"/proc/{pid}").exists() and me in \
                 Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
-            raise SystemExit(f"xtask_study is already running (pid {pid}); see {XT / 'progress.log'}")
+            raise SystemExit(f"{me} is already running (pid {pid}); see {XT / 'progress.log'}")
         left = _pids_in_group(pgid) if pgid and pgid != os.getpgrp() else []
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for p in left:
