@@ -261,7 +261,7 @@ def claim_driver(tag: str = "") -> None:
     if info.exists():
         old = json.loads(info.read_text())
         pid, pgid = old.get("pid"), old.get("pgid")
-        me = Path(sys.argv[0]).stem  # xtask_study, or a study that reuses this (ctl_study)
+        me = Path(sys.argv[0]).name  # the study script that claims the folder (ctl_study, mc_style_study reuse this)
         if pid and pid != os.getpid() and Path(f"/proc/{pid}").exists() and me in \
                 Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
             raise SystemExit(f"{me} is already running (pid {pid}); see {XT / f'progress{tag}.log'}")

@@ -6,6 +6,11 @@ one (ties: the first option, as ``np.argmax``). MC2 = the normalised probability
 log-likelihoods) on the true options of ``mc2_targets`` (lm_eval >= 0.4.9 ``process_results_mc2``: by label).
 With ``selfeval`` the paper's Self-Eval selection is scored too: ``selfeval_mc1`` = 1 if the ``mc1_targets``
 option with the highest P(True) is the true one.
+
+Every result also splits ``mc1`` (and ``selfeval_mc1``) by the style of each question's true option
+(``<metric>_hedged`` / ``<metric>_plain``: a negation or hedge, or not; ``answer_style``). With ``bow_labels`` (the
+rows a model was trained on) a bag-of-words logistic regression fitted on those labels selects each question's MC1
+option too (``bow_mc1``), and ``selfeval_vs_bow`` is the paired difference: a selection gain counts only beyond it.
 """
 from __future__ import annotations
 
@@ -21,7 +26,8 @@ from selfalign.config import ModelArgs, opt, require
 from selfalign.engines import make_engine
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.data.truthfulqa import SPLITS
-from selfalign.evals.results import rows_path, save_result
+from selfalign.evals import answer_style
+from selfalign.evals.results import compare, rows_path, save_result
 from selfalign.store.io import iter_jsonl, output_file, read_json
 from selfalign.store.lineage import TrackedOutput, check_not_input, settings_of, stamp
 from selfalign.store.provenance import meta
@@ -52,6 +58,10 @@ class TruthfulQAMCConfig(SelfEvalArgs, ModelArgs):
     bootstrap_seed: int = opt(0, "bootstrap seed", min=0, aliases=("--seed",), summary_only=True)
     batch_size: int = opt(16, "rows per forward pass", min=1)
     overwrite: bool = opt(False, "score every question afresh (the rows beside --output are deleted)")
+    bow_labels: Optional[str] = opt(None, "an sk-tune rows JSONL (proposal, label): the labels a model was trained "
+                                          "on; a bag-of-words logistic regression fitted on them selects each "
+                                          "question's MC1 option (bow_mc1), the baseline beside the selection",
+                                    summary_only=True)
 
 
 # --- scoring (pure) ---------------------------------------------------------------------------------------
@@ -143,10 +153,11 @@ def run_truthfulqa_mc(cfg: TruthfulQAMCConfig, engine=None) -> dict:
     scorer = f"model={engine.info.get('model')};adapter={cfg.adapter};{P.TRUTHFULQA_MC_TEMPLATE_ID};selfeval={tid}"
     rp = rows_path(cfg.output)
     t0, n_new = time.time(), 0
-    check_not_input([cfg.output], [data_path])
+    check_not_input([cfg.output], [data_path, cfg.bow_labels])
     run_meta = meta(cfg, stage=f"eval {TASK}", model_info=engine.info, mc_template=P.TRUTHFULQA_MC_TEMPLATE_ID,
                     selfeval_template=tid, harness=HARNESS)
-    with TrackedOutput(rp, lambda r: str(r["id"]), settings_of(cfg), inputs=[data_path],
+    bow = answer_style.read_label_rows(cfg.bow_labels) if cfg.bow_labels else None  # bad file: before any work
+    with TrackedOutput(rp, lambda r: str(r["id"]), settings_of(cfg, ignore=("bow_labels",)), inputs=[data_path],
                        overwrite=cfg.overwrite) as out:  # opening it cuts a partial last line
         _check_scorer(rp, {q["id"] for q in qs}, scorer)
         out.record(run_meta)
@@ -160,8 +171,41 @@ def run_truthfulqa_mc(cfg: TruthfulQAMCConfig, engine=None) -> dict:
     stored = {str(r["id"]): r for r in iter_jsonl(rp)}
     rows = [stored[q["id"]] for q in qs]
     metrics = ["mc1", "mc2"] + (["selfeval_mc1"] if cfg.selfeval else [])
-    summary = save_result(cfg.output, TASK, rows, metrics, run_meta, n_boot=cfg.n_boot, seed=cfg.bootstrap_seed,
-                          data=str(data_path), split=cfg.split, n_questions=len(rows))
-    res = {m: summary["metrics"][m]["value"] for m in metrics}
+    extra = style_and_bow(rows, qs, metrics, bow, cfg)
+    summary = save_result(cfg.output, TASK, rows, [*metrics, *extra.pop("metrics")], run_meta, n_boot=cfg.n_boot,
+                          seed=cfg.bootstrap_seed, data=str(data_path), split=cfg.split, n_questions=len(rows),
+                          **extra)
+    res = {m: summary["metrics"][m]["value"] for m in metrics + (["bow_mc1"] if bow else [])}
     return {"output": cfg.output, "questions": len(rows), "new_rows": n_new, "skipped_rows": len(rows) - n_new,
             **res, "seconds": round(time.time() - t0, 2)}
+
+
+def style_and_bow(rows: list[dict], qs: list[dict], metrics: list[str], bow, cfg: TruthfulQAMCConfig) -> dict:
+    """The rows annotated in place (``answer_style.annotate``: the style split; with ``bow``, the rows of
+    ``--bow-labels``: the baseline's ``bow_mc1``): {metrics: the added metric names, answer_style, and with bow:
+    bow_labels, selfeval_vs_bow}."""
+    added = answer_style.annotate(rows, qs, [m for m in metrics if m != "mc2"])
+    out = {"metrics": added, "answer_style": {"true_hedged": sum(r["true_style"] == "hedged" for r in rows),
+                                              "true_plain": sum(r["true_style"] == "plain" for r in rows),
+                                              "option_flags": answer_style.flag_shares(qs, "mc1")}}
+    if bow is None:
+        return out
+    labels = [int(r["label"]) for r in bow]
+    picks = {p["id"]: p for p in answer_style.bow_select(answer_style.fit_bow([r["proposal"] for r in bow], labels),
+                                                         qs)}
+    options = {q["id"]: q["mc1"] for q in qs}
+    for r in rows:
+        p = picks[str(r["id"])]
+        r.update(bow_mc1=p["bow_mc1"], bow_answer=options[str(r["id"])][p["bow_choice"]]["text"])
+    out["metrics"].append("bow_mc1")
+    # were the rows' prompts this evaluation's Self-Eval prompt? (rows built 0-shot and read 5-shot: not the same)
+    prompt = SelfEvalPrompt.of(cfg)
+    same = [r["prompt"] == prompt.text(r["question"], r["proposal"]) for r in bow
+            if isinstance(r.get("prompt"), str) and isinstance(r.get("question"), str)]
+    out["bow_labels"] = {"file": str(cfg.bow_labels), "rows": len(labels), "true": sum(labels),
+                         "model": "CountVectorizer(binary) + LogisticRegression(C=1)",
+                         "rows_prompt_is_selection_prompt": sum(same) / len(same) if same else None}
+    if cfg.selfeval:  # the selection against the baseline, paired on the same questions
+        base = [{"id": r["id"], "selfeval_mc1": r["bow_mc1"]} for r in rows]
+        out["selfeval_vs_bow"] = compare(rows, base, "selfeval_mc1", n_boot=cfg.n_boot, seed=cfg.bootstrap_seed)
+    return out

@@ -119,7 +119,7 @@ def test_without_selfeval_and_bad_data(tmp_path):
     s = run_truthfulqa_mc(TruthfulQAMCConfig(output=str(out), data=data, split="train", selfeval=False, n_boot=0),
                           engine=FakeEngine())
     assert s["questions"] == 1 and "selfeval_mc1" not in s
-    assert set(load_result(out)[0]["metrics"]) == {"mc1", "mc2"}
+    assert set(load_result(out)[0]["metrics"]) == {"mc1", "mc2", "mc1_hedged", "mc1_plain"}  # + the style split
     bad = [dict(MC[0]), MC[1], MC[2]]
     del bad[0]["mc1_targets"]
     data = write_data(tmp_path / "bad", bad)
