@@ -99,7 +99,9 @@ def test_installed_selfalign_runs_a_shipped_recipe_from_an_empty_directory(insta
     card = (run / "align" / "model" / "README.md").read_text()  # the aligned model's card has its results
     acc = res["metrics"]["accuracy"]
     assert f"| knowledge-qa [heldout] | accuracy | {acc['value']:.3f} | [{acc['ci_low']:.3f}, {acc['ci_high']:.3f}] | 2 |" in card
-    assert json.loads((run / "align" / "model" / "selfalign_base.json").read_text()) == {"base_model": tiny_model_dir}
+    model = run / "align" / "model"  # the local base relative to the adapter folder, never absolute
+    assert json.loads((model / "selfalign_base.json").read_text()) == {
+        "base_model": os.path.relpath(Path(tiny_model_dir).resolve(), model.resolve()), "relative": True}
 
 
 def test_installed_selfalign_offline_without_data_says_what_to_place_where(installed, tiny_model_dir):
