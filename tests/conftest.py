@@ -136,3 +136,29 @@ def build_metaspace(path, seed=0):
 @pytest.fixture(scope="session")
 def metaspace_dir(tmp_path_factory):
     return build_metaspace(tmp_path_factory.mktemp("metaspace"))
+
+
+@pytest.fixture
+def filled_cache(tmp_path, monkeypatch):
+    """$SELFALIGN_CACHE in tmp_path with one entry of each kind; (root, the content-keyed model folder)."""
+    import json
+
+    from selfalign import model_cache as C
+
+    root = tmp_path / "cache"
+    monkeypatch.setenv("SELFALIGN_CACHE", str(root))
+    src = tmp_path / "m.Q4_1.gguf"
+    src.write_bytes(b"GGUF-content")
+    good = C.dequantized_dir(src)
+    good.mkdir(parents=True)
+    (good / "config.json").write_text("{}")
+    (good / C.SOURCE_FILE).write_text(json.dumps(C.source_record(src)))
+    legacy = root / "models" / "m.Q4_1-0123456789ab"  # keyed by a path, by an older selfalign
+    legacy.mkdir()
+    (legacy / "config.json").write_text("{}")
+    (legacy / C.SOURCE_FILE).write_text(json.dumps({"gguf": "/old/venv/m.Q4_1.gguf"}))
+    (root / "models" / "m.Q4_1-0123456789ab.tmp4242").mkdir()  # a conversion that did not finish
+    (root / "gguf" / "abcdef123456").mkdir(parents=True)
+    (root / "gguf" / "abcdef123456" / "q.gguf").write_bytes(b"q" * 10)
+    (root / "data" / "truthfulqa").mkdir(parents=True)
+    return root, good

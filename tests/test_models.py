@@ -149,17 +149,18 @@ def test_qwen_coder_alias_loads_for_real():
 
 
 def test_packaged_judge_resolves_to_its_alias_base_with_the_shipped_adapter(monkeypatch, tmp_path):
-    """`smollm2-135m-skt` is the embedded model plus the adapter shipped in the package; its files record the
-    alias as base (never a machine path) and are safetensors."""
+    """`smollm2-135m-skt` is the embedded model plus the adapter shipped in the package; selfalign's record names the
+    alias as base (never a machine path), PEFT's the hub id; the weights are safetensors."""
     gguf = tmp_path / "SmolLM2-135M-Instruct.Q4_1.gguf"
     gguf.write_bytes(b"GGUF")
     monkeypatch.setattr(models, "find_alias_gguf", lambda alias: gguf)
     adir = models.packaged_adapter("smollm2-135m-skt")
-    assert json.loads((adir / models.BASE_FILE).read_text()) == {"base_model": "smollm2-135m"}
-    assert json.loads((adir / "adapter_config.json").read_text())["base_model_name_or_path"] == "smollm2-135m"
+    assert json.loads((adir / models.BASE_FILE).read_text())["base_model"] == "smollm2-135m"
+    hub = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert json.loads((adir / "adapter_config.json").read_text())["base_model_name_or_path"] == hub
     assert (adir / "adapter_model.safetensors").stat().st_size > 100_000 and not list(adir.glob("*.bin"))
     r = models.resolve("smollm2-135m-skt")
     assert (r.kind, r.gguf_file, r.adapters) == ("gguf", gguf.name, [str(adir)])
-    from selfalign.training.adapters import portable_spec
+    from selfalign.training.adapters import base_record
 
-    assert portable_spec("smollm2-135m-skt") == "smollm2-135m-skt"
+    assert base_record("smollm2-135m-skt", tmp_path)["base_model"] == "smollm2-135m-skt"

@@ -61,7 +61,8 @@ def test_wheel_ships_recipes_configs_and_the_split_file(installed):
                  "selfalign/data/builtin_questions.jsonl",
                  "selfalign/assets/adapters/smollm2-135m-skt/adapter_model.safetensors",
                  "selfalign/assets/adapters/smollm2-135m-skt/adapter_config.json",
-                 "selfalign/assets/adapters/smollm2-135m-skt/selfalign_base.json"):
+                 "selfalign/assets/adapters/smollm2-135m-skt/selfalign_base.json",
+                 "selfalign/data/bigbench/qa_wikidata.task.json.gz", "selfalign/data/bigbench/README.md"):
         assert want in names
     empty = tmp / "empty1"
     empty.mkdir()
@@ -72,17 +73,16 @@ def test_wheel_ships_recipes_configs_and_the_split_file(installed):
 
 
 def test_installed_selfalign_runs_a_shipped_recipe_from_an_empty_directory(installed, tiny_model_dir):
-    if not SHARED_WD.exists():
-        pytest.skip(f"needs BIG-bench qa_wikidata at {SHARED_WD}")
+    """The PyPI demo: no $SELFALIGN_DATA, no shared/ in any folder above, offline; the data it reads ship in the
+    wheel (BIG-bench qa_wikidata)."""
     bin_, env, tmp = installed
     work = tmp / "empty2"
     work.mkdir()
-    data = tmp / "data"  # only the one task the demo reads
-    (data / "bigbench" / "qa_wikidata").mkdir(parents=True)
-    shutil.copy(SHARED_WD, data / "bigbench" / "qa_wikidata" / "task.json")
-    env = {**env, "SELFALIGN_DATA": str(data), "SELFALIGN_CACHE": str(tmp / "cache")}
-    r = _run([bin_ / "selfalign", "run", "demo", "--dry-run"], work, env)
-    assert "eval/aligned/knowledge-qa" in r.stdout
+    assert not any((p / "shared").exists() or (p.parent / "shared").exists() for p in [work, *work.parents])
+    env = {k: v for k, v in env.items() if k != "SELFALIGN_DATA"}
+    env["SELFALIGN_CACHE"] = str(tmp / "cache")
+    r = _run([bin_ / "selfalign", "run", "demo", "--dry-run", f"model={tiny_model_dir}"], work, env)
+    assert "eval/aligned/knowledge-qa" in r.stdout and "  data: no data root" in r.stdout
     # the README's pip-install quick start, on a tiny model: the demo recipe with its sizes overridden
     _run([bin_ / "selfalign", "run", "demo", f"model={tiny_model_dir}", "device=cpu", "sample.limit=3", "sample.n=2",
           "sample.max_new_tokens=8", "align.max_steps=1", "align.batch_size=2", "eval.knowledge-qa.limit=2",
@@ -93,13 +93,18 @@ def test_installed_selfalign_runs_a_shipped_recipe_from_an_empty_directory(insta
     assert res["split"] == "heldout" and res["n_prompts"] == 2
     rows = [json.loads(ln) for ln in (run / "eval" / "aligned" / "knowledge-qa.rows.jsonl").read_text().splitlines()]
     trained = {json.loads(ln)["id"] for ln in (run / "sample" / "samples.jsonl").read_text().splitlines()}
-    task_inputs = {ex["input"] for ex in json.loads(SHARED_WD.read_text())["examples"]}
+    shipped = tmp / "cache" / "data" / "bigbench" / "qa_wikidata" / "task.json"  # unpacked from the wheel
+    task_inputs = {ex["input"] for ex in json.loads(shipped.read_text())["examples"]}
+    if SHARED_WD.exists():
+        assert shipped.read_bytes() == SHARED_WD.read_bytes()
     assert len(rows) == 2 and not {x["id"] for x in rows} & trained  # held-out prompts were never sampled from
     assert all(x["question"] in task_inputs for x in rows)
     card = (run / "align" / "model" / "README.md").read_text()  # the aligned model's card has its results
     acc = res["metrics"]["accuracy"]
     assert f"| knowledge-qa [heldout] | accuracy | {acc['value']:.3f} | [{acc['ci_low']:.3f}, {acc['ci_high']:.3f}] | 2 |" in card
-    assert json.loads((run / "align" / "model" / "selfalign_base.json").read_text()) == {"base_model": tiny_model_dir}
+    model = run / "align" / "model"  # the local base relative to the adapter folder, never absolute
+    assert json.loads((model / "selfalign_base.json").read_text()) == {
+        "base_model": os.path.relpath(Path(tiny_model_dir).resolve(), model.resolve()), "relative": True}
 
 
 def test_installed_selfalign_offline_without_data_says_what_to_place_where(installed, tiny_model_dir):
@@ -113,3 +118,23 @@ def test_installed_selfalign_offline_without_data_says_what_to_place_where(insta
     assert r.returncode == 2 and len(lines) == 1, r.stderr
     assert "mc_task.json" in lines[0] and "$SELFALIGN_DATA/truthfulqa/mc_task.json" in lines[0]
     assert "Traceback" not in r.stderr
+
+
+def test_installed_dry_run_checks_every_input(installed, tiny_model_dir):
+    """`run --dry-run` refuses, in one line naming the file and the folder, an input that is not there."""
+    bin_, env, tmp = installed
+    work = tmp / "empty4"
+    work.mkdir()
+    env = {k: v for k, v in env.items() if k != "SELFALIGN_DATA"}
+    env["SELFALIGN_CACHE"] = str(tmp / "cache4")
+    for override, want in ((["sample.input=bigbench:no_such_task"],
+                            "bigbench/no_such_task/task.json: no data root with BIG-bench tasks: place the task's "
+                            "task.json (github.com/google/BIG-bench, bigbench/benchmark_tasks/no_such_task/task.json) "
+                            "in $SELFALIGN_DATA/bigbench/no_such_task/"),
+                           (["model=./no-such-model"], "./no-such-model: no such model folder or file"),
+                           (["sample.input=prompts.jsonl"], "prompts.jsonl: no such file")):
+        r = _run([bin_ / "selfalign", "run", "demo", "--dry-run", f"model={tiny_model_dir}", *override], work, env,
+                 ok=False)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and want in lines[0], r.stderr
+    assert not (tmp / "cache4").exists()  # checking unpacked and converted nothing

@@ -32,10 +32,13 @@ def compact(summary: dict, rows: list[dict]) -> list[dict]:
 
 
 def keep(path: Path, summary: dict, rows: list[dict], runs: Path = RUNS, archive: Path = ARCHIVE) -> Path:
-    """Write (or leave, when the same) the compact record of the evaluation at ``path``."""
+    """Write (or leave, when the same) the compact record of the evaluation at ``path``; no path of this machine in
+    it (``store.paths.portable``)."""
+    from selfalign.store.paths import portable
+
     dst = archive_path(path, runs, archive)
-    blob = gzip.compress(json.dumps({"summary": summary, "rows": compact(summary, rows)}, sort_keys=True).encode(),
-                         mtime=0)
+    record = portable({"summary": summary, "rows": compact(summary, rows)})
+    blob = gzip.compress(json.dumps(record, sort_keys=True).encode(), mtime=0)
     if not dst.exists() or dst.read_bytes() != blob:
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_name(dst.name + ".tmp")

@@ -220,20 +220,34 @@ def is_generative(source: str) -> bool:
     return bool(rows) and not any(r["options"] for r in rows)
 
 
+PLACE_BIGBENCH = ("place the task's task.json (github.com/google/BIG-bench, bigbench/benchmark_tasks/{task}/task.json) "
+                  "in {folder}")
+
+
 def bigbench_path(task: str, root: str | Path | None = None) -> Path:
-    """``bigbench/TASK/task.json`` under the data root (or ``root``); a task split into subtasks names them."""
+    """``bigbench/TASK/task.json`` under the data root (or ``root``), else the copy shipped with selfalign
+    (``data.shipped``: qa_wikidata); a task split into subtasks names them; a missing file is one line naming the
+    file and the folder to place it in."""
+    from selfalign.data import shipped
+
     if root is None:
         from selfalign.data import data_root
 
         base = data_root()
         root = base / "bigbench" if base else None
+        if (root is None or not (Path(root) / task / "task.json").exists()) and shipped.has_bigbench(task):
+            return shipped.bigbench(task)
     if root is None or not Path(root).is_dir():
-        raise SelfAlignError("bigbench: no bigbench folder under the data root (set SELFALIGN_DATA)")
+        folder = (f"{root}/{task}/" if root is not None else
+                  f"$SELFALIGN_DATA/bigbench/{task}/ (SELFALIGN_DATA: a folder of your choice)")
+        raise InputError(f"bigbench/{task}/task.json", "no data root with BIG-bench tasks: "
+                         + PLACE_BIGBENCH.format(task=task, folder=folder))
     folder = Path(root) / task
     path = folder / "task.json"
     if not path.exists():
         subs = sorted(p.parent.name for p in folder.glob("*/task.json")) if folder.is_dir() else []
-        hint = f"; subtasks: {', '.join(f'bigbench:{task}/{s}' for s in subs)}" if subs else ""
+        hint = (f"; subtasks: {', '.join(f'bigbench:{task}/{s}' for s in subs)}" if subs else
+                "; " + PLACE_BIGBENCH.format(task=task, folder=f"{folder}/"))
         raise InputError(path, f"no such BIG-bench task{hint}")
     return path
 

@@ -25,6 +25,7 @@ from selfalign.data.truthfulqa import SPLITS as TRUTHFULQA_SPLITS
 from selfalign.evals.results import rows_path
 from selfalign.store.io import iter_jsonl, output_file, write_json, write_jsonl_atomic
 from selfalign.store.lineage import TrackedOutput, settings_of, stamp
+from selfalign.store.paths import portable
 from selfalign.store.provenance import meta
 from selfalign.store.progress import run_chunks
 from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
@@ -171,26 +172,26 @@ def _generative_questions(cfg: CalibrateConfig, engine) -> list[dict]:
     return load_sk_rows(samples)
 
 
-def _export(output: str, qrows: list[dict], direct: bool, model: dict) -> None:
-    """Per question with a real choice: selection (top P(True) option true) and direct (top likelihood), in
-    lm-evaluation-harness's shape (evals.lm_eval_export; the metric names it has always had there)."""
+def _export(output: str, qrows: list[dict], result: dict) -> None:
+    """In lm-evaluation-harness's shape (evals.lm_eval_export): AUROC, ECE and Brier of the whole set, and per
+    question with a real choice selection (top P(True) option true) and direct (top likelihood) accuracy."""
     from selfalign.evals.lm_eval_export import export
 
-    export(output, TASK, [{"id": r["id"], "question": r["question"], "selection": r["selection_acc"],
-                           **({"direct": r["direct_acc"]} if direct else {})} for r in qrows],
-           ["selection", "direct"] if direct else ["selection"], model)
+    per_item = [m for m in METRICS[3:] if any(r.get(m) is not None for r in qrows)]
+    export(output, TASK, qrows, per_item, result["meta"], result["metrics"], whole_set=METRICS[:3])
 
 
 def save_calibration(output: str | Path, rows: list[dict], cfg: CalibrateConfig, run_meta: dict,
-                     model_info: dict | None = None) -> dict:
+                     model_info: dict | None = None) -> dict:  # model_info: unused (run_meta holds it)
     """Write the result JSON (``evals.results``' shape), the question rows beside it and the lm-eval copy, from
     scored option rows; returns the result."""
     fields, qrows = build_report(rows, cfg)
     write_jsonl_atomic(rows_path(output), qrows)
-    _export(output, qrows, all(r.get("ll_sum") is not None for r in rows), model_info)
     items, png = output_paths(output)
-    result = {"task": TASK, "set": cfg.data, "data": cfg.data, "split": cfg.split, "rows": rows_path(output).name,
-              **fields, "items": str(items), "plot": str(png), "meta": run_meta}
+    result = portable({"task": TASK, "set": cfg.data, "data": cfg.data, "split": cfg.split,
+                       "rows": rows_path(output).name, **fields, "items": str(items), "plot": str(png),
+                       "meta": run_meta})
+    _export(output, qrows, result)
     write_json(output, result)
     return result
 

@@ -34,6 +34,7 @@ from selfalign.evals.results import rows_path
 from selfalign.store.io import JsonlAppender, iter_jsonl, read_json, write_json
 from selfalign.metrics import bootstrap_ci
 from selfalign.store.progress import run_chunks
+from selfalign.store.paths import portable
 from selfalign.store.provenance import meta
 from selfalign.store.lineage import check_not_input
 from selfalign.store.locks import OutputLock
@@ -243,7 +244,7 @@ def _judge_check(cfg: JudgeCheckConfig, judge) -> dict:
                "judge": judge.describe(), "data": data, "questions": len(questions),
                "counts": {k: sum(r["kind"] == k for r in rows) for k in KINDS}, "meta": meta(cfg)}
     summary["validation"] = validation_summary(summary, source=str(cfg.output))
-    write_json(cfg.output, summary)
+    write_json(cfg.output, portable(summary))  # no path of this machine (store.paths)
     line = proxy_line(summary["validation"])
     print(f"eval judge-check: {line}", file=sys.stderr)
     return {"output": cfg.output, "questions": len(questions), "answers": len(rows), "new_answers": n_new,

@@ -45,9 +45,11 @@ def save_result(output: str | Path, task: str, rows: Sequence[dict], metrics: Se
     """Write the summary JSON for rows already saved at ``rows_path(output)``; returns the summary."""
     from selfalign.evals.lm_eval_export import export
 
-    summary = {"task": task, "metrics": summarize(rows, metrics, n_boot, seed), "rows": rows_path(output).name,
-               **extra, "meta": meta}
-    export(output, task, rows, metrics, model=(meta or {}).get("model_info"))  # the lm-eval-style copy
+    from selfalign.store.paths import portable
+
+    summary = portable({"task": task, "metrics": summarize(rows, metrics, n_boot, seed),
+                        "rows": rows_path(output).name, **extra, "meta": meta})  # no path of this machine
+    export(output, task, rows, metrics, summary["meta"], summary["metrics"])  # the lm-eval-style copy
     write_json(output, summary)
     return summary
 

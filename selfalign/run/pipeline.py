@@ -281,9 +281,15 @@ def run_recipe(cfg: RunConfig) -> dict:
         steps = [s for s in steps if s.name in keep]
     redo = downstream(steps, cfg.from_stage) if cfg.from_stage else set()
     decisions = [(s, status(s, s.name in redo)) for s in steps]
+    from selfalign.data.sources import check_step, root_line
+
     print(f"run {name} → {run_dir}")
+    print(f"  {root_line()}")
     for s, d in decisions:
         print(f"  {s.name:28s} {s.hash}  {d}")
+    for s, d in decisions:  # every input of what will run is there (files, alias packages): one line if not
+        if d != "skip":
+            check_step(s.name, s.values, s.refs)
     if cfg.dry_run:
         return {"run_dir": str(run_dir), "plan": {s.name: d for s, d in decisions}}
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -182,14 +182,15 @@ def _align(cfg: AlignConfig) -> dict:
 
 def _card(cfg: AlignConfig, n_pairs: int, log: list[dict]):
     """The model card's content: method, judge and data from the pairs' provenance, the key settings."""
-    from selfalign.training.adapters import ModelCard
+    from selfalign.store.paths import expand
     from selfalign.store.provenance import meta_path
+    from selfalign.training.adapters import ModelCard, data_sources, hub_datasets
 
     judge, data = "", f"{n_pairs} preference pairs from `{Path(cfg.pairs).name}`"
     try:
         pm = json.loads(meta_path(cfg.pairs).read_text())
         pc = pm.get("config") or {}
-        sm = json.loads(meta_path(pc["input"]).read_text()) if pc.get("input") else {}
+        sm = json.loads(meta_path(expand(pc["input"])).read_text()) if pc.get("input") else {}
         sc = sm.get("config") or {}
         if sc:
             judge = f"Self-Eval `{sc.get('method')}` by `{sc.get('model')}`" + (
@@ -211,6 +212,7 @@ def _card(cfg: AlignConfig, n_pairs: int, log: list[dict]):
                 **{k: last[k] for k in ("loss", "rewards/margins", "rewards/accuracies") if k in last}}
     return ModelCard(method="DPO (TRL `DPOTrainer`) on Self-Eval preference pairs (Zhang et al., ACL 2024, "
                             "Self-Alignment for Factuality)", judge=judge, data=data, hyperparameters=hp,
+                     datasets=hub_datasets(data_sources(cfg.pairs)),
                      training={k: v for k, v in training.items() if v is not None})
 
 

@@ -129,10 +129,13 @@ def _wrap(model, cfg: SKTuneConfig):
 
 
 def _card(cfg: SKTuneConfig, training: Optional[dict] = None):
-    from selfalign.training.adapters import ModelCard
+    from selfalign.store.paths import portable
+    from selfalign.training.adapters import ModelCard, data_sources, hub_datasets
 
     return ModelCard(method="SK-Tuning (single-token DPO on the Self-Eval P(True) answer letter)",
-                     judge="the model itself (Self-Eval P(True), letters read in context)", data=str(cfg.data),
+                     judge="the model itself (Self-Eval P(True), letters read in context)",
+                     data=f"`{portable(str(cfg.data))}`", datasets=hub_datasets(data_sources(cfg.data)),
+                     tags=["sk-tuning", "dpo"],
                      hyperparameters={k: getattr(cfg, k) for k in ("beta", "learning_rate", "lr_scheduler",
                                                                    "warmup_ratio", "weight_decay", "epochs",
                                                                    "batch_size", "lora_r", "top_layers", "seed")},
@@ -381,8 +384,7 @@ def _finish(s: _Setup, st: dict, last: dict, resumed: bool, out: Path, cfg: SKTu
 
 def _card_training(out: Path, cfg: SKTuneConfig, training: dict) -> None:
     """Rewrite the saved model card with the training figures (the weights saved are the best checkpoint's)."""
-    from selfalign.training.adapters import CARD, portable_spec, render_card
+    from selfalign.training.adapters import CARD, write_card
 
     if (out / CARD).exists():
-        (out / CARD).write_text(render_card(portable_spec(cfg.adapter or cfg.model), "adapter" if cfg.lora else "model",
-                                            _card(cfg, training)), encoding="utf-8")
+        write_card(out, cfg.adapter or cfg.model, "adapter" if cfg.lora else "model", _card(cfg, training))

@@ -1,4 +1,5 @@
-"""What produced a result: package versions, git commit, model, config. Recorded beside every output."""
+"""What produced a result: package versions, git commit, model, config. Recorded beside every output, with no path
+of this machine in it (``store.paths.portable``: relative, ``$SELFALIGN_DATA/...``, ``site-packages/...``)."""
 from __future__ import annotations
 
 import dataclasses
@@ -54,10 +55,12 @@ def versions() -> dict:
 
 def meta(config=None, **extra) -> dict:
     """A provenance record: config (a dataclass or dict), versions, git commit, host, time, and extras; URL
-    credentials redacted."""
+    credentials redacted, paths made portable."""
+    from selfalign.store.paths import portable
+
     cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else (config or {})
-    return redact({"config": cfg, "versions": versions(), "git_commit": git_commit(), "platform": platform.platform(),
-                   "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra})
+    return portable(redact({"config": cfg, "versions": versions(), "git_commit": git_commit(),
+                            "platform": platform.platform(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra}))
 
 
 def meta_path(output: str | Path) -> Path:

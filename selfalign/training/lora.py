@@ -58,7 +58,9 @@ def finished_run(out: Path, cfg, stage: str, newer_defaults: Optional[dict] = No
         return None
     if not isinstance(s, dict) or not s.get("finished"):
         return None
-    if s.get("config") != config_dict(cfg, newer_defaults):
+    from selfalign.store.paths import portable
+
+    if portable(s.get("config")) != portable(config_dict(cfg, newer_defaults)):  # recorded portable (or before)
         raise SelfAlignError(f"{out}: holds a finished {stage} run with another config; use a new --output or "
                              "delete it")
     return s

@@ -148,7 +148,10 @@ def test_run_calibrate_end_to_end_and_resume(tiny_engine, tmp_path):
         assert k in report
     assert [q["id"] for q in qrows] == ["q0", "q1", "q2"] and qrows[0]["n_options"] == 3
     assert report["ece_binning"]["n_bins"] == 10 and "equal-width" in report["ece_binning"]["rule"]
-    assert report["meta"]["config"]["data"] == str(data)
+    from selfalign.store.paths import portable
+
+    recorded = report["meta"]["config"]["data"]
+    assert recorded == portable(str(data)) and not recorded.startswith("/")
     assert report["n_options"] == 7 and report["n_true_options"] == 3
 
     rows = [json.loads(line) for line in items.read_text().splitlines()]
@@ -240,5 +243,7 @@ def test_old_calibrate_reports_upgrade_to_the_results_shape_for_the_benchmark_re
                selection_accuracy=ci["selection_acc"],
                direct_accuracy={"sum": ci["direct_acc"], "length_normalised": ci["direct_acc_norm"]})
     up = calibration_result(old)
-    assert up["metrics"] == new["metrics"] and up["task"] == "calibrate" and up["set"] == str(data)
+    from selfalign.store.paths import portable
+
+    assert up["metrics"] == new["metrics"] and up["task"] == "calibrate" and up["set"] == portable(str(data))
     assert {k: up[k] for k in new if k != "rows"} == {k: new[k] for k in new if k != "rows"}

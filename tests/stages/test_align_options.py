@@ -100,11 +100,12 @@ def test_adapter_is_portable_with_tokenizer_and_card(tiny_model_dir, pairs_file,
                           batch_size=2, device="cpu", trl={"weight_decay": 0.01}))
     acfg = json.loads((out / "adapter_config.json").read_text())
     assert acfg["base_model_name_or_path"] == "org/tiny-model"
-    assert json.loads((out / "selfalign_base.json").read_text()) == {"base_model": "org/tiny-model"}
+    assert json.loads((out / "selfalign_base.json").read_text()) == {"base_model": "org/tiny-model",
+                                                                     "hub_id": "org/tiny-model"}
     assert "cache" not in (out / "adapter_config.json").read_text()
     assert (out / "tokenizer.json").exists() or (out / "tokenizer_config.json").exists()
     card = (out / "README.md").read_text()
-    assert card.startswith("---\nlibrary_name: peft") and "base_model: org/tiny-model" in card
+    assert card.startswith("---\nbase_model: org/tiny-model\nlibrary_name: peft")
     for want in ("DPO (TRL `DPOTrainer`)", "| beta | 0.1 |", "| lora_r | 8 |", "| trl.weight_decay | 0.01 |",
                  "4 preference pairs", "## Evaluation"):
         assert want in card, want
@@ -113,13 +114,14 @@ def test_adapter_is_portable_with_tokenizer_and_card(tiny_model_dir, pairs_file,
 
 
 def test_card_results_and_local_bases(tmp_path):
-    from selfalign.training.adapters import ModelCard, add_results, portable_spec, render_card
+    from selfalign.training.adapters import ModelCard, add_results, base_record, render_card
 
-    assert portable_spec("smollm2-135m") == "smollm2-135m" and portable_spec("org/m") == "org/m"
-    (tmp_path / "m").mkdir()
-    assert portable_spec(str(tmp_path / "m" / ".." / "m")) == str((tmp_path / "m").resolve())
-    text = render_card("smollm2-135m", "adapter", ModelCard(method="DPO", hyperparameters={"beta": 0.1}))
-    assert "base_model:" not in text and "(a selfalign alias)" in text and "Not evaluated" in text
+    assert base_record("org/m", tmp_path / "out") == {"base_model": "org/m", "hub_id": "org/m"}
+    (tmp_path / "m").mkdir()  # a local base: relative to the adapter folder
+    assert base_record(str(tmp_path / "m" / ".." / "m"), tmp_path / "out") == {"base_model": "../m", "relative": True}
+    text = render_card({"base_model": "../m", "relative": True}, "adapter",
+                       ModelCard(method="DPO", hyperparameters={"beta": 0.1}))
+    assert "base_model:" not in text and "- **Base model**: `../m`" in text and "Not evaluated" in text
     (tmp_path / "README.md").write_text(text)
     add_results(tmp_path, [{"task": "truthfulqa-mc", "metric": "mc2", "value": 0.45, "ci_low": 0.41,
                             "ci_high": 0.49, "n": 730}])

@@ -10,6 +10,7 @@ from selfalign import prompts as P
 from selfalign.engines.base import Generation
 from selfalign.errors import SelfAlignError
 from selfalign.stages.sk_data import SKDataConfig, match_answer, run_sk_data
+from selfalign.store.paths import portable
 from selfalign.text import normalize
 
 ENDING = "The proposed answer is:"
@@ -73,7 +74,7 @@ def test_options_mode_mc_jsonl(tmp_path, mc_file):
     assert _read(tmp_path / "sk.heldout.jsonl") == [] and _read(tmp_path / "sk.heldout_tasks.jsonl") == []
     meta = json.loads((tmp_path / "sk.jsonl.meta.json").read_text())
     assert meta["counts"]["mc"]["train"] == {"true": 2, "false": 2, "questions": 2}
-    assert meta["config"]["sources"] == [str(mc_file)] and "versions" in meta
+    assert meta["config"]["sources"] == [portable(str(mc_file))] and "versions" in meta  # no machine path
 
 
 def test_options_mode_bigbench_balance_split_and_heldout_task(tmp_path, data_dir):
@@ -214,4 +215,4 @@ def test_samples_mode_with_tiny_model(tmp_path, mc_file, tiny_engine):
     kept = s["totals"]["train"]["true"] + s["totals"]["train"]["false"]
     assert kept + s["unknown_answers"].get("mc", 0) == 3 * 2 and len(_read(out)) == kept
     meta = json.loads((tmp_path / "t.jsonl.meta.json").read_text())
-    assert meta["answer_template"] == "qa" and meta["model_info"] == tiny_engine.info
+    assert meta["answer_template"] == "qa" and meta["model_info"] == portable(tiny_engine.info)

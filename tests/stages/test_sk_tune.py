@@ -101,10 +101,14 @@ def test_training_learns_saves_and_resumes(tiny_model_dir, tmp_path):
     log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["valid"]["reward_accuracy"] > 0.8 and log[-1]["loss"] < log[1]["loss"] - 0.1
     assert (out / "adapter_model.safetensors").exists()
+    import os
     from pathlib import Path
 
-    acfg = json.loads((out / "adapter_config.json").read_text())  # the base as the user named it, never a cache
-    assert acfg["base_model_name_or_path"] == str(Path(tiny_model_dir).resolve())
+    # the local base relative to the working directory for PEFT, to the folder for selfalign; never a cache
+    acfg = json.loads((out / "adapter_config.json").read_text())
+    assert acfg["base_model_name_or_path"] == os.path.relpath(Path(tiny_model_dir).resolve(), Path.cwd().resolve())
+    rec = json.loads((out / "selfalign_base.json").read_text())
+    assert rec == {"base_model": os.path.relpath(Path(tiny_model_dir).resolve(), out.resolve()), "relative": True}
     assert "SK-Tuning" in (out / "README.md").read_text() and (out / "tokenizer_config.json").exists()
     meta = json.loads((out / "train_summary.json").read_text())
     assert meta["stage"] == "sk-tune" and meta["config"]["beta"] == 1.0 and "versions" in meta
