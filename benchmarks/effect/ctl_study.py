@@ -168,7 +168,7 @@ def sk_tune(data: dict) -> Path:
     return out
 
 
-def dpo_row(judge: str, how: list, data: dict, deps: list) -> None:
+def dpo_row(judge: str, how: list, data: dict, deps: list, seeds=SEEDS) -> None:
     scores, pairs = KQA / f"scores-{judge}.jsonl", KQA / f"pairs-{judge}.jsonl"
     xt.xstep(f"kqa/score-{judge}", selfalign("score", *how, "--dtype", DTYPE, "--input", data["samples"],
                                              "--output", scores), deps=[data["samples"], *deps], outputs=[scores])
@@ -183,7 +183,7 @@ def dpo_row(judge: str, how: list, data: dict, deps: list) -> None:
         print(f"       {judge}: no pairs; its row is recorded as such ({none.name})", flush=True)
         return
     none.unlink(missing_ok=True)
-    for seed in SEEDS:
+    for seed in seeds:
         aligned = KQA / f"aligned-{judge}-s{seed}"
         xt.xstep(f"kqa/align-{judge}-s{seed}",
                  selfalign("align", "--model", MODEL, "--dtype", DTYPE, "--pairs", pairs, *ALIGN, "--seed", seed,
@@ -195,10 +195,10 @@ def no_pairs_path(judge: str) -> Path:
     return KQA / f"pairs-{judge}.none.txt"
 
 
-def sft_row(data: dict) -> None:
+def sft_row(data: dict, seeds=SEEDS) -> None:
     """SFT on the gold facts of the in-task judge's SK training rows, at the DPO row's step budget; evaluated as the
     aligned models are."""
-    for seed in SEEDS:
+    for seed in seeds:
         out = KQA / f"sft-gold-s{seed}"
         xt.xstep(f"kqa/sft-gold-s{seed}",
                  selfalign("sft", "--model", MODEL, "--dtype", DTYPE, "--data", data["train"], "--from-sk",
@@ -245,18 +245,21 @@ def main(argv=None) -> None:
     hb.note(f"driver pid {os.getpid()} (process group {os.getpgrp()}) started; plan {sum(e for _, e in plan()):.0f} s")
     try:
         data = make_data()
-        if args.part == "controls":
-            for judge, how in CONTROLS.items():
-                dpo_row(judge, how(), data, [])
-            sft_row(data)
+        if args.part == "controls":  # every control at the first seed, then the second (a short session still
+            for seed in SEEDS:         # ends with each row measured once)
+                for judge, how in CONTROLS.items():
+                    dpo_row(judge, how(), data, [], seeds=[seed])
+                sft_row(data, seeds=[seed])
             hb.note("finished the controls")
             return
         evaluate("base", ["--model", MODEL], [])
         calibrate_own("base", MODEL, data, [])
         skt = sk_tune(data)
         calibrate_own("skt", str(skt), data, [skt / "train_summary.json"])
-        for judge, how in JUDGES.items():
-            dpo_row(judge, how(), data, [skt / "train_summary.json"] if judge == "skt" else [])
+        for seed in SEEDS:  # the SKT row first, each row at the first seed before any at the second
+            for judge in ("skt", *[j for j in JUDGES if j != "skt"]):
+                dpo_row(judge, JUDGES[judge](), data, [skt / "train_summary.json"] if judge == "skt" else [],
+                        seeds=[seed])
         for judge, how in CONTROLS.items():
             dpo_row(judge, how(), data, [])
         sft_row(data)
