@@ -229,9 +229,9 @@ def _is_control(name: str) -> bool:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", choices=("summary",), help="write the summary from what has finished, no model work")
-    ap.add_argument("--part", choices=("all", "controls"), default="all",
+    ap.add_argument("--part", choices=("all", "main", "controls"), default="all",
                     help="controls: only the prior, random and SFT-on-gold rows (after the data steps), as a second "
-                         "driver beside one running the rest (their steps are disjoint)")
+                         "driver beside one running the rest (--part main: their steps are disjoint)")
     args = ap.parse_args(argv)
     xt.check_checkout()
     if args.only == "summary":
@@ -239,9 +239,10 @@ def main(argv=None) -> None:
 
         ctl_summary.write()
         return
-    tag = "" if args.part == "all" else f"-{args.part}"
+    tag = "-controls" if args.part == "controls" else ""
     xt.claim_driver(tag)
-    hb = xt.Heartbeat(plan() if args.part == "all" else [p for p in plan() if _is_control(p[0])], tag)
+    hb = xt.Heartbeat([p for p in plan() if args.part == "all" or _is_control(p[0]) == (args.part == "controls")],
+                      tag)
     hb.note(f"driver pid {os.getpid()} (process group {os.getpgrp()}) started; plan {sum(e for _, e in plan()):.0f} s")
     try:
         data = make_data()
@@ -260,9 +261,10 @@ def main(argv=None) -> None:
             for judge in ("skt", *[j for j in JUDGES if j != "skt"]):
                 dpo_row(judge, JUDGES[judge](), data, [skt / "train_summary.json"] if judge == "skt" else [],
                         seeds=[seed])
-        for judge, how in CONTROLS.items():
-            dpo_row(judge, how(), data, [])
-        sft_row(data)
+        if args.part == "all":
+            for judge, how in CONTROLS.items():
+                dpo_row(judge, how(), data, [])
+            sft_row(data)
         hb.note("finished the model work")
         import ctl_summary
 
