@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from selfalign.store.paths import portable
+
 import pytest
 import torch
 
@@ -93,7 +95,8 @@ def test_gold_rows_are_knowledge_qa_prompts_and_the_output_evaluates(tiny_model_
                  "--output", str(ev)]) == 0, capsys.readouterr().err
     result = json.loads(ev.read_text())
     assert result["n_prompts"] == 2  # the base read from the folder, the adapter on it, as an aligned adapter
-    assert result["meta"]["model_info"]["adapters"] == [str(out)] and result["meta"]["model_info"]["path"] == tiny_model_dir
+    info = result["meta"]["model_info"]  # shared files name machine paths portably (store.paths)
+    assert info["adapters"] == [portable(str(out))] and info["path"] == portable(tiny_model_dir)
 
 
 def test_sft_gold_rows_refuse_a_held_out_question(gen_root, tmp_path, capsys):
