@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 
-from selfalign.store.paths import portable
-
 import pytest
 import torch
 
 from selfalign.cli import main
 from selfalign.errors import SelfAlignError
 from selfalign.stages.sft import SFTConfig, gold_rows, run_sft
+from selfalign.store.paths import portable
 
 
 def _read(path):
