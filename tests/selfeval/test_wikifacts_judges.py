@@ -152,3 +152,12 @@ def test_score_stage_runs_the_model_free_judges_and_names_a_bad_row(source, tmp_
     assert main(["score", "--method", "wikifacts-gold", "--input", str(err), "--output", str(tmp_path / "p.jsonl")]) \
         == 2
     assert f"{err}:1: subject 'Atlantis' is not in" in capsys.readouterr().err
+
+
+def test_a_recipe_scoring_wikifacts_claims_of_other_prompts_is_refused_at_plan_time(tmp_path, capsys):
+    from selfalign.cli import main
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: r\noutput: runs/r\nsample:\n  input: builtin\nscore:\n  method: wikifacts-claims\n")
+    assert main(["run", str(recipe), "--dry-run"]) == 2
+    assert "score.method wikifacts-claims reads the claims of wikifacts profiles" in capsys.readouterr().err
