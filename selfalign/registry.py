@@ -239,6 +239,9 @@ CONFIDENCE = Kind("confidence method", {
     "gold-match": "selfalign.selfeval.oracle:score_rows",           # the gold oracle: matches the gold targets
     "prior": "selfalign.selfeval.prior:score_rows",                 # control: the answer's training frequency
     "random": "selfalign.selfeval.random_judge:score_rows",         # control: seeded random scores
+    "wikifacts-claims": "selfalign.selfeval.wikifacts_claims:score_rows",  # mean P(True) of a profile's SK claims
+    "wikifacts-gold": "selfalign.selfeval.wikifacts_gold:score_rows",      # the oracle: supported - contradicted
+    "length": "selfalign.selfeval.length_judge:score_rows",                # control: words (shorter or longer wins)
 })
 
 # Fact-check classifiers of long-form facts: ``eval biogen --verifier KIND[:MODEL]`` with --knowledge, each a

@@ -144,13 +144,15 @@ class Verifier:
         toks = _WORD.findall(m.group(1))
         return any(normalize(" ".join(toks[:n])) in self.names for n in range(1, len(toks) + 1))
 
-    def statements(self, subject: str, text: str) -> list[dict]:
+    def statements(self, subject: str, text: str, held: dict | None = None) -> list[dict]:
         """[{relation, values}] of one sentence, in the order their relations first appear ([] for a sentence
-        about another subject)."""
+        about another subject). ``held`` ({relation: gold values}, default: the subject's) breaks ties between
+        relations: a judge's extraction passes the asked fields with no values (``{relation: ()}``), so that
+        nothing of the subject's gold steers which claims it sees (``selfeval.wikifacts_claims``)."""
         if self.about_other(subject, text):
             return []
         cues = self.cues(text)
-        held = self.k.subjects.get(subject, {})
+        held = self.k.subjects.get(subject, {}) if held is None else held
         by_rel: dict = {}
         for m in self.mentions(text, subject):
             cands = []

@@ -36,6 +36,7 @@ def score_claim_rows(engine, rows: list[dict], cfg: ClaimScoring) -> list[dict]:
 
     P(True) of a claim is asked with the claim's question and the claim as the proposed answer
     (``claim_context=claim-question``) or with the row's own question, e.g. "Tell me a bio of X." (``prompt``).
+    The topic a leading pronoun stands for: the row's ``topic`` (BioGEN), else its ``subject`` (wikifacts).
     """
     from selfalign.data.biogen import topic_of
     from selfalign.selfeval import consistency, ptrue
@@ -43,7 +44,8 @@ def score_claim_rows(engine, rows: list[dict], cfg: ClaimScoring) -> list[dict]:
 
     cache = ClaimCache(cfg.claim_cache)
     try:
-        decs = decompose(engine, [r["response"] for r in rows], [topic_of(r) for r in rows], cfg.claim_method,
+        decs = decompose(engine, [r["response"] for r in rows], [topic_of(r) or str(r.get("subject") or "")
+                                                                 for r in rows], cfg.claim_method,
                          cfg.claim_questions, cache)
     finally:
         cache.close()

@@ -1,8 +1,11 @@
 """Stage 2, score: Self-Eval confidence for every sample (P(True) by default, sequence likelihood, or claim-level
 P(True) / self-consistency for long-form answers), or the oracle ``gold-match`` (1 if the sample matches a gold
 target of its prompt, 0 if not; only for prompts with ``targets``, e.g. bigbench:qa_wikidata: an upper bound, not
-self-alignment). Two controls read no model either: ``prior`` (the answer's frequency among the gold answers of the
-relation's training questions, ``selfeval/prior.py``) and ``random`` (seeded random scores, ``selfeval/random_judge.py``).
+self-alignment). Three controls read no model either: ``prior`` (the answer's frequency among the gold answers of the
+relation's training questions, ``selfeval/prior.py``), ``random`` (seeded random scores, ``selfeval/random_judge.py``)
+and ``length`` (words, shorter or longer preferred, ``selfeval/length_judge.py``). Profiles of ``sample --input
+wikifacts``: ``wikifacts-claims`` (mean P(True) of the profile's (relation, value) claims in the judge's SK format)
+and its oracle ``wikifacts-gold`` (the benchmark's verifier: supported - contradicted).
 
 A confidence method's module may declare ``NEEDS_MODEL = False`` (no engine is loaded) and a
 ``check_rows(rows, path, cfg)`` run on the input before anything is written."""
@@ -36,7 +39,9 @@ class ScoreConfig(SelfEvalArgs, ModelArgs):
                                "claims (P(True) per atomic claim), consistency (claim re-answer agreement), "
                                "gold-match (the oracle: normalised match against the prompt's gold targets); "
                                "controls without a model: prior (the answer's frequency among the relation's "
-                               "training gold answers), random (seeded random scores)",
+                               "training gold answers), random (seeded random scores), length (words); wikifacts "
+                               "profiles: wikifacts-claims (mean P(True) of the (relation, value) claims in the "
+                               "judge's SK format), wikifacts-gold (the oracle: verified supported - contradicted)",
                       choices=CONFIDENCE.names)
     chat: bool = opt(False, "P(True): wrap the prompt in the model's chat template (off: raw text, as the paper)")
     batch_size: int = opt(16, "rows per forward pass", min=1)
@@ -57,6 +62,8 @@ class ScoreConfig(SelfEvalArgs, ModelArgs):
                                               "--split-by); its training questions are the pool (required)",
                                         choices=("question", "subject"))
     prior_alpha: float = opt(1.0, "prior: add-alpha smoothing, score = (k + alpha) / (n + 2 alpha)", gt=0)
+    length_prefer: str = opt("shorter", "length: the answer preferred, shorter (score = -words) or longer (+words)",
+                             choices=("shorter", "longer"))
     overwrite: bool = opt(False, "start --output afresh (its rows are deleted) instead of resuming it")
 
 
@@ -87,14 +94,21 @@ def check_targets(rows: list[dict], path) -> None:
                                    "row has none (sample from a source with targets, e.g. bigbench:qa_wikidata)", n)
 
 
+WIKIFACTS = ("wikifacts-claims", "wikifacts-gold")
+
+
 def plan_check(values: dict, inputs: dict, where: str) -> None:
-    """At plan time: a recipe whose score stage is the oracle must sample from prompts that have gold targets."""
+    """At plan time: a recipe whose score stage is the oracle must sample from prompts that have gold targets, and
+    one that scores wikifacts claims from the wikifacts prompts."""
     from selfalign.data import has_targets
 
-    if values.get("method") != ORACLE:
-        return
     src = inputs.get("input", {}).get("input") if "input" in inputs else values.get("input")
     split = inputs.get("input", {}).get("split") if "input" in inputs else None
+    if values.get("method") in WIKIFACTS and "input" in inputs and not str(src).startswith("wikifacts"):
+        raise SelfAlignError(f"{where}: score.method {values['method']} reads the claims of wikifacts profiles, but "
+                             f"the samples come from {src}; sample --input wikifacts")
+    if values.get("method") != ORACLE:
+        return
     if src and has_targets(str(src), split) is False:
         raise SelfAlignError(f"{where}: score.method {ORACLE} ranks samples by their gold targets, but the prompts "
                              f"({src}) have none; sample from a source with targets (e.g. bigbench:qa_wikidata)")
@@ -120,7 +134,7 @@ def run_score(cfg: ScoreConfig, engine=None) -> dict:
             engine = make_engine(cfg.engine, **cfg.engine_kwargs())
         out.record(meta(cfg, stage="score", model_info=getattr(engine, "info", None),
                         selfeval_template=SelfEvalPrompt.of(cfg).template_id
-                        if cfg.method in ("ptrue", "claims") else None))
+                        if cfg.method in ("ptrue", "claims", "wikifacts-claims") else None))
         t0 = time.time()
         todo = out.todo(rows, lambda r: [_key(r)])  # a sample that changed since it was scored is scored again
 
