@@ -141,7 +141,8 @@ def judge_rows() -> tuple[dict, dict]:
             none = C.no_pairs_path(row)
             if none.exists():
                 entry["no_pairs"] = none.read_text().strip()
-        if len(evals) == len(labels(row)):
+        entry["seeds_complete"] = len(evals) == len(labels(row))
+        if evals:  # a row with some seeds finished is shown with them (marked), not held back
             pools[row] = pooled(evals)
             entry["mean"] = {m: mean_ci(pools[row], m) for m in METRICS}
             entry["per_seed"] = {lab: {m: s["metrics"][m] for m in METRICS} for lab, (s, _) in evals.items()}
@@ -201,7 +202,7 @@ def write() -> dict:
     res = {"study": "ctl_smollm2", "model": C.MODEL, "smoke": C.SMOKE,
            "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seeds": list(C.SEEDS),
            "align": [str(x) for x in C.ALIGN], "sft": [str(x) for x in C.SFT], "rows": rows, "own_answers": own,
-           "commands": XS.commands(),
+           "commands": XS.commands({C.CT: "runs/ctl-smoke" if C.SMOKE else "runs/ctl"}),
            "data_hashes": {p.relative_to(C.CT).as_posix(): XS.sha(p) for p in [
                *sorted(C.DATA.glob("*.jsonl")), C.KQA / "samples.jsonl"] if p.is_file()},
            "records": sorted(p.relative_to(ROOT).as_posix() for p in RECORDS.rglob("*") if p.is_file())
@@ -250,6 +251,8 @@ def markdown(res: dict) -> list[str]:
             table.append([e["description"], state, *[""] * 7, *_own_cells(row, own)])
             continue
         seeds = ", ".join(num(s["accuracy"]["value"]) for s in e["per_seed"].values()) if row != "base" else ""
+        if row != "base" and not e.get("seeds_complete", True):
+            seeds += f" ({len(e['per_seed'])} of {len(labels(row))} seeds)"
         pa = e.get("pair_agreement") or {}
         table.append([e["description"], fmt(e["mean"]["accuracy"]), fmt(e["mean"]["accuracy_lenient"]), seeds,
                       *[diff((e.get(f"diff_vs_{o}") or {}).get("accuracy"), missing="") for o in ("base", *CONTROL_ROWS)],

@@ -200,12 +200,21 @@ def write_samples_record() -> Path | None:
     return dst
 
 
-def commands() -> list[str]:
+def commands(places: dict | None = None) -> list[str]:
+    """The finished steps' commands, with no machine path: the checkout's root dropped, and each of ``places``
+    (a folder -> the name to show, e.g. a study folder outside the checkout -> ``runs/ctl``) replaced."""
     out = []
+    table = {str(ROOT) + "/": "", **{str(k).rstrip("/") + "/": v.rstrip("/") + "/" for k, v in (places or {}).items()}}
+
+    def clean(a: str) -> str:
+        for k, v in table.items():
+            a = a.replace(k, v)
+        return a
+
     for name, recs in common.ledger().items():
         fin = [r for r in recs if r["finished"]]
         if fin:
-            argv = ["python", *[str(a).replace(str(ROOT) + "/", "") for a in fin[-1]["argv"][1:]]]
+            argv = ["python", *[clean(str(a)) for a in fin[-1]["argv"][1:]]]
             out.append(f"{name}: `{' '.join(json.dumps(a) if (' ' in a or chr(10) in a) else a for a in argv)}` "
                        f"({fin[-1]['wall_s']:.0f} s wall, {fin[-1]['user_s']:.0f} s CPU)")
     return out
