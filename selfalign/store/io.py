@@ -320,6 +320,19 @@ class JsonlAppender:
     def done(self, row: dict) -> bool:
         return self.key(row) in self.finished
 
+    def drop(self, gone: Callable[[dict], bool]) -> int:
+        """Remove the rows ``gone`` picks (the file rewritten atomically: a kill leaves it whole, old or new); their
+        keys are no longer done. Returns how many rows went."""
+        rows = list(iter_jsonl(self.path)) if self.finished else []
+        kept = [r for r in rows if not gone(r)]
+        if len(kept) == len(rows):
+            return 0
+        JsonlAppender.close(self)  # the file only (a subclass's close may release its lock too)
+        write_jsonl_atomic(self.path, kept)
+        self.finished = {self.key(r) for r in kept}
+        self._open()
+        return len(rows) - len(kept)
+
     def write(self, rows: Iterable[dict]) -> None:
         rows = list(rows)
         if not rows:
