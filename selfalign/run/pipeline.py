@@ -5,7 +5,11 @@ keys are that command's flags (``sample: {n: 4, top_p: 0.9}``). Inputs and outpu
 a value ``"@STAGE"`` names another stage's output (``score: {model: "@sk-tune"}`` judges with the SK-tuned
 model). Every stage runs in ``RUN/<stage>/`` and is keyed by a hash of its settings and its inputs' hashes:
 a finished stage with the same hash is skipped, an unfinished one resumes (stages append rows / checkpoint),
-a changed one is moved aside and redone, and so is everything downstream of it. Settings that only change how
+a changed one is moved aside and redone, and so is everything downstream of it. A local model folder among a
+stage's inputs counts by its weights' fingerprint (weights replaced at the same path redo the stage). A finished
+stage records the content hash of every file it wrote; one edited, added or removed by hand since is one line
+(exit 2), neither used nor silently redone: ``--from STAGE`` redoes it (the edited output moved aside) or the
+file is restored. Settings that only change how
 finished rows are summarised (``summary_only`` fields: an evaluation's bootstrap seed and resamples) are not part of
 the hash: changing them resumes the stage, which recomputes its summary from the rows it has.
 
@@ -27,7 +31,7 @@ from typing import Optional
 from selfalign import registry
 from selfalign.config import Config, ModelArgs, from_dict, normalize_keys, opt, require, summary_only
 from selfalign.errors import SelfAlignError
-from selfalign.store.hashes import file_hash
+from selfalign.store.hashes import HASH_LIMIT, file_hash, fingerprint, tree_hashes, weights_fingerprint
 from selfalign.store.io import write_json
 from selfalign.store.progress import interruptible
 from selfalign.store.provenance import meta, redact
@@ -152,6 +156,9 @@ def _input_files(step: Step) -> dict:
             if cand and Path(cand).is_file():
                 out[k] = file_hash(cand)
                 break
+            if cand and (fp := weights_fingerprint(cand)):  # a model folder: weights replaced there redo the stage
+                out[k] = fp
+                break
     return out
 
 
@@ -228,16 +235,55 @@ def _state_path(step: Step) -> Path:
             else step.directory / f"{Path(step.output_name).stem}.stage.json")
 
 
+def _eval_files(step: Step) -> list[Path]:
+    """An evaluation's files in the folder it shares with the model's other evaluations (result, rows, meta, state)."""
+    stem = Path(step.output_name).stem
+    return sorted(p for p in step.directory.glob(f"{stem}.*") if p.is_file() and not p.name.endswith(".lock"))
+
+
 def _move_aside(step: Step, old_hash: str) -> None:
+    """A changed stage's earlier output goes to ``<stage>.old-<its hash>`` (an evaluation's files to
+    ``eval/<model>/<task>.old-<hash>/``): redone, never deleted."""
     if step.name.startswith("eval/"):
-        stem = Path(step.output_name).stem
-        for p in step.directory.glob(f"{stem}.*"):
-            p.unlink()
+        dest = step.directory / f"{Path(step.output_name).stem}.old-{old_hash or 'unknown'}"
+        files = _eval_files(step)
+        if files:
+            shutil.rmtree(dest, ignore_errors=True)
+            dest.mkdir(parents=True)
+            for p in files:
+                p.rename(dest / p.name)
         return
     if step.directory.exists():
         dest = step.directory.with_name(f"{step.directory.name}.old-{old_hash or 'unknown'}")
         shutil.rmtree(dest, ignore_errors=True)
         step.directory.rename(dest)
+
+
+# files the runner itself changes after a stage finished: its state, and a trained model's card (README.md, which
+# gains the evaluations of that model)
+NOT_OUTPUTS = (STAGE_FILE, "README.md")
+
+
+def outputs(step: Step) -> dict[str, str]:
+    """{file: content hash} of what a stage wrote, recorded when it finishes and compared before it is skipped."""
+    if step.name.startswith("eval/"):
+        state = _state_path(step).name
+        return {p.name: fingerprint(p, HASH_LIMIT) for p in _eval_files(step) if p.name != state}
+    return tree_hashes(step.directory, skip=NOT_OUTPUTS)
+
+
+def edited(step: Step) -> Optional[str]:
+    """The first file of a finished stage that differs from what the stage wrote (edited, added or removed by
+    hand), or None; stages finished before outputs were recorded are not checked."""
+    recorded = _state(step).get("outputs")
+    if recorded is None:
+        return None
+    now = outputs(step)
+    for name in sorted(set(recorded) | set(now)):
+        if recorded.get(name) != now.get(name):
+            how = "removed" if name not in now else "added" if name not in recorded else "changed"
+            return f"{step.directory / name} ({how})"
+    return None
 
 
 def status(step: Step, redo: bool) -> str:
@@ -247,7 +293,9 @@ def status(step: Step, redo: bool) -> str:
     if redo or st.get("hash") != step.hash:
         return "redo"
     same_summary = st.get("summary", {}) == _summary_values(step)  # else: the rows stay, the summary is redone
-    return "skip" if st.get("finished") and same_summary else "resume"
+    if not (st.get("finished") and same_summary):
+        return "resume"
+    return "edited" if edited(step) else "skip"
 
 
 def _summary_values(step: Step) -> dict:
@@ -286,6 +334,11 @@ def run_recipe(cfg: RunConfig) -> dict:
         print(f"  {s.name:28s} {s.hash}  {d}")
     if cfg.dry_run:
         return {"run_dir": str(run_dir), "plan": {s.name: d for s, d in decisions}}
+    for s, d in decisions:  # a finished stage's output changed by hand: neither silently used nor silently redone
+        if d == "edited":
+            raise SelfAlignError(f"{edited(s)} differs from what stage {s.name} wrote when it finished; rerun with "
+                                 f"--from {s.name.split('/')[0]} to redo it and the stages after it (the changed "
+                                 "output is moved aside, not deleted), or restore the file")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "recipe.json", meta(None, recipe=recipe, recipe_file=recipe_file,
                                                 overrides=list(cfg.overrides or [])))
@@ -310,7 +363,7 @@ def run_recipe(cfg: RunConfig) -> dict:
         timings[s.name] = round(time.time() - t0, 2)
         write_json(_state_path(s), redact({"stage": s.name, "hash": s.hash, "finished": True, "config": values,
                                            "summary": _summary_values(s), "seconds": timings[s.name],
-                                           "result": result}))
+                                           "result": result, "outputs": outputs(s)}))
     from selfalign.run.summary import write_summary
 
     table = write_summary(run_dir, [s for s in steps if s.name.startswith("eval/")])
