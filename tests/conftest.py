@@ -136,3 +136,12 @@ def build_metaspace(path, seed=0):
 @pytest.fixture(scope="session")
 def metaspace_dir(tmp_path_factory):
     return build_metaspace(tmp_path_factory.mktemp("metaspace"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The property suite's case count (tests/test_property_inputs.py), when it ran."""
+    import sys
+
+    props = sys.modules.get("test_property_inputs")
+    if props is not None and props.COUNTS:
+        terminalreporter.write_line(props.summary())

@@ -51,7 +51,16 @@ class Result:
 _PARSER = []
 
 
-def run_case(case: Case) -> Result:
+class ModelReached(BaseException):
+    """Raised where a model would load (``run_case(..., stop_at_model=True)``): the input got that far."""
+
+
+def _reached(*a, **kw):
+    raise ModelReached()
+
+
+def run_case(case: Case, stop_at_model: bool = False) -> Result:
+    """Run one case in-process; ``stop_at_model``: stop where a model or engine would load (code "model")."""
     from unittest import mock
 
     from selfalign import cli
@@ -63,14 +72,21 @@ def run_case(case: Case) -> Result:
     def show(message, category, filename, lineno, file=None, line=None):  # a warning is a line on stderr too
         err.write(warnings.formatwarning(message, category, filename, lineno, line))
 
+    stops = [mock.patch(where, _reached) for where in ("selfalign.models.load", "selfalign.engines.make_engine",
+                                                       "selfalign.evals.judges.embedding.Embedder.__init__")] \
+        if stop_at_model else []
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out), warnings.catch_warnings(), \
-            mock.patch.object(cli, "build_parser", lambda *a: _PARSER[0]):
+            mock.patch.object(cli, "build_parser", lambda *a: _PARSER[0]), contextlib.ExitStack() as stack:
+        for p in stops:
+            stack.enter_context(p)
         warnings.simplefilter("always")
         warnings.showwarning = show
         try:
-            code = cli.main([str(a) for a in case.argv])
+            code = cli.main([a if isinstance(a, str) else str(a) for a in case.argv])
         except SystemExit as e:  # argparse
             code = e.code
+        except ModelReached:
+            code = "model"
         except Exception:  # noqa: BLE001 - a traceback is exactly what a case must not give
             import traceback
 
