@@ -353,7 +353,8 @@ def _recipe_cases(files: Files) -> list[Case]:
         for f in dataclasses.fields(cls):
             for v in recipe_values(f, hints[f.name]):
                 add({"model": "m", **{k: dict(s) for k, s in base.items()}, stage: {**base[stage], f.name: v}},
-                    f"{stage}: {f.name} ", f"{stage}.{f.name} = {v!r}")
+                    f"{stage}.output: the runner writes" if f.name == "output" else f"{stage}: {f.name} ",
+                    f"{stage}.{f.name} = {v!r}")
     for task, st in registry.evals().items():
         cls = st.config_class
         hints = _hints(cls)
@@ -361,7 +362,8 @@ def _recipe_cases(files: Files) -> list[Case]:
             if f.name == "model":
                 continue
             for v in recipe_values(f, hints[f.name])[:3]:
-                add({"model": "m", "eval": {"tasks": [task], task: {f.name: v}}}, f"eval/base/{task}: {f.name} ",
+                add({"model": "m", "eval": {"tasks": [task], task: {f.name: v}}},
+                    f"eval.{task}.output: the runner writes" if f.name == "output" else f"eval/base/{task}: {f.name} ",
                     f"eval.{task}.{f.name} = {v!r}")
     for key, v in (("model", 5), ("seed", "x"), ("seed", -1), ("trust_remote_code", "false"), ("device", "tpu9"),
                    ("dtype", "fp8")):

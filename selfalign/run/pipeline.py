@@ -35,6 +35,7 @@ from selfalign.store.hashes import HASH_LIMIT, file_hash, fingerprint, tree_hash
 from selfalign.store.io import write_json
 from selfalign.store.progress import interruptible
 from selfalign.store.provenance import meta, redact
+from selfalign.run.confine import check_recipe_paths
 from selfalign.run.recipe import SHARED, load_recipe, run_name
 
 STAGE_FILE = "stage.json"
@@ -319,6 +320,7 @@ def run_recipe(cfg: RunConfig) -> dict:
     recipe = load_recipe(recipe_file, cfg.overrides)
     name = run_name(recipe.get("name") or Path(recipe_file).stem, recipe_file)
     run_dir = Path(cfg.output or recipe.get("output") or f"runs/{name}")
+    check_recipe_paths(recipe, run_dir, recipe_file, cfg.output, cfg.overrides)  # the file's paths stay in the run's places
     steps = plan(recipe, run_dir, where=recipe_file)
     if not steps:
         raise SelfAlignError(f"{recipe_file}: no stages (sections: {', '.join(registry.recipe_order())})")

@@ -221,3 +221,50 @@ def test_hand_edits_replaced_weights_and_changed_evals(tmp_path, prompts_file, c
     assert plan_now() == {"sample": "skip", "eval/base/calibrate": "skip"}
     build_tiny(tmp_path / "model", seed=1)
     assert plan_now() == {"sample": "redo", "eval/base/calibrate": "redo"}
+
+
+@pytest.mark.parametrize("text, says", [
+    ("output: /tmp/elsewhere\n", "output '/tmp/elsewhere' is outside the current folder"),
+    ("output: ../../elsewhere\n", "output '../../elsewhere' is outside the current folder"),
+    ("sample: {input: P, output: /tmp/x.jsonl}\n", "sample.output: the runner writes each stage into RUN/sample/"),
+    ("score: {claim_cache: /tmp/claims.jsonl, method: claims}\n", "score.claim_cache '/tmp/claims.jsonl' is outside"),
+    ("score: {claim_cache: ../claims.jsonl, method: claims}\n", "score.claim_cache '../claims.jsonl' is outside"),
+    ("eval: {tasks: [biogen], biogen: {claim_cache: /tmp/c.jsonl}}\n", "eval.biogen.claim_cache '/tmp/c.jsonl'"),
+])
+def test_paths_a_recipe_names_stay_in_the_run_folder(text, says, tmp_path, monkeypatch, capsys):
+    """Issue 34 (security, low): a recipe file cannot make the runner write outside the current folder, name a
+    stage's output, or keep a claim cache outside the run folder and the data root; one line, exit 2, nothing
+    made. The same paths given on the command line are the user's and are taken."""
+    monkeypatch.chdir(tmp_path)
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(json.dumps({"id": "1", "question": "Q?"}) + "\n")
+    recipe = tmp_path / "r.yaml"
+    body = text.replace("{input: P,", f"{{input: {prompts},")
+    if "sample" not in body:
+        body += f"sample: {{input: {prompts}}}\n"
+    recipe.write_text("model: m\n" + body)
+    assert main(["run", str(recipe), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{recipe}: {says}" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jsonl", "r.yaml"]
+    if "claim_cache" in text:  # the same cache given on the command line is taken
+        key = "score" if "score:" in text else "eval.biogen"
+        value = text.split("claim_cache: ")[1].split(",")[0].split("}")[0]
+        assert main(["run", str(recipe), "--dry-run", f"{key}.claim_cache={value}"]) == 0
+    if text.startswith("output"):
+        assert main(["run", str(recipe), "--dry-run", "--output", str(tmp_path / "mine")]) == 0
+
+
+def test_a_bigbench_name_stays_in_the_data_root(tmp_path, monkeypatch):
+    from selfalign.data.mc import bigbench_path
+    from selfalign.errors import SelfAlignError
+
+    (tmp_path / "data" / "bigbench" / "t").mkdir(parents=True)
+    (tmp_path / "data" / "bigbench" / "t" / "task.json").write_text("{}")
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "task.json").write_text("{}")
+    monkeypatch.setenv("SELFALIGN_DATA", str(tmp_path / "data"))
+    assert bigbench_path("t") == tmp_path / "data" / "bigbench" / "t" / "task.json"
+    for name in ("../../secret", "/etc", "t/../../../secret"):
+        with pytest.raises(SelfAlignError, match="a task name stays inside the data root's bigbench folder"):
+            bigbench_path(name)
