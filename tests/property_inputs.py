@@ -30,7 +30,7 @@ REQUIRED = {"prompts": ["id", ("question", "prompt")], "samples": ["id", "questi
             "pairs": ["prompt", "chosen", "rejected"], "answers": ["id", "question", ("response", "answer")],
             "people": ["id", ("topic", "question")], "bios": [("response", "output"), ("topic", "question")],
             "knowledge": ["title", "text"], "claims": []}
-SHAPED = ("options", "correct_answers", "incorrect_answers", "text")  # checked by their readers, not by FIELDS
+SHAPED = ("options", "correct_answers", "incorrect_answers", "text", "title")  # checked by their readers, not FIELDS
 BAD_UTF8 = [b"\xff", b"\x80", b"\xe9", b"\xc3(", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc0\xaf"]
 DEEP = 100_000  # nesting no reader can follow
 
@@ -90,6 +90,8 @@ def bad_shape(kind: str, name: str):
     if name in ("correct_answers", "incorrect_answers"):
         return (VALUES.filter(lambda v: v is not None and not isinstance(v, list))
                 | st.lists(SCALARS.filter(lambda v: not isinstance(v, str)), min_size=1, max_size=3))
+    if name == "title":
+        return VALUES.filter(lambda v: v is not None and not isinstance(v, str))
     if name == "text":  # a string or a list of sentences
         return (VALUES.filter(lambda v: v is not None and not isinstance(v, (str, list)))
                 | st.lists(SCALARS.filter(lambda v: not isinstance(v, str)), min_size=1, max_size=3))
@@ -99,7 +101,7 @@ def bad_shape(kind: str, name: str):
 def wrong_value(kind: str, name: str):
     if name in SHAPED:
         return bad_shape(kind, name)
-    null_bad = name in NOT_NULL or _required(kind, name)
+    null_bad = name in NOT_NULL or (_required(kind, name) and name != "score")  # a null score: not scored
     return VALUES.filter(lambda v: (v is None and null_bad) or (v is not None and not accepts(name, v)))
 
 

@@ -193,7 +193,7 @@ def _eval_steps(recipe, run_dir, where, by_name) -> list[Step]:
             if "model" in settings:
                 raise SelfAlignError(f"{where}: eval.{t}.model: the models to evaluate are eval.models")
             vals = _fill(cls, {**settings, "model": spec}, recipe, f"{where}: eval.{t}")
-            if "verifier" in {f.name for f in dataclasses.fields(cls)} and not vals.get("verifier"):
+            if "verifier" in {f.name for f in dataclasses.fields(cls)} and vals.get("verifier") in (None, ""):
                 vals["verifier"] = base  # one fixed fact checker for every compared model, not each its own
             if label != "base":  # the base's adapter must not carry over to a different model
                 vals.pop("adapter", None)

@@ -133,3 +133,14 @@ def test_markup_in_every_string_field_stays_text(tmp_path):
     md = md_out.read_text()
     assert "<script" not in md and "<img" not in md and "<svg" not in md
     assert "](" not in md and "][" not in md  # no live Markdown link
+
+
+@pytest.mark.parametrize("meta_value", [True, "m", [1], {"config": "x", "model_info": 5}, {"model_info": ["m"]}])
+def test_a_meta_of_the_wrong_shape_reads_as_absent(tmp_path, meta_value):
+    """Found by the property suite (long profile): a result whose ``meta`` is ``true`` (or whose config or
+    model_info is not an object) was an AttributeError traceback; the run is shown without its provenance."""
+    res = tmp_path / "r.json"
+    res.write_text(json.dumps({"task": "t", "metrics": {"m": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 2}},
+                               "meta": meta_value}))
+    s = run_report(ReportConfig(runs=[str(res)], output=str(tmp_path / "x.html"), n_boot=0))
+    assert s["metric_columns"] == 1 and (tmp_path / "x.html").exists()

@@ -115,6 +115,9 @@ def test_paper_recipes_use_the_paper_settings():
     ("model: x\nscore: {method: ptrue}\n", "stage 'score' needs its input: add a 'sample' section"),
     ("model: [x\n", "not valid YAML"),
     ("model: x\nsample: {input: p.jsonl}\neval: {tasks: [nope]}\n", "unknown evaluation 'nope'"),
+    # found by the property suite (long profile): a falsy verifier (0, false, []) was replaced by the base model
+    ("model: x\neval: {tasks: [knowledge-qa], knowledge-qa: {verifier: 0}}\n", "verifier must be a string"),
+    ("model: x\neval: {tasks: [biogen], biogen: {verifier: false}}\n", "verifier must be a string"),
 ])
 def test_bad_recipes_are_one_line_errors(tmp_path, capsys, text, want):
     path = tmp_path / "bad.yaml"
