@@ -15,6 +15,7 @@ import json
 import math
 import re
 import typing
+from pathlib import Path
 from typing import Optional
 
 from hypothesis import strategies as st
@@ -233,7 +234,8 @@ RESULT_FIELDS = {"task": (VALUES.filter(_not_str), _not_str),
                  "metrics": (VALUES.filter(lambda v: not isinstance(v, dict)), lambda v: not isinstance(v, dict)),
                  "metrics.m.value": (VALUES.filter(_not_numbers), _not_numbers),
                  "metrics.m.n": (VALUES.filter(_not_numbers), _not_numbers),
-                 "rows": (VALUES.filter(lambda v: v and not isinstance(v, str)), lambda v: bool(v) and _not_str(v)),
+                 "rows": (VALUES.filter(lambda v: v and not isinstance(v, str)) | st.sampled_from(["/", "a/b", ".."]),
+                          lambda v: bool(v) and (_not_str(v) or Path(v).name != v or v in (".", ".."))),
                  "meta": (None, None), "judge_validation": (None, None), "verifier_gate": (None, None),
                  "split": (None, None), "n_questions": (None, None), "factscore": (None, None)}
 
@@ -371,7 +373,14 @@ def recipe_text(draw, prompts: str) -> Draw:
     """A recipe file mutated as YAML: nesting, aliases, keys, bytes, escapes (``prompts``: a valid input file)."""
     good = f"model: m\nsample: {{input: {json.dumps(prompts)}}}\n"
     how = draw(st.sampled_from(["deep flow", "deep block", "alias bomb", "duplicate key", "key type", "not UTF-8",
-                                "surrogate", "tabs", "garbage", "big int", "anchor loop"]))
+                                "surrogate", "tabs", "garbage", "big int", "anchor loop", "outside"]))
+    if how == "outside":  # a path the recipe would write outside the run's places (run.confine)
+        extra = draw(st.sampled_from(["output: /tmp/elsewhere", "output: ../../elsewhere", "output: runs/../../x",
+                                      "score: {method: claims, claim_cache: /tmp/c.jsonl}",
+                                      "score: {method: claims, claim-cache: ../../c.jsonl}",
+                                      "eval: {tasks: [biogen], biogen: {claim_cache: /tmp/c.jsonl}}",
+                                      "pairs: {output: p.jsonl}"]))
+        return Draw((good + extra + "\n").encode(), f"{how}: {extra}", True)
     if how == "deep flow":
         d = draw(st.sampled_from([65, 1000, 5000, 100_000]))
         return Draw((good + "description: " + "[" * d + "]" * d + "\n").encode(), f"{how} {d}", True)

@@ -144,3 +144,12 @@ def test_a_meta_of_the_wrong_shape_reads_as_absent(tmp_path, meta_value):
                                "meta": meta_value}))
     s = run_report(ReportConfig(runs=[str(res)], output=str(tmp_path / "x.html"), n_boot=0))
     assert s["metric_columns"] == 1 and (tmp_path / "x.html").exists()
+
+
+@pytest.mark.parametrize("rows", ["/", "sub/x", "../x.jsonl", "..", "/etc/passwd", 5, ["x"]])
+def test_a_rows_name_that_is_not_a_file_beside_the_result_is_one_line(tmp_path, rows):
+    """Found by the property suite (long profile): ``rows: "/"`` (and ``"sub/x"``) was a ValueError traceback."""
+    res = tmp_path / "r.json"
+    res.write_text(json.dumps({"task": "t", "metrics": {"m": {"value": 0.5}}, "rows": rows}))
+    with pytest.raises(InputError, match=r"r\.json: 'rows' must be the name of a file beside the result"):
+        run_report(ReportConfig(runs=[str(res)], output=str(tmp_path / "x.html"), n_boot=0))
