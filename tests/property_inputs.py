@@ -224,6 +224,11 @@ def _not_labels(v):
 
 
 def _not_numbers(v):
+    if isinstance(v, int) and not isinstance(v, bool):
+        try:
+            float(v)
+        except OverflowError:  # no float holds it
+            return True
     return isinstance(v, (str, list, dict, bool))
 
 

@@ -52,6 +52,19 @@ def save_result(output: str | Path, task: str, rows: Sequence[dict], metrics: Se
     return summary
 
 
+def _number(v) -> bool:
+    """null, or a JSON number a float can hold (a 400-digit integer cannot)."""
+    if v is None:
+        return True
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        float(v)
+        return True
+    except OverflowError:
+        return False
+
+
 def load_result(path: str | Path) -> tuple[dict, list[dict]]:
     """(summary, rows) of a saved evaluation."""
     path = Path(path)
@@ -64,8 +77,7 @@ def load_result(path: str | Path) -> tuple[dict, list[dict]]:
     if not isinstance(metrics, dict) or not all(isinstance(v, dict) for v in metrics.values()):
         raise InputError(path, "'metrics' must be an object of {metric: {value, ci_low, ci_high, n}}")
     for m, v in metrics.items():
-        if any(v.get(k) is not None and (not isinstance(v[k], (int, float)) or isinstance(v[k], bool))
-               for k in ("value", "ci_low", "ci_high", "n")):
+        if not all(_number(v.get(k)) for k in ("value", "ci_low", "ci_high", "n")):
             raise InputError(path, f"metric {m!r}: value, ci_low, ci_high and n must be numbers or null")
     name = summary.get("rows") or ""
     if not isinstance(name, str) or (name and (Path(name).name != name or name in (".", ".."))):

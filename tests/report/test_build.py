@@ -153,3 +153,13 @@ def test_a_rows_name_that_is_not_a_file_beside_the_result_is_one_line(tmp_path, 
     res.write_text(json.dumps({"task": "t", "metrics": {"m": {"value": 0.5}}, "rows": rows}))
     with pytest.raises(InputError, match=r"r\.json: 'rows' must be the name of a file beside the result"):
         run_report(ReportConfig(runs=[str(res)], output=str(tmp_path / "x.html"), n_boot=0))
+
+
+@pytest.mark.parametrize("value", ["1" + "0" * 400, "-1" + "0" * 400])
+def test_a_metric_no_float_holds_is_one_line(tmp_path, value):
+    """Found by the property suite (long profile): a 400-digit metric value was an OverflowError traceback while
+    plotting."""
+    res = tmp_path / "r.json"
+    res.write_text('{"task": "t", "metrics": {"m": {"value": %s, "n": 2}}}' % value)
+    with pytest.raises(InputError, match=r"r\.json: metric 'm': value, ci_low, ci_high and n must be numbers"):
+        run_report(ReportConfig(runs=[str(res)], output=str(tmp_path / "x.html"), n_boot=0))
