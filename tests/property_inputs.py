@@ -55,11 +55,11 @@ VALUES = st.recursive(SCALARS, lambda c: st.lists(c, max_size=3) | st.dictionari
 
 
 def accepts(name: str, v) -> bool:
-    """Whether ``io.FIELDS``' declared JSON type takes ``v`` (null aside): no booleans for numbers, finite or NaN
-    scores."""
+    """Whether ``io.FIELDS``' declared JSON type takes ``v`` (null aside): no booleans for numbers (but a label's
+    true/false), finite or NaN scores."""
     types = FIELDS[name][0]
-    if name == "label":
-        return v in (0, 1) and isinstance(v, int) and not isinstance(v, bool)
+    if name == "label":  # 0 or 1; JSON true/false are taken as 1/0 on purpose (as option labels are: data.mc)
+        return v in (0, 1) and isinstance(v, int)
     if isinstance(v, bool) or not isinstance(v, types):
         return False
     if isinstance(v, (int, float)) and float in types:

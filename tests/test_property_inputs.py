@@ -19,7 +19,6 @@ import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from fuzz_inputs import Case, Files, commands, config_class, run_case
-from fuzz_records import GOOD
 from property_inputs import (Draw, constrained, csv_file, flag_value, jsonl_file, mc_task_file, recipe_text,
                              recipe_value, result_file)
 from selfalign import registry

@@ -22,7 +22,6 @@ import dataclasses
 import hashlib
 import json
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,15 +30,13 @@ from typing import Optional
 from selfalign import registry
 from selfalign.config import Config, ModelArgs, from_dict, normalize_keys, opt, require, summary_only
 from selfalign.errors import SelfAlignError
-from selfalign.store.hashes import HASH_LIMIT, file_hash, fingerprint, tree_hashes, weights_fingerprint
+from selfalign.store.hashes import file_hash, weights_fingerprint
 from selfalign.store.io import write_json
 from selfalign.store.progress import interruptible
 from selfalign.store.provenance import meta, redact
 from selfalign.run.confine import check_recipe_paths
 from selfalign.run.recipe import SHARED, load_recipe, run_name
-
-STAGE_FILE = "stage.json"
-
+from selfalign.run.state import edited, move_aside, outputs, state, state_path
 
 @dataclass
 class RunConfig(Config):
@@ -224,71 +221,8 @@ def _path_of(step: Step, part: str = "") -> str:
 
 
 # --- running -----------------------------------------------------------------------------------------------
-def _state(step: Step) -> dict:
-    try:
-        return json.loads(_state_path(step).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _state_path(step: Step) -> Path:
-    return (step.directory / STAGE_FILE if not step.name.startswith("eval/")
-            else step.directory / f"{Path(step.output_name).stem}.stage.json")
-
-
-def _eval_files(step: Step) -> list[Path]:
-    """An evaluation's files in the folder it shares with the model's other evaluations (result, rows, meta, state)."""
-    stem = Path(step.output_name).stem
-    return sorted(p for p in step.directory.glob(f"{stem}.*") if p.is_file() and not p.name.endswith(".lock"))
-
-
-def _move_aside(step: Step, old_hash: str) -> None:
-    """A changed stage's earlier output goes to ``<stage>.old-<its hash>`` (an evaluation's files to
-    ``eval/<model>/<task>.old-<hash>/``): redone, never deleted."""
-    if step.name.startswith("eval/"):
-        dest = step.directory / f"{Path(step.output_name).stem}.old-{old_hash or 'unknown'}"
-        files = _eval_files(step)
-        if files:
-            shutil.rmtree(dest, ignore_errors=True)
-            dest.mkdir(parents=True)
-            for p in files:
-                p.rename(dest / p.name)
-        return
-    if step.directory.exists():
-        dest = step.directory.with_name(f"{step.directory.name}.old-{old_hash or 'unknown'}")
-        shutil.rmtree(dest, ignore_errors=True)
-        step.directory.rename(dest)
-
-
-# files the runner itself changes after a stage finished: its state, and a trained model's card (README.md, which
-# gains the evaluations of that model)
-NOT_OUTPUTS = (STAGE_FILE, "README.md")
-
-
-def outputs(step: Step) -> dict[str, str]:
-    """{file: content hash} of what a stage wrote, recorded when it finishes and compared before it is skipped."""
-    if step.name.startswith("eval/"):
-        state = _state_path(step).name
-        return {p.name: fingerprint(p, HASH_LIMIT) for p in _eval_files(step) if p.name != state}
-    return tree_hashes(step.directory, skip=NOT_OUTPUTS)
-
-
-def edited(step: Step) -> Optional[str]:
-    """The first file of a finished stage that differs from what the stage wrote (edited, added or removed by
-    hand), or None; stages finished before outputs were recorded are not checked."""
-    recorded = _state(step).get("outputs")
-    if recorded is None:
-        return None
-    now = outputs(step)
-    for name in sorted(set(recorded) | set(now)):
-        if recorded.get(name) != now.get(name):
-            how = "removed" if name not in now else "added" if name not in recorded else "changed"
-            return f"{step.directory / name} ({how})"
-    return None
-
-
 def status(step: Step, redo: bool) -> str:
-    st = _state(step)
+    st = state(step)
     if not st:
         return "run"
     if redo or st.get("hash") != step.hash:
@@ -348,22 +282,22 @@ def run_recipe(cfg: RunConfig) -> dict:
     timings = {}
     for s, d in decisions:
         if d == "skip":
-            timings[s.name] = _state(s).get("seconds")
+            timings[s.name] = state(s).get("seconds")
             continue
         if d == "redo":
-            _move_aside(s, _state(s).get("hash", ""))
+            move_aside(s, state(s).get("hash", ""))
         values = dict(s.values)
         for k, (stage, part) in s.refs.items():
             values[k] = _path_of(by_name[stage], part)
         values["output"] = _path_of(s)
         s.directory.mkdir(parents=True, exist_ok=True)
-        write_json(_state_path(s), redact({"stage": s.name, "hash": s.hash, "finished": False, "config": values}))
+        write_json(state_path(s), redact({"stage": s.name, "hash": s.hash, "finished": False, "config": values}))
         print(f"\n== {s.name} ({'resume' if d == 'resume' else 'run'}) ==", flush=True)
         t0 = time.time()
         with interruptible(lambda: f"stage {s.name} unfinished in {s.directory}; rerun to resume"):
             result = s.run(from_dict(s.cls, values, where=f"{recipe_file}: {s.name}"))
         timings[s.name] = round(time.time() - t0, 2)
-        write_json(_state_path(s), redact({"stage": s.name, "hash": s.hash, "finished": True, "config": values,
+        write_json(state_path(s), redact({"stage": s.name, "hash": s.hash, "finished": True, "config": values,
                                            "summary": _summary_values(s), "seconds": timings[s.name],
                                            "result": result, "outputs": outputs(s)}))
     from selfalign.run.summary import write_summary
