@@ -6,35 +6,33 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from selfalign.store.hashes import HASH_LIMIT, fingerprint, tree_hashes
 
-if TYPE_CHECKING:
-    from selfalign.run.pipeline import Step
-
+# ``step`` below is a ``pipeline.Step`` (its name, directory and output name are read; not imported: no cycle)
 STAGE_FILE = "stage.json"
 
 
-def state(step: "Step") -> dict:
+def state(step) -> dict:
     try:
         return json.loads(state_path(step).read_text())
     except (OSError, ValueError):
         return {}
 
 
-def state_path(step: "Step") -> Path:
+def state_path(step) -> Path:
     return (step.directory / STAGE_FILE if not step.name.startswith("eval/")
             else step.directory / f"{Path(step.output_name).stem}.stage.json")
 
 
-def eval_files(step: "Step") -> list[Path]:
+def eval_files(step) -> list[Path]:
     """An evaluation's files in the folder it shares with the model's other evaluations (result, rows, meta, state)."""
     stem = Path(step.output_name).stem
     return sorted(p for p in step.directory.glob(f"{stem}.*") if p.is_file() and not p.name.endswith(".lock"))
 
 
-def move_aside(step: "Step", old_hash: str) -> None:
+def move_aside(step, old_hash: str) -> None:
     """A changed stage's earlier output goes to ``<stage>.old-<its hash>`` (an evaluation's files to
     ``eval/<model>/<task>.old-<hash>/``): redone, never deleted."""
     if step.name.startswith("eval/"):
@@ -57,7 +55,7 @@ def move_aside(step: "Step", old_hash: str) -> None:
 NOT_OUTPUTS = (STAGE_FILE, "README.md")
 
 
-def outputs(step: "Step") -> dict[str, str]:
+def outputs(step) -> dict[str, str]:
     """{file: content hash} of what a stage wrote, recorded when it finishes and compared before it is skipped."""
     if step.name.startswith("eval/"):
         own = state_path(step).name
@@ -65,7 +63,7 @@ def outputs(step: "Step") -> dict[str, str]:
     return tree_hashes(step.directory, skip=NOT_OUTPUTS)
 
 
-def edited(step: "Step") -> Optional[str]:
+def edited(step) -> Optional[str]:
     """The first file of a finished stage that differs from what the stage wrote (edited, added or removed by
     hand), or None; stages finished before outputs were recorded are not checked."""
     recorded = state(step).get("outputs")
