@@ -91,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     # and each read warned in every stage's output (selfalign itself sets the new field: stages/align.py)
     warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     argv = sys.argv[1:] if argv is None else list(argv)
+    for a in argv:  # bytes that are not UTF-8 (a file name): Python holds them as lone surrogates, not writable text
+        if isinstance(a, str) and any("\ud800" <= c <= "\udfff" for c in a):
+            print(f"selfalign: error: argument {os.fsencode(a)!r} is not UTF-8 text; use a name in UTF-8",
+                  file=sys.stderr)
+            return 2
     parser = build_parser(argv)
     args, extra = parser.parse_known_args(argv)
     if not args.command:

@@ -162,3 +162,12 @@ def filled_cache(tmp_path, monkeypatch):
     (root / "gguf" / "abcdef123456" / "q.gguf").write_bytes(b"q" * 10)
     (root / "data" / "truthfulqa").mkdir(parents=True)
     return root, good
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The property suite's case count (tests/test_property_inputs.py), when it ran."""
+    import sys
+
+    props = sys.modules.get("test_property_inputs")
+    if props is not None and props.COUNTS:
+        terminalreporter.write_line(props.summary())

@@ -51,7 +51,16 @@ class Result:
 _PARSER = []
 
 
-def run_case(case: Case) -> Result:
+class ModelReached(BaseException):
+    """Raised where a model would load (``run_case(..., stop_at_model=True)``): the input got that far."""
+
+
+def _reached(*a, **kw):
+    raise ModelReached()
+
+
+def run_case(case: Case, stop_at_model: bool = False) -> Result:
+    """Run one case in-process; ``stop_at_model``: stop where a model or engine would load (code "model")."""
     from unittest import mock
 
     from selfalign import cli
@@ -63,14 +72,21 @@ def run_case(case: Case) -> Result:
     def show(message, category, filename, lineno, file=None, line=None):  # a warning is a line on stderr too
         err.write(warnings.formatwarning(message, category, filename, lineno, line))
 
+    stops = [mock.patch(where, _reached) for where in ("selfalign.models.load", "selfalign.engines.make_engine",
+                                                       "selfalign.evals.judges.embedding.Embedder.__init__")] \
+        if stop_at_model else []
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out), warnings.catch_warnings(), \
-            mock.patch.object(cli, "build_parser", lambda *a: _PARSER[0]):
+            mock.patch.object(cli, "build_parser", lambda *a: _PARSER[0]), contextlib.ExitStack() as stack:
+        for p in stops:
+            stack.enter_context(p)
         warnings.simplefilter("always")
         warnings.showwarning = show
         try:
-            code = cli.main([str(a) for a in case.argv])
+            code = cli.main([a if isinstance(a, str) else str(a) for a in case.argv])
         except SystemExit as e:  # argparse
             code = e.code
+        except ModelReached:
+            code = "model"
         except Exception:  # noqa: BLE001 - a traceback is exactly what a case must not give
             import traceback
 
@@ -338,7 +354,8 @@ def _recipe_cases(files: Files) -> list[Case]:
         for f in dataclasses.fields(cls):
             for v in recipe_values(f, hints[f.name]):
                 add({"model": "m", **{k: dict(s) for k, s in base.items()}, stage: {**base[stage], f.name: v}},
-                    f"{stage}: {f.name} ", f"{stage}.{f.name} = {v!r}")
+                    f"{stage}.output: the runner writes" if f.name == "output" else f"{stage}: {f.name} ",
+                    f"{stage}.{f.name} = {v!r}")
     for task, st in registry.evals().items():
         cls = st.config_class
         hints = _hints(cls)
@@ -346,7 +363,8 @@ def _recipe_cases(files: Files) -> list[Case]:
             if f.name == "model":
                 continue
             for v in recipe_values(f, hints[f.name])[:3]:
-                add({"model": "m", "eval": {"tasks": [task], task: {f.name: v}}}, f"eval/base/{task}: {f.name} ",
+                add({"model": "m", "eval": {"tasks": [task], task: {f.name: v}}},
+                    f"eval.{task}.output: the runner writes" if f.name == "output" else f"eval/base/{task}: {f.name} ",
                     f"eval.{task}.{f.name} = {v!r}")
     for key, v in (("model", 5), ("seed", "x"), ("seed", -1), ("trust_remote_code", "false"), ("device", "tpu9"),
                    ("dtype", "fp8")):

@@ -51,7 +51,9 @@ WRONG = {
     "people": [("topic", 5, "topic must be a string"), ("id", [1], "id must be")],
     "bios": [("response", 5, "response must be a string"), ("topic", ["x"], "topic must be a string"),
              ("sample_idx", "0", "sample_idx must be an integer")],
-    "knowledge": [("text", 5, "'text' must be a string or a list")],
+    "knowledge": [("text", 5, "'text' must be a string or a list"),
+                  ("text", ["ok", None], "'text' must be a string or a list of sentences"),  # found by the property suite
+                  ("title", 5, "'title' must be a string"), ("title", ["x"], "'title' must be a string")],
     "claims": [("claims", "x", "claims must be a list")],
 }
 # Cases known not to hold yet: (command, kind, what) -> why. None at present.

@@ -133,3 +133,51 @@ def test_run_overrides_may_stand_after_the_options(capsys, monkeypatch):
         assert main(argv) == 0
         plans.append([ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("  ")])
     assert plans[0] == plans[1] and plans[0] != plans[2]  # the override is applied, wherever it stands
+
+
+def test_an_argument_that_is_not_utf8_is_one_line(tmp_path, capsys):
+    """Found by the property suite: an --output named with a byte that is not UTF-8 (Python holds it as a lone
+    surrogate) wrote its rows, then failed writing the meta with a UnicodeEncodeError traceback."""
+    import os
+
+    src = tmp_path / "p.jsonl"
+    src.write_text('{"id": "a", "prompt": "p", "response": "r", "score": 1}\n')
+    out = os.fsdecode(bytes(tmp_path / "out") + b"\xff.jsonl")
+    assert main(["pairs", "--input", str(src), "--output", out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not UTF-8 text" in err[0] and "\\xff" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jsonl"]
+
+
+def _first_error(argv, capsys) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    return err[0]
+
+
+def test_inputs_and_outputs_are_checked_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    """Found by the property suite: calibrate read its MC file, and truthfulqa-mc refused an --output equal to
+    its --data, only after loading the model; knowledge-qa checked its output only when writing it. A model that
+    does not exist shows which comes first."""
+    model = ["--model", str(tmp_path / "no-such-model"), "--device", "cpu"]
+    bad = tmp_path / "mc.jsonl"
+    bad.write_text('{"id": "m", "question": "Q?", "options": "x"}\n')
+    for cmd in (["calibrate"], ["eval", "calibrate"]):
+        err = _first_error([*cmd, *model, "--data", str(bad), "--output", str(tmp_path / "c.json")], capsys)
+        assert f"{bad}:1: 'options' must be a non-empty list" in err
+    task = tmp_path / "mc_task.json"
+    task.write_text(json.dumps([{"question": "Q?", "mc1_targets": {"a": 1, "b": 0}, "mc2_targets": {"a": 1, "b": 0}}]))
+    data = task.read_bytes()
+    err = _first_error(["eval", "truthfulqa-mc", *model, "--split", "all", "--data", str(task), "--output", str(task)],
+                       capsys)
+    assert f"--output {task} is the input file" in err and task.read_bytes() == data
+    (tmp_path / "out").mkdir()
+    root = tmp_path / "data" / "bigbench" / "facts"
+    root.mkdir(parents=True)
+    (root / "task.json").write_text(json.dumps({"examples": [{"input": f"Fact number {i} is", "target": f"{i}"}
+                                                             for i in range(10)]}))
+    monkeypatch.setenv("SELFALIGN_DATA", str(tmp_path / "data"))
+    err = _first_error(["eval", "knowledge-qa", *model, "--data", "bigbench:facts", "--split", "train",
+                        "--output", str(tmp_path / "out")], capsys)
+    assert f"{tmp_path / 'out'}: is a directory" in err

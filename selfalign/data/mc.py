@@ -243,6 +243,9 @@ def bigbench_path(task: str, root: str | Path | None = None) -> Path:
         raise InputError(f"bigbench/{task}/task.json", "no data root with BIG-bench tasks: "
                          + PLACE_BIGBENCH.format(task=task, folder=folder))
     folder = Path(root) / task
+    if Path(task).is_absolute() or ".." in Path(task).parts or not str(folder.resolve()).startswith(
+            str(Path(root).resolve()) + "/"):
+        raise SelfAlignError(f"bigbench:{task}: a task name stays inside the data root's bigbench folder ({root})")
     path = folder / "task.json"
     if not path.exists():
         subs = sorted(p.parent.name for p in folder.glob("*/task.json")) if folder.is_dir() else []

@@ -213,8 +213,10 @@ def run_calibrate(cfg: CalibrateConfig, engine=None) -> dict:
     require(cfg, "data", "output")
     output_file(cfg.output)
     check_not_input([cfg.output, *output_paths(cfg.output)], [cfg.data, cfg.data.removeprefix("sk:")])
+    # a multiple-choice file is read (and refused) before the model loads; a generative task needs the model
+    questions = None if _generative(cfg.data) else load_mc(cfg.data, cfg.split, cfg.limit)
     engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
-    questions = _generative_questions(cfg, engine) if _generative(cfg.data) else load_mc(cfg.data, cfg.split, cfg.limit)
+    questions = questions if questions is not None else _generative_questions(cfg, engine)
     items = [{"id": str(q["id"]), "option_idx": k, "question": q["question"], "option": o["text"], "label": o["label"]}
              for q in questions for k, o in enumerate(q["options"])]
     items_path, png_path = output_paths(cfg.output)

@@ -8,6 +8,7 @@ Retrieval (FActScore's ``get_bm25_passages``): query = topic + " " + fact, white
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -52,8 +53,11 @@ class KnowledgeSource:
     def _load_jsonl(self) -> dict:
         docs: dict[str, object] = {}
         for lineno, r in iter_numbered(self.path, required=["title", "text"]):
-            if not isinstance(r["text"], (str, list)):
-                raise InputError(self.path, "'text' must be a string or a list of sentences", lineno)
+            text = r["text"]
+            if not isinstance(text, (str, list)) or (isinstance(text, list) and not all(isinstance(x, str) for x in text)):
+                raise InputError(self.path, "'text' must be a string or a list of sentences (strings)", lineno)
+            if not isinstance(r["title"], str):
+                raise InputError(self.path, f"'title' must be a string, got {json.dumps(r['title'])[:40]}", lineno)
             docs.setdefault(str(r["title"]), r["text"])  # FActScore keeps the first document of a title
         if not docs:
             raise InputError(self.path, "no documents (the file is empty)")

@@ -20,8 +20,8 @@ from selfalign.errors import SelfAlignError
 from selfalign.engines import GenerationConfig, make_engine
 from selfalign.evals.knowledge_qa_metrics import METRICS, abstains, score_answer, upgrade_rows  # noqa: F401
 from selfalign.evals.results import rows_path, save_result
-from selfalign.store.io import iter_jsonl
-from selfalign.store.lineage import TrackedOutput, settings_of, stamp
+from selfalign.store.io import iter_jsonl, output_file
+from selfalign.store.lineage import TrackedOutput, check_not_input, settings_of, stamp
 from selfalign.store.progress import run_chunks
 from selfalign.store.provenance import meta
 from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
@@ -86,6 +86,11 @@ def run_knowledge_qa(cfg: KnowledgeQAConfig, engine=None, verifier=None) -> dict
     items = items[:cfg.limit] if cfg.limit else items
     if not items:
         raise SelfAlignError(f"{cfg.data}: no prompts in split {cfg.split!r}; nothing to evaluate")
+    from selfalign.data.mc import bigbench_path
+
+    for path in (cfg.output, rows_path(cfg.output)):  # a directory in its place, the task file itself: one line now
+        output_file(path)
+    check_not_input([cfg.output, rows_path(cfg.output)], [bigbench_path(cfg.data.split(":", 1)[1])])
     engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
     judge = None
     if cfg.selfeval:  # the evaluated model itself unless another judge is named

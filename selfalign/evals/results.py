@@ -54,6 +54,19 @@ def save_result(output: str | Path, task: str, rows: Sequence[dict], metrics: Se
     return summary
 
 
+def _number(v) -> bool:
+    """null, or a JSON number a float can hold (a 400-digit integer cannot)."""
+    if v is None:
+        return True
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        float(v)
+        return True
+    except OverflowError:
+        return False
+
+
 def load_result(path: str | Path) -> tuple[dict, list[dict]]:
     """(summary, rows) of a saved evaluation."""
     path = Path(path)
@@ -66,11 +79,11 @@ def load_result(path: str | Path) -> tuple[dict, list[dict]]:
     if not isinstance(metrics, dict) or not all(isinstance(v, dict) for v in metrics.values()):
         raise InputError(path, "'metrics' must be an object of {metric: {value, ci_low, ci_high, n}}")
     for m, v in metrics.items():
-        if any(v.get(k) is not None and (not isinstance(v[k], (int, float)) or isinstance(v[k], bool))
-               for k in ("value", "ci_low", "ci_high", "n")):
+        if not all(_number(v.get(k)) for k in ("value", "ci_low", "ci_high", "n")):
             raise InputError(path, f"metric {m!r}: value, ci_low, ci_high and n must be numbers or null")
-    if not isinstance(summary.get("rows") or "", str):
-        raise InputError(path, f"'rows' must be a file name, got {summary['rows']!r}")
+    name = summary.get("rows") or ""
+    if not isinstance(name, str) or (name and (Path(name).name != name or name in (".", ".."))):
+        raise InputError(path, f"'rows' must be the name of a file beside the result, got {str(summary['rows'])[:60]!r}")
     rp = path.with_name(summary.get("rows") or rows_path(path).name)
     rows = read_jsonl(rp, required=["id"]) if rp.exists() else []
     if summary["task"] == "knowledge-qa":  # written before strict match: its accuracy was the lenient one

@@ -148,15 +148,15 @@ def run_truthfulqa_mc(cfg: TruthfulQAMCConfig, engine=None) -> dict:
     require(cfg, "output")
     data_path, qs = load_questions(cfg.data, cfg.split, cfg.limit)
     output_file(cfg.output)
+    rp = rows_path(cfg.output)
+    check_not_input([cfg.output, rp], [data_path, cfg.bow_labels])  # before the model loads: never written over
+    bow = answer_style.read_label_rows(cfg.bow_labels) if cfg.bow_labels else None  # bad file: before any work
     engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
     tid = SelfEvalPrompt.of(cfg).template_id if cfg.selfeval else None
     scorer = f"model={engine.info.get('model')};adapter={cfg.adapter};{P.TRUTHFULQA_MC_TEMPLATE_ID};selfeval={tid}"
-    rp = rows_path(cfg.output)
     t0, n_new = time.time(), 0
-    check_not_input([cfg.output], [data_path, cfg.bow_labels])
     run_meta = meta(cfg, stage=f"eval {TASK}", model_info=engine.info, mc_template=P.TRUTHFULQA_MC_TEMPLATE_ID,
                     selfeval_template=tid, harness=HARNESS)
-    bow = answer_style.read_label_rows(cfg.bow_labels) if cfg.bow_labels else None  # bad file: before any work
     with TrackedOutput(rp, lambda r: str(r["id"]), settings_of(cfg, ignore=("bow_labels",)), inputs=[data_path],
                        overwrite=cfg.overwrite) as out:  # opening it cuts a partial last line
         _check_scorer(rp, {q["id"] for q in qs}, scorer)

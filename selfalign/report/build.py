@@ -125,10 +125,14 @@ def _items_file(report: dict, path: Path, root: Path) -> Path | None:
 
 
 def _provenance(run: Run) -> dict:
-    metas = [s.get("meta") or {} for s, _, _ in run.results.values()]
-    m = next((x for x in metas if (x.get("model_info") or {}).get("model") or (x.get("config") or {}).get("model")),
+    """Who made a run's results, from their ``meta`` (a part of the wrong shape reads as absent)."""
+    def obj(v) -> dict:
+        return v if isinstance(v, dict) else {}
+
+    metas = [obj(s.get("meta")) for s, _, _ in run.results.values()]
+    m = next((x for x in metas if obj(x.get("model_info")).get("model") or obj(x.get("config")).get("model")),
              metas[0] if metas else {})
-    cfg, info = m.get("config") or {}, m.get("model_info") or {}
+    cfg, info = obj(m.get("config")), obj(m.get("model_info"))
     return {"name": run.name, "source": str(run.source), "model": info.get("model") or cfg.get("model"),
             "adapter": cfg.get("adapter"), "commit": m.get("git_commit"), "time": m.get("time")}
 

@@ -5,7 +5,11 @@ keys are that command's flags (``sample: {n: 4, top_p: 0.9}``). Inputs and outpu
 a value ``"@STAGE"`` names another stage's output (``score: {model: "@sk-tune"}`` judges with the SK-tuned
 model). Every stage runs in ``RUN/<stage>/`` and is keyed by a hash of its settings and its inputs' hashes:
 a finished stage with the same hash is skipped, an unfinished one resumes (stages append rows / checkpoint),
-a changed one is moved aside and redone, and so is everything downstream of it. Settings that only change how
+a changed one is moved aside and redone, and so is everything downstream of it. A local model folder among a
+stage's inputs counts by its weights' fingerprint (weights replaced at the same path redo the stage). A finished
+stage records the content hash of every file it wrote; one edited, added or removed by hand since is one line
+(exit 2), neither used nor silently redone: ``--from STAGE`` redoes it (the edited output moved aside) or the
+file is restored. Settings that only change how
 finished rows are summarised (``summary_only`` fields: an evaluation's bootstrap seed and resamples) are not part of
 the hash: changing them resumes the stage, which recomputes its summary from the rows it has.
 
@@ -18,7 +22,6 @@ import dataclasses
 import hashlib
 import json
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,14 +30,13 @@ from typing import Optional
 from selfalign import registry
 from selfalign.config import Config, ModelArgs, from_dict, normalize_keys, opt, require, summary_only
 from selfalign.errors import SelfAlignError
-from selfalign.store.hashes import file_hash
+from selfalign.store.hashes import file_hash, weights_fingerprint
 from selfalign.store.io import write_json
 from selfalign.store.progress import interruptible
 from selfalign.store.provenance import meta, redact
+from selfalign.run.confine import check_recipe_paths
 from selfalign.run.recipe import SHARED, load_recipe, run_name
-
-STAGE_FILE = "stage.json"
-
+from selfalign.run.state import edited, move_aside, outputs, state, state_path
 
 @dataclass
 class RunConfig(Config):
@@ -152,6 +154,9 @@ def _input_files(step: Step) -> dict:
             if cand and Path(cand).is_file():
                 out[k] = file_hash(cand)
                 break
+            if cand and (fp := weights_fingerprint(cand)):  # a model folder: weights replaced there redo the stage
+                out[k] = fp
+                break
     return out
 
 
@@ -185,7 +190,7 @@ def _eval_steps(recipe, run_dir, where, by_name) -> list[Step]:
             if "model" in settings:
                 raise SelfAlignError(f"{where}: eval.{t}.model: the models to evaluate are eval.models")
             vals = _fill(cls, {**settings, "model": spec}, recipe, f"{where}: eval.{t}")
-            if "verifier" in {f.name for f in dataclasses.fields(cls)} and not vals.get("verifier"):
+            if "verifier" in {f.name for f in dataclasses.fields(cls)} and vals.get("verifier") in (None, ""):
                 vals["verifier"] = base  # one fixed fact checker for every compared model, not each its own
             if label != "base":  # the base's adapter must not carry over to a different model
                 vals.pop("adapter", None)
@@ -216,38 +221,16 @@ def _path_of(step: Step, part: str = "") -> str:
 
 
 # --- running -----------------------------------------------------------------------------------------------
-def _state(step: Step) -> dict:
-    try:
-        return json.loads(_state_path(step).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _state_path(step: Step) -> Path:
-    return (step.directory / STAGE_FILE if not step.name.startswith("eval/")
-            else step.directory / f"{Path(step.output_name).stem}.stage.json")
-
-
-def _move_aside(step: Step, old_hash: str) -> None:
-    if step.name.startswith("eval/"):
-        stem = Path(step.output_name).stem
-        for p in step.directory.glob(f"{stem}.*"):
-            p.unlink()
-        return
-    if step.directory.exists():
-        dest = step.directory.with_name(f"{step.directory.name}.old-{old_hash or 'unknown'}")
-        shutil.rmtree(dest, ignore_errors=True)
-        step.directory.rename(dest)
-
-
 def status(step: Step, redo: bool) -> str:
-    st = _state(step)
+    st = state(step)
     if not st:
         return "run"
     if redo or st.get("hash") != step.hash:
         return "redo"
     same_summary = st.get("summary", {}) == _summary_values(step)  # else: the rows stay, the summary is redone
-    return "skip" if st.get("finished") and same_summary else "resume"
+    if not (st.get("finished") and same_summary):
+        return "resume"
+    return "edited" if edited(step) else "skip"
 
 
 def _summary_values(step: Step) -> dict:
@@ -271,6 +254,7 @@ def run_recipe(cfg: RunConfig) -> dict:
     recipe = load_recipe(recipe_file, cfg.overrides)
     name = run_name(recipe.get("name") or Path(recipe_file).stem, recipe_file)
     run_dir = Path(cfg.output or recipe.get("output") or f"runs/{name}")
+    check_recipe_paths(recipe, run_dir, recipe_file, cfg.output, cfg.overrides)  # the file's paths stay in the run's places
     steps = plan(recipe, run_dir, where=recipe_file)
     if not steps:
         raise SelfAlignError(f"{recipe_file}: no stages (sections: {', '.join(registry.recipe_order())})")
@@ -292,6 +276,11 @@ def run_recipe(cfg: RunConfig) -> dict:
             check_step(s.name, s.values, s.refs)
     if cfg.dry_run:
         return {"run_dir": str(run_dir), "plan": {s.name: d for s, d in decisions}}
+    for s, d in decisions:  # a finished stage's output changed by hand: neither silently used nor silently redone
+        if d == "edited":
+            raise SelfAlignError(f"{edited(s)} differs from what stage {s.name} wrote when it finished; rerun with "
+                                 f"--from {s.name.split('/')[0]} to redo it and the stages after it (the changed "
+                                 "output is moved aside, not deleted), or restore the file")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "recipe.json", meta(None, recipe=recipe, recipe_file=recipe_file,
                                                 overrides=list(cfg.overrides or [])))
@@ -299,24 +288,24 @@ def run_recipe(cfg: RunConfig) -> dict:
     timings = {}
     for s, d in decisions:
         if d == "skip":
-            timings[s.name] = _state(s).get("seconds")
+            timings[s.name] = state(s).get("seconds")
             continue
         if d == "redo":
-            _move_aside(s, _state(s).get("hash", ""))
+            move_aside(s, state(s).get("hash", ""))
         values = dict(s.values)
         for k, (stage, part) in s.refs.items():
             values[k] = _path_of(by_name[stage], part)
         values["output"] = _path_of(s)
         s.directory.mkdir(parents=True, exist_ok=True)
-        write_json(_state_path(s), redact({"stage": s.name, "hash": s.hash, "finished": False, "config": values}))
+        write_json(state_path(s), redact({"stage": s.name, "hash": s.hash, "finished": False, "config": values}))
         print(f"\n== {s.name} ({'resume' if d == 'resume' else 'run'}) ==", flush=True)
         t0 = time.time()
         with interruptible(lambda: f"stage {s.name} unfinished in {s.directory}; rerun to resume"):
             result = s.run(from_dict(s.cls, values, where=f"{recipe_file}: {s.name}"))
         timings[s.name] = round(time.time() - t0, 2)
-        write_json(_state_path(s), redact({"stage": s.name, "hash": s.hash, "finished": True, "config": values,
+        write_json(state_path(s), redact({"stage": s.name, "hash": s.hash, "finished": True, "config": values,
                                            "summary": _summary_values(s), "seconds": timings[s.name],
-                                           "result": result}))
+                                           "result": result, "outputs": outputs(s)}))
     from selfalign.run.summary import write_summary
 
     table = write_summary(run_dir, [s for s in steps if s.name.startswith("eval/")])

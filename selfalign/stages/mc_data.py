@@ -25,6 +25,7 @@ from selfalign.errors import InputError, SelfAlignError
 from selfalign.store.io import (JsonlAppender, duplicate, iter_jsonl, iter_numbered, output_file, write_json,
                                 write_jsonl_atomic)
 from selfalign.store.progress import run_chunks
+from selfalign.store.hashes import model_weights
 from selfalign.store.provenance import meta, meta_path
 from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
 from selfalign.store.lineage import check_not_input
@@ -156,8 +157,9 @@ def check_option_texts(path: str | Path, questions: list[dict]) -> None:
                                    f"{want!r} in {questions[0]['source']} (scores of another option set?)", n)
 
 
-def score_options(cfg: MCDataConfig, questions: list[dict], engine) -> tuple[Path, str]:
-    """P(True) of every option by the judge, appended to the scores file (finished options are skipped)."""
+def score_options(cfg: MCDataConfig, questions: list[dict], engine) -> tuple[Path, str, int]:
+    """P(True) of every option by the judge, appended to the scores file (finished options are skipped; options
+    whose text or question changed since they were scored are scored again: their count is returned)."""
     from selfalign.selfeval import ptrue
 
     prompt = SelfEvalPrompt.of(cfg, chat=False)  # the judge's prompt is also the rows' prompt
@@ -166,6 +168,8 @@ def score_options(cfg: MCDataConfig, questions: list[dict], engine) -> tuple[Pat
     items = [{"id": q["id"], "option_idx": k, "question": q["question"], "option": o["text"],
               **({"mc": q["mc"]} if q.get("mc") else {})} for q in questions for k, o in enumerate(q["options"])]
     path = scores_path(cfg.output)
+    weights = model_weights(cfg) or None  # local weights (model, adapter): recorded in each row, checked on resume
+    stamp = {"weights": weights} if weights else {}
     if path.exists():  # scores of the other option set would be taken for these options (same id, option_idx)
         from selfalign.data.mc import check_one_set
 
@@ -173,17 +177,27 @@ def score_options(cfg: MCDataConfig, questions: list[dict], engine) -> tuple[Pat
 
     def score(part):
         res = ptrue.p_true(engine, [(r["question"], r["option"]) for r in part], prompt)
-        return [{**r, "p_true": x.p_true, "p_true_mass": x.mass, "scorer": scorer} for r, x in zip(part, res)]
+        return [{**r, "p_true": x.p_true, "p_true_mass": x.mass, "scorer": scorer, **stamp}
+                for r, x in zip(part, res)]
 
     with JsonlAppender(path, key=_key) as out:  # opening it cuts a partial last line
-        wanted = {_key(r) for r in items}
-        for r in iter_jsonl(path):
+        wanted = {_key(r): r for r in items}
+        for r in iter_jsonl(path) if out.finished else ():
             if _key(r) in wanted and r.get("scorer") != scorer:
                 raise SelfAlignError(f"{path}: scored by {r.get('scorer')!r}, not {scorer!r}; use another --output "
                                      "or delete that file")
+            if _key(r) in wanted and r.get("weights", weights) != weights:
+                raise SelfAlignError(f"{path}: scored by other weights at the same path ({r.get('weights')}, now "
+                                     f"{weights}): the model was replaced; use another --output or delete that file")
+        # an option (or its question) edited since it was scored is scored again, not labelled by its old P(True)
+        rescored = out.drop(lambda r: _key(r) in wanted and _edited(r, wanted[_key(r)]))
         todo = [r for r in items if not out.done(r)]
         run_chunks(out, todo, cfg.batch_size * 4, score, "mc-data (judge)", "option")
-    return path, scorer
+    return path, scorer, rescored
+
+
+def _edited(row: dict, item: dict) -> bool:
+    return row.get("question") != item["question"] or row.get("option") != item["option"]
 
 
 def _mc_set(questions: list[dict]) -> Optional[str]:
@@ -253,7 +267,7 @@ def run_mc_data(cfg: MCDataConfig, engine=None) -> dict:
 def _mc_data(cfg: MCDataConfig, engine) -> dict:
     t0 = time.time()
     questions = load_questions(cfg)
-    model_info, judge = None, None
+    model_info, judge, rescored = None, None, 0
     if cfg.scores:
         src, judge = Path(cfg.scores), f"file={cfg.scores}"
         if not src.exists():
@@ -264,7 +278,7 @@ def _mc_data(cfg: MCDataConfig, engine) -> dict:
 
             engine = make_engine(cfg.engine, **cfg.engine_kwargs())
         model_info = engine.info
-        src, judge = score_options(cfg, questions, engine)
+        src, judge, rescored = score_options(cfg, questions, engine)
     scores = read_scores(src, _mc_set(questions))
     check_option_texts(src, questions)
     rows = build_rows(questions, scores, cfg, str(src), judge)
@@ -276,7 +290,7 @@ def _mc_data(cfg: MCDataConfig, engine) -> dict:
                   "copies": sum(bool(r.get("copy")) for r in rows if r["split"] == s)} for s in paths}
     summary = {"output": cfg.output, "files": {s: str(p) for s, p in paths.items()}, "scores": str(src),
                "rule": cfg.rule, "balance": cfg.balance, "options": _mc_set(questions), "questions": len(questions),
-               "counts": counts,
+               "counts": counts, "rescored_edited_options": rescored,
                "label_agreement_with_gold": _agreement(cfg, rows), "seconds": round(time.time() - t0, 2)}
     write_json(meta_path(cfg.output), meta(cfg, stage="mc-data", model_info=model_info, judge=judge,
                                            selfeval_template=SelfEvalPrompt.of(cfg, chat=False).template_id, **summary))

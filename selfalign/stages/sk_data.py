@@ -20,6 +20,7 @@ from typing import Optional
 from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import SelfAlignError
+from selfalign.store.hashes import model_weights, row_hash
 from selfalign.store.io import JsonlAppender, iter_jsonl, write_json, write_jsonl_atomic
 from selfalign.store.progress import Progress
 from selfalign.answering import SamplingArgs
@@ -161,14 +162,30 @@ def _build_samples(cfg: SKDataConfig, questions: list[dict], paths: dict, engine
         if q.get("targets") and q["split"] == "train":
             pools.setdefault(q["task"], []).append(q)
     key = lambda r: (r["task"], r["id"], r["sample_idx"])  # noqa: E731
+    qkey = lambda r: (r["task"], r["id"])  # noqa: E731
+    # each question's answer prompt (its demonstrations included) and the hash of what decides its rows
+    texts = {qkey(q): fewshot_prompt(q, pick_demos(q, pools.get(q["task"], []), cfg.gen_shots, cfg.split_seed))
+             if q.get("targets") else render(engine, {"question": q["question"]}, tmpl, chat) for q in questions}
+    hashes = {qkey(q): row_hash({"question": q["question"], "options": q.get("options"),
+                                 "targets": q.get("targets"), "prompt": texts[qkey(q)]}) for q in questions}
     outs = {s: JsonlAppender(p, key) for s, p in paths.items()}
-    progress = JsonlAppender(progress_path(cfg.output), key=lambda r: (r["task"], r["id"]))
-    fp = settings_fingerprint(cfg)
+    progress = JsonlAppender(progress_path(cfg.output), key=qkey)
+    fp, weights = settings_fingerprint(cfg), model_weights(cfg) or None
     try:
-        old = {r.get("settings") for r in iter_jsonl(progress.path)} - {fp}
-        if old:
+        done = list(iter_jsonl(progress.path)) if progress.finished else []
+        if {r.get("settings") for r in done} - {fp}:
             raise SelfAlignError(f"{progress.path}: written with other settings (sources, split, shots, sampling); "
                                  "use a new --output or delete the old files")
+        if any(r.get("weights", weights) != weights for r in done):
+            raise SelfAlignError(f"{progress.path}: sampled from other weights at the same path: the model was "
+                                 "replaced; use a new --output or delete the old files")
+        # a question edited since it was sampled (its text, options, targets or prompt): its rows are dropped and
+        # it is sampled again (rows first, then the progress line: a kill in between redoes it once more)
+        edited = {qkey(r) for r in done if qkey(r) in hashes and r.get("input_hash") not in (None, hashes[qkey(r)])}
+        if edited:
+            for out in outs.values():
+                out.drop(lambda r: qkey(r) in edited)
+            progress.drop(lambda r: qkey(r) in edited)
         todo = [q for q in questions if not progress.done(q)]
         bar = Progress(len(todo), "sk-data", "question")
         for s in range(0, len(todo), cfg.batch_size):
@@ -178,9 +195,8 @@ def _build_samples(cfg: SKDataConfig, questions: list[dict], paths: dict, engine
                 part = [q for q in batch if bool(q.get("targets")) == (kind == "gen")]
                 if not part:
                     continue
-                texts = [fewshot_prompt(q, pick_demos(q, pools.get(q["task"], []), cfg.gen_shots, cfg.split_seed))
-                         if kind == "gen" else render(engine, {"question": q["question"]}, tmpl, chat) for q in part]
-                for q, text, gens in zip(part, texts, engine.generate(texts, settings, seed=cfg.seed)):
+                prompts = [texts[qkey(q)] for q in part]
+                for q, text, gens in zip(part, prompts, engine.generate(prompts, settings, seed=cfg.seed)):
                     gens_of[id(q)] = (text, gens)
             for q in batch:
                 text, gens = gens_of[id(q)]
@@ -193,7 +209,8 @@ def _build_samples(cfg: SKDataConfig, questions: list[dict], paths: dict, engine
                         rows.append(make_row(q, g.text.strip(), label, cfg, sample_idx=k, answer_prompt=text))
                 outs[q["split"]].write([r for r in rows if not outs[q["split"]].done(r)])
                 progress.write([{"task": q["task"], "id": q["id"], "split": q["split"], "settings": fp,
-                                 "kept": len(rows), "unknown": len(unknown), "unknown_answers": unknown}])
+                                 "kept": len(rows), "unknown": len(unknown), "unknown_answers": unknown,
+                                 "input_hash": hashes[qkey(q)], **({"weights": weights} if weights else {})}])
             bar.update(len(batch))
         bar.close()
     finally:
@@ -202,7 +219,8 @@ def _build_samples(cfg: SKDataConfig, questions: list[dict], paths: dict, engine
     unknown = Counter()
     for r in iter_jsonl(progress_path(cfg.output)):
         unknown[r["task"]] += r["unknown"]
-    return {"unknown_answers": dict(unknown), "new_questions": len(todo), "answer_template": tmpl.id,
+    return {"unknown_answers": dict(unknown), "new_questions": len(todo), "redone_edited_questions": len(edited),
+            "answer_template": tmpl.id,
             "chat_template": chat, "generation": gen.params()}
 
 

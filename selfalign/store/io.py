@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
@@ -112,13 +113,25 @@ def read_json(path: str | os.PathLike, what: str = "file"):
     return parse_json(read_text(path, what), path)
 
 
+# a \uXXXX escape of a surrogate that is not half of a pair: JSON can say it, but it is not text (no UTF-8 for it)
+LONE_SURROGATE = re.compile(r"(?<!\\)(?:\\\\)*\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+                            r"|(?<![dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
 def parse_json(text: str, where):
+    """JSON text; InputError naming the line of a syntax error, of a lone surrogate escape (\\ud800), or for
+    nesting deeper than Python can read."""
     try:
-        return json.loads(text)
+        obj = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(where, f"malformed JSON ({e.msg} at column {e.colno})", e.lineno) from None
     except RecursionError:
         raise InputError(where, "JSON nested too deeply to read") from None
+    if ("\\ud" in text or "\\uD" in text) and not _encodable(obj):
+        m = LONE_SURROGATE.search(text)
+        raise InputError(where, "holds a lone surrogate escape (such as \\ud800), which is not text",
+                         text.count("\n", 0, m.start()) + 1 if m else None)
+    return obj
 
 
 def read_jsonl(path: str | os.PathLike, required: Sequence[str | tuple[str, ...]] = (),
@@ -180,6 +193,8 @@ def iter_numbered(path: Path, required: Sequence[str | tuple[str, ...]] = (),
                 row = json.loads(line)
             except json.JSONDecodeError as e:
                 raise InputError(path, f"malformed JSON ({e.msg} at column {e.colno})", lineno) from None
+            except RecursionError:
+                raise InputError(path, "JSON nested too deeply to read", lineno) from None
             if not isinstance(row, dict):
                 raise InputError(path, f"expected a JSON object, got {type(row).__name__}", lineno)
             if ("\\ud" in line or "\\uD" in line) and not _encodable(row):
@@ -192,7 +207,7 @@ def iter_numbered(path: Path, required: Sequence[str | tuple[str, ...]] = (),
             yield lineno, row
 
 
-def _encodable(row: dict) -> bool:
+def _encodable(row) -> bool:
     try:
         json.dumps(row, ensure_ascii=False).encode("utf-8")
         return True
@@ -319,6 +334,19 @@ class JsonlAppender:
 
     def done(self, row: dict) -> bool:
         return self.key(row) in self.finished
+
+    def drop(self, gone: Callable[[dict], bool]) -> int:
+        """Remove the rows ``gone`` picks (the file rewritten atomically: a kill leaves it whole, old or new); their
+        keys are no longer done. Returns how many rows went."""
+        rows = list(iter_jsonl(self.path)) if self.finished else []
+        kept = [r for r in rows if not gone(r)]
+        if len(kept) == len(rows):
+            return 0
+        JsonlAppender.close(self)  # the file only (a subclass's close may release its lock too)
+        write_jsonl_atomic(self.path, kept)
+        self.finished = {self.key(r) for r in kept}
+        self._open()
+        return len(rows) - len(kept)
 
     def write(self, rows: Iterable[dict]) -> None:
         rows = list(rows)

@@ -5,7 +5,9 @@
 - **settings**: the config fields that shape the rows (all of them but ``NOT_SETTINGS`` and the stage's own
   ``ignore``) are recorded in ``<output>.meta.json`` as ``made_with`` and ``settings_hash`` when the output is new.
   Reopening an output that has rows with other settings is refused in one line ("s.jsonl was made with
-  temperature 1.0, not 0.0; use a new --output or --overwrite"); ``--overwrite`` starts it afresh. A resume never
+  temperature 1.0, not 0.0; use a new --output or --overwrite"); ``--overwrite`` starts it afresh. Model weights
+  given by a local path are part of the settings by their fingerprint, so weights replaced at the same path are
+  refused the same way. A resume never
   rewrites the meta: it appends a record (time, commit, the flags that differ, e.g. ``batch_size``) to ``resumed``.
 - **input rows**: every output row carries ``input_hash``, the hash of the input row it was made from. ``todo``
   returns the items with missing rows *or* rows made from another version of the item; those stale rows are
@@ -22,8 +24,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from selfalign.errors import SelfAlignError
-from selfalign.store.hashes import row_hash, same_file
-from selfalign.store.io import JsonlAppender, iter_jsonl, output_file, write_json, write_jsonl_atomic
+from selfalign.store.hashes import model_weights, row_hash, same_file
+from selfalign.store.io import JsonlAppender, iter_jsonl, output_file, write_json
 from selfalign.store.locks import OutputLock
 from selfalign.store.provenance import git_commit, meta_path, redact
 
@@ -42,9 +44,14 @@ def check_not_input(outputs: Iterable, inputs: Iterable) -> None:
 
 
 def settings_of(cfg, ignore: Iterable[str] = ()) -> dict:
-    """The config values that shape a stage's rows (JSON-normalised)."""
+    """The config values that shape a stage's rows (JSON-normalised), and under ``weights`` the fingerprint of
+    every model field naming local weights (``hashes.weights_fingerprint``): weights replaced at the same path
+    are other settings."""
     skip = NOT_SETTINGS | set(ignore)
     values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in skip}
+    weights = {k: fp for k, fp in model_weights(cfg).items() if k in values}
+    if weights:
+        values["weights"] = weights
     return redact(json.loads(json.dumps(values, default=str)))
 
 
@@ -61,6 +68,13 @@ def check_settings(output: Path, recorded: dict, settings: dict) -> None:
     if made is None:  # written before made_with existed: compare the recorded config where it has the field
         made = {k: v for k, v in (recorded.get("config") or {}).items() if k in settings}
     for k, v in settings.items():
+        if k == "weights" and k in made:
+            for field, fp in v.items():
+                if made[k].get(field, fp) != fp:
+                    raise SelfAlignError(f"{output} was made with other weights at {settings.get(field)} "
+                                         f"(fingerprint {made[k][field]}, now {fp}): the model was replaced; use a "
+                                         f"new --output or --overwrite")
+            continue
         if k in made and made[k] != v:
             raise SelfAlignError(f"{output} was made with {k} {_fmt(made[k])}, not {_fmt(v)}; use a new --output "
                                  f"or --overwrite")
@@ -120,15 +134,9 @@ class TrackedOutput(JsonlAppender):
             if old or any(k not in self.finished for k in keys):
                 out.append(it)
         if stale:
-            self._drop(stale)
+            self.drop(lambda r: self.key(r) in stale)
         self.redone = len(stale)
         return out
-
-    def _drop(self, keys: set) -> None:
-        super().close()
-        write_jsonl_atomic(self.path, [r for r in iter_jsonl(self.path) if self.key(r) not in keys])
-        self.finished -= keys
-        self._open()
 
     def close(self) -> None:
         try:

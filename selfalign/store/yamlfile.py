@@ -13,6 +13,8 @@ def parse_yaml(text: str, where):
     ``MAX_YAML_NODES`` values nested at most ``MAX_YAML_DEPTH`` deep. InputError naming the line otherwise."""
     import yaml
 
+    _flow_depth(text, where)  # before PyYAML, whose scanner is quadratic in flow nesting (100,000 '[': hours)
+
     class Strict(yaml.SafeLoader):
         def construct_mapping(self, node, deep=False):
             seen = set()
@@ -34,8 +36,26 @@ def parse_yaml(text: str, where):
             from None
     except RecursionError:
         raise InputError(where, "YAML nested too deeply to read") from None
+    except ValueError as e:  # an integer of more digits than Python converts (4,300)
+        raise InputError(where, f"not valid YAML ({str(e).split(';')[0]})") from None
     _bounded(data, where)
+    _text_only(data, text, where)
     return data
+
+
+def _text_only(data, text: str, where) -> None:
+    """InputError for a lone surrogate (a ``"\\ud800"`` escape): YAML can say it, but it is not text, and the
+    recipe could not be written back (recipe.json)."""
+    import json
+
+    from selfalign.store.io import LONE_SURROGATE
+
+    try:
+        json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        m = LONE_SURROGATE.search(text)
+        raise InputError(where, "holds a lone surrogate escape (such as \\ud800), which is not text",
+                         text.count("\n", 0, m.start()) + 1 if m else None) from None
 
 
 def _bounded(data, where) -> None:
@@ -52,3 +72,33 @@ def _bounded(data, where) -> None:
             stack.extend((v, depth + 1) for v in value.values())
         elif isinstance(value, list):
             stack.extend((v, depth + 1) for v in value)
+
+
+def _flow_depth(text: str, where) -> None:
+    """InputError when ``[``/``{`` nest deeper than ``MAX_YAML_DEPTH`` (quoted text and comments aside): a cheap
+    upper bound of the flow nesting, checked in one pass."""
+    depth, quote, line, prev = 0, None, 1, "\n"
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+        if quote:
+            if c == "\\" and quote == '"':
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c == "#" and prev in " \t\n":
+            j = text.find("\n", i)
+            i, prev = (n if j < 0 else j), "#"
+            continue
+        elif c in "'\"" and prev in " \t\n[{,:-?":
+            quote = c
+        elif c in "[{":
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise InputError(where, f"YAML nested deeper than {MAX_YAML_DEPTH}", line)
+        elif c in "]}":
+            depth = max(0, depth - 1)
+        prev = c
+        i += 1

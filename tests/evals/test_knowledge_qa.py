@@ -172,14 +172,15 @@ def test_demo_recipe_summary_has_both_measures_and_a_verdict(tmp_path, gen_root,
     r = load_recipe(str(RECIPES_DIR / "demo.yaml"))
     assert r["eval"]["tasks"] == ["knowledge-qa"] and r["eval"]["knowledge-qa"]["split"] == "heldout"
     assert r["score"]["model"] == r["eval"]["knowledge-qa"]["verifier"] == "smollm2-135m-skt"  # one judge for all
-    r.update(model=tiny_model_dir, device="cpu", output=str(tmp_path / "runs" / "demo"))
+    r.update(model=tiny_model_dir, device="cpu")
+    r.pop("output")  # a recipe's run folder lies below the current folder; this one is given on the command line
     r["score"]["model"] = r["eval"]["knowledge-qa"]["verifier"] = tiny_model_dir  # the judge, at toy size
     r["sample"].update(input="bigbench:facts", limit=6, n=2, max_new_tokens=4)
     r["align"].update(max_steps=2, batch_size=2)
     r["eval"]["knowledge-qa"].update(data="bigbench:facts", limit=6, n_boot=20)
     path = tmp_path / "demo.yaml"
     path.write_text(yaml.safe_dump(r))
-    run_recipe(RunConfig(recipe=str(path)))
+    run_recipe(RunConfig(recipe=str(path), output=str(tmp_path / "runs" / "demo")))
     run = tmp_path / "runs" / "demo"
     for label in ("base", "aligned"):  # one judge for both: the recipe's
         st = json.loads((run / "eval" / label / "knowledge-qa.stage.json").read_text())

@@ -151,3 +151,33 @@ def test_judge_notes_print_a_classifier_verifiers_published_figure_beside_its_ga
         "MiniCheck-Flan-T5-L); FActScore 0.500, supported fraction (no length penalty) 0.600, unverifiable bios 1",
         ("lm: biogen: verifier gate AUROC 0.81 (passed); FActScore 0.500, supported fraction (no length penalty) "
          "0.600, unverifiable bios 1")]
+
+
+@pytest.mark.parametrize("meta_value", [True, "m", [1], {"config": "x", "model_info": 5}, {"model_info": ["m"]}])
+def test_a_meta_of_the_wrong_shape_reads_as_absent(tmp_path, meta_value):
+    """Found by the property suite (long profile): a result whose ``meta`` is ``true`` (or whose config or
+    model_info is not an object) was an AttributeError traceback; the run is shown without its provenance."""
+    res = tmp_path / "r.json"
+    res.write_text(json.dumps({"task": "t", "metrics": {"m": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 2}},
+                               "meta": meta_value}))
+    s = run_report(ReportConfig(runs=[str(res)], output=str(tmp_path / "x.html"), n_boot=0))
+    assert s["metric_columns"] == 1 and (tmp_path / "x.html").exists()
+
+
+@pytest.mark.parametrize("rows", ["/", "sub/x", "../x.jsonl", "..", "/etc/passwd", 5, ["x"]])
+def test_a_rows_name_that_is_not_a_file_beside_the_result_is_one_line(tmp_path, rows):
+    """Found by the property suite (long profile): ``rows: "/"`` (and ``"sub/x"``) was a ValueError traceback."""
+    res = tmp_path / "r.json"
+    res.write_text(json.dumps({"task": "t", "metrics": {"m": {"value": 0.5}}, "rows": rows}))
+    with pytest.raises(InputError, match=r"r\.json: 'rows' must be the name of a file beside the result"):
+        run_report(ReportConfig(runs=[str(res)], output=str(tmp_path / "x.html"), n_boot=0))
+
+
+@pytest.mark.parametrize("value", ["1" + "0" * 400, "-1" + "0" * 400])
+def test_a_metric_no_float_holds_is_one_line(tmp_path, value):
+    """Found by the property suite (long profile): a 400-digit metric value was an OverflowError traceback while
+    plotting."""
+    res = tmp_path / "r.json"
+    res.write_text('{"task": "t", "metrics": {"m": {"value": %s, "n": 2}}}' % value)
+    with pytest.raises(InputError, match=r"r\.json: metric 'm': value, ci_low, ci_high and n must be numbers"):
+        run_report(ReportConfig(runs=[str(res)], output=str(tmp_path / "x.html"), n_boot=0))

@@ -115,6 +115,9 @@ def test_paper_recipes_use_the_paper_settings():
     ("model: x\nscore: {method: ptrue}\n", "stage 'score' needs its input: add a 'sample' section"),
     ("model: [x\n", "not valid YAML"),
     ("model: x\nsample: {input: p.jsonl}\neval: {tasks: [nope]}\n", "unknown evaluation 'nope'"),
+    # found by the property suite (long profile): a falsy verifier (0, false, []) was replaced by the base model
+    ("model: x\neval: {tasks: [knowledge-qa], knowledge-qa: {verifier: 0}}\n", "verifier must be a string"),
+    ("model: x\neval: {tasks: [biogen], biogen: {verifier: false}}\n", "verifier must be a string"),
 ])
 def test_bad_recipes_are_one_line_errors(tmp_path, capsys, text, want):
     path = tmp_path / "bad.yaml"
@@ -161,3 +164,110 @@ def test_to_stage_and_a_nulled_stage_stop_the_plan(tmp_path, capsys):
     assert _plan_names(main, base + ["--to", "eval"], capsys) == every
     assert _plan_names(main, base + ["align=null"], capsys) == ["sample", "score", "pairs", "eval/base/calibrate"]
     assert _plan_names(main, base + ["eval=null"], capsys) == every[:4]
+
+
+def test_hand_edits_replaced_weights_and_changed_evals(tmp_path, prompts_file, capsys):
+    """Issue 34 (staleness): a finished stage's output edited by hand is one line, exit 2, nothing run or changed
+    (--from redoes it, the edited output moved aside); a changed eval setting moves the old result aside; weights
+    replaced in the model folder redo the stages that use it (a copy of the same weights does not)."""
+    import shutil
+
+    from conftest import build_tiny
+
+    model = build_tiny(tmp_path / "model")
+    mc = tmp_path / "mc.jsonl"
+    mc.write_text("".join(json.dumps({"id": f"m{i}", "question": f"Question {i}?", "options": [
+        {"text": "Paris", "label": 1}, {"text": "Rome", "label": 0}]}) + "\n" for i in range(4)))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(json.dumps({"model": model, "device": "cpu", "sample": {
+        "input": str(prompts_file), "n": 1, "max_new_tokens": 2, "limit": 2},
+        "eval": {"tasks": ["calibrate"], "calibrate": {"data": str(mc), "limit": 2, "n_boot": 10}}}))
+    run = tmp_path / "run"
+    base = ["run", str(recipe), "--output", str(run)]
+    assert main(base) == 0
+    samples = run / "sample" / "samples.jsonl"
+    good = samples.read_bytes()
+    samples.write_bytes(good.replace(b'"q0"', b'"q9"', 1))
+    edited = samples.read_bytes()
+    capsys.readouterr()
+    assert main(base) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert f"{samples} (changed) differs from what stage sample wrote when it finished" in err and "--from sample" in err
+    assert samples.read_bytes() == edited
+    assert run_recipe(RunConfig(recipe=str(recipe), output=str(run), dry_run=True))["plan"] == {
+        "sample": "edited", "eval/base/calibrate": "skip"}
+    samples.write_bytes(good)  # restored: skipped again
+    assert set(run_recipe(RunConfig(recipe=str(recipe), output=str(run)))["stages"].values()) == {"skip"}
+    samples.write_bytes(edited)
+    (run / "eval" / "base" / "extra.txt").write_text("not the evaluation's")  # another file: not the stage's
+    assert run_recipe(RunConfig(recipe=str(recipe), output=str(run), from_stage="sample"))["stages"]["sample"] == "redo"
+    old = [p for p in run.iterdir() if p.name.startswith("sample.old-")]
+    assert len(old) == 1 and (old[0] / "samples.jsonl").read_bytes() == edited and samples.read_bytes() == good
+    # a changed eval setting: the old result is moved aside, not deleted
+    first = json.loads((run / "eval" / "base" / "calibrate.json").read_text())
+    assert first["n_questions"] == 2
+    old_hash = json.loads((run / "eval" / "base" / "calibrate.stage.json").read_text())["hash"]
+    got = run_recipe(RunConfig(recipe=str(recipe), output=str(run), overrides=["eval.calibrate.limit=3"]))
+    assert got["stages"] == {"sample": "skip", "eval/base/calibrate": "redo"}
+    aside = run / "eval" / "base" / f"calibrate.old-{old_hash}"
+    assert json.loads((aside / "calibrate.json").read_text()) == first
+    assert (aside / "calibrate.stage.json").exists()
+    assert json.loads((run / "eval" / "base" / "calibrate.json").read_text())["n_questions"] == 3
+    # the same weights copied into the folder again (new mtimes): nothing to redo; other weights: every stage
+    over = ["eval.calibrate.limit=3"]
+    shutil.copytree(model, tmp_path / "copy")
+    shutil.rmtree(model)
+    shutil.copytree(tmp_path / "copy", model)
+    plan_now = lambda: run_recipe(RunConfig(recipe=str(recipe), output=str(run), overrides=over,  # noqa: E731
+                                            dry_run=True))["plan"]
+    assert plan_now() == {"sample": "skip", "eval/base/calibrate": "skip"}
+    build_tiny(tmp_path / "model", seed=1)
+    assert plan_now() == {"sample": "redo", "eval/base/calibrate": "redo"}
+
+
+@pytest.mark.parametrize("text, says", [
+    ("output: /tmp/elsewhere\n", "output '/tmp/elsewhere' is outside the current folder"),
+    ("output: ../../elsewhere\n", "output '../../elsewhere' is outside the current folder"),
+    ("sample: {input: P, output: /tmp/x.jsonl}\n", "sample.output: the runner writes each stage into RUN/sample/"),
+    ("score: {claim_cache: /tmp/claims.jsonl, method: claims}\n", "score.claim_cache '/tmp/claims.jsonl' is outside"),
+    ("score: {claim_cache: ../claims.jsonl, method: claims}\n", "score.claim_cache '../claims.jsonl' is outside"),
+    ("eval: {tasks: [biogen], biogen: {claim_cache: /tmp/c.jsonl}}\n", "eval.biogen.claim_cache '/tmp/c.jsonl'"),
+])
+def test_paths_a_recipe_names_stay_in_the_run_folder(text, says, tmp_path, monkeypatch, capsys):
+    """Issue 34 (security, low): a recipe file cannot make the runner write outside the current folder, name a
+    stage's output, or keep a claim cache outside the run folder and the data root; one line, exit 2, nothing
+    made. The same paths given on the command line are the user's and are taken."""
+    monkeypatch.chdir(tmp_path)
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(json.dumps({"id": "1", "question": "Q?"}) + "\n")
+    recipe = tmp_path / "r.yaml"
+    body = text.replace("{input: P,", f"{{input: {prompts},")
+    if "sample" not in body:
+        body += f"sample: {{input: {prompts}}}\n"
+    recipe.write_text("model: m\n" + body)
+    assert main(["run", str(recipe), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{recipe}: {says}" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jsonl", "r.yaml"]
+    if "claim_cache" in text:  # the same cache given on the command line is taken
+        key = "score" if "score:" in text else "eval.biogen"
+        value = text.split("claim_cache: ")[1].split(",")[0].split("}")[0]
+        assert main(["run", str(recipe), "--dry-run", f"{key}.claim_cache={value}"]) == 0
+    if text.startswith("output"):
+        assert main(["run", str(recipe), "--dry-run", "--output", str(tmp_path / "mine")]) == 0
+
+
+def test_a_bigbench_name_stays_in_the_data_root(tmp_path, monkeypatch):
+    from selfalign.data.mc import bigbench_path
+    from selfalign.errors import SelfAlignError
+
+    (tmp_path / "data" / "bigbench" / "t").mkdir(parents=True)
+    (tmp_path / "data" / "bigbench" / "t" / "task.json").write_text("{}")
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "task.json").write_text("{}")
+    monkeypatch.setenv("SELFALIGN_DATA", str(tmp_path / "data"))
+    assert bigbench_path("t") == tmp_path / "data" / "bigbench" / "t" / "task.json"
+    for name in ("../../secret", "/etc", "t/../../../secret"):
+        with pytest.raises(SelfAlignError, match="a task name stays inside the data root's bigbench folder"):
+            bigbench_path(name)

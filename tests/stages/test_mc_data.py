@@ -299,3 +299,49 @@ def test_a_bad_or_repeated_option_index_is_one_line(change, says, tmp_path, mc_f
     with pytest.raises(InputError, match=re.escape(f"{scores}:{len(rows)}: {says}")):
         run_mc_data(MCDataConfig(data=str(mc_file), scores=str(scores), output=str(tmp_path / "rows.jsonl")))
     assert not (tmp_path / "rows.jsonl").exists()
+
+
+def test_an_edited_option_is_scored_again_not_labelled_by_its_old_p_true(tmp_path, mc_file, tiny_engine):
+    """Issue 34 (staleness): the option text of q1 changes after the judge pass; the rerun scores that option (and
+    only it) again, keeps every other score byte for byte, and labels by the new P(True)."""
+    from selfalign.selfeval.ptrue import p_true
+
+    out = tmp_path / "rows.jsonl"
+    cfg = MCDataConfig(data=str(mc_file), output=str(out), batch_size=2)
+    assert run_mc_data(cfg, engine=tiny_engine)["rescored_edited_options"] == 0
+    before = scores_path(out).read_text().splitlines()
+    edited = [dict(q) for q in QUESTIONS]
+    edited[1] = {**edited[1], "options": [{"text": "Saturn", "label": 0}, {"text": "Jupiter", "label": 1}]}
+    _write(mc_file, edited)
+    s = run_mc_data(cfg, engine=tiny_engine)
+    assert s["rescored_edited_options"] == 1
+    after = scores_path(out).read_text().splitlines()
+    assert len(after) == 9 and [x for x in before if '"Mars"' not in x] == after[:8]
+    new = json.loads(after[8])
+    assert (new["id"], new["option_idx"], new["option"]) == ("q1", 0, "Saturn")
+    want = p_true(tiny_engine, [("Largest planet?", "Saturn")])[0].p_true
+    assert new["p_true"] == pytest.approx(want, abs=1e-6)
+    rows = {(r["id"], r["option_idx"]): r for r in _read(out)}
+    assert rows[("q1", 0)]["proposal"] == "Saturn" and rows[("q1", 0)]["p_true"] == pytest.approx(want, abs=1e-6)
+    top = max((0, 1), key=lambda k: rows[("q1", k)]["p_true"])
+    assert [rows[("q1", k)]["label"] for k in (0, 1)] == [int(k == top) for k in (0, 1)]
+    # an edited question text is scored again too (every option of it)
+    edited[2] = {**edited[2], "question": "Two plus two equals?"}
+    _write(mc_file, edited)
+    assert run_mc_data(cfg, engine=tiny_engine)["rescored_edited_options"] == 4
+
+
+def test_scores_of_weights_replaced_at_the_same_path_are_refused(tmp_path, mc_file, tiny_engine):
+    """Issue 34 (staleness): the judge's weights replaced at its path after a partial judge pass: the old scores
+    are not mixed with the new weights' (one line), and the scores file is left as it was."""
+    from conftest import build_tiny
+
+    model = build_tiny(tmp_path / "judge")
+    out = tmp_path / "rows.jsonl"
+    cfg = MCDataConfig(data=str(mc_file), output=str(out), model=model, limit=1)
+    run_mc_data(cfg, engine=tiny_engine)  # the engine stands in for the model at that path
+    kept = scores_path(out).read_bytes()
+    build_tiny(tmp_path / "judge", seed=1)
+    with pytest.raises(SelfAlignError, match=r"scored by other weights at the same path .*the model was replaced"):
+        run_mc_data(MCDataConfig(data=str(mc_file), output=str(out), model=model), engine=tiny_engine)
+    assert scores_path(out).read_bytes() == kept

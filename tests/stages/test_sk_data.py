@@ -189,6 +189,37 @@ def test_samples_mode_with_stub_engine(tmp_path, mc_file):
         run_sk_data(SKDataConfig(sources=[str(mc_file)], output=str(out), mode="samples", n=5, seed=9), engine=eng2)
 
 
+
+def test_samples_mode_redoes_an_edited_question_and_only_it(tmp_path, mc_file):
+    """Issue 34 (staleness): a question edited after it was sampled is sampled again (its old rows dropped, the
+    other questions' rows kept byte for byte); an edited option (which changes its labels) counts as an edit."""
+    out = tmp_path / "s.jsonl"
+    cfg = SKDataConfig(sources=[str(mc_file)], output=str(out), mode="samples", n=2, heldout_fraction=0.0)
+    run_sk_data(cfg, engine=StubEngine(["Jupiter", "Mars"]))
+    before = out.read_text().splitlines()
+    assert {json.loads(x)["id"] for x in before} == {"m2"}
+    rows = _read(mc_file)
+    rows[1]["question"] = "Which planet is the largest?"
+    mc_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    eng = StubEngine(["Mars", "Venus"])
+    s = run_sk_data(cfg, engine=eng)
+    assert s["redone_edited_questions"] == 1 and s["new_questions"] == 1
+    assert eng.prompts == [P.answer_template("qa").render("Which planet is the largest?")]
+    got = _read(out)
+    assert [(r["id"], r["question"], r["proposal"], r["label"]) for r in got] == [
+        ("m2", "Which planet is the largest?", "Mars", 0), ("m2", "Which planet is the largest?", "Venus", 0)]
+    progress = _read(str(out) + ".progress.jsonl")
+    assert sorted(r["id"] for r in progress) == ["m1", "m2", "m3"]  # one line per question, none repeated
+    # an option's label edited: m1's answers are labelled again (Lyon becomes the true option)
+    rows[0]["options"] = [{"text": "Paris", "label": 0}, {"text": "Lyon", "label": 1}]
+    mc_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    s = run_sk_data(cfg, engine=StubEngine(["Paris", "Lyon"]))
+    assert s["redone_edited_questions"] == 1
+    assert [(r["proposal"], r["label"]) for r in _read(out) if r["id"] == "m1"] == [("Paris", 0), ("Lyon", 1)]
+    # nothing edited: nothing sampled
+    eng = StubEngine(["x"])
+    assert run_sk_data(cfg, engine=eng)["redone_edited_questions"] == 0 and eng.prompts == []
+
 def test_real_general_knowledge_is_balanced(tmp_path):
     from selfalign.data import data_root
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import time
 
 import pytest
 
@@ -165,14 +166,21 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     ("name: x\n1: y\n", 2, "key 1 must be a string"),
     ("name: x\nnull: y\n", 2, "key None must be a string"),
     (BOMB, None, "more than 100000 values once its aliases are expanded"),
-    ("name: " + "[" * 3000 + "]" * 3000 + "\n", None, "nested"),
+    ("name: " + "[" * 3000 + "]" * 3000 + "\n", 1, "nested"),
+    # found by the property suite: 100,000 '[' kept PyYAML's (quadratic) scanner busy for hours
+    ("model: m\ndescription: " + "[" * 100_000 + "]" * 100_000 + "\n", 2, "YAML nested deeper than 64"),
+    ("model: m\nname: {a: " * 1 + "{b: " * 70 + "1" + "}" * 71 + "\n", 2, "YAML nested deeper than 64"),
+    ("model: m\nseed: " + "9" * 5000 + "\n", None, "not valid YAML (Exceeds the limit"),  # was a traceback
+    ('model: m\ndescription: "x\\ud800y"\n', 2, "lone surrogate escape"),  # was accepted
 ])
 def test_a_recipe_yaml_is_read_bounded_and_strict(text, line, says, tmp_path, capsys):
     from selfalign.cli import main
 
     path = tmp_path / "r.yaml"
     path.write_text(text)
+    t0 = time.time()
     assert main(["run", str(path), "--dry-run"]) == 2  # the alias bomb is refused while counted, never expanded
+    assert time.time() - t0 < 5
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says in err[0] and str(path) in err[0]
     assert (f":{line}" in err[0]) if line else True
@@ -199,3 +207,31 @@ def test_an_infinite_or_huge_score_is_one_line(score, tmp_path):
     path.write_text('{"id": "q", "question": "Q?", "response": "A", "score": %s}\n' % score)
     with pytest.raises(InputError, match=r":1: score must be a finite number"):
         sio.read_jsonl(path, fields=["score"])
+
+
+
+def test_yaml_flow_brackets_in_quotes_and_comments_are_not_nesting():
+    from selfalign.store.yamlfile import parse_yaml
+
+    text = "a: '[[[[[[[['\nb: \"{{{{\\\"[[[[\"\n# " + "[" * 100 + "\nc: [1, [2, {d: 3}]]\n"
+    assert parse_yaml(text, "r.yaml") == {"a": "[" * 8, "b": '{{{{"[[[[', "c": [1, [2, {"d": 3}]]}
+
+
+def test_json_nested_past_pythons_limit_is_one_line_naming_file_and_line(tmp_path):
+    """Found by the property suite: a JSONL row nested 100,000 deep was a RecursionError traceback."""
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"id": "a", "question": "Q?"}\n{"id": "b", "question": "Q?", "note": ' + "[" * 100_000
+                    + "]" * 100_000 + "}\n")
+    with pytest.raises(InputError, match=r"p\.jsonl:2: JSON nested too deeply to read"):
+        sio.read_jsonl(path)
+
+
+def test_a_json_file_holding_a_lone_surrogate_is_one_line(tmp_path):
+    """Found by the property suite: eval truthfulqa-mc took a mc_task.json question holding \\udc00 (it could
+    not have written its rows). A pair of escapes (an emoji) and an escaped backslash stay text."""
+    path = tmp_path / "t.json"
+    path.write_text('[{"question": "ok \\ud83d\\ude00 \\\\ud800",\n  "x": "bad \\udc00"}]')
+    with pytest.raises(InputError, match=r"t\.json:2: holds a lone surrogate escape"):
+        sio.read_json(path)
+    path.write_text('[{"question": "ok \\ud83d\\ude00 \\\\ud800"}]')
+    assert sio.read_json(path) == [{"question": "ok \U0001F600 \\ud800"}]

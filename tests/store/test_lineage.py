@@ -194,3 +194,29 @@ def test_recipe_stage_hash_covers_input_file_content(tiny_model_dir, prompts_fil
     run_recipe(RunConfig(**cfg))
     rows = _rows(tmp_path / "run" / "sample" / "samples.jsonl")
     assert "Who wrote Macbeth?" in {r["question"] for r in rows} and len(rows) == 5
+
+
+def test_weights_replaced_at_the_same_path_are_refused_on_resume(prompts_file, tmp_path, capsys):
+    """Issue 34 (staleness): the model folder's weights replaced after a run: the output's settings hold the
+    weights' fingerprint (hashes.weights_fingerprint), so the resume is one line, nothing appended."""
+    import shutil
+
+    from conftest import build_tiny
+
+    model = build_tiny(tmp_path / "model")
+    out = tmp_path / "s.jsonl"
+    assert _sample(model, prompts_file, out, "--limit", "2") == 0
+    made = json.loads((tmp_path / "s.jsonl.meta.json").read_text())["made_with"]
+    assert made["weights"]["model"] and made["model"] == model
+    # the same weights copied elsewhere and back (new mtimes) are the same weights: the rest is sampled
+    shutil.copytree(model, tmp_path / "copy")
+    shutil.rmtree(model)
+    shutil.copytree(tmp_path / "copy", model)
+    assert _sample(model, prompts_file, out, "--limit", "3") == 0
+    rows = out.read_bytes()
+    build_tiny(tmp_path / "model", seed=1)  # other weights at the same path
+    capsys.readouterr()
+    assert _sample(model, prompts_file, out) == 2
+    err = _one_error_line(capsys)
+    assert f"{out} was made with other weights at {model}" in err and "the model was replaced" in err
+    assert out.read_bytes() == rows
