@@ -9,6 +9,7 @@ from pathlib import Path
 
 from selfalign.cli import main
 from selfalign.store import provenance
+from selfalign.store.paths import portable
 
 
 def _sha(path) -> str:
@@ -32,7 +33,8 @@ def test_a_results_meta_names_its_inputs_weights_packages_and_code(tiny_model_di
                  "--max-new-tokens", "2", "--device", "cpu", "--limit", "1"]) == 0
     m = json.loads((tmp_path / "s.jsonl.meta.json").read_text())
     assert m["inputs"] == {"input": _sha(prompts_file)}
-    assert m["models"]["model"] == {"spec": tiny_model_dir, "weights": _model_fingerprint(tiny_model_dir)}
+    # the spec as a shared file names it (store.paths.portable: no machine path)
+    assert m["models"]["model"] == {"spec": portable(tiny_model_dir), "weights": _model_fingerprint(tiny_model_dir)}
     assert m["code"] == ({"git_commit": m["git_commit"]} if m["git_commit"] else
                          {"selfalign": importlib.metadata.version("selfalign"), "installed": True})
 
