@@ -240,11 +240,8 @@ def main(argv=None) -> None:
         ctl_summary.write()
         return
     tag = "-controls" if args.part == "controls" else ""
-    xt.claim_driver(tag)
-    hb = xt.Heartbeat([p for p in plan() if args.part == "all" or _is_control(p[0]) == (args.part == "controls")],
-                      tag)
-    hb.note(f"driver pid {os.getpid()} (process group {os.getpgrp()}) started; plan {sum(e for _, e in plan()):.0f} s")
-    try:
+    with xt.driven([p for p in plan() if args.part == "all" or _is_control(p[0]) == (args.part == "controls")],
+                   tag) as hb:
         data = make_data()
         if args.part == "controls":  # every control at the first seed, then the second (a short session still
             for seed in SEEDS:         # ends with each row measured once)
@@ -269,11 +266,6 @@ def main(argv=None) -> None:
         import ctl_summary
 
         ctl_summary.write()
-    except BaseException as e:
-        hb.note(f"stopped: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-        raise
-    finally:
-        hb.stop.set()
 
 
 if __name__ == "__main__":

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -150,10 +149,7 @@ def main(argv=None) -> None:
     if args.only == "summary":
         mc_style_summary.write()
         return
-    xt.claim_driver()
-    hb = xt.Heartbeat(plan())
-    hb.note(f"driver pid {os.getpid()} (process group {os.getpgrp()}) started; plan {sum(e for _, e in plan()):.0f} s")
-    try:
+    with xt.driven(plan()) as hb:
         rows = make_rows()
         evaluate("base", MODEL, None, [])
         for row in [r for r in TRAINED if r in args.rows]:
@@ -161,11 +157,6 @@ def main(argv=None) -> None:
             evaluate(row, str(model), rows[row], [rows[row], model / "train_summary.json"])
         mc_style_summary.write()
         hb.note(f"finished; summary in {OUT_MD}")
-    except BaseException as e:
-        hb.note(f"stopped: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-        raise
-    finally:
-        hb.stop.set()
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from collections import Counter
 from pathlib import Path
 
@@ -336,6 +337,23 @@ def plan() -> list[tuple[str, float]]:
     return out
 
 
+@contextmanager
+def driven(planned: list[tuple[str, float]], tag: str = ""):
+    """A study driver's run: claim the study folder (``claim_driver``), a heartbeat every 30 s (``Heartbeat``), a
+    note when it starts and, if it stops on an error or a signal, why; yields the heartbeat (``hb.note``). Every
+    study script of benchmarks/ runs its steps inside one."""
+    claim_driver(tag)
+    hb = Heartbeat(planned, tag)
+    hb.note(f"driver pid {os.getpid()} (process group {os.getpgrp()}) started; plan {sum(e for _, e in planned):.0f} s")
+    try:
+        yield hb
+    except BaseException as e:
+        hb.note(f"stopped: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        raise
+    finally:
+        hb.stop.set()
+
+
 def check_checkout() -> None:
     import selfalign
 
@@ -356,10 +374,7 @@ def main(argv=None) -> None:
     if args.only == "summary":
         xtask_summary.write()
         return
-    claim_driver()
-    hb = Heartbeat(plan())
-    hb.note(f"driver pid {os.getpid()} (process group {os.getpgrp()}) started; plan {sum(e for _, e in plan()):.0f} s")
-    try:
+    with driven(plan()) as hb:
         data = make_data()
         calibrate("base", MODEL, data, [])
         out = sk_tune("all", data)
@@ -370,11 +385,6 @@ def main(argv=None) -> None:
             calibrate(f"xtask-n{n}", str(out), data, [out / "train_summary.json"])
         xtask_summary.write()
         hb.note(f"finished; summary in {OUT_MD}")
-    except BaseException as e:
-        hb.note(f"stopped: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-        raise
-    finally:
-        hb.stop.set()
 
 
 if __name__ == "__main__":

@@ -72,7 +72,6 @@ evaluation): SKT, P(True), oracle, random, length, paper's path.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 from pathlib import Path
@@ -287,12 +286,9 @@ def main(argv=None) -> None:
     if args.only == "summary":
         wf_summary.write()
         return
-    xt.claim_driver()
     total = sum(e for _, e in plan())
     print(f"plan: {len(plan())} steps, about {total:.0f} CPU seconds ({total / 60:.0f} min) of one core", flush=True)
-    hb = xt.Heartbeat(plan())
-    hb.note(f"driver pid {os.getpid()} (process group {os.getpgrp()}) started; plan {total:.0f} s")
-    try:
+    with xt.driven(plan()) as hb:
         data = make_sk_data()
         samples = sample()
         evaluate("base", MODEL, [])
@@ -304,11 +300,6 @@ def main(argv=None) -> None:
             dpo_row(j, samples)
         hb.note("finished the model work")
         wf_summary.write()
-    except BaseException as e:
-        hb.note(f"stopped: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-        raise
-    finally:
-        hb.stop.set()
 
 
 if __name__ == "__main__":
