@@ -203,17 +203,10 @@ def write() -> dict:
            "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seeds": list(C.SEEDS),
            "align": [str(x) for x in C.ALIGN], "sft": [str(x) for x in C.SFT], "rows": rows, "own_answers": own,
            "commands": XS.commands({C.CT: "runs/ctl-smoke" if C.SMOKE else "runs/ctl"}),
-           "data_hashes": {p.relative_to(C.CT).as_posix(): XS.sha(p) for p in [
-               *sorted(C.DATA.glob("*.jsonl")), C.KQA / "samples.jsonl"] if p.is_file()},
-           "records": sorted(p.relative_to(ROOT).as_posix() for p in RECORDS.rglob("*") if p.is_file())
-           if RECORDS.is_dir() else [],
+           "data_hashes": XS.file_hashes(C.CT, [*sorted(C.DATA.glob("*.jsonl")), C.KQA / "samples.jsonl"]),
+           "records": XS.record_files(RECORDS),
            "bootstrap": {"n_boot": C.N_BOOT, "seed": 0, "unit": "prompt", "level": 0.95, "method": "percentile"}}
-    out_json = OUT_MD.with_suffix(".json")
-    out_json.parent.mkdir(parents=True, exist_ok=True)
-    out_json.write_text(json.dumps(res, indent=1, default=str) + "\n")
-    OUT_MD.write_text("\n".join(markdown(res)) + "\n")
-    print(f"wrote {OUT_MD} and {out_json}; {len(res['records'])} record files under {RECORDS}")
-    return res
+    return XS.publish(res, OUT_MD, markdown(res))
 
 
 def _own_cells(row: str, own: dict | None) -> list[str]:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE.parent))
 import common  # noqa: E402
 import mc_style_study as M  # noqa: E402
 import records  # noqa: E402
-from xtask_summary import commands  # noqa: E402  (the ledger's finished commands, paths relative to the checkout)
+from xtask_summary import commands, publish  # noqa: E402  (finished commands; the summary writer)
 from selfalign.report import tables  # noqa: E402
 
 from selfalign.evals import answer_style as S  # noqa: E402
@@ -158,11 +158,7 @@ def write() -> dict:
                                                      for q in qs)},
            "commands": commands(),
            "bootstrap": {"n_boot": M.N_BOOT, "seed": 0, "unit": "question", "level": 0.95, "method": "percentile"}}
-    M.OUT_MD.parent.mkdir(parents=True, exist_ok=True)
-    M.OUT_MD.with_suffix(".json").write_text(json.dumps(res, indent=1, default=str) + "\n")
-    M.OUT_MD.write_text("\n".join(markdown(res)) + "\n")
-    print(f"wrote {M.OUT_MD} and {M.OUT_MD.with_suffix('.json').name}")
-    return res
+    return publish(res, M.OUT_MD, markdown(res))
 
 
 def markdown(res: dict) -> list[str]:

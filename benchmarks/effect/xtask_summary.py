@@ -200,6 +200,32 @@ def write_samples_record() -> Path | None:
     return dst
 
 
+def record_files(records: Path) -> list[str]:
+    """The kept per-row record files of a study, relative to the checkout."""
+    return sorted(p.relative_to(ROOT).as_posix() for p in records.rglob("*") if p.is_file()) if records.is_dir() else []
+
+
+def file_hashes(base: Path, paths) -> dict:
+    """{path relative to ``base``: sha256[:16]} of the files that exist."""
+    return {p.relative_to(base).as_posix(): sha(p) for p in paths if p.is_file()}
+
+
+def publish(res: dict, out_md: Path, lines: list[str]) -> dict:
+    """Write a study's summary: ``<out_md>.json`` (the figures) and ``out_md`` (the page made from them).
+
+    On a machine without the study's ledger (``runs/`` is not committed) a committed page is kept, not overwritten:
+    the per-row records bring back the evaluations, not every column (own-answer judges, commands, data hashes)."""
+    if not (common.SMOKE or common.STEPS.exists()) and out_md.exists():
+        raise SystemExit(f"no study ledger at {common.STEPS}: the committed {out_md.name} and its records are kept "
+                         "(run the study to measure again)")
+    out_json = out_md.with_suffix(".json")
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    out_json.write_text(json.dumps(res, indent=1, default=str) + "\n")
+    out_md.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out_md} and {out_json}; {len(res.get('records') or [])} record files")
+    return res
+
+
 def commands(places: dict | None = None) -> list[str]:
     """The finished steps' commands, with no machine path: the checkout's root dropped, and each of ``places``
     (a folder -> the name to show, e.g. a study folder outside the checkout -> ``runs/ctl``) replaced."""
@@ -265,12 +291,7 @@ def write() -> dict:
            "sets": sets, "training": train, "xtask_rows_per_task": xt_counts, "commands": commands(),
            "data_hashes": data_hashes(), "records": [p.relative_to(ROOT).as_posix() for p in rec_paths],
            "bootstrap": {"n_boot": X.N_BOOT, "seed": 0, "unit": "question", "level": 0.95, "method": "percentile"}}
-    out_json = X.OUT_MD.with_suffix(".json")
-    out_json.parent.mkdir(parents=True, exist_ok=True)
-    out_json.write_text(json.dumps(res, indent=1, sort_keys=False, default=str) + "\n")
-    X.OUT_MD.write_text("\n".join(markdown(res)) + "\n")
-    print(f"wrote {X.OUT_MD} and {out_json}; records: {', '.join(res['records']) or 'none yet'}")
-    return res
+    return publish(res, X.OUT_MD, markdown(res))
 
 
 def markdown(res: dict) -> list[str]:

@@ -204,17 +204,10 @@ def write() -> dict:
                         "eval_limit": S.EVAL_LIMIT, "align": [str(x) for x in S.ALIGN], "sk": S.SKC,
                         "judges": {j: [str(x) for x in f] for j, f in S.JUDGES.items()}, "judge_gate": GATE},
            "gates": (evals.get("base") or ({},))[0].get("gates"), "rows": rows, "commands": XS.commands(),
-           "data_hashes": {p.relative_to(S.WF).as_posix(): XS.sha(p) for p in [
-               *sorted(S.DATA.glob("*.jsonl")), S.LOOP / "samples.jsonl"] if p.is_file()},
-           "records": sorted(p.relative_to(ROOT).as_posix() for p in RECORDS.rglob("*") if p.is_file())
-           if RECORDS.is_dir() else [],
+           "data_hashes": XS.file_hashes(S.WF, [*sorted(S.DATA.glob("*.jsonl")), S.LOOP / "samples.jsonl"]),
+           "records": XS.record_files(RECORDS),
            "bootstrap": {"n_boot": S.N_BOOT, "seed": 0, "unit": "subject", "level": 0.95, "method": "percentile"}}
-    out_json = OUT_MD.with_suffix(".json")
-    out_json.parent.mkdir(parents=True, exist_ok=True)
-    out_json.write_text(json.dumps(res, indent=1, default=str) + "\n")
-    OUT_MD.write_text("\n".join(markdown(res)) + "\n")
-    print(f"wrote {OUT_MD} and {out_json}; {len(res['records'])} record files under {RECORDS}")
-    return res
+    return XS.publish(res, OUT_MD, markdown(res))
 
 
 def _auc(a: dict | None) -> str:
