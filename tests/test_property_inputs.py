@@ -19,8 +19,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from fuzz_inputs import Case, Files, commands, config_class, run_case
-from property_inputs import (Draw, constrained, csv_file, flag_value, jsonl_file, mc_task_file, recipe_text,
-                             recipe_value, result_file)
+from property_flags import constrained, flag_value, recipe_value
+from property_inputs import Draw, csv_file, jsonl_file, mc_task_file, recipe_text, result_file
 from selfalign import registry
 
 PROFILE = os.environ.get("SELFALIGN_HYPOTHESIS", "default")
