@@ -227,6 +227,8 @@ def add_args(parser: argparse.ArgumentParser, cls) -> None:
             parser.add_argument(*flags, type=tp, default=default, help=help_, choices=_choices(f.metadata))
     for old in getattr(cls, "DEPRECATED", {}):
         parser.add_argument(flag(old), dest=f"deprecated__{old}", default=None, help=argparse.SUPPRESS)
+    if callable(getattr(cls, "epilog", None)):  # what the flags above do not show (align's --trl.KEY VALUE)
+        parser.epilog = cls.epilog().replace("%", "%%")
 
 
 def _note_deprecated(where: str, key: str, note: str) -> None:

@@ -235,10 +235,11 @@ def check_adapter_weights(adapter_dir: str | Path, allow_pickle: bool = False) -
 
 def load(spec: str = DEFAULT_MODEL, adapter: str | None = None, device: str = "auto", dtype: str = "auto",
          trust_remote_code: bool = False, merge_adapters: bool = False, place: bool = True,
-         allow_pickle: bool = False):
+         allow_pickle: bool = False, model_kwargs: dict | None = None):
     """Load (model, tokenizer) for a spec. The tokenizer pads on the left (batched generation). ``place=False``
     leaves the weights where loading put them (ZeRO-3 / FSDP: sharded; the trainer places them). Weights load from
-    safetensors only; an adapter's pickled weights need ``allow_pickle``."""
+    safetensors only; an adapter's pickled weights need ``allow_pickle``. ``model_kwargs`` go to
+    ``from_pretrained`` (``attn_implementation``; ``quantization_config`` with its ``device_map``, which places it)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     r = resolve(spec, adapter)
@@ -248,7 +249,7 @@ def load(spec: str = DEFAULT_MODEL, adapter: str | None = None, device: str = "a
     try:
         tok = AutoTokenizer.from_pretrained(path, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(dtype, device), use_safetensors=True,
-                                                     **kwargs)
+                                                     **kwargs, **(model_kwargs or {}))
     except (OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         hint = " (offline? set HF_HUB_OFFLINE=0 and check the network, or pass a local path)" if r.kind == "hub" else ""
@@ -265,7 +266,7 @@ def load(spec: str = DEFAULT_MODEL, adapter: str | None = None, device: str = "a
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
-    if place:
+    if place and "device_map" not in (model_kwargs or {}):
         model.to(device)
     model.eval()
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None

@@ -220,8 +220,8 @@ def recipe_values(f, tp) -> list:
     """YAML values the field must refuse in a recipe."""
     base, _ = _unwrap(tp)
     md = f.metadata
-    if typing.get_origin(base) is list:
-        return ["not-a-list", [5]]
+    if typing.get_origin(base) is list:  # an item of the wrong type: a number among names, a name among numbers
+        return ["not-a-list", ["abc"] if typing.get_args(base)[0] in (int, float) else [5]]
     vals = {bool: ["false", 0], int: ["four", 1.5, True], float: ["abc", False], str: [5, ["x"], True]}.get(base, [])
     vals = list(vals)
     if md.get("choices") is not None:
