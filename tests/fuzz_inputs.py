@@ -73,6 +73,7 @@ def run_case(case: Case, stop_at_model: bool = False) -> Result:
         err.write(warnings.formatwarning(message, category, filename, lineno, line))
 
     stops = [mock.patch(where, _reached) for where in ("selfalign.models.load", "selfalign.engines.make_engine",
+                                                       "selfalign.engines.pool.PoolEngine.__init__",
                                                        "selfalign.evals.judges.embedding.Embedder.__init__")] \
         if stop_at_model else []
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out), warnings.catch_warnings(), \

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from selfalign.config import ModelArgs, opt, require
+from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.data.wikifacts import DEFAULT_DATA, FORMATS, SHOTS, SPLITS, load_knowledge, prompt_rows
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.results import rows_path, save_result
@@ -36,7 +36,7 @@ STOP = ["\n\n", "\nWrite a short factual profile", "\nTell me about"]
 
 
 @dataclass
-class WikiFactsConfig(ModelArgs):
+class WikiFactsConfig(ParallelArgs, ModelArgs):
     output: Optional[str] = opt(None, "summary JSON; per-subject rows go beside it (<name>.rows.jsonl, resumable)")
     data: str = opt(DEFAULT_DATA, "the Wikidata facts: bigbench:qa_wikidata or a task.json of its shape",
                     pattern=r"bigbench:.+|.+\.json")

@@ -11,7 +11,9 @@ stage records the content hash of every file it wrote; one edited, added or remo
 (exit 2), neither used nor silently redone: ``--from STAGE`` redoes it (the edited output moved aside) or the
 file is restored. Settings that only change how
 finished rows are summarised (``summary_only`` fields: an evaluation's bootstrap seed and resamples) are not part of
-the hash: changing them resumes the stage, which recomputes its summary from the rows it has.
+the hash: changing them resumes the stage, which recomputes its summary from the rows it has. Nor are the settings
+that only place the work on devices (``device_map``, ``tensor_parallel_size``, ``data_parallel_size``): a run moved
+to more GPUs resumes where it stopped.
 
 Every value is checked when the plan is made (types, choices, ranges: see ``config``), so ``--dry-run`` rejects
 a bad recipe before anything runs, naming the recipe file, the stage and the key.
@@ -28,7 +30,8 @@ from pathlib import Path
 from typing import Optional
 
 from selfalign import registry
-from selfalign.config import Config, ModelArgs, from_dict, normalize_keys, opt, require, summary_only
+from selfalign.config import (Config, ModelArgs, from_dict, normalize_keys, opt, placement_only, require,
+                              summary_only)
 from selfalign.errors import SelfAlignError
 from selfalign.store.hashes import file_hash, weights_fingerprint
 from selfalign.store.io import write_json
@@ -85,8 +88,9 @@ def _mapping(value, what: str, where: str) -> dict:
     return value
 
 
-def plan(recipe: dict, run_dir: Path, where: str) -> list[Step]:
-    """The recipe's stages in order, with configs validated and hashes computed (nothing is run)."""
+def plan(recipe: dict, run_dir: Path, where: str, skipped: list | None = None) -> list[Step]:
+    """The recipe's stages in order, with configs validated and hashes computed (nothing is run). ``skipped``, when
+    given, receives (step name, why) for each stage set to null and each step that needs one."""
     steps, by_name = [], {}
     nulled = {name for name in registry.recipe_order() if name in recipe and recipe[name] is None}
     for name, st in registry.recipe_stages().items():
@@ -100,12 +104,17 @@ def plan(recipe: dict, run_dir: Path, where: str) -> list[Step]:
         by_name[name] = step
     if recipe.get("eval") is not None:
         steps += _eval_steps(recipe, run_dir, where, by_name)
-    steps = _without(steps, nulled)
+    kept = _without(steps, nulled)
+    if skipped is not None:
+        skipped.extend((n, "null in the recipe") for n in registry.recipe_order() if n in nulled)
+        skipped.extend((s.name, f"needs {', '.join(sorted(_needs(s) & nulled)) or 'a skipped stage'}, which is null")
+                       for s in steps if s not in kept)
+    steps = kept
     for s in steps:
         _resolve_refs(s, by_name, where)
         from_dict(s.cls, {k: v for k, v in s.values.items()}, where=f"{where}: {s.name}")  # validates the keys
         upstream = {f: by_name[st].hash + (f":{part}" if part else "") for f, (st, part) in s.refs.items()}
-        work = {k: v for k, v in s.values.items() if k not in summary_only(s.cls)}
+        work = {k: v for k, v in s.values.items() if k not in summary_only(s.cls) | placement_only(s.cls)}
         key = {"stage": s.name.split("/")[0], "values": work, "inputs": upstream}
         if s.stage.revision:  # a fixed stage: its earlier outputs are not reused (0 keeps the old hashes)
             key["revision"] = s.stage.revision
@@ -127,12 +136,16 @@ def _without(steps: list[Step], nulled: set[str]) -> list[Step]:
     aligned model goes with ``align: null``)."""
     gone, kept = set(nulled), []
     for s in steps:  # in dependency order
-        needs = {v[1:].partition(":")[0] for v in s.values.values() if isinstance(v, str) and v.startswith("@")}
-        if needs & gone:
+        if _needs(s) & gone:
             gone.add(s.name)
         else:
             kept.append(s)
     return kept
+
+
+def _needs(step: Step) -> set[str]:
+    """The stages a step reads from (its ``@STAGE`` values)."""
+    return {v[1:].partition(":")[0] for v in step.values.values() if isinstance(v, str) and v.startswith("@")}
 
 
 def upstream(steps: list[Step], stage: str) -> set[str]:
@@ -255,13 +268,16 @@ def run_recipe(cfg: RunConfig) -> dict:
     name = run_name(recipe.get("name") or Path(recipe_file).stem, recipe_file)
     run_dir = Path(cfg.output or recipe.get("output") or f"runs/{name}")
     check_recipe_paths(recipe, run_dir, recipe_file, cfg.output, cfg.overrides)  # the file's paths stay in the run's places
-    steps = plan(recipe, run_dir, where=recipe_file)
+    skipped: list = []
+    steps = plan(recipe, run_dir, where=recipe_file, skipped=skipped)
     if not steps:
         raise SelfAlignError(f"{recipe_file}: no stages (sections: {', '.join(registry.recipe_order())})")
     if cfg.to_stage:
         keep = upstream(steps, cfg.to_stage)
         if not keep:
-            raise SelfAlignError(f"{recipe_file}: --to {cfg.to_stage}: the recipe has no {cfg.to_stage!r} stage")
+            why = " (it is null in the recipe)" if any(n == cfg.to_stage for n, _ in skipped) else ""
+            raise SelfAlignError(f"{recipe_file}: --to {cfg.to_stage}: the recipe has no {cfg.to_stage!r} stage{why}")
+        skipped += [(s.name, f"after --to {cfg.to_stage}") for s in steps if s.name not in keep]
         steps = [s for s in steps if s.name in keep]
     redo = downstream(steps, cfg.from_stage) if cfg.from_stage else set()
     decisions = [(s, status(s, s.name in redo)) for s in steps]
@@ -271,11 +287,13 @@ def run_recipe(cfg: RunConfig) -> dict:
     print(f"  {root_line()}")
     for s, d in decisions:
         print(f"  {s.name:28s} {s.hash}  {d}")
+    for name, why in skipped:  # `align: null`, `align=null`, --to pairs: said, not silently left out
+        print(f"  {name:28s} {'-' * 16}  not run: {why}")
     for s, d in decisions:  # every input of what will run is there (files, alias packages): one line if not
         if d != "skip":
             check_step(s.name, s.values, s.refs)
     if cfg.dry_run:
-        return {"run_dir": str(run_dir), "plan": {s.name: d for s, d in decisions}}
+        return {"run_dir": str(run_dir), "plan": {s.name: d for s, d in decisions}, "not_run": dict(skipped)}
     for s, d in decisions:  # a finished stage's output changed by hand: neither silently used nor silently redone
         if d == "edited":
             raise SelfAlignError(f"{edited(s)} differs from what stage {s.name} wrote when it finished; rerun with "
@@ -312,7 +330,8 @@ def run_recipe(cfg: RunConfig) -> dict:
     if table:
         print("\n" + table)
         _card_results(steps, by_name)
-    return {"run_dir": str(run_dir), "stages": {s.name: d for s, d in decisions}, "seconds": timings,
+    return {"run_dir": str(run_dir), "stages": {s.name: d for s, d in decisions}, "not_run": dict(skipped),
+            "seconds": timings,
             "summary": str(run_dir / "summary.md") if table else None}
 
 

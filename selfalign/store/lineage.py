@@ -30,9 +30,10 @@ from selfalign.store.locks import OutputLock
 from selfalign.store.provenance import git_commit, meta_path, redact
 
 INPUT_HASH = "input_hash"
-# fields that name files, pick rows, or change speed only: the rows they make are the same
+# fields that name files, pick rows, or change speed or placement only: the rows they make are the same
 NOT_SETTINGS = frozenset({"input", "output", "data", "answers", "split", "limit", "batch_size", "device",
-                          "overwrite", "claim_cache", "n_boot", "bootstrap_seed", "judge_api_key_env", "allow_pickle"})
+                          "overwrite", "claim_cache", "n_boot", "bootstrap_seed", "judge_api_key_env", "allow_pickle",
+                          "device_map", "tensor_parallel_size", "data_parallel_size"})
 
 
 def check_not_input(outputs: Iterable, inputs: Iterable) -> None:
