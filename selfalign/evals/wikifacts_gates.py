@@ -17,7 +17,7 @@ from pathlib import Path
 
 from selfalign.data.splits import unit
 from selfalign.data.wikifacts import Knowledge, gold_profile, kind, sentence
-from selfalign.data.wikifacts_lexicon import canonical, relation_of_label
+from selfalign.data.wikifacts_lexicon import canonical, related, relation_of_label
 from selfalign.errors import InputError
 from selfalign.evals.wikifacts_verify import VERDICTS
 from selfalign.store.io import iter_numbered
@@ -27,10 +27,11 @@ EXTRACTOR_CHECK = Path("benchmarks") / "longform" / "extractor_check.jsonl"
 
 
 def distractors(k: Knowledge, subject: str, relation: str, n: int) -> list[str]:
-    """``n`` values of the relation's vocabulary that are no gold value of the subject (under any relation),
-    fixed by hash."""
+    """``n`` values of the relation's vocabulary that are no gold value of the subject (under any relation) and
+    neither hold nor are held by one (Catholicism is no distractor for Christianity), fixed by hash."""
     gold = {v for vals in k.subjects[subject].values() for v in vals}
-    cands = [v for v in k.vocab[relation] if v not in gold and v.lower() not in subject.lower()]
+    cands = [v for v in k.vocab[relation] if v not in gold and v.lower() not in subject.lower()
+             and not any(related(v, g) for g in gold)]
     cands.sort(key=lambda v: unit(0, "distractor", k.task, subject, relation, v))
     return cands[:n]
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from selfalign.data.relations import MASK, TEMPLATES
 from selfalign.data.wikifacts import Knowledge, kind
 from selfalign.data.wikifacts_lexicon import EXTRA_VALUES, FIELDS, cue_patterns, related, surface_forms
+from selfalign.evals.wikifacts_frames import frame_statement
 from selfalign.text import normalize
 
 VERDICTS = ("supported", "contradicted", "unverifiable")
@@ -45,7 +46,7 @@ _NOT_END = re.compile(r"(?:\b[A-Z]|\b(?:St|Dr|Mr|Mrs|Ms|Jr|Sr|Mt|Ft|No|vs|Gen|Co
                       r"U\.S|e\.g|i\.e|c|ca))\.$")
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 _PRONOUNS = frozenset("he she it its his her they their him them".split())
-_OPENING = re.compile(r"^(?:The [\w ,'-]{1,40}? of )?((?:[A-Z][\w'.-]*)(?: (?:[A-Z][\w'.-]*|of|de|the|and))*)")
+_OPENING = re.compile(r"^(?:The [\w ,'-]{1,40}? of (?:the )?)?((?:[A-Z][\w'.-]*)(?: (?:[A-Z][\w'.-]*|of|de|the|and))*)")
 _LIST_ON = re.compile(r"^\s*(?:,|,?\s*(?:and|or))\s*$")
 
 
@@ -73,8 +74,18 @@ class Mention:
 
 
 @functools.lru_cache(maxsize=1)
-def _cues() -> list[tuple[re.Pattern, str, bool, int]]:
-    return [(re.compile(p, re.I), rel, anchored, rank) for p, rel, anchored, rank in cue_patterns()]
+def _cues() -> list[tuple[re.Pattern, str, bool, bool, int]]:
+    return [(re.compile(p, re.I), rel, anchored, weak, rank) for p, rel, anchored, weak, rank in cue_patterns()]
+
+
+@functools.lru_cache(maxsize=1)
+def _weak_relations() -> dict:
+    """{weak cue pattern: the relations it cues}"""
+    out: dict = {}
+    for p, rel, _, weak, _ in cue_patterns():
+        if weak:
+            out.setdefault(p, set()).add(rel)
+    return out
 
 
 class Verifier:
@@ -96,9 +107,12 @@ class Verifier:
                         (words if cs else tuple(w.lower() for w in words), cs, anchored, rel, v))
 
     # --- finding -------------------------------------------------------------------------------------------
-    def mentions(self, text: str, subject: str) -> list[Mention]:
+    def mentions(self, text: str, subject: str, drop_qualifiers: bool = True) -> list[Mention]:
+        """The values named in a text, longest first, none of them the subject itself under any of its names
+        ("UK" in a profile of the United Kingdom); without a place that only qualifies the one before it."""
         toks = list(_WORD.finditer(text))
         own = tuple(w.lower() for w in _WORD.findall(subject))
+        self_name = normalize(subject)
         head = own[-1] if own and len(own[-1]) > 3 else None  # "China" of "People's Republic of China"
         skip = set()
         for i in range(len(toks)):  # the subject's own name, and the last word of a longer one
@@ -119,14 +133,20 @@ class Verifier:
             if best is None:
                 i += 1
                 continue
-            out.append(Mention(toks[i].start(), toks[i + best[0] - 1].end(), best[1]))
+            entries = {r: e for r, e in best[1].items() if normalize(e[0]) != self_name}
+            if entries:
+                out.append(Mention(toks[i].start(), toks[i + best[0] - 1].end(), entries))
             i += best[0]
-        return _drop_qualifiers(text, out)
+        return _drop_qualifiers(text, out) if drop_qualifiers else out
 
-    def cues(self, text: str) -> list[tuple[int, int, str, bool, int]]:
+    def cues(self, text: str, held: dict | None = None) -> list[tuple[int, int, str, bool, int]]:
         """(start, end, relation, anchored, rank) of every cue in a sentence but those that end a longer one
-        ("language" in "official language", "colors" in "official colors")."""
-        found = [(m.start(), m.end(), rel, anch, rank) for pat, rel, anch, rank in _cues() for m in pat.finditer(text)]
+        ("language" in "official language", "colors" in "official colors"), and, given the subject's ``held``
+        relations, a weak cue of a subject that holds none of the relations it cues."""
+        weak = _weak_relations()
+        found = [(m.start(), m.end(), rel, anch, rank) for pat, rel, anch, is_weak, rank in _cues()
+                 if not (is_weak and held is not None and not weak[pat.pattern] & set(held))
+                 for m in pat.finditer(text)]
         return [c for c in found if not any(d[0] < c[0] and c[1] == d[1] and not d[3] for d in found)]
 
     # --- statements -------------------------------------------------------------------------------------
@@ -151,8 +171,11 @@ class Verifier:
         nothing of the subject's gold steers which claims it sees (``selfeval.wikifacts_claims``)."""
         if self.about_other(subject, text):
             return []
-        cues = self.cues(text)
         held = self.k.subjects.get(subject, {}) if held is None else held
+        framed = frame_statement(self, subject, text, held)
+        if framed is not None:
+            return [framed]
+        cues = self.cues(text, held)
         by_rel: dict = {}
         for m in self.mentions(text, subject):
             cands = []
