@@ -39,11 +39,13 @@ class Weak:
 
 
 # "the country of", "the African nation of": the words between a cue and its value ("born in the country of Japan")
-PLACE_NOUN = r"(?:the\s+)?(?:(?:[\w-]+\s+)?(?:country|nation|state|city|region|province|town|village) of\s+(?:the\s+)?)?"
+PLACE_NOUN = (r"(?:the\s+)?(?:(?:[\w-]+\s+)?(?:country|nation|state|city|region|province|town|village) of\s+"
+              r"(?:the\s+)?)?")
 IS_IN = Weak(r"\b(?:is|are|was|were) in\b")
 # "a French actor", "an Indian-born" (the hyphenated word before it), not "a French-speaking", "a French speaker",
 # "the French language", "a Native American"
-NATIONALITY = Before(r"\ban?\s+(?:[\w-]+\s+){0,2}?(?=<DEMONYM>\b(?!-speak|-born|-language|\s+speak|\s+language|\s+tongue))"
+NATIONALITY = Before(r"\ban?\s+(?:[\w-]+\s+){0,2}?"
+                     r"(?=<DEMONYM>\b(?!-speak|-born|-language|\s+speak|\s+language|\s+tongue))"
                      r"(?!(?<=[Nn]ative\s)American\b)")
 FROM = Before(r"\bfrom\s+(?:the\s+)?")  # "a politician from Argentina", "a fairy tale from Germany"
 
@@ -98,10 +100,10 @@ FIELDS: dict[str, Field] = {
                                       ((r"\borigin|\bcomes? from\b|\bcame from\b|"
                                         r"\b(?:produced|made|created|developed|founded) in\b"), NATIONALITY, COUNTRY,
                                        FROM, r"\bnative of\b"), "country"),
-    "The genre of _ is": F("genre", "The genre of {s} is {v}.", (r"\bgenres?\b|\bstyle\b|\btype of\b|\bkind of\b",
-                                                                 Before(r"\ban?\s+(?:[\w-]+\s+)?(?=[\w-]+\s+(?:show|"
-                                                                        r"series|film|movie|song|album|novel|book|poem|"
-                                                                        r"play|opera|magazine|programme|program)s?\b)"))),
+    "The genre of _ is": F("genre", "The genre of {s} is {v}.",
+                           (r"\bgenres?\b|\bstyle\b|\btype of\b|\bkind of\b",
+                            Before(r"\ban?\s+(?:[\w-]+\s+)?(?=[\w-]+\s+(?:show|series|film|movie|song|album|novel|"
+                                   r"book|poem|play|opera|magazine|programme|program)s?\b)"))),  # "a comedy show"
     "The team position of _ is": F("team position", "{s} plays in the position of {v}.",
                                    (r"\bposition\b|\bplay(?:s|ed|ing)? as\b|\bplay(?:s|ed|ing)? at\b",)),
     "The languages spoken, written or signed by _ is": F(
@@ -217,7 +219,8 @@ Benin:Beninese; Bhutan:Bhutanese; Bohemia:Bohemian; Bolivia:Bolivian; Botswana:B
 Brunei:Bruneian; Bulgaria:Bulgarian; Burundi:Burundian; Cambodia:Cambodian; Cameroon:Cameroonian; Canada:Canadian;
 Chad:Chadian; Chile:Chilean; China:Chinese; Colombia:Colombian; Corsica:Corsican; Croatia:Croatian; Cuba:Cuban;
 Cyprus:Cypriot; Czechoslovakia:Czechoslovak; Denmark:Danish,Dane; Ecuador:Ecuadorian; Egypt:Egyptian;
-England:English,Englishman,Englishwoman; Eritrea:Eritrean; Estonia:Estonian; Ethiopia:Ethiopian; Fiji:Fijian; Finland:Finnish,Finn;
+England:English,Englishman,Englishwoman; Eritrea:Eritrean; Estonia:Estonian; Ethiopia:Ethiopian; Fiji:Fijian;
+Finland:Finnish,Finn;
 France:French,Frenchman,Frenchwoman; Gabon:Gabonese; Georgia:Georgian; Germany:German; Ghana:Ghanaian; Greece:Greek;
 Greenland:Greenlandic; Guatemala:Guatemalan; Guinea:Guinean; Guyana:Guyanese; Haiti:Haitian; Honduras:Honduran;
 Hungary:Hungarian; Iceland:Icelandic,Icelander; India:Indian; Indonesia:Indonesian; Iran:Iranian,Persian;
@@ -227,7 +230,8 @@ Latvia:Latvian; Lebanon:Lebanese; Liberia:Liberian; Libya:Libyan; Lithuania:Lith
 Luxembourg:Luxembourgish,Luxembourger; Macedonia:Macedonian; Madagascar:Malagasy; Malawi:Malawian;
 Malaysia:Malaysian; Maldives:Maldivian; Mali:Malian; Malta:Maltese; Mauritius:Mauritian; Mexico:Mexican;
 Moldova:Moldovan; Mongolia:Mongolian; Montenegro:Montenegrin; Morocco:Moroccan; Mozambique:Mozambican;
-Myanmar:Burmese; Namibia:Namibian; Nepal:Nepali,Nepalese; Netherlands:Dutch,Dutchman; Nicaragua:Nicaraguan; Niger:Nigerien;
+Myanmar:Burmese; Namibia:Namibian; Nepal:Nepali,Nepalese; Netherlands:Dutch,Dutchman; Nicaragua:Nicaraguan;
+Niger:Nigerien;
 Nigeria:Nigerian; Norway:Norwegian; Oman:Omani; Pakistan:Pakistani; Palestine:Palestinian; Panama:Panamanian;
 Paraguay:Paraguayan; Peru:Peruvian; Philippines:Filipino,Philippine; Poland:Polish,Pole; Portugal:Portuguese;
 Prussia:Prussian; Qatar:Qatari; Romania:Romanian; Russia:Russian; Rwanda:Rwandan; Samoa:Samoan;
@@ -313,7 +317,8 @@ def surface_forms(value: str, kind: str) -> list[tuple[str, bool]]:
     forms = [(value, False)] + [(a, False) for a in ALIASES.get(kind, {}).get(value, ())]
     if kind in ("country", "place"):
         forms += [(d, True) for d in DEMONYMS.get(value, ())]
-        if value in DEMONYMS and value != "China" and not value.endswith(("Empire", "Union")):  # Republic of China: Taiwan
+        # "the French Republic", "Kingdom of Spain" (the Republic of China is Taiwan; no "Roman Republic" for an empire)
+        if value in DEMONYMS and value != "China" and not value.endswith(("Empire", "Union")):
             forms += [(f"Republic of {value}", False), (f"Kingdom of {value}", False),
                       (f"{DEMONYMS[value][0]} Republic", False)]  # "the Icelandic Republic"
     if kind == "group" and value.endswith("s"):  # "Albanians": "of Albanian descent"

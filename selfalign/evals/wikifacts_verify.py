@@ -24,14 +24,22 @@ extra values of its kind (United States, football: the file's targets are single
   one supported statement, never more); a wrong value that held or was held by a gold one (United Kingdom for
   England, Soviet Union for Russia: ``wikifacts_lexicon.CONTAINS``) is unverifiable, not contradicted.
 
+A sentence that is, as a whole, one relation's template ("The <field> of X is V", the demonstrations' prose) is
+read by ``wikifacts_frames`` first: it names that relation whatever vocabulary V is in.
+
 ``sentences_of`` gives one record per statement and one per sentence without any ({sentence, index, relation,
 field, values, verdict}); ``claims`` one gold verdict per (relation, value); ``claim_sk`` renders a claim as the
-judge's SK-Tuning row: the relation's qa_wikidata prompt and the value ("The capital of Nigeria is" / "Abuja")."""
+judge's SK-Tuning row: the relation's qa_wikidata prompt and the value ("The capital of Nigeria is" / "Abuja").
+``fingerprint()`` names the extractor's code and tables: results scored by different extractors are re-scored
+(``eval wikifacts --rescore``), never compared."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from selfalign.data.relations import MASK, TEMPLATES
 from selfalign.data.wikifacts import Knowledge, kind
@@ -234,6 +242,19 @@ class Verifier:
 
 
 _ORDER = {rel: i for i, rel in enumerate(FIELDS)}
+
+
+@functools.lru_cache(maxsize=1)
+def fingerprint() -> str:
+    """A hash of everything that decides statements, verdicts and scores (the wikifacts data, lexicon, frames,
+    verifier and metrics modules, line endings normalised)."""
+    from selfalign.data import wikifacts, wikifacts_lexicon
+    from selfalign.evals import wikifacts_frames, wikifacts_metrics
+
+    h = hashlib.sha256()
+    for mod in (wikifacts, wikifacts_lexicon, wikifacts_frames, sys.modules[__name__], wikifacts_metrics):
+        h.update(Path(mod.__file__).read_bytes().replace(b"\r\n", b"\n"))
+    return h.hexdigest()[:12]
 
 
 def vocabulary(k: Knowledge) -> dict:

@@ -44,7 +44,8 @@ def test_the_longest_label_and_the_country_of_a_person(v):
         ("country of citizenship", ["Poland"], "contradicted")]
     assert said(v, "Kolkata", "The country of Kolkata is India.") == [("country", ["India"], "supported")]
     # only in a label frame: the country template said of a person stays a country
-    assert said(v, "Victor Hugo", "Victor Hugo is in the country of France.") == [("country", ["France"], "unverifiable")]
+    assert said(v, "Victor Hugo", "Victor Hugo is in the country of France.") == [
+        ("country", ["France"], "unverifiable")]
 
 
 def test_prose_frames_and_their_subject_part(v):

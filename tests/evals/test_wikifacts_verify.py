@@ -164,7 +164,8 @@ def test_is_in_counts_for_places_only(pv):
 
 
 def test_nationality_forms(pv):
-    assert said(pv, "Victor Hugo", "Victor Hugo is a Frenchman.") == [("country of citizenship", ["France"], "supported")]
+    assert said(pv, "Victor Hugo", "Victor Hugo is a Frenchman.") == [
+        ("country of citizenship", ["France"], "supported")]
     assert said(pv, "Victor Hugo", "He is a native Frenchman.") == [("country of citizenship", ["France"], "supported")]
     assert said(pv, "Paul Warburg", "Paul Warburg is a banker from Germany.") == [
         ("country of citizenship", ["Germany"], "supported")]
