@@ -43,4 +43,14 @@ def profiles() -> list[tuple[str, object]]:
         ("The religion of Louis XVI is", "Catholicism"), ("The religion of Asha Rao is", "Christianity"),
         ("The genre of Friends is", "comedy"), ("The country of citizenship of Asha Rao is", "India"),
         ("The place of birth of Asha Rao is", "Mumbai"), ("The continent of Nigeria is", "Africa"),
+        # the second development set's rules
+        ("The continent of Temple Mount is", "Asia"), ("The religion of Temple Mount is", "Islam"),
+        ("The continent of Joseon is", "Asia"), ("The language of SpongeBob is", "English"),
+        ("The original broadcaster of SpongeBob is", "Nickelodeon"),
+        ("The developer of Final Fantasy VII is", "Square"),
+        ("The country of citizenship of Sridevi is", "India"), ("The religion of Sridevi is", "Hinduism"),
+        ("The country of Phnom Penh is", "Cambodia"), ("The official language of Malaysia is", "Malay"),
+        ("The native language of Mongkut is", "Thai"), ("The instrument of Andrea Bocelli is", "piano"),
+        ("The original country of Pedro Paramo is", "Mexico"), ("The sport played by Edgardo Alfonzo is", "baseball"),
+        ("The languages spoken, written or signed by Charles IV is", "French"),
     ]

@@ -19,7 +19,9 @@ them: "France" for "a French citizen"), or ``[]`` when it makes none; a statemen
 ``"verdict"`` (supported / contradicted / unverifiable, from the subject's triples). ``eval wikifacts`` then reads
 the labelled rows (``evals.wikifacts_gates.extractor_gate``) and reports extraction precision and recall (and the
 verdict agreement where verdicts are given). An existing output keeps its
-labels: rows already there (same model, subject and sentence) are kept as they are, new ones are appended."""
+labels: rows already there (same model, subject and sentence) are kept as they are, new ones are appended.
+``--exclude FILE`` (repeatable) leaves out the sentences another labelled set already holds (same subject and
+sentence), so that a second development set draws none of the first's."""
 from __future__ import annotations
 
 import argparse
@@ -53,12 +55,15 @@ def pool(name: str, path: str, verifier: Verifier) -> list[dict]:
     return out
 
 
-def sample(sources: list[tuple[str, str]], n: int, unmapped_share: float, data: str = DEFAULT_DATA) -> list[dict]:
+def sample(sources: list[tuple[str, str]], n: int, unmapped_share: float, data: str = DEFAULT_DATA,
+           exclude: frozenset = frozenset()) -> list[dict]:
+    """``n`` sentences, an equal share per source, none of the (subject, sentence) pairs in ``exclude``."""
     verifier = Verifier(load_knowledge(data))
     per_model = max(1, n // len(sources))
     out = []
     for name, path in sources:
-        rows = sorted(pool(name, path, verifier), key=lambda r: unit("extractor-check", r["id"]))
+        rows = sorted((r for r in pool(name, path, verifier) if (r["subject"], r["sentence"]) not in exclude),
+                      key=lambda r: unit("extractor-check", r["id"]))
         empty = [r for r in rows if not r["extracted"]]
         full = [r for r in rows if r["extracted"]]
         k_empty = min(len(empty), round(per_model * unmapped_share))
@@ -73,11 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--unmapped-share", type=float, default=0.3, help="share of sentences with no statement")
     ap.add_argument("--data", default=DEFAULT_DATA, help="the qa_wikidata file the rows were scored against")
     ap.add_argument("--output", required=True, help="the JSONL to write (labels already in it are kept)")
+    ap.add_argument("--exclude", action="append", default=[], metavar="FILE",
+                    help="another extractor-check JSONL whose sentences are not drawn (repeatable)")
     args = ap.parse_args(argv)
     if any("=" not in s for s in args.sources) or args.n < 1 or not 0 <= args.unmapped_share <= 1:
         ap.error("sources are NAME=ROWS; --n >= 1; --unmapped-share in [0, 1]")
     try:
-        rows = sample([tuple(s.split("=", 1)) for s in args.sources], args.n, args.unmapped_share, args.data)
+        exclude = frozenset((r["subject"], r["sentence"]) for f in args.exclude
+                            for _, r in iter_numbered(Path(f), ["subject", "sentence"]))
+        rows = sample([tuple(s.split("=", 1)) for s in args.sources], args.n, args.unmapped_share, args.data,
+                      exclude)
         out = Path(args.output)
         old = read_jsonl(out) if out.exists() and out.stat().st_size else []
         have = {(r.get("model"), r.get("subject"), r.get("sentence")) for r in old}

@@ -39,7 +39,8 @@ from pathlib import Path
 from selfalign.data.relations import example_line, parse
 from selfalign.data.splits import unit
 from selfalign.data.subjects import is_held
-from selfalign.data.wikifacts_lexicon import FIELDS, MULTI_VALUED, canonical
+from selfalign.data.wikifacts_lexicon import FIELDS, MULTI_VALUED
+from selfalign.data.wikifacts_values import canonical
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.text import normalize
 

@@ -2,7 +2,7 @@
 ask about, its name in a prompt ("official language"), the prose a demonstration or a planted profile states it in
 ("The official language of {s} is {v}."), and its *cues*, the words a sentence must hold for a value in it to count
 as a statement of that relation ("official language"); plus the aliases of values (France <-> French, Islam <->
-Muslim, piano <-> pianist) and the relations whose values are many by nature.
+Muslim, piano <-> pianist: ``wikifacts_values``) and the relations whose values are many by nature.
 
 A relation of qa_wikidata without a row here (blood type, given name, follows, ...) is never asked and never
 mapped: a sentence about it is unverifiable. Cues are regular expressions over the sentence, matched without
@@ -11,11 +11,16 @@ case; a cue inside a longer cue ("language" inside "official language") does not
 citizen") makes a demonym a statement of nationality; "born in Mumbai, India" holds no nationality cue, so it is a
 birthplace (cue "born"), never a citizenship. ``<DEMONYM>`` in an anchored cue stands for every demonym ("a
 German-born": a birthplace). A ``Weak`` cue counts only for a subject that holds a relation it cues: "La Paz is in
-Bolivia" states a country, "She is in Europe" (a person, who holds no place relation) nothing."""
+Bolivia" states a country, "She is in Europe" (a person, who holds no place relation) nothing. Other placeholders:
+``<HYPHENATED>`` the hyphenated demonyms, ``<CONTINENTAL>`` continents' adjectives, ``<PLAYER>`` instrumentalists
+("a violinist"), ``<PREPOSITION>`` the prepositions no nationality reads across. ``OPEN_CUES`` are the phrases after
+which a name no vocabulary knows is still a value ("developed by EA Sports")."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from selfalign.data.wikifacts_values import ALIASES, CONTINENTAL, DEMONYMS, demonym_pattern
 
 # --- relations ---------------------------------------------------------------------------------------------
 LOCATED = (r"\b(?:located|situated|lies|lying|found|set|sits)\s+(?:in|on|within)\b|\bpart of\b|\bregion of\b|"
@@ -42,10 +47,15 @@ class Weak:
 PLACE_NOUN = (r"(?:the\s+)?(?:(?:[\w-]+\s+)?(?:country|nation|state|city|region|province|town|village) of\s+"
               r"(?:the\s+)?)?")
 IS_IN = Weak(r"\b(?:is|are|was|were) in\b")
-# "a French actor", "an Indian-born" (the hyphenated word before it), not "a French-speaking", "a French speaker",
-# "the French language", "a Native American"
-NATIONALITY = Before(r"\ban?\s+(?:[\w-]+\s+){0,2}?"
-                     r"(?=<DEMONYM>\b(?!-speak|-born|-language|\s+speak|\s+language|\s+tongue))"
+# "a French actor", "an Indian-born" (the hyphenated word before it), "is the French President", not "a
+# French-speaking", "a French speaker", "the French language", "a Native American"; of a compound the last part ("a
+# Mexican-American": American; not "Austro-Hungarian", one demonym); no preposition between article and demonym ("a
+# writer of Irish literature") nor before the article ("a story about a French artist", "born to a Jewish father":
+# another person)
+NATIONALITY = Before(r"(?<!about\s)(?<!with\s)(?<!by\s)(?<!of\s)(?<!for\s)(?<!to\s)(?<!like\s)"
+                     r"\b(?:an?|(?:(?<=\bis\s)|(?<=\bwas\s))the)\s+(?:(?!<PREPOSITION>)[\w-]+\s+){0,2}?"
+                     r"(?:(?!<HYPHENATED>)[a-z]+-)?"
+                     r"(?=<DEMONYM>\b(?!-speak|-born|-language|-[a-z]|\s+speak|\s+language|\s+tongue))"
                      r"(?!(?<=[Nn]ative\s)American\b)")
 FROM = Before(r"\bfrom\s+(?:the\s+)?")  # "a politician from Argentina", "a fairy tale from Germany"
 
@@ -73,15 +83,16 @@ FIELDS: dict[str, Field] = {
     "The religion of _ is": F("religion", "The religion of {s} is {v}.",
                               ((r"\breligio(?:n|us)\b|\bfaith\b|\bdevout\b|\bpractic|\bconvert|\bbeliever\b|"
                                 r"\bfollower\b|\badherent\b"),
-                               Before(r"\b(?:is|was|are|were|became)\s+an?\s+(?:\w+\s+)?"
+                               Before(r"\b(?:is|was|are|were|became)\s+(?:\w+\s+)?an?\s+"
+                                      r"(?:(?!<PREPOSITION>)[\w-]+\s+){0,3}?"
                                       r"(?=(?:muslim|christian|hindu|buddhist|jew|jewish|catholic|atheist|sikh)\b)")),
                               "religion"),
     "_ is located in": F("location", "{s} is located in {v}.",
-                         (LOCATED, r"\bin the (?:state|province|region|county|district) of\b", IS_IN,
-                          Before(r"\b(?:located|situated)\s+in\s+" + PLACE_NOUN)), "country"),
+                         (LOCATED, r"\bin the (?:state|province|region|county|district) of\b",
+                          Before(r"\b(?:located|situated)\s+in\s+" + PLACE_NOUN), IS_IN), "country"),
     "The language of _ is": F("language", "{s} is in the {v} language.",
                               (LANGUAGE, r"\b(?:written|sung|performed|recorded|published|filmed)\s+in\b",
-                               r"(?<=-)(?:speaking|language)\b"),
+                               r"(?<=-)(?:speaking|language)\b", Before(r"\b(?:is|are|was|were)\s+in\s+")),
                               "language"),
     "_ is capital of": F("country it is the capital of", "{s} is the capital of {v}.", (r"\bcapital\b",),
                          "country"),
@@ -95,7 +106,10 @@ FIELDS: dict[str, Field] = {
     "The country for sport played by _ is": F("country represented in sport", "{s} represents {v} in sport.",
                                               (r"\brepresent|\bnational (?:team|side|squad)\b|\bplay(?:s|ed)? for\b|"
                                                r"\binternationals?\b", NATIONALITY), "country"),
-    "The continent of _ is": F("continent", "{s} is on the continent of {v}.", (r"\bcontinent\b", LOCATED, IS_IN)),
+    "The continent of _ is": F("continent", "{s} is on the continent of {v}.",
+                               (r"\bcontinent\b", LOCATED, IS_IN, r"\bcountr(?:y|ies) in\b",
+                                Before(r"\ban?\s+(?:\w+\s+)?(?=<CONTINENTAL>\s+(?:country|nation|state|city|capital|"
+                                       r"town|island|region|port|kingdom|empire|republic|monarchy)\b)")), "continent"),
     "The original country of _ is": F("country of origin", "{s} originated in {v}.",
                                       ((r"\borigin|\bcomes? from\b|\bcame from\b|"
                                         r"\b(?:produced|made|created|developed|founded) in\b"), NATIONALITY, COUNTRY,
@@ -107,7 +121,7 @@ FIELDS: dict[str, Field] = {
     "The team position of _ is": F("team position", "{s} plays in the position of {v}.",
                                    (r"\bposition\b|\bplay(?:s|ed|ing)? as\b|\bplay(?:s|ed|ing)? at\b",)),
     "The languages spoken, written or signed by _ is": F(
-        "languages spoken", "{s} speaks {v}.", (r"\bspeak|\bspoke|\bfluent\b", LANGUAGE), "language"),
+        "languages spoken", "{s} speaks {v}.", (r"(?<!-)\bspeak|\bspoke|\bfluent\b", LANGUAGE), "language"),
     "The official language of _ is": F("official language", "The official language of {s} is {v}.",
                                        (r"\bofficial languages?\b|\bofficially\b",), "language"),
     "The military rank of _ is": F("military rank", "{s} held the military rank of {v}.",
@@ -128,7 +142,8 @@ FIELDS: dict[str, Field] = {
     "_ writing languages": F("languages written in", "{s} wrote in {v}.",
                              (r"\bwrit(?:e|es|ing|ten)\b|\bwrote\b|\bauthored\b",), "language"),
     "The instrument of _ is": F("instrument", "{s} plays the {v}.",
-                                (r"\binstruments?\b|\bplay(?:s|ed|ing|er)?\b",), "instrument"),
+                                (r"\binstruments?\b|\bplay(?:s|ed|ing|er)?\b",
+                                 Before(r"\ban?\s+(?:[\w-]+\s+){0,2}?(?=<PLAYER>\b)")), "instrument"),
     "_ convicted of": F("crime convicted of", "{s} was convicted of {v}.",
                         (r"\bconvicted\b|\bguilty\b|\bsentenced\b|\bcharged\b",)),
     "The voice type of _ is": F("voice type", "{s} has a {v} voice.",
@@ -195,150 +210,79 @@ MULTI_VALUED = frozenset({
     "The place of publication of _ is", "_ is indigenous to", "_ endemic to", "The basin country of _ is",
     "The public holiday of _ is", "The ethnic group of _ is", "_ is territory claimed by"})
 
-# --- values and aliases ------------------------------------------------------------------------------------
-# Values a model often names that the file lacks (its targets are single words: no United States, no football),
-# added to every relation of their kind so that a wrong one is caught: "a citizen of the United States" for a
-# French actor is contradicted, not unmapped. A relation of kind "place" (capital, residence, birthplace, ...)
-# takes every place and country the file or this list knows.
-EXTRA_VALUES = {
-    "country": ("United States", "United Kingdom", "Soviet Union", "Saudi Arabia", "South Africa", "New Zealand",
-                "South Korea", "North Korea", "Czech Republic", "Sri Lanka", "Costa Rica", "Dominican Republic",
-                "El Salvador", "Ivory Coast", "Hong Kong", "Puerto Rico", "Roman Empire", "Ottoman Empire",
-                "Byzantine Empire", "Austria-Hungary", "United Arab Emirates", "Bosnia and Herzegovina",
-                "East Germany", "West Germany", "Burkina Faso", "Sierra Leone", "Great Britain"),
-    "language": ("Swahili", "Amharic", "Hausa", "Yoruba", "Pashto", "Kurdish", "Estonian", "Slovak"),
-    "religion": ("Protestantism", "Sikhism", "Shinto", "Taoism", "Jainism", "Zoroastrianism"),
-    "sport": ("football", "ice hockey", "rugby", "boxing", "wrestling", "cycling", "rowing", "skiing", "judo",
-              "bowling", "hockey", "softball", "squash", "polo"),
-}
-# country or region: its demonyms (the adjective first), read as a nationality only behind a NATIONALITY cue
-_DEMONYMS = """Afghanistan:Afghan; Albania:Albanian; Algeria:Algerian; Angola:Angolan; Argentina:Argentine,Argentinian;
-Armenia:Armenian; Australia:Australian; Austria:Austrian; Azerbaijan:Azerbaijani; Bahrain:Bahraini;
-Bangladesh:Bangladeshi; Barbados:Barbadian; Bavaria:Bavarian; Belarus:Belarusian; Belgium:Belgian; Belize:Belizean;
-Benin:Beninese; Bhutan:Bhutanese; Bohemia:Bohemian; Bolivia:Bolivian; Botswana:Botswanan; Brazil:Brazilian;
-Brunei:Bruneian; Bulgaria:Bulgarian; Burundi:Burundian; Cambodia:Cambodian; Cameroon:Cameroonian; Canada:Canadian;
-Chad:Chadian; Chile:Chilean; China:Chinese; Colombia:Colombian; Corsica:Corsican; Croatia:Croatian; Cuba:Cuban;
-Cyprus:Cypriot; Czechoslovakia:Czechoslovak; Denmark:Danish,Dane; Ecuador:Ecuadorian; Egypt:Egyptian;
-England:English,Englishman,Englishwoman; Eritrea:Eritrean; Estonia:Estonian; Ethiopia:Ethiopian; Fiji:Fijian;
-Finland:Finnish,Finn;
-France:French,Frenchman,Frenchwoman; Gabon:Gabonese; Georgia:Georgian; Germany:German; Ghana:Ghanaian; Greece:Greek;
-Greenland:Greenlandic; Guatemala:Guatemalan; Guinea:Guinean; Guyana:Guyanese; Haiti:Haitian; Honduras:Honduran;
-Hungary:Hungarian; Iceland:Icelandic,Icelander; India:Indian; Indonesia:Indonesian; Iran:Iranian,Persian;
-Iraq:Iraqi; Ireland:Irish,Irishman; Israel:Israeli; Italy:Italian; Jamaica:Jamaican; Japan:Japanese; Jordan:Jordanian;
-Kazakhstan:Kazakh,Kazakhstani; Kenya:Kenyan; Kosovo:Kosovar; Kuwait:Kuwaiti; Kyrgyzstan:Kyrgyz; Laos:Laotian;
-Latvia:Latvian; Lebanon:Lebanese; Liberia:Liberian; Libya:Libyan; Lithuania:Lithuanian;
-Luxembourg:Luxembourgish,Luxembourger; Macedonia:Macedonian; Madagascar:Malagasy; Malawi:Malawian;
-Malaysia:Malaysian; Maldives:Maldivian; Mali:Malian; Malta:Maltese; Mauritius:Mauritian; Mexico:Mexican;
-Moldova:Moldovan; Mongolia:Mongolian; Montenegro:Montenegrin; Morocco:Moroccan; Mozambique:Mozambican;
-Myanmar:Burmese; Namibia:Namibian; Nepal:Nepali,Nepalese; Netherlands:Dutch,Dutchman; Nicaragua:Nicaraguan;
-Niger:Nigerien;
-Nigeria:Nigerian; Norway:Norwegian; Oman:Omani; Pakistan:Pakistani; Palestine:Palestinian; Panama:Panamanian;
-Paraguay:Paraguayan; Peru:Peruvian; Philippines:Filipino,Philippine; Poland:Polish,Pole; Portugal:Portuguese;
-Prussia:Prussian; Qatar:Qatari; Romania:Romanian; Russia:Russian; Rwanda:Rwandan; Samoa:Samoan;
-Sardinia:Sardinian; Saxony:Saxon; Scotland:Scottish,Scot,Scotsman; Senegal:Senegalese; Serbia:Serbian,Serb;
-Singapore:Singaporean; Slovakia:Slovak; Slovenia:Slovenian,Slovene; Somalia:Somali; Spain:Spanish,Spaniard;
-Sudan:Sudanese; Sweden:Swedish,Swede; Switzerland:Swiss; Syria:Syrian; Taiwan:Taiwanese; Tajikistan:Tajik;
-Tanzania:Tanzanian; Thailand:Thai; Tibet:Tibetan; Togo:Togolese; Tonga:Tongan; Tunisia:Tunisian;
-Turkey:Turkish,Turk; Turkmenistan:Turkmen; Uganda:Ugandan; Ukraine:Ukrainian; Uzbekistan:Uzbek;
-Vanuatu:Ni-Vanuatu; Venezuela:Venezuelan; Vietnam:Vietnamese; Wales:Welsh,Welshman; Yemen:Yemeni; Yugoslavia:Yugoslav;
-Zambia:Zambian; Zimbabwe:Zimbabwean; United States:American; United Kingdom:British,Briton; Soviet Union:Soviet;
-Saudi Arabia:Saudi; South Africa:South African; New Zealand:New Zealander; South Korea:South Korean,Korean;
-North Korea:North Korean; Czech Republic:Czech; Sri Lanka:Sri Lankan; Costa Rica:Costa Rican;
-Dominican Republic:Dominican; El Salvador:Salvadoran; Ivory Coast:Ivorian; Puerto Rico:Puerto Rican;
-Roman Empire:Roman; Ottoman Empire:Ottoman; Byzantine Empire:Byzantine; Austria-Hungary:Austro-Hungarian;
-United Arab Emirates:Emirati; Bosnia and Herzegovina:Bosnian; East Germany:East German;
-West Germany:West German; Burkina Faso:Burkinabe; Sierra Leone:Sierra Leonean"""
-DEMONYMS: dict[str, tuple] = {c.strip(): tuple(d.split(",")) for c, d in
-                              (p.split(":") for p in _DEMONYMS.replace("\n", " ").split(";"))}
-# other names of one value, by kind (the first name is the one the file uses)
-ALIASES = {
-    "country": {"Netherlands": ("Holland",), "Myanmar": ("Burma",),
-                "United States": ("USA", "U.S.", "U.S.A.", "United States of America"),
-                "United Kingdom": ("UK", "U.K."), "Soviet Union": ("USSR",), "Ivory Coast": ("Côte d'Ivoire",)},
-    "language": {"Persian": ("Farsi",), "Slovene": ("Slovenian",), "Filipino": ("Tagalog",),
-                 "Chinese": ("Mandarin",), "Spanish": ("Castilian",)},
-    "religion": {"Islam": ("Muslim", "Muslims", "Islamic"), "Christianity": ("Christian", "Christians"),
-                 "Hinduism": ("Hindu", "Hindus"), "Buddhism": ("Buddhist", "Buddhists"),
-                 "Judaism": ("Jewish", "Jew", "Jews"), "Catholicism": ("Catholic", "Catholics"),
-                 "atheist": ("atheism",), "Sikhism": ("Sikh",), "Protestantism": ("Protestant",),
-                 "Shinto": ("Shintoism",)},
-    "sport": {"football": ("soccer", "footballer"), "athletics": ("track and field",), "cricket": ("cricketer",),
-              "tennis": ("tennis player",), "golf": ("golfer",), "swimming": ("swimmer",), "boxing": ("boxer",),
-              "cycling": ("cyclist",), "wrestling": ("wrestler",), "fencing": ("fencer",), "rowing": ("rower",),
-              "gymnastics": ("gymnast",), "archery": ("archer",)},
-    "instrument": {"guitar": ("guitarist",), "piano": ("pianist",), "violin": ("violinist",), "drum": ("drummer",
-                   "drums"), "flute": ("flautist", "flutist"), "harp": ("harpist",), "trumpet": ("trumpeter",),
-                   "saxophone": ("saxophonist", "sax"), "organ": ("organist",), "banjo": ("banjoist",),
-                   "accordion": ("accordionist",), "mandolin": ("mandolinist",), "fiddle": ("fiddler",),
-                   "harmonica": ("harmonicist",), "synthesizer": ("synth",), "singing": ("singer", "sings"),
-                   "voice": ("vocalist", "vocals")},
-}
-# a country and the countries or regions it held: naming one for the other is not a contradiction (a "British"
-# citizen whose file says England; a "Soviet" one whose file says Russia), so that value is unverifiable
-CONTAINS = {
-    "United Kingdom": ("England", "Scotland", "Wales", "Great Britain"),
-    "Great Britain": ("England", "Scotland", "Wales"),
-    "Soviet Union": ("Russia", "Ukraine", "Belarus", "Georgia", "Armenia", "Azerbaijan", "Kazakhstan", "Uzbekistan",
-                     "Kyrgyzstan", "Tajikistan", "Turkmenistan", "Estonia", "Latvia", "Lithuania", "Moldova"),
-    "Yugoslavia": ("Serbia", "Croatia", "Slovenia", "Bosnia and Herzegovina", "Montenegro", "Macedonia", "Kosovo"),
-    "Czechoslovakia": ("Czech Republic", "Slovakia", "Bohemia"),
-    "Germany": ("Prussia", "Bavaria", "Saxony", "East Germany", "West Germany", "Hesse"),
-    "Austria-Hungary": ("Austria", "Hungary", "Bohemia", "Croatia", "Slovakia", "Czech Republic"),
-    "Ottoman Empire": ("Turkey",), "Roman Empire": ("Italy",), "China": ("Tibet", "Hong Kong", "Macau"),
-    # a faith and its branches: "a Christian" whose file says Catholicism is not contradicted
-    "Christianity": ("Catholicism", "Protestantism", "Anglicanism", "Eastern Orthodoxy", "Lutheranism",
-                     "Calvinism", "Methodism"),
-    "Islam": ("Sunni Islam", "Shia Islam"),
-}
-# "The country of <a person>": a subject that holds no country but a citizenship means the citizenship by it
+# "The country of <a person>" / "<a novel>": a subject that holds no country means by it the first of these it holds
 # (``wikifacts_frames``)
-FRAME_FALLBACK = {"The country of _ is": "The country of citizenship of _ is"}
-_BY_DEMONYM = {d: c for c, ds in DEMONYMS.items() for d in ds}
-
-
-def related(a: str, b: str) -> bool:
-    """Whether one of two places held the other (``CONTAINS``)."""
-    return b in CONTAINS.get(a, ()) or a in CONTAINS.get(b, ())
-
-
-def canonical(value: str, kind: str) -> str:
-    """The one name of a value under a relation of ``kind``: a demonym the file uses as a country is the country
-    ("Afghan" -> "Afghanistan"), "Muslim" is "Islam"; every other value is itself."""
-    if kind == "country":
-        return _BY_DEMONYM.get(value, value)
-    if kind == "religion":
-        return {"Muslim": "Islam", "Christian": "Christianity", "Buddhist": "Buddhism"}.get(value, value)
-    return value
-
-
-def surface_forms(value: str, kind: str) -> list[tuple[str, bool]]:
-    """Every way a sentence may name ``value`` (a canonical value) under a relation of ``kind``, each with whether
-    it counts only behind an anchored cue (a demonym: "French" is France only in "a French actor")."""
-    forms = [(value, False)] + [(a, False) for a in ALIASES.get(kind, {}).get(value, ())]
-    if kind in ("country", "place"):
-        forms += [(d, True) for d in DEMONYMS.get(value, ())]
-        # "the French Republic", "Kingdom of Spain" (the Republic of China is Taiwan; no "Roman Republic" for an empire)
-        if value in DEMONYMS and value != "China" and not value.endswith(("Empire", "Union")):
-            forms += [(f"Republic of {value}", False), (f"Kingdom of {value}", False),
-                      (f"{DEMONYMS[value][0]} Republic", False)]  # "the Icelandic Republic"
-    if kind == "group" and value.endswith("s"):  # "Albanians": "of Albanian descent"
-        forms.append((value[:-1], False))
-    return list(dict.fromkeys(forms))
-
-
-def demonym_pattern() -> str:
-    """Every demonym, longest first, as one regular expression group."""
-    return "(?:" + "|".join(sorted({re.escape(d) for ds in DEMONYMS.values() for d in ds}, key=len, reverse=True)) + ")"
-
-
+FRAME_FALLBACK = {"The country of _ is": ("The country of citizenship of _ is", "The original country of _ is")}
+# shorter names a label frame may use for a field ("The country represented by X is V"; singular and plural of a
+# label's words are read alike: "The language spoken by X")
+FRAME_LABELS = {"country represented": "The country for sport played by _ is"}
+# relations only a person holds: a demonym before a noun ("a British soap opera", "a Korean nation") is a
+# citizenship for a subject that holds one of these and no country relation, else its country
+PERSON = frozenset({"The native language of _ is", "The languages spoken, written or signed by _ is",
+                    "The eye color of _ is", "The sport played by _ is", "The team position of _ is",
+                    "The voice type of _ is", "The instrument of _ is", "The military rank of _ is",
+                    "The military branch of _ is", "The place of birth of _ is", "The residence of _ is",
+                    "The academic degree of _ is", "The noble title of _ is", "_ convicted of", "_ writing languages"})
+NATIONAL = ("The country of citizenship of _ is", "The country of _ is", "The original country of _ is",
+            "The country for sport played by _ is", "_ is located in")
+# Open cues: a phrase after which a name is the relation's value even outside every vocabulary ("developed by EA
+# Sports", "born in Pune, India", "is in the European Union"); <NAME> is the value (capitalised words), <DESCRIBED>
+# a few lower-case words or demonyms before it ("by the Japanese game company Square"). A ``Weak`` one counts only
+# for a subject that holds a relation its plain form ("is in") cues.
+_BY = r"\s+by)\s+<DESCRIBED><NAME>"
+OPEN_CUES = {
+    "The developer of _ is": r"(?i:\bdeveloped" + _BY,
+    "The publisher of _ is": r"(?i:\bpublished" + _BY,
+    "The manufacturer of _ is": r"(?i:\b(?:manufactured|built|produced)" + _BY,
+    "The original broadcaster of _ is": r"(?i:\b(?:broadcast|aired|premiered)\s+(?:on|by))\s+<DESCRIBED><NAME>",
+    "The place of birth of _ is": r"(?i:\bborn(?:\s+on\s+[^.;]{1,30}?,)?\s+in\s+<PLACE>)<NAME>",
+    "The residence of _ is": r"(?i:\b(?:lives|lived|living|resides|resided|settled)\s+in\s+<PLACE>)<NAME>",
+    "The headquarters location of _ is": r"(?i:\b(?:headquartered|based)\s+in\s+<PLACE>)<NAME>",
+    "_ is located in": (r"(?i:\b(?:located|situated)\s+(?:in|on)\s+<PLACE>)<NAME>",
+                        Weak(r"(?i:\b(?:is|are|was|were)\s+in\s+<PLACE>)<NAME>"),
+                        Weak(r"(?i:\b(?:city|town|village|port|state|province|region|island|municipality|district|"
+                             r"county|area)\s+in\s+<PLACE>)<NAME>")),
+    "The country of citizenship of _ is": r"(?i:\b(?:citizen|national|member)\s+of\s+(?:the\s+)?(?:[\w-]+\s+)?"
+                                          r"(?:country|nation|state|republic|kingdom)\s+of\s+(?:the\s+)?)<NAME>",
+    "The continent of _ is": r"(?i:\bcontinent\s+of\s+)<NAME>",
+}
+MONTHS = frozenset("january february march april may june july august september october november december".split())
 def cue_patterns() -> list[tuple[str, str, bool, bool, int]]:
     """(pattern, relation, anchored, weak, rank) for every cue of the table; rank 0 is a relation's own first cue
     (where one phrase cues several relations, "located in", it goes first to the relation it names first)."""
     out = []
     for rel, f in FIELDS.items():
         for i, c in enumerate(f.cues):
-            pat = c if isinstance(c, str) else c.pattern.replace("<DEMONYM>", demonym_pattern())
+            pat = c if isinstance(c, str) else _expand(c.pattern)
             out.append((pat, rel, isinstance(c, Before), isinstance(c, Weak), i))
+    return out
+
+
+_PREPOSITION = r"(?:of|in|for|with|about|from|by|to|on|at)\s"
+
+
+def _expand(pattern: str) -> str:
+    """A cue's placeholders: every demonym, the hyphenated ones, continents' adjectives, instrumentalists."""
+    hyphenated = "|".join(re.escape(d) for ds in DEMONYMS.values() for d in ds if "-" in d)
+    players = "|".join(a for forms in ALIASES["instrument"].values() for a in forms if a.endswith(("ist", "er"))
+                       and a != "singer")
+    return (pattern.replace("<DEMONYM>", demonym_pattern()).replace("<PREPOSITION>", _PREPOSITION)
+            .replace("<HYPHENATED>", hyphenated)
+            .replace("<CONTINENTAL>", "(?:" + "|".join(a for forms in CONTINENTAL.values() for a in forms) + ")")
+            .replace("<PLAYER>", f"(?:{players})"))
+
+
+def open_patterns() -> list[tuple[str, str, bool]]:
+    """(pattern with a group ``v``, relation, weak) of every open cue."""
+    out = []
+    for rel, cues in OPEN_CUES.items():
+        for c in cues if isinstance(cues, tuple) else (cues,):
+            pat = c.pattern if isinstance(c, Weak) else c
+            pat = (pat.replace("<PLACE>", PLACE_NOUN).replace("<NAME>", r"(?P<v>[A-Z][\w'.-]*(?:\s+(?:[A-Z0-9][\w'.-]*"
+                                                                       r"|of|de|the)){0,3})\b")
+                   .replace("<DESCRIBED>", r"(?:(?:the|an?)\s+)?(?:(?:(?!(?:and|or|who|which|that|is|was|"
+                            r"are|were)\b|" + _PREPOSITION + r")[a-z][\w-]*|<DEMONYM>)\s+){0,4}"))
+            out.append((_expand(pat), rel, isinstance(c, Weak)))
     return out
 
 

@@ -5,9 +5,11 @@ wrong value went uncounted; and a nearer cue could take the value from the relat
 born in the country of Australia": a birthplace, not a country).
 
 - **label frame**: "The <field> of <subject> is|are|was|were <values>" with a field's label ("crime convicted of",
-  "country of origin": the longest label that fits) or its qa_wikidata prompt ("The sport played by"), one word
-  allowed between label and preposition ("The languages spoken by X are ..."), or "Its|His|Her|Their <field> is
-  <values>";
+  "country of origin": the longest label that fits; its words singular or plural, "The language spoken by"; a
+  shorter name, ``FRAME_LABELS``: "The country represented by") or its qa_wikidata prompt ("The sport played by"),
+  one word allowed between label and preposition ("The languages spoken by X are ..."), or "Its|His|Her|Their
+  <field> is <values>"; a subject part that names something of the subject's ("The official language of the
+  capital of X is V") makes the sentence state nothing of X;
 - **prose frame**: the sentence a demonstration states the field in (``Field.prose``: "{s} is a citizen of {v}.",
   "{s} was born in {v}.", "{s} represents {v} in sport."), is / was / are / were interchangeable, the subject part
   holding no verb and no cue of any relation;
@@ -21,15 +23,17 @@ stays one place), or an unknown name (capitalised words, at most four: "Middle E
 relation whose values are lower-case words (crimes, positions, genres), one or two lower-case words ("human
 trafficking"). Anything else in it (a description: "a large city", "1749 in Paris") and the sentence is left to the
 cue rules. A value outside the relation's vocabulary is then a statement like any other: contradicted on a
-single-valued relation the subject holds, unverifiable elsewhere. "The country of <a person>" (a subject that holds
-a citizenship and no country) is the citizenship (``wikifacts_lexicon.FRAME_FALLBACK``)."""
+single-valued relation the subject holds, unverifiable elsewhere; the field's own name ("The voice type of X is
+voice") and a month are no value. "The country of <a person>" (a subject that holds a citizenship and no country) is
+the citizenship, of a novel (a country of origin, no country) its origin (``wikifacts_lexicon.FRAME_FALLBACK``)."""
 from __future__ import annotations
 
 import functools
 import re
 
 from selfalign.data.wikifacts import kind
-from selfalign.data.wikifacts_lexicon import DEMONYMS, FIELDS, FRAME_FALLBACK, canonical, demonym_pattern
+from selfalign.data.wikifacts_lexicon import FIELDS, FRAME_FALLBACK, FRAME_LABELS, MONTHS
+from selfalign.data.wikifacts_values import DEMONYMS, canonical, demonym_pattern
 from selfalign.text import normalize
 
 _VERB = r"(?:is|are|was|were)"
@@ -40,6 +44,7 @@ _ARTICLE = re.compile(r"^(?:(?:the|a|an)\s+)+", re.I)
 _NAME = re.compile(r"^[A-Z][\w'.-]*(?:\s+(?:[A-Z][\w'.-]*|of|de|the))*$")
 _LOWER = re.compile(r"^[a-z][a-z-]+(?:\s+[a-z][a-z-]+)?$")
 _NOT_VALUES = frozenset("he she it they his her its their him them this that unknown none not known unclear".split())
+_NOT_VALUES |= MONTHS
 _DEMONYM_OF = {d: c for c, ds in DEMONYMS.items() for d in ds}
 PREDICATE = ("The country of citizenship of _ is", "The original country of _ is", "The country of _ is",
              "The country for sport played by _ is")
@@ -48,11 +53,11 @@ PREDICATE = ("The country of citizenship of _ is", "The original country of _ is
 @functools.lru_cache(maxsize=1)
 def _frames() -> list[tuple[re.Pattern, str, bool]]:
     """(pattern with groups s and v, relation, label frame) of every relation, the longest label first."""
-    labels = [(f.label, rel) for rel, f in FIELDS.items()]
+    labels = [(f.label, rel) for rel, f in FIELDS.items()] + list(FRAME_LABELS.items())
     labels += [(rel.split("_")[0].strip()[4:], rel) for rel in FIELDS if rel.startswith("The ") and "_" in rel]
     out = []
     for text, rel in sorted(set(labels), key=lambda x: -len(x[0])):
-        lab = r"\s+".join(map(re.escape, text.split()))
+        lab = r"\s+".join(map(_number, text.split()))
         of = "" if text.split()[-1] in ("of", "by", "in", "for") else r"(?:\s+\w+)?\s+(?:of|by|in|for)"
         out.append((re.compile(rf"^the\s+{lab}(?:{of}\s+(?P<s>.{{1,80}}?))?\s+{_VERB}\s+(?P<v>.+?)[\s.!]*$", re.I),
                     rel, True))
@@ -65,24 +70,40 @@ def _frames() -> list[tuple[re.Pattern, str, bool]]:
     return out
 
 
+def _number(word: str) -> str:
+    """A label word, singular or plural ("language spoken" for "languages spoken", "color" for "colors")."""
+    if len(word) > 3 and word.endswith("ies"):
+        return re.escape(word[:-3]) + "(?:y|ies)"
+    if len(word) > 3 and word.endswith("y"):
+        return re.escape(word[:-1]) + "(?:y|ies)"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return re.escape(word[:-1]) + "s?"
+    return re.escape(word) + "s?" if len(word) > 3 and word.isalpha() else re.escape(word)
+
+
 @functools.lru_cache(maxsize=1)
 def _predicate() -> re.Pattern:
     return re.compile(rf"^(?P<s>.{{1,80}}?)\s+{_VERB}\s+(?P<v>{demonym_pattern()})[\s.!]*$")
 
 
 def frame_statement(verifier, subject: str, text: str, held: dict) -> dict | None:
-    """{relation, values} when the whole sentence is one relation's frame with a readable value part, else None."""
+    """{relation, values} when the whole sentence is one relation's frame with a readable value part, {} when it is
+    a label frame about something of the subject's ("The official language of the capital of X is V": the capital's,
+    nothing of X), else None."""
     for pat, rel, is_label in _frames():
         m = pat.match(text)
         s = m.groupdict().get("s") if m else None
-        if m is None or (not _plain_subject(verifier, s, rel) if is_label else not _plain_subject(verifier, s or "")):
+        if m is not None and is_label and s and not _plain_subject(verifier, _PLACE_WORDS.sub(
+                "", re.sub(re.escape(subject), "", s, flags=re.I)), rel):
+            return {}
+        if m is None or (not is_label and not _plain_subject(verifier, s or "")):
             continue
         vals = slot_values(verifier, subject, rel, m.group("v"), lower_ok=is_label)
         if vals is None:
             return None  # the sentence's frame, but a description for a value: the cue rules read it
         if vals:
-            alt = FRAME_FALLBACK.get(rel) if is_label else None
-            if alt and rel not in held and alt in held:
+            alt = next((a for a in FRAME_FALLBACK.get(rel, ()) if a in held), None) if is_label else None
+            if alt and rel not in held:
                 rel, vals = alt, [canonical(v, kind(alt)) for v in vals]
             return {"relation": rel, "values": vals}
         return None
@@ -112,13 +133,14 @@ def slot_values(verifier, subject: str, relation: str, slot: str, lower_ok: bool
     cuts = [c for c in _ITEM_SEP.finditer(slot) if not any(m.start <= c.start() < m.end for m in raw)]
     bounds = [0] + [x for c in cuts for x in (c.start(), c.end())] + [len(slot)]
     own = {w.lower() for w in re.findall(r"\w+", subject)}
+    label = {w.lower().rstrip("s") for w in FIELDS[relation].label.split()}  # "The voice type of X is voice"
     countries = set(verifier.vocab.get("The country of _ is", ()))
     out = []
     for a, b in zip(bounds[::2], bounds[1::2]):
         item, a = _trim(slot[a:b], a)
         words = {w.lower() for w in re.findall(r"\w+", item)}
-        if not item or words <= own:
-            continue  # the subject's own name is never a value
+        if not item or words <= own or {w.rstrip("s") for w in words} <= label:
+            continue  # the subject's own name is never a value, nor the field's own name
         whole = next((m for m in raw if (m.start, m.end) == (a, a + len(item))), None) or \
             _agreeing(raw, relation, a, a + len(item), slot)
         if whole is not None:

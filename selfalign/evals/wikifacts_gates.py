@@ -17,7 +17,8 @@ from pathlib import Path
 
 from selfalign.data.splits import unit
 from selfalign.data.wikifacts import Knowledge, gold_profile, kind, sentence
-from selfalign.data.wikifacts_lexicon import canonical, related, relation_of_label
+from selfalign.data.wikifacts_lexicon import relation_of_label
+from selfalign.data.wikifacts_values import canonical, related
 from selfalign.errors import InputError
 from selfalign.evals.wikifacts_verify import VERDICTS
 from selfalign.store.io import iter_numbered

@@ -9,20 +9,27 @@ extra values of its kind (United States, football: the file's targets are single
 (capital, residence, birthplace), every place and country known. Rules, in order:
 
 - a sentence about another subject of the file (it opens with that subject's name, or "The <field> of <it>", and
-  names neither the subject nor a pronoun) states nothing about this one;
+  names neither the subject nor a pronoun), or about another entity (it opens with a name, the subject of its verb,
+  that no vocabulary knows and that is no misspelling of the subject's: "Lyon is the capital of Spain." in a profile
+  of Luzon; "Sridvi" is Sridevi) states nothing about this one;
 - the subject's own name, or the last word of it ("China" in a profile of the People's Republic of China), is never
   a value; a place right after another with only a comma between ("Mumbai,
   India") qualifies it and is no value of its own unless a list goes on after it ("France, Spain and Italy");
 - a cue that ends in a lookahead ("is a" before a demonym: ``NATIONALITY``; "is a" before "Muslim") licenses only
   the value it stands before: "She is an American actress born in Mumbai, India" states no citizenship India;
 - a value that several relations could take goes to the relation of the nearest cue; on a tie (one phrase cues
-  several: "located in") to a relation the subject holds, then to one where it is gold, then to the relation the
-  cue names first (the location before the country), then to the lexicon's order;
+  several: "located in") to a relation the subject holds, then to one where it is gold, then, for a subject that
+  holds no national relation (citizenship, country, origin, country in sport, location), to the citizenship for a
+  person (a subject holding a relation only persons hold) and to the country for anything else ("Joseon was a Korean
+  nation"), then to the relation the cue names first (the location before the country), then to the lexicon's order;
+- after an *open cue* ("developed by", "born in", "is in" for a place: ``wikifacts_lexicon.OPEN_CUES``) a name that
+  no vocabulary knows is the relation's value ("developed by the Japanese company Final Fantasy XV", "born in Pune,
+  India": Pune, India only qualifying it), unless its head is a known value ("Southeast Asia": Asia);
 - verdicts: a relation the subject does not hold -> *unverifiable*; single-valued: every value gold -> *supported*,
   any value outside gold -> *contradicted* (so listing the gold value beside distractors is contradicted);
   multi-valued: any gold value -> *supported*, else *unverifiable* (the data are incomplete; a padded list earns
   one supported statement, never more); a wrong value that held or was held by a gold one (United Kingdom for
-  England, Soviet Union for Russia: ``wikifacts_lexicon.CONTAINS``) is unverifiable, not contradicted.
+  England, Soviet Union for Russia: ``wikifacts_values.CONTAINS``) is unverifiable, not contradicted.
 
 A sentence that is, as a whole, one relation's template ("The <field> of X is V", the demonstrations' prose) is
 read by ``wikifacts_frames`` first: it names that relation whatever vocabulary V is in.
@@ -34,6 +41,7 @@ judge's SK-Tuning row: the relation's qa_wikidata prompt and the value ("The cap
 (``eval wikifacts --rescore``), never compared."""
 from __future__ import annotations
 
+import difflib
 import functools
 import hashlib
 import re
@@ -43,7 +51,8 @@ from pathlib import Path
 
 from selfalign.data.relations import MASK, TEMPLATES
 from selfalign.data.wikifacts import Knowledge, kind
-from selfalign.data.wikifacts_lexicon import EXTRA_VALUES, FIELDS, cue_patterns, related, surface_forms
+from selfalign.data.wikifacts_lexicon import FIELDS, IS_IN, MONTHS, NATIONAL, PERSON, cue_patterns, open_patterns
+from selfalign.data.wikifacts_values import EXTRA_VALUES, related, surface_forms
 from selfalign.evals.wikifacts_frames import frame_statement
 from selfalign.text import normalize
 
@@ -56,6 +65,11 @@ _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 _PRONOUNS = frozenset("he she it its his her they their him them".split())
 _OPENING = re.compile(r"^(?:The [\w ,'-]{1,40}? of (?:the )?)?((?:[A-Z][\w'.-]*)(?: (?:[A-Z][\w'.-]*|of|de|the|and))*)")
 _LIST_ON = re.compile(r"^\s*(?:,|,?\s*(?:and|or))\s*$")
+_NAMED = re.compile(r"^(?:The [\w ,'-]{1,40}? of (?:the )?)?(?:The )?"
+                    r"((?:[A-Z][\w'.-]*)(?:[ -](?:[A-Z][\w'.-]*|of|de))*)"
+                    r"\s+(?:is|was|are|were|has|had)\b")
+_NOT_NAMES = frozenset("this that these those there here today it".split())
+CITIZEN, COUNTRY = "The country of citizenship of _ is", "The country of _ is"
 
 
 def split_sentences(text: str) -> list[str]:
@@ -84,6 +98,11 @@ class Mention:
 @functools.lru_cache(maxsize=1)
 def _cues() -> list[tuple[re.Pattern, str, bool, bool, int]]:
     return [(re.compile(p, re.I), rel, anchored, weak, rank) for p, rel, anchored, weak, rank in cue_patterns()]
+
+
+@functools.lru_cache(maxsize=1)
+def _open() -> list[tuple[re.Pattern, str, bool]]:
+    return [(re.compile(p), rel, weak) for p, rel, weak in open_patterns()]
 
 
 @functools.lru_cache(maxsize=1)
@@ -170,7 +189,20 @@ class Verifier:
         if not m:
             return False
         toks = _WORD.findall(m.group(1))
-        return any(normalize(" ".join(toks[:n])) in self.names for n in range(1, len(toks) + 1))
+        return any(normalize(" ".join(toks[:n])) in self.names for n in range(1, len(toks) + 1)) or \
+            self._unknown_name(subject, text)
+
+    def _unknown_name(self, subject: str, text: str) -> bool:
+        """Whether a sentence opens with a name, the subject of its verb, that is no value any vocabulary knows and
+        no misspelling of the subject's ("Lyon is the capital of Spain." in a profile of Luzon; "Sridvi" for Sridevi
+        is her): another entity."""
+        m = _NAMED.match(text)
+        if not m or self.mentions(m.group(1), "", drop_qualifiers=False):  # a known value, the subject's alias too
+            return False
+        words = [w.lower() for w in _WORD.findall(m.group(1))]
+        own = [w.lower() for w in _WORD.findall(subject) if len(w) > 2]
+        return not set(words) & _NOT_NAMES and not any(
+            difflib.SequenceMatcher(None, w, o).ratio() >= 0.85 for w in words if len(w) > 2 for o in own)
 
     def statements(self, subject: str, text: str, held: dict | None = None) -> list[dict]:
         """[{relation, values}] of one sentence, in the order their relations first appear ([] for a sentence
@@ -182,23 +214,57 @@ class Verifier:
         held = self.k.subjects.get(subject, {}) if held is None else held
         framed = frame_statement(self, subject, text, held)
         if framed is not None:
-            return [framed]
+            return [framed] if framed else []
         cues = self.cues(text, held)
+        opened = self.open_values(subject, text, held)
+        # a person's demonym is a citizenship, another subject's its country, where it holds neither relation
+        default = None if set(NATIONAL) & set(held) else (CITIZEN if set(PERSON) & set(held) else COUNTRY)
         by_rel: dict = {}
         for m in self.mentions(text, subject):
+            if any(a <= m.start and m.end <= b or (m.start >= b and text[b:m.start].strip() == ",")
+                   for a, b, _, _ in opened):
+                continue  # inside an open value ("the European Union"), or a place qualifying it ("Pune, India")
             cands = []
             for rel, (v, anchored_only) in m.entries.items():
                 near = [(c[0] - m.end if c[0] >= m.end else max(0, m.start - c[1]), c[4])
                         for c in cues if c[2] == rel and (c[1] == m.start if c[3] or anchored_only else True)]
                 if near:
                     dist, rank = min(near)
-                    cands.append((dist, rel not in held, v not in held.get(rel, ()), rank, _ORDER[rel], rel, v))
+                    cands.append((dist, rel not in held, v not in held.get(rel, ()), rel != default, rank,
+                                  _ORDER[rel], rel, v))
             if cands:
                 *_, rel, v = min(cands)
                 vals = by_rel.setdefault(rel, [])
                 if v not in vals:
                     vals.append(v)
+        for _, _, rel, v in opened:
+            if rel not in by_rel:
+                by_rel[rel] = [v]
         return [{"relation": r, "values": vs} for r, vs in by_rel.items()]
+
+    def open_values(self, subject: str, text: str, held: dict) -> list[tuple[int, int, str, str]]:
+        """(start, end, relation, value) of every name after an open cue (``wikifacts_lexicon.OPEN_CUES``: "developed
+        by EA Sports", "born in Pune") whose head no vocabulary knows (not "Southeast Asia": Asia; "the European
+        Union" is one), not the subject's own name, not a month; a weak cue ("is in") only for a subject holding what
+        it cues."""
+        weak = _weak_relations()[IS_IN.pattern] & set(held)
+        known = self.mentions(text, subject, drop_qualifiers=False)
+        own = {w.lower() for w in _WORD.findall(subject)}
+        out = []
+        for pat, rel, is_weak in _open():
+            if is_weak and not weak:
+                continue
+            for m in pat.finditer(text):
+                v = re.sub(r"(?:\s+(?:of|de|the))+$", "", m.group("v"))
+                a, b = m.start("v"), m.start("v") + len(v)
+                words = [w.lower() for w in _WORD.findall(v)]
+                covered = {i for k in known if a <= k.start and k.end <= b
+                           for i in range(len(_WORD.findall(text[a:k.start])), len(_WORD.findall(text[a:k.end])))}
+                if set(words) <= own or set(words) & MONTHS or len(words) - 1 in covered or \
+                        any(k.start < a < k.end or k.start < b < k.end for k in known):
+                    continue
+                out.append((a, b, rel, v))
+        return out
 
     def verdict(self, subject: str, relation: str, values: list[str]) -> str:
         gold = self.k.subjects.get(subject, {}).get(relation)
@@ -246,25 +312,29 @@ _ORDER = {rel: i for i, rel in enumerate(FIELDS)}
 
 @functools.lru_cache(maxsize=1)
 def fingerprint() -> str:
-    """A hash of everything that decides statements, verdicts and scores (the wikifacts data, lexicon, frames,
-    verifier and metrics modules, line endings normalised)."""
-    from selfalign.data import wikifacts, wikifacts_lexicon
+    """A hash of everything that decides statements, verdicts and scores (the wikifacts data, lexicon, values,
+    frames, verifier and metrics modules, line endings normalised)."""
+    from selfalign.data import wikifacts, wikifacts_lexicon, wikifacts_values
     from selfalign.evals import wikifacts_frames, wikifacts_metrics
 
     h = hashlib.sha256()
-    for mod in (wikifacts, wikifacts_lexicon, wikifacts_frames, sys.modules[__name__], wikifacts_metrics):
+    for mod in (wikifacts, wikifacts_lexicon, wikifacts_values, wikifacts_frames, sys.modules[__name__],
+                wikifacts_metrics):
         h.update(Path(mod.__file__).read_bytes().replace(b"\r\n", b"\n"))
     return h.hexdigest()[:12]
 
 
 def vocabulary(k: Knowledge) -> dict:
     """{relation: values a statement of it may name}: the file's gold values of the relation, the lexicon's extra
-    values of its kind (``EXTRA_VALUES``), and for a relation of kind "place" every place and country known."""
+    values of its kind (``EXTRA_VALUES``), for a relation of kind "place" every place and country known, and for
+    one of kind "language" or "religion" every language or faith known."""
     places = [v for rel, vals in k.vocab.items() if kind(rel) in ("country", "place") for v in vals]
     places += EXTRA_VALUES["country"]
+    pooled = {kd: [v for rel, vals in k.vocab.items() if kind(rel) == kd for v in vals]
+              for kd in ("language", "religion")}  # a language is one under every language relation
     out = {}
     for rel in FIELDS:
-        vals = list(k.vocab.get(rel, ())) + list(EXTRA_VALUES.get(kind(rel), ()))
+        vals = list(k.vocab.get(rel, ())) + list(EXTRA_VALUES.get(kind(rel), ())) + pooled.get(kind(rel), [])
         out[rel] = list(dict.fromkeys(vals + (places if kind(rel) == "place" else [])))
     return out
 

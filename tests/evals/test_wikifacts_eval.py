@@ -160,6 +160,13 @@ def test_extractor_sample_script(lands_file, tmp_path):
     _jsonl(out, got)
     assert X.main(["base=" + str(rows), "--n", "6", "--data", str(lands_file), "--output", str(out)]) == 0
     assert _read(out)[0]["label_statements"] == []  # labels already there are kept
+    # a second set drawn with --exclude holds none of the first's sentences
+    out2 = tmp_path / "dev2.jsonl"
+    assert X.main(["base=" + str(rows), "--n", "6", "--data", str(lands_file), "--exclude", str(out),
+                   "--output", str(out2)]) == 0
+    first = {(r["subject"], r["sentence"]) for r in _read(out)}
+    second = {(r["subject"], r["sentence"]) for r in _read(out2)}
+    assert second and not first & second
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, cli, lands_file):

@@ -88,3 +88,19 @@ def test_planted_gate_still_passes(v):
     subjects = [s for s in v.k.split["eval"] + v.k.split["train"] + v.k.split["valid"]]
     got = planted_gate(v.k, v, subjects)
     assert got["passed"] and got["n"] == len(subjects) > 0
+
+
+def test_label_frames_of_the_second_development_set(v):
+    # singular or plural label words; a shorter label; "The country of <a novel>": its country of origin
+    assert said(v, "Charles IV", "The language spoken by Charles IV was French.") == [
+        ("languages spoken", ["French"], "supported")]
+    assert said(v, "Lionel Messi", "The country represented by the team is Spain.") == [
+        ("country represented in sport", ["Spain"], "contradicted")]
+    assert said(v, "Pedro Paramo", "The country of Pedro Paramo is Argentina.") == [
+        ("country of origin", ["Argentina"], "contradicted")]
+    # the field's own name is no value; a frame about something of the subject's states nothing of it
+    assert said(v, "Asha Rao", "The voice type of Asha Rao is voice.") == []
+    assert said(v, "Nigeria", "The official language of the capital of Nigeria is French.") == []
+    assert said(v, "Nigeria", "The official language of the country of Nigeria is French.") == [
+        ("official language", ["French"], "unverifiable")]
+    assert said(v, "Asha Rao", "Asha Rao was born in December.") == []  # a month is no place

@@ -214,3 +214,87 @@ def test_sport_country_genre_and_faith(pv):
 
 def test_a_sentence_about_another_subject_of_the_file(pv):
     assert said(pv, "Marie Curie", "The capital of the United Kingdom is London.") == []
+
+
+# --- rules added on the second development set (benchmarks/longform/extractor_dev2.jsonl) ----------------------
+def test_compound_demonyms_name_the_last_part(pv):
+    # "a French-American": an American (of French descent), not a French citizen; "Austro-Hungarian" is one demonym
+    assert said(pv, "Marie Curie", "Marie Curie is a French-American.") == [
+        ("country of citizenship", ["United States"], "contradicted")]
+    assert said(pv, "Paul Warburg", "Paul Warburg was a German-born Mexican-American banker.") == [
+        ("place of birth", ["Germany"], "unverifiable"), ("country of citizenship", ["United States"], "contradicted")]
+    assert said(pv, "Paul Warburg", "He was an Austro-Hungarian officer.") == [
+        ("country of citizenship", ["Austria-Hungary"], "contradicted")]
+
+
+def test_a_demonym_describing_another_person_or_thing_is_no_nationality(pv):
+    # behind a preposition, or with one between article and demonym: another person's, or a work's
+    assert said(pv, "Paul Warburg", "Paul Warburg was a writer of French literature.") == []
+    assert said(pv, "Paul Warburg", "The story of Paul Warburg is about a French artist.") == []
+    assert said(pv, "Paul Warburg", "He was born to a Jewish father.") == []
+    # a title after "is the": the subject's own
+    assert said(pv, "Victor Hugo", "Victor Hugo is the French President.") == [
+        ("country of citizenship", ["France"], "supported")]
+
+
+def test_faith_and_instrument_nouns(pv):
+    assert said(pv, "Sridevi", "Sridevi is also a Hindu.") == [("religion", ["Hinduism"], "supported")]
+    assert said(pv, "Sridevi", "She is a member of the Muslim Brotherhood.") == []  # a membership, no faith
+    assert said(pv, "Andrea Bocelli", "He is also a pianist.") == [("instrument", ["piano"], "supported")]
+    assert said(pv, "Andrea Bocelli", "Andrea Bocelli is a famous singer.") == []  # a singer plays no instrument
+
+
+def test_continent_cues_and_a_place_in_a_country(pv):
+    assert said(pv, "Nigeria", "Nigeria is a country in Africa.") == [("continent", ["Africa"], "supported")]
+    assert said(pv, "Nigeria", "Nigeria is an African country.") == [("continent", ["Africa"], "supported")]
+    assert said(pv, "Kolkata", "Kolkata is an Asian city.") == [("continent", ["Asia"], "supported")]
+    assert said(pv, "Kolkata", "Kolkata is located on the continent of Eurasia.") == [
+        ("continent", ["Eurasia"], "contradicted")]
+    # a place that holds neither a country nor a location "is in" a country: its country
+    assert said(pv, "Temple Mount", "The Temple Mount is in India.") == [("country", ["India"], "unverifiable")]
+
+
+def test_a_demonym_of_a_subject_that_holds_no_national_relation(pv):
+    # a person (holds a native language): citizenship; a state or a work: its country
+    assert said(pv, "Mongkut", "Mongkut is a French king.") == [("country of citizenship", ["France"], "unverifiable")]
+    assert said(pv, "Joseon", "Joseon was an Indian nation.") == [("country", ["India"], "unverifiable")]
+    assert said(pv, "SpongeBob", "SpongeBob is a British cartoon.") == [("country", ["United Kingdom"], "unverifiable")]
+
+
+def test_language_forms_of_the_second_set(pv):
+    assert said(pv, "Marie Curie", "Marie Curie is a Polish-speaking scientist.") == [
+        ("language", ["Polish"], "unverifiable")]  # "-speaking" is the language, not the languages spoken
+    assert said(pv, "SpongeBob", "SpongeBob is in English.") == [("language", ["English"], "supported")]
+    # a language the file names under another language relation is a language under every one
+    assert said(pv, "Mongkut", "The native language of Mongkut is Malaysian.") == [
+        ("native language", ["Malay"], "contradicted")]
+    assert said(pv, "Lionel Messi", "Lionel Messi plays American football.") == [
+        ("sport", ["American football"], "unverifiable")]
+
+
+def test_a_sentence_opening_with_an_unknown_name_is_about_another_entity(pv):
+    assert said(pv, "Marie Curie", "Lyon is a city in France.") == []
+    assert said(pv, "Nigeria", "Lyon is the capital of Kenya.") == []
+    # a misspelt subject is the subject; the subject's alias is no unknown name
+    assert said(pv, "Sridevi", "Sridvi is a citizen of Turkey.") == [
+        ("country of citizenship", ["Turkey"], "contradicted")]
+    assert said(pv, "United Kingdom", "UK is the capital of Nigeria.") == [
+        ("country it is the capital of", ["Nigeria"], "unverifiable")]
+
+
+def test_open_values_after_precise_cues(pv):
+    # a name no vocabulary knows, after "developed by" (lower-case words and demonyms before it skipped)
+    assert said(pv, "Final Fantasy VII", "Final Fantasy VII is a game developed by the Japanese game company "
+                                         "Final Fantasy XV.") == [("developer", ["Final Fantasy XV"], "contradicted")]
+    assert said(pv, "Final Fantasy VII", "It was developed by Square.") == [("developer", ["Square"], "supported")]
+    # a birthplace outside the vocabulary, the known country only qualifying it; a month is no place
+    assert said(pv, "Asha Rao", "She was born on December 23, 1878, in Pune, India.") == [
+        ("place of birth", ["Pune"], "unverifiable")]
+    assert said(pv, "Asha Rao", "She was born in December.") == []
+    # "is in": a place's location, a person's nothing; a region whose head is a continent is the continent
+    assert said(pv, "Temple Mount", "The Temple Mount is in the European Union.") == [
+        ("location", ["European Union"], "unverifiable")]
+    assert said(pv, "Marie Curie", "Marie Curie is in the European Union.") == []
+    assert said(pv, "Phnom Penh", "Phnom Penh is in Southeast Asia.") == [("continent", ["Asia"], "unverifiable")]
+    assert said(pv, "Paul Warburg", "Paul Warburg is a citizen of the African nation of Djibouti.") == [
+        ("country of citizenship", ["Djibouti"], "contradicted")]
