@@ -1,11 +1,21 @@
 """Speed of the HF engine on the embedded model against this CPU's matmul bound.
 
-Measures, in one run: matmul GFLOP/s (fp32, bf16); 5-shot P(True) scoring with prefix reuse vs the plain batched
-path vs a naive one-row-at-a-time loop (the key comparison run twice, interleaved); sampling tokens/s with one
-prefill per prompt vs N; each stage's share of the FLOP bound (forward ≈ 2 × non-embedding parameters × tokens
-run, plus the LM head on the kept positions) and its peak RSS. Writes benchmarks/results/speed.{json,md}.
+Default: matmul GFLOP/s (fp32, bf16); 5-shot P(True) scoring with prefix reuse vs the plain batched path vs a
+naive one-row-at-a-time loop (the key comparison run twice, interleaved); sampling tokens/s with one prefill per
+prompt vs N; each stage's share of the FLOP bound (forward ≈ 2 × non-embedding parameters × tokens run, plus the LM
+head on the kept positions) and its peak RSS. Writes benchmarks/results/speed.{json,md}.
 
-Run: `python benchmarks/speed/bench_speed.py [--pairs 24] [--naive-pairs 6] [--threads 1]` (a few minutes).
+``--generation STAGE``: one generation stage as the pipeline runs it (``generate`` on chunks of the stage's batch
+size), timed on the old and new engine paths in turn, interleaved, in one process: the engine of git revision
+``--old`` (loaded from ``git show``; default: the commit before early-ending rows and tree-shared prefill) against
+the current one, and with ``--plain`` transformers' ``generate`` on every sample in full. Prints the ratio and each
+path's share of the fp32 and bf16 matmul bounds for the work the new path runs; checks that every path gives the
+same answers. Stages: sample-kqa and eval-kqa (``make demo``'s knowledge-QA sampling and greedy evaluation),
+sample-wf and eval-wf (the long-form loop's profile sampling and ``eval wikifacts``). Writes
+benchmarks/results/speed_generation.{json,md} (one section per stage, the others kept).
+
+Run: `python benchmarks/speed/bench_speed.py [--pairs 24] [--naive-pairs 6] [--threads 1]` (a few minutes), or
+`python benchmarks/speed/bench_speed.py --generation sample-kqa [--prompts 32] [--reps 2] [--plain]`.
 """
 from __future__ import annotations
 
@@ -102,10 +112,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=24)
     ap.add_argument("--naive-pairs", type=int, default=6)
-    ap.add_argument("--prompts", type=int, default=6)
+    ap.add_argument("--prompts", type=int, default=None, help="prompts (default 6; --generation: the stage's)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--generation", choices=sorted(GEN_STAGES), help="time one generation stage, old vs new path")
+    ap.add_argument("--old", default=OLD_REV, help="git revision whose engine is the old path")
+    ap.add_argument("--plain", action="store_true", help="also time transformers' generate on every row in full")
+    ap.add_argument("--reps", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.generation:
+        return generation(args)
+    args.prompts = args.prompts or 6
     load_start = os.getloadavg()
     gf32, gf16 = matmul_gflops(torch.float32), matmul_gflops(torch.bfloat16)
     print(f"matmul GFLOP/s fp32 {gf32:.1f} bf16 {gf16:.1f}", flush=True)
@@ -228,6 +245,123 @@ def render(out) -> str:
            "the share is achieved GFLOP/s over the fp32 matmul GFLOP/s above. Prefix reuse does not raise the share: "
            f"it removes work (tokens run fall {s['ptrue5_tokens_run_ratio']}x) rather than running it faster.", "",
            LIMITS]
+    return "\n".join(md) + "\n"
+
+
+# --- generation stages: old vs new engine path ---------------------------------------------------------------------
+OLD_REV = "a2cc4c6"  # the engine before early-ending rows and tree-shared prefill
+WF_STOP = ["\n\n", "\nWrite a short factual profile", "\nTell me about"]  # evals/wikifacts.py's STOP
+GEN_STAGES = {  # the pipeline's settings: recipes/demo.yaml, KnowledgeQAConfig, recipes/wikifacts-loop.yaml
+    "sample-kqa": dict(data="bigbench:qa_wikidata", split="train", prompts=32, batch=16,
+                       gen=dict(n=4, temperature=1.0, top_p=0.9, top_k=10, max_new_tokens=12, stop=["\n"])),
+    "eval-kqa": dict(data="bigbench:qa_wikidata", split="heldout", prompts=48, batch=16,
+                     gen=dict(n=1, temperature=0.0, top_p=1.0, top_k=0, max_new_tokens=16, stop=["\n"])),
+    "sample-wf": dict(data="wikifacts", split="train", prompts=8, batch=16,
+                      gen=dict(n=4, temperature=1.0, top_p=0.9, top_k=10, max_new_tokens=64, stop=WF_STOP)),
+    "eval-wf": dict(data="wikifacts", split="eval", prompts=16, batch=16,
+                    gen=dict(n=1, temperature=0.0, top_p=1.0, top_k=0, max_new_tokens=64, stop=WF_STOP)),
+}
+
+
+def engine_at(rev: str):
+    """The HF engine class of git revision ``rev`` (``selfalign/engines/hf.py`` as it was, on today's helpers)."""
+    import subprocess
+    import types
+
+    root = Path(__file__).resolve().parents[2]
+    src = subprocess.run(["git", "-C", str(root), "show", f"{rev}:selfalign/engines/hf.py"], capture_output=True,
+                         text=True, check=True).stdout
+    mod = types.ModuleType(f"hf_at_{rev}")
+    exec(compile(src, f"hf.py@{rev}", "exec"), mod.__dict__)
+    return mod.HFEngine
+
+
+class Work:
+    """Counts what every model forward runs: tokens (the mask's ones over the new positions) and logit rows."""
+
+    def __init__(self, model):
+        self.tokens = self.logits = 0
+        orig = model.forward
+
+        def forward(*a, **kw):
+            w = kw["input_ids"].shape[1]
+            self.tokens += int(kw["attention_mask"][:, -w:].sum())
+            self.logits += kw["input_ids"].shape[0] * (kw.get("logits_to_keep") or w)
+            return orig(*a, **kw)
+
+        model.forward = forward
+
+
+def generation(args):
+    spec = GEN_STAGES[args.generation]
+    load_start = os.getloadavg()
+    gf32, gf16 = matmul_gflops(torch.float32), matmul_gflops(torch.bfloat16)
+    new = HFEngine.from_spec("smollm2-135m", device="cpu", batch_size=spec["batch"])
+    model, tok = new.model, new.tok
+    paths = {"old": engine_at(args.old)(model, tok, batch_size=spec["batch"]), "new": new}
+    if args.plain:
+        paths["plain"] = HFEngine(model, tok, batch_size=spec["batch"], prefix_cache=False)
+    n_prompts = args.prompts or spec["prompts"]
+    prompts = [r["prompt"] for r in load_prompts(spec["data"], spec["split"], n_prompts)]
+    gen = GenerationConfig(**spec["gen"])
+    n_body = sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n)
+    head = model.config.hidden_size * model.config.vocab_size
+    work = Work(model)
+    runs: dict[str, list] = {k: [] for k in paths}
+    answers = {}
+    for rep in range(args.reps):
+        for name, eng in paths.items():
+            work.tokens = work.logits = 0
+            box: dict = {}
+            with peak_rss(box):
+                t = time.perf_counter()
+                out = [g for s in range(0, len(prompts), spec["batch"])  # the stage's chunks (store/progress.py)
+                       for g in eng.generate(prompts[s:s + spec["batch"]], gen, seed=0)]
+                dt = time.perf_counter() - t
+            answers[name] = [[(g.text, g.n_tokens) for g in x] for x in out]
+            runs[name].append({"seconds": round(dt, 2), "tokens_run": work.tokens, "logit_rows": work.logits,
+                               "new_tokens": sum(g.n_tokens for x in out for g in x), **box})
+            print(args.generation, rep + 1, name, json.dumps(runs[name][-1]), flush=True)
+    useful = 2 * n_body * runs["new"][0]["tokens_run"] + 2 * head * runs["new"][0]["logit_rows"]
+    ratios = [round(o["seconds"] / n["seconds"], 2) for o, n in zip(runs["old"], runs["new"])]
+    res = {"stage": args.generation, "prompts": len(prompts), "batch_prompts": spec["batch"], **spec["gen"],
+           "old": args.old, "runs": runs, "ratio_old_over_new": ratios,
+           "identical_answers": all(a == answers["new"] for a in answers.values()),
+           "useful_gflop": round(useful / 1e9, 1), "matmul_gflops": {"fp32": round(gf32, 1), "bf16": round(gf16, 1)},
+           "share_of_bound": {k: {d: round(useful / min(r["seconds"] for r in v) / 1e9 / g, 3)
+                                  for d, g in (("fp32", gf32), ("bf16", gf16))} for k, v in runs.items()},
+           "threads": args.threads, "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
+           "meta": meta(vars(args), model_info=new.info)}
+    if "plain" in runs:
+        res["ratio_plain_over_new"] = [round(o["seconds"] / n["seconds"], 2) for o, n in zip(runs["plain"], runs["new"])]
+    path = OUT / "speed_generation.json"
+    data = json.loads(path.read_text()) if path.exists() else {"stages": {}}
+    data["stages"][args.generation] = res
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    (OUT / "speed_generation.md").write_text(render_generation(data))
+    print(f"{args.generation}: old/new {ratios}; identical answers: {res['identical_answers']}; share of the fp32 bound "
+          f"old {res['share_of_bound']['old']['fp32']:.0%}, new {res['share_of_bound']['new']['fp32']:.0%}")
+
+
+def render_generation(data) -> str:
+    md = ["# Generation speed: early-ending rows and tree-shared prefill (embedded SmolLM2-135M, fp32, CPU)", "",
+          "Made by `python benchmarks/speed/bench_speed.py --generation STAGE` (one process per stage: the old "
+          "engine, git revision in the table, and the new one timed in turn on the same model and prompts, "
+          "interleaved, `generate` on chunks of the stage's batch size as the pipeline calls it). Share of a bound "
+          "= the new path's work (2 × non-embedding parameters × tokens run + 2 × hidden × vocab × logit rows) / "
+          "seconds / the matmul GFLOP/s of that dtype measured in the same run; the same work divides both paths' "
+          "times.", ""]
+    rows = []
+    for st in data["stages"].values():
+        best = {k: min(r["seconds"] for r in v) for k, v in st["runs"].items()}
+        rows.append([st["stage"], f"{st['prompts']} x {st['n']}", st["max_new_tokens"], st["old"],
+                     best["old"], best["new"], best.get("plain", ""), ", ".join(map(str, st["ratio_old_over_new"])),
+                     f"{st['share_of_bound']['old']['fp32']:.0%} → {st['share_of_bound']['new']['fp32']:.0%}",
+                     f"{st['share_of_bound']['new']['bf16']:.0%}", st["identical_answers"],
+                     f"{st['loadavg_start'][0]:.1f}", st["meta"].get("git_commit", "")[:8]])
+    md += md_table(["stage", "prompts x samples", "max new tokens", "old rev", "old s (best)", "new s (best)",
+                    "plain generate s", "old / new (each rep)", "fp32 bound share old → new", "bf16 bound share new",
+                    "same answers", "load avg", "commit"], rows)
     return "\n".join(md) + "\n"
 
 
