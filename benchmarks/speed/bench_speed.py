@@ -20,6 +20,7 @@ Run: `python benchmarks/speed/bench_speed.py [--pairs 24] [--naive-pairs 6] [--t
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -165,15 +166,14 @@ def main():
 
     prompts = [cached.chat_prompt(r["question"]) for r in rows[:args.prompts]]
     gen = GenerationConfig(n=4, temperature=1.0, top_p=0.9, top_k=10, max_new_tokens=32)
-    prompt_tokens = sum(len(cached.encode(p)) for p in prompts)
+    work = Work(model)  # the tokens and logit rows every forward runs (a decode step: one per row still stepping)
 
     def sampler(engine):
         def run():
+            work.tokens = work.logits = 0
             outs = engine.generate(prompts, gen, seed=0)
             new = sum(g.n_tokens for o in outs for g in o)
-            steps = gen.max_new_tokens * len(prompts) * gen.n  # rows keep stepping until the batch's longest ends
-            prefill = prompt_tokens * (1 if engine.prefix_cache else gen.n)
-            return {"new_tokens": new, "tokens_run": prefill + steps, "logit_positions": steps,
+            return {"new_tokens": new, "tokens_run": work.tokens, "logit_positions": work.logits,
                     "tokens_per_s": None}
         return run
 
@@ -214,9 +214,12 @@ LIMITS = """## What keeps each stage below the matmul bound (torch.profiler, one
   explicit mask, ~13% of the time); copying the prefix KV into each batch and transformers' cache concatenation
   add ~10%; the shared spans are extra (small) forward calls.
 - **Sampling (~35-55%)**: each decode step is a 24-row GEMM that streams all weights from memory; the tied LM head
-  (576 x 49152) runs at every step; HF's top-k then top-p sampling sorts, softmaxes and cumsums the full 49k vocab
-  per row per step (~100 ms/step here); the KV cache is re-concatenated every step; plus generate's Python overhead.
+  (576 x 49152) runs at every step; the KV cache is re-concatenated every step; plus generate's Python overhead.
   One prefill per prompt removes (N-1)/N of the prompt work, which is a small part of a 32-token sampling run.
+  (The 2026-11-24 run also paid HF's top-k then top-p sort, softmax and cumsum over the full 49k vocabulary per
+  row per step, ~100 ms/step; since 2026-12-01 only the top-k candidates are warped, `rowsample.md`. Since
+  2026-12-08 a finished row leaves the decode batch and prompts are prefilled in passes of similar length:
+  `speed_generation.md` times the pipeline's generation stages, old engine against new.)
 - The model runs in fp32 on CPU (dtype auto); this CPU's bf16 matmul is ~2x faster, an option not measured here.
 """
 
@@ -283,10 +286,12 @@ class Work:
         self.tokens = self.logits = 0
         orig = model.forward
 
+        @functools.wraps(orig)  # generate reads forward's signature to pass position ids and logits_to_keep
         def forward(*a, **kw):
-            w = kw["input_ids"].shape[1]
-            self.tokens += int(kw["attention_mask"][:, -w:].sum())
-            self.logits += kw["input_ids"].shape[0] * (kw.get("logits_to_keep") or w)
+            rows, w = kw["input_ids"].shape
+            mask = kw.get("attention_mask")
+            self.tokens += rows * w if mask is None else int(mask[:, -w:].sum())
+            self.logits += rows * (kw.get("logits_to_keep") or w)
             return orig(*a, **kw)
 
         model.forward = forward
