@@ -8,14 +8,15 @@ head on the kept positions) and its peak RSS. Writes benchmarks/results/speed.{j
 ``--generation STAGE``: one generation stage as the pipeline runs it (``generate`` on chunks of the stage's batch
 size), timed on the old and new engine paths in turn, interleaved, in one process: the engine of git revision
 ``--old`` (loaded from ``git show``; default: the commit before early-ending rows and tree-shared prefill) against
-the current one, and with ``--plain`` transformers' ``generate`` on every sample in full. Prints the ratio and each
-path's share of the fp32 and bf16 matmul bounds for the work the new path runs; checks that every path gives the
-same answers. Stages: sample-kqa and eval-kqa (``make demo``'s knowledge-QA sampling and greedy evaluation),
-sample-wf and eval-wf (the long-form loop's profile sampling and ``eval wikifacts``). Writes
-benchmarks/results/speed_generation.{json,md} (one section per stage, the others kept).
+the current one. Prints the ratio of CPU seconds (and wall seconds), and writes each path's share of the fp32 and
+bf16 matmul bounds for the work the new path runs and where its CPU time goes (prefill, decode steps); checks that
+both paths give the same answers. Stages: sample-kqa and eval-kqa (``make demo``'s knowledge-QA sampling and
+greedy evaluation), sample-wf and eval-wf (the long-form loop's profile sampling and ``eval wikifacts``). Writes
+benchmarks/results/speed_generation.{json,md} (one row per stage, the others kept, and the file's hand-written
+reading from "## Reading it" on).
 
 Run: `python benchmarks/speed/bench_speed.py [--pairs 24] [--naive-pairs 6] [--threads 1]` (a few minutes), or
-`python benchmarks/speed/bench_speed.py --generation sample-kqa [--prompts 32] [--reps 2] [--plain]`.
+`python benchmarks/speed/bench_speed.py --generation sample-kqa [--prompts 32] [--reps 2]` (2-5 minutes a stage).
 """
 from __future__ import annotations
 
@@ -67,15 +68,15 @@ def peak_rss(box: dict):
         box["peak_rss_mib"] = round(peak[0] / 2**20, 1)
 
 
-def matmul_gflops(dtype, m=1024, k=1024, n=1024, reps=20) -> float:
+def matmul_gflops(dtype, m=1024, k=1024, n=1024, reps=20, clock=time.perf_counter) -> float:
     a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
     a @ b
     best = float("inf")
     for _ in range(3):
-        t = time.perf_counter()
+        t = clock()
         for _ in range(reps):
             a @ b
-        best = min(best, (time.perf_counter() - t) / reps)
+        best = min(best, (clock() - t) / reps)
     return 2 * m * k * n / best / 1e9
 
 
@@ -117,7 +118,6 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--generation", choices=sorted(GEN_STAGES), help="time one generation stage, old vs new path")
     ap.add_argument("--old", default=OLD_REV, help="git revision whose engine is the old path")
-    ap.add_argument("--plain", action="store_true", help="also time transformers' generate on every row in full")
     ap.add_argument("--reps", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -170,7 +170,7 @@ def main():
 
     def sampler(engine):
         def run():
-            work.tokens = work.logits = 0
+            work.reset()
             outs = engine.generate(prompts, gen, seed=0)
             new = sum(g.n_tokens for o in outs for g in o)
             return {"new_tokens": new, "tokens_run": work.tokens, "logit_positions": work.logits,
@@ -280,10 +280,11 @@ def engine_at(rev: str):
 
 
 class Work:
-    """Counts what every model forward runs: tokens (the mask's ones over the new positions) and logit rows."""
+    """Counts what every model forward runs: tokens (the mask's ones over the new positions) and logit rows; and the
+    CPU seconds of prefill passes and of one-token decode steps, with the decode steps' rows."""
 
     def __init__(self, model):
-        self.tokens = self.logits = 0
+        self.reset()
         orig = model.forward
 
         @functools.wraps(orig)  # generate reads forward's signature to pass position ids and logits_to_keep
@@ -292,20 +293,34 @@ class Work:
             mask = kw.get("attention_mask")
             self.tokens += rows * w if mask is None else int(mask[:, -w:].sum())
             self.logits += rows * (kw.get("logits_to_keep") or w)
-            return orig(*a, **kw)
+            c = time.process_time()
+            out = orig(*a, **kw)
+            if w == 1:
+                self.decode_cpu, self.steps, self.step_rows = self.decode_cpu + time.process_time() - c, \
+                    self.steps + 1, self.step_rows + rows
+            else:
+                self.prefill_cpu += time.process_time() - c
+            return out
 
         model.forward = forward
+
+    def reset(self):
+        self.tokens = self.logits = self.steps = self.step_rows = 0
+        self.prefill_cpu = self.decode_cpu = 0.0
+
+    def counts(self) -> dict:
+        return {"tokens_run": self.tokens, "logit_rows": self.logits, "prefill_cpu_s": round(self.prefill_cpu, 2),
+                "decode_cpu_s": round(self.decode_cpu, 2), "decode_steps": self.steps, "decode_rows": self.step_rows}
 
 
 def generation(args):
     spec = GEN_STAGES[args.generation]
     load_start = os.getloadavg()
-    gf32, gf16 = matmul_gflops(torch.float32), matmul_gflops(torch.bfloat16)
+    # in CPU time, as the stages are timed: on a shared machine wall time includes waiting for a core
+    gf32, gf16 = (matmul_gflops(d, clock=time.process_time) for d in (torch.float32, torch.bfloat16))
     new = HFEngine.from_spec("smollm2-135m", device="cpu", batch_size=spec["batch"])
     model, tok = new.model, new.tok
     paths = {"old": engine_at(args.old)(model, tok, batch_size=spec["batch"]), "new": new}
-    if args.plain:
-        paths["plain"] = HFEngine(model, tok, batch_size=spec["batch"], prefix_cache=False)
     n_prompts = args.prompts or spec["prompts"]
     prompts = [r["prompt"] for r in load_prompts(spec["data"], spec["split"], n_prompts)]
     gen = GenerationConfig(**spec["gen"])
@@ -316,7 +331,7 @@ def generation(args):
     answers = {}
     for rep in range(args.reps):
         for name, eng in paths.items():
-            work.tokens = work.logits = 0
+            work.reset()
             box: dict = {}
             with peak_rss(box):
                 t, c = time.perf_counter(), time.process_time()
@@ -324,8 +339,7 @@ def generation(args):
                        for g in eng.generate(prompts[s:s + spec["batch"]], gen, seed=0)]
                 dt, cpu = time.perf_counter() - t, time.process_time() - c
             answers[name] = [[(g.text, g.n_tokens) for g in x] for x in out]
-            runs[name].append({"seconds": round(dt, 2), "cpu_seconds": round(cpu, 2), "tokens_run": work.tokens,
-                               "logit_rows": work.logits,
+            runs[name].append({"seconds": round(dt, 2), "cpu_seconds": round(cpu, 2), **work.counts(),
                                "new_tokens": sum(g.n_tokens for x in out for g in x), **box})
             print(args.generation, rep + 1, name, json.dumps(runs[name][-1]), flush=True)
     useful = 2 * n_body * runs["new"][0]["tokens_run"] + 2 * head * runs["new"][0]["logit_rows"]
@@ -339,18 +353,18 @@ def generation(args):
                                   for d, g in (("fp32", gf32), ("bf16", gf16))} for k, v in runs.items()},
            "threads": args.threads, "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
            "meta": meta(vars(args), model_info=new.info)}
-    if "plain" in runs:
-        res["ratio_plain_over_new"] = [round(o["seconds"] / n["seconds"], 2) for o, n in zip(runs["plain"], runs["new"])]
     path = OUT / "speed_generation.json"
     data = json.loads(path.read_text()) if path.exists() else {"stages": {}}
     data["stages"][args.generation] = res
     path.write_text(json.dumps(data, indent=2) + "\n")
-    (OUT / "speed_generation.md").write_text(render_generation(data))
-    print(f"{args.generation}: old/new wall {ratios}, CPU {cpu_ratios}; identical answers: {res['identical_answers']}; share of the fp32 bound "
-          f"old {res['share_of_bound']['old']['fp32']:.0%}, new {res['share_of_bound']['new']['fp32']:.0%}")
+    md = OUT / "speed_generation.md"
+    old_md = md.read_text() if md.exists() else ""
+    md.write_text(render_generation(data, old_md[old_md.find("## Reading it"):] if "## Reading it" in old_md else ""))
+    print(f"{args.generation}: old/new CPU {cpu_ratios}, wall {ratios}; identical answers: {res['identical_answers']}")
 
 
-def render_generation(data) -> str:
+def render_generation(data, kept: str = "") -> str:
+    """The tables from ``data``, then ``kept``: the hand-written reading (from "## Reading it" on) of the file."""
     md = ["# Generation speed: early-ending rows and tree-shared prefill (embedded SmolLM2-135M, fp32, CPU)", "",
           "Made by `python benchmarks/speed/bench_speed.py --generation STAGE` (one process per stage: the old "
           "engine, git revision in the table, and the new one timed in turn on the same model and prompts, "
@@ -358,22 +372,27 @@ def render_generation(data) -> str:
           "Seconds are the process's CPU time (the machine is shared, so wall time includes waiting for a core); "
           "wall-time ratios beside them. Share of a bound = the new path's work (2 × non-embedding parameters × "
           "tokens run + 2 × hidden × vocab × logit rows) / CPU seconds / the matmul GFLOP/s of that dtype measured "
-          "in the same run (under the same load); the same work divides both paths' times.", ""]
-    rows = []
+          "in CPU seconds in the same run; the same work divides both paths' times.", ""]
+    rows, where = [], []
     for st in data["stages"].values():
-        best = {k: min(r["cpu_seconds"] for r in v) for k, v in st["runs"].items()}
+        best = {k: min(v, key=lambda r: r["cpu_seconds"]) for k, v in st["runs"].items()}
         rows.append([st["stage"], f"{st['prompts']} x {st['n']}", st["max_new_tokens"], st["old"],
-                     best["old"], best["new"], best.get("plain", ""),
+                     best["old"]["cpu_seconds"], best["new"]["cpu_seconds"],
                      "**" + ", ".join(map(str, st["cpu_ratio_old_over_new"])) + "**",
                      ", ".join(map(str, st["ratio_old_over_new"])),
                      f"{st['share_of_bound']['old']['fp32']:.0%} → {st['share_of_bound']['new']['fp32']:.0%}",
                      f"{st['share_of_bound']['new']['bf16']:.0%}", st["identical_answers"],
-                     f"{st['loadavg_start'][0]:.1f}", st["meta"].get("git_commit", "")[:8]])
+                     f"{st['loadavg_start'][0]:.1f}", st["meta"].get("git_commit", "")[:7]])
+        for name, r in best.items():
+            where.append([st["stage"], name, r["tokens_run"], r["prefill_cpu_s"], r["decode_cpu_s"], r["decode_steps"],
+                          round(r["decode_rows"] / max(r["decode_steps"], 1), 1), r["new_tokens"], r["peak_rss_mib"]])
     md += md_table(["stage", "prompts x samples", "max new tokens", "old rev", "old CPU s (best)", "new CPU s (best)",
-                    "plain generate CPU s", "old / new CPU (each rep)", "old / new wall", "fp32 bound share old → new",
-                    "bf16 bound share new",
-                    "same answers", "load avg", "commit"], rows)
-    return "\n".join(md) + "\n"
+                    "old / new CPU (each rep)", "old / new wall", "fp32 bound share old → new",
+                    "bf16 bound share new", "same answers", "load avg", "commit"], rows)
+    md += ["", "Where the CPU time goes (the best repetition of each path):", ""]
+    md += md_table(["stage", "path", "tokens run", "prefill CPU s", "decode CPU s", "decode steps", "rows per step",
+                    "answer tokens", "peak RSS MiB"], where)
+    return "\n".join(md) + "\n" + ("\n" + kept if kept else "")
 
 
 if __name__ == "__main__":
