@@ -7,7 +7,6 @@ Checkpoints are written every ``--save-steps``; a killed run resumes from the la
 """
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
@@ -17,12 +16,12 @@ from typing import Optional
 
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import SelfAlignError
-from selfalign.store.io import iter_jsonl, line_numbers, output_dir, read_jsonl, write_json
+from selfalign.store.io import iter_jsonl, line_numbers, peek_json, read_jsonl, write_json
 from selfalign.store.provenance import meta
 from selfalign.training import trl_run
 from selfalign.training.lora import LOG, SUMMARY, LoraArgs, config_dict, finished_run
 from selfalign.training.trl_run import CKPT, TrainArgs
-from selfalign.store.locks import single_writer
+from selfalign.store.guard import OutputGuard
 
 # TRL 1.x DPOConfig.loss_type values
 LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
@@ -109,7 +108,7 @@ def run_align(cfg: AlignConfig) -> dict:
     if cfg.adapter and cfg.lora and not cfg.merge:
         raise SelfAlignError("--adapter with a new LoRA adapter: pass the adapter directory as --model instead "
                              "(it names its base), or use --merge")
-    with single_writer(cfg.output):  # one writer (the main rank of a launch)
+    with OutputGuard(cfg.output, folder=True, inputs=[cfg.pairs]):  # one writer (the main rank of a launch)
         return _align(cfg)
 
 
@@ -120,7 +119,6 @@ def _align(cfg: AlignConfig) -> dict:
         return {**{k: done[k] for k in ("output", "steps", "pairs", "final") if k in done}, "resumed": True,
                 "note": "finished earlier with the same config; nothing trained"}
     rows = load_pairs(cfg.pairs)
-    output_dir(out)
     import torch  # (after the checks: a bad input is reported without importing TRL)
     from datasets import Dataset, disable_progress_bars
 
@@ -188,9 +186,9 @@ def _card(cfg: AlignConfig, n_pairs: int, log: list[dict]):
 
     judge, data = "", f"{n_pairs} preference pairs from `{Path(cfg.pairs).name}`"
     try:
-        pm = json.loads(meta_path(cfg.pairs).read_text())
+        pm = peek_json(meta_path(cfg.pairs), {})
         pc = pm.get("config") or {}
-        sm = json.loads(meta_path(expand(pc["input"])).read_text()) if pc.get("input") else {}
+        sm = peek_json(meta_path(expand(pc["input"])), {}) if pc.get("input") else {}
         sc = sm.get("config") or {}
         if sc:
             judge = f"Self-Eval `{sc.get('method')}` by `{sc.get('model')}`" + (

@@ -25,8 +25,8 @@ from typing import Optional
 
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.store.io import iter_jsonl, line_numbers, output_dir, read_jsonl, write_json, write_jsonl_atomic
-from selfalign.store.locks import single_writer
+from selfalign.store.io import iter_jsonl, line_numbers, read_jsonl, write_json, write_jsonl_atomic
+from selfalign.store.guard import OutputGuard
 from selfalign.store.provenance import meta
 from selfalign.training import trl_run
 from selfalign.training.lora import LOG, SUMMARY, LoraArgs, config_dict, finished_run
@@ -113,7 +113,7 @@ def run_sft(cfg: SFTConfig) -> dict:
     if cfg.adapter and cfg.lora and not cfg.merge:
         raise SelfAlignError("--adapter with a new LoRA adapter: pass the adapter directory as --model instead "
                              "(it names its base), or use --merge")
-    with single_writer(cfg.output):
+    with OutputGuard(cfg.output, folder=True, inputs=[cfg.data]):
         return _sft(cfg)
 
 
@@ -124,7 +124,6 @@ def _sft(cfg: SFTConfig) -> dict:
         return {**{k: done[k] for k in ("output", "steps", "rows", "final") if k in done}, "resumed": True,
                 "note": "finished earlier with the same config; nothing trained"}
     rows = gold_rows(cfg.data, cfg.split_by) if cfg.from_sk else load_rows(cfg.data)
-    output_dir(out)
     import torch  # (after the checks: a bad input is reported without importing TRL)
     from datasets import Dataset, disable_progress_bars
 
