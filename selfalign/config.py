@@ -21,6 +21,7 @@ import sys
 import typing
 from dataclasses import dataclass, field
 
+from selfalign.engines.placement import DEVICE_MAPS, PlacementError, check as check_placement
 from selfalign.errors import SelfAlignError
 
 FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -30,7 +31,8 @@ BOUNDS = (("min", operator.ge), ("max", operator.le), ("gt", operator.gt), ("lt"
 def opt(default, help: str, **kw):
     """A config field with its help text (shown by ``--help``) and what it accepts: ``choices=``, ``pattern=``,
     ``min=``/``max=`` (inclusive), ``gt=``/``lt=`` (exclusive), ``hint=`` (appended to a range error),
-    ``aliases=`` (other flags / recipe keys), ``positional=``, ``summary_only=``."""
+    ``aliases=`` (other flags / recipe keys), ``positional=``, ``summary_only=``, ``placement=`` (places the
+    work on devices without changing it: ``ParallelArgs``)."""
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata={"help": help, **kw})
     return field(default=default, metadata={"help": help, **kw})
@@ -83,6 +85,41 @@ class ModelArgs(Config):
     def engine_kwargs(self) -> dict:
         return dict(model=self.model, adapter=self.adapter, batch_size=self.batch_size, device=self.device,
                     dtype=self.dtype, trust_remote_code=self.trust_remote_code, allow_pickle=self.allow_pickle)
+
+
+@dataclass
+class ParallelArgs(Config):
+    """Where an inference model runs on several GPUs (``engines/placement.py``): flags and recipe keys of every stage
+    that loads a model for inference (sample, score, the evaluations, sk-data, mc-data), mixed in before ModelArgs.
+    They place the work and do not change it: not part of a stage's settings or a recipe stage's hash, so moving a
+    run to more GPUs resumes it. A setting this machine cannot run is refused when the config is built."""
+
+    device_map: typing.Optional[str] = opt(None, "hf engine: spread one model over the visible GPUs (accelerate's "
+                                                 "device map), for a model larger than one GPU", choices=DEVICE_MAPS,
+                                           placement=True)
+    tensor_parallel_size: int = opt(1, "vllm engine: GPUs that one model copy is split across", min=1,
+                                    placement=True)
+    data_parallel_size: int = opt(1, "copies of the model, each in its own process on its own GPUs (hf: one GPU, "
+                                     "or an equal share with --device-map; vllm: --tensor-parallel-size GPUs; "
+                                     "--device cpu: CPU processes); each call's rows are shared out between them",
+                                  min=1, placement=True)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.placement():
+            try:
+                check_placement(self.engine, self.device, **self.placement())
+            except PlacementError as e:  # the field's own error: a recipe names its file, stage and key
+                raise ConfigError(e.name, e.problem) from None
+
+    def placement(self) -> dict:
+        """The placement settings that differ from one model on one device."""
+        return {k: v for k, v in (("device_map", self.device_map), ("tensor_parallel_size", self.tensor_parallel_size),
+                                  ("data_parallel_size", self.data_parallel_size))
+                if v not in (None, 1)}
+
+    def engine_kwargs(self) -> dict:
+        return {**super().engine_kwargs(), **self.placement()}
 
 
 # --- checking ----------------------------------------------------------------------------------------------
@@ -195,6 +232,11 @@ def summary_only(cls) -> set[str]:
     return {f.name for f in dataclasses.fields(cls) if f.metadata.get("summary_only")}
 
 
+def placement_only(cls) -> set[str]:
+    """Fields that place the work on devices (``ParallelArgs``), not the rows it makes."""
+    return {f.name for f in dataclasses.fields(cls) if f.metadata.get("placement")}
+
+
 # --- flags -------------------------------------------------------------------------------------------------
 def _help(f, default) -> str:
     text = f.metadata.get("help", "")
@@ -227,6 +269,8 @@ def add_args(parser: argparse.ArgumentParser, cls) -> None:
             parser.add_argument(*flags, type=tp, default=default, help=help_, choices=_choices(f.metadata))
     for old in getattr(cls, "DEPRECATED", {}):
         parser.add_argument(flag(old), dest=f"deprecated__{old}", default=None, help=argparse.SUPPRESS)
+    if callable(getattr(cls, "epilog", None)):  # what the flags above do not show (align's --trl.KEY VALUE)
+        parser.epilog = cls.epilog().replace("%", "%%")
 
 
 def _note_deprecated(where: str, key: str, note: str) -> None:

@@ -238,20 +238,24 @@ def check_adapter_weights(adapter_dir: str | Path, allow_pickle: bool = False) -
 
 def load(spec: str = DEFAULT_MODEL, adapter: str | None = None, device: str = "auto", dtype: str = "auto",
          trust_remote_code: bool = False, merge_adapters: bool = False, place: bool = True,
-         allow_pickle: bool = False):
+         allow_pickle: bool = False, model_kwargs: dict | None = None, device_map: str | None = None):
     """Load (model, tokenizer) for a spec. The tokenizer pads on the left (batched generation). ``place=False``
-    leaves the weights where loading put them (ZeRO-3 / FSDP: sharded; the trainer places them). Weights load from
-    safetensors only; an adapter's pickled weights need ``allow_pickle``."""
+    leaves the weights where loading put them (ZeRO-3 / FSDP: sharded; the trainer places them). ``device_map``
+    (``auto``, ...) spreads the weights over the visible GPUs as they load (accelerate's big-model loading) and
+    they stay there. Weights load from safetensors only; an adapter's pickled weights need ``allow_pickle``.
+    ``model_kwargs`` go to ``from_pretrained`` (``attn_implementation``; ``quantization_config`` with its
+    ``device_map``, which places it)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     r = resolve(spec, adapter)
     path = str(convert_gguf(r.path, r.gguf_file)) if r.kind == "gguf" else r.path
     device = pick_device(device)
     kwargs = dict(trust_remote_code=trust_remote_code)
+    spread = {"device_map": device_map} if device_map else {}
     try:
         tok = AutoTokenizer.from_pretrained(path, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(dtype, device), use_safetensors=True,
-                                                     **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(dtype, "cuda" if device_map else device),
+                                                     use_safetensors=True, **spread, **kwargs, **(model_kwargs or {}))
     except (OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         hint = " (offline? set HF_HUB_OFFLINE=0 and check the network, or pass a local path)" if r.kind == "hub" else ""
@@ -268,7 +272,7 @@ def load(spec: str = DEFAULT_MODEL, adapter: str | None = None, device: str = "a
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
-    if place:
+    if place and not device_map and "device_map" not in (model_kwargs or {}):
         model.to(device)
     model.eval()
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None

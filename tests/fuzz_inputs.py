@@ -73,6 +73,7 @@ def run_case(case: Case, stop_at_model: bool = False) -> Result:
         err.write(warnings.formatwarning(message, category, filename, lineno, line))
 
     stops = [mock.patch(where, _reached) for where in ("selfalign.models.load", "selfalign.engines.make_engine",
+                                                       "selfalign.engines.pool.PoolEngine.__init__",
                                                        "selfalign.evals.judges.embedding.Embedder.__init__")] \
         if stop_at_model else []
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out), warnings.catch_warnings(), \
@@ -220,8 +221,8 @@ def recipe_values(f, tp) -> list:
     """YAML values the field must refuse in a recipe."""
     base, _ = _unwrap(tp)
     md = f.metadata
-    if typing.get_origin(base) is list:
-        return ["not-a-list", [5]]
+    if typing.get_origin(base) is list:  # an item of the wrong type: a number among names, a name among numbers
+        return ["not-a-list", ["abc"] if typing.get_args(base)[0] in (int, float) else [5]]
     vals = {bool: ["false", 0], int: ["four", 1.5, True], float: ["abc", False], str: [5, ["x"], True]}.get(base, [])
     vals = list(vals)
     if md.get("choices") is not None:

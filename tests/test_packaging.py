@@ -36,6 +36,21 @@ def test_repo_paths_still_work_in_a_checkout():
     assert (repo / "configs" / "accelerate" / "zero3.yaml").is_file()
 
 
+def test_the_accelerate_configs_load_and_say_what_they_do():
+    """Every shipped accelerate config is one accelerate reads; the ZeRO-3 ones shard on the GPUs (zero3) or keep the
+    optimizer states and the parameters in CPU memory (zero3_offload, for 70B full fine-tuning); cpu_2proc starts
+    two CPU processes."""
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    folder = SHIPPED / "configs" / "accelerate"
+    got = {p.stem: load_config_from_file(str(p)) for p in sorted(folder.glob("*.yaml"))}
+    assert set(got) == {"cpu_2proc", "ddp", "fsdp", "single_gpu", "zero3", "zero3_offload"}
+    offload = lambda c: tuple(c.deepspeed_config[f"offload_{k}_device"] for k in ("optimizer", "param"))  # noqa
+    assert offload(got["zero3"]) == ("none", "none") and offload(got["zero3_offload"]) == ("cpu", "cpu")
+    assert (got["cpu_2proc"].num_processes, got["cpu_2proc"].use_cpu) == (2, True)
+    assert "NOT full fine-tuning of 70B" in (folder / "zero3.yaml").read_text()
+
+
 def test_the_shipped_split_file_equals_the_papers(tmp_path):
     shipped = json.loads((SHIPPED / "data" / "truthfulqa_splits.json").read_text())
     assert {k: len(v) for k, v in shipped.items()} == {"fewshot_demos": 5, "train": 41, "valid": 41, "test": 730}

@@ -22,3 +22,25 @@ def lands(n: int = 30) -> list[tuple[str, object]]:
                (f"The continent of Land{i} is", ["Africa", "Asia", "Europe"][i % 3]),
                (f"Land{i} shares a border with", [f"Sea{i % 5}", f"Sea{(i + 1) % 5}"])]
     return ex
+
+
+def profiles() -> list[tuple[str, object]]:
+    """People, places and works for the extractor's rules (tests/evals/test_wikifacts_frames.py and
+    test_wikifacts_verify.py): persons hold a citizenship, places a country, works a country of origin."""
+    return [
+        ("The country of citizenship of Marie Curie is", "France"), ("The native language of Marie Curie is", "Polish"),
+        ("The country of citizenship of Victor Hugo is", "France"),
+        ("The country of citizenship of Paul Warburg is", "Germany"), ("The original country of Le Monde is", "France"),
+        ("The language of Le Monde is", "French"), ("The language of Marie Claire is", "French"),
+        ("The country of La Paz is", "Bolivia"), ("La Paz is capital of", "Bolivia"),
+        ("The continent of Kolkata is", "Asia"), ("The country of Kolkata is", "India"),
+        ("Hosni Mubarak convicted of", "corruption"), ("The country of citizenship of Hosni Mubarak is", "Egypt"),
+        ("Al Capone convicted of", "theft"), ("Ted Bundy convicted of", "murder"),
+        ("The capital of United Kingdom is", "London"), ("The capital of Nigeria is", "Abuja"),
+        ("The capital of Kenya is", "Nairobi"), ("The capital of Peru is", "Lima"),
+        ("The native language of Ojibwe is", "English"), ("The native language of Zhang Wei is", "Chinese"),
+        ("The country for sport played by Lionel Messi is", "Argentina"),
+        ("The religion of Louis XVI is", "Catholicism"), ("The religion of Asha Rao is", "Christianity"),
+        ("The genre of Friends is", "comedy"), ("The country of citizenship of Asha Rao is", "India"),
+        ("The place of birth of Asha Rao is", "Mumbai"), ("The continent of Nigeria is", "Africa"),
+    ]

@@ -3,7 +3,8 @@
     python benchmarks/longform/extractor_sample.py base=runs/wf/base.rows.jsonl aligned=runs/wf/dpo.rows.jsonl \
         --n 300 --output benchmarks/longform/extractor_check.jsonl
 
-Each ``NAME=ROWS`` is the rows file of an ``eval wikifacts`` run (or any JSONL of {id, subject, response}). The
+Each ``NAME=ROWS`` is the rows file of an ``eval wikifacts`` run (or any JSONL of {id, subject, response}: ``selfalign
+sample --input wikifacts`` output too, its ``sample_idx`` in the row id). The
 sentences of every response are pooled per model and drawn by hash (the same files give the same sample): an equal
 share per model, and in each model about ``--unmapped-share`` of sentences in which the verifier found no statement
 (so that recall can be measured), the rest sentences where it found some. Each output row holds what the verifier
@@ -38,12 +39,13 @@ def pool(name: str, path: str, verifier: Verifier) -> list[dict]:
     out, seen = [], set()
     for _, r in iter_numbered(Path(path), ["id", "response"], ["subject"]):
         subject = r.get("subject") or str(r["id"]).removeprefix("wf:")
+        rid = f"{r['id']}#{r['sample_idx']}" if "sample_idx" in r else str(r["id"])  # sample output: n per id
         for i, s in enumerate(split_sentences(r["response"])):
             if (subject, s) in seen:  # a sentence repeated in a response is one sentence
                 continue
             seen.add((subject, s))
             sts = verifier.statements(subject, s)
-            out.append({"id": f"{name}:{r['id']}:{i}", "model": name, "subject": subject, "sentence": s,
+            out.append({"id": f"{name}:{rid}:{i}", "model": name, "subject": subject, "sentence": s,
                         "extracted": [{"field": label_of(st["relation"]), "values": st["values"],
                                        "verdict": verifier.verdict(subject, st["relation"], st["values"])}
                                       for st in sts],

@@ -12,7 +12,10 @@ model's greedy profiles of the evaluation subjects; and its pairs' agreement wit
 answers differ in supported - contradicted, the share where the chosen one has more). Compact per-row records go
 under benchmarks/results/records/wf/ (evaluations: summary + rows, ``records.py``; scores: every claim's P(True)
 with its gold verdict; pairs: with the oracle's score of both answers; the samples), and are read back from there
-when runs/ lacks them.
+when runs/ lacks them. Every figure is the current extractor's: an evaluation scored by an older one is re-verified
+from its saved answers (``eval wikifacts --rescore``, no model), claim labels and the oracle's pair scores are
+recomputed; what an older extractor decided during the run (the oracle's and the claim judges' choice of pairs)
+stays as it was.
 """
 from __future__ import annotations
 
@@ -72,12 +75,26 @@ def read_gz(path: Path) -> list[dict] | None:
 
 
 def load_eval(label: str):
+    """(summary, rows) of a row's evaluation, kept as generated under records/ and read back from there; scored by
+    this checkout's extractor: one scored by another (an older ``fingerprint``) is re-verified from its saved
+    answers, no model (``eval wikifacts --rescore``, into ``loop/eval-<row>.rescored.json``)."""
+    from selfalign.evals.wikifacts_verify import fingerprint
+
     path = S.eval_path(label)
     if path.exists() and XS.finished(f"loop/eval-{label}"):
         summary, rows = load_result(path)
         R.keep(path, summary, rows, runs=S.WF, archive=RECORDS)
+        src = path
+    else:
+        summary, rows = R.restore(path, runs=S.WF, archive=RECORDS)
+        src = R.archive_path(path, runs=S.WF, archive=RECORDS)
+    if summary is None or summary.get("verifier") == fingerprint():
         return summary, rows
-    return R.restore(path, runs=S.WF, archive=RECORDS)
+    from selfalign.evals.wikifacts import WikiFactsConfig, run_wikifacts
+
+    out = S.LOOP / f"eval-{label}.rescored.json"
+    run_wikifacts(WikiFactsConfig(rescore=str(src), output=str(out), n_boot=S.N_BOOT, seed=0, overwrite=True))
+    return load_result(out)
 
 
 def verifier():

@@ -9,7 +9,9 @@ mapped: a sentence about it is unverifiable. Cues are regular expressions over t
 case; a cue inside a longer cue ("language" inside "official language") does not count. An anchored cue
 (``Before``) licenses only the value it stands before: the ``NATIONALITY`` cue ("a French actor", "an Indian
 citizen") makes a demonym a statement of nationality; "born in Mumbai, India" holds no nationality cue, so it is a
-birthplace (cue "born"), never a citizenship."""
+birthplace (cue "born"), never a citizenship. ``<DEMONYM>`` in an anchored cue stands for every demonym ("a
+German-born": a birthplace). A ``Weak`` cue counts only for a subject that holds a relation it cues: "La Paz is in
+Bolivia" states a country, "She is in Europe" (a person, who holds no place relation) nothing."""
 from __future__ import annotations
 
 import re
@@ -17,8 +19,8 @@ from dataclasses import dataclass
 
 # --- relations ---------------------------------------------------------------------------------------------
 LOCATED = (r"\b(?:located|situated|lies|lying|found|set|sits)\s+(?:in|on|within)\b|\bpart of\b|\bregion of\b|"
-           r"\b(?:is|are|was|were) in\b|\b(?:city|town|village|port|state|province|region|island|municipality|"
-           r"district|county|area) (?:in|of)\b")
+           r"\b(?:city|town|village|port|state|province|region|island|municipality|"
+           r"district|county|area|nation) (?:in|of)\b")
 COUNTRY = r"\bcountr(?:y|ies)\b|\bnation\b"
 LANGUAGE = r"\blanguages?\b|\btongue\b"
 
@@ -30,7 +32,22 @@ class Before:
     pattern: str
 
 
-NATIONALITY = Before("")  # the demonym cue, built from the demonym list (``nationality_cue``)
+@dataclass(frozen=True)
+class Weak:
+    """A cue that counts only for a subject holding one of the relations it cues (``IS_IN``: places only)."""
+    pattern: str
+
+
+# "the country of", "the African nation of": the words between a cue and its value ("born in the country of Japan")
+PLACE_NOUN = (r"(?:the\s+)?(?:(?:[\w-]+\s+)?(?:country|nation|state|city|region|province|town|village) of\s+"
+              r"(?:the\s+)?)?")
+IS_IN = Weak(r"\b(?:is|are|was|were) in\b")
+# "a French actor", "an Indian-born" (the hyphenated word before it), not "a French-speaking", "a French speaker",
+# "the French language", "a Native American"
+NATIONALITY = Before(r"\ban?\s+(?:[\w-]+\s+){0,2}?"
+                     r"(?=<DEMONYM>\b(?!-speak|-born|-language|\s+speak|\s+language|\s+tongue))"
+                     r"(?!(?<=[Nn]ative\s)American\b)")
+FROM = Before(r"\bfrom\s+(?:the\s+)?")  # "a politician from Argentina", "a fairy tale from Germany"
 
 
 @dataclass(frozen=True)
@@ -44,13 +61,15 @@ class Field:
 F = Field
 FIELDS: dict[str, Field] = {
     "The country of citizenship of _ is": F("country of citizenship", "{s} is a citizen of {v}.",
-                                            (r"\bcitizen(?:ship|s)?\b|\bnationality\b|\bnational of\b", NATIONALITY),
+                                            (r"\bcitizen(?:ship|s)?\b|\bnationality\b|\bnational of\b", NATIONALITY,
+                                             Before(r"\bmember of\s+" + PLACE_NOUN + r"(?![\w\s-]{1,30}?'s\b)"), FROM),
                                             "country"),
     "The native language of _ is": F("native language", "The native language of {s} is {v}.",
                                      ((r"\bnative (?:language|tongue|speaker)s?\b|\bmother tongue\b|"
-                                       r"\bfirst language\b"),),
+                                       r"\bfirst language\b"), Before(r"\bnative\s+(?=\w+[-\s]speak)")),
                                      "language"),
-    "The country of _ is": F("country", "{s} is in the country of {v}.", (COUNTRY, LOCATED, NATIONALITY), "country"),
+    "The country of _ is": F("country", "{s} is in the country of {v}.", (COUNTRY, LOCATED, NATIONALITY, IS_IN),
+                             "country"),
     "The religion of _ is": F("religion", "The religion of {s} is {v}.",
                               ((r"\breligio(?:n|us)\b|\bfaith\b|\bdevout\b|\bpractic|\bconvert|\bbeliever\b|"
                                 r"\bfollower\b|\badherent\b"),
@@ -58,9 +77,11 @@ FIELDS: dict[str, Field] = {
                                       r"(?=(?:muslim|christian|hindu|buddhist|jew|jewish|catholic|atheist|sikh)\b)")),
                               "religion"),
     "_ is located in": F("location", "{s} is located in {v}.",
-                         (LOCATED, r"\bin the (?:state|province|region|county|district) of\b"), "country"),
+                         (LOCATED, r"\bin the (?:state|province|region|county|district) of\b", IS_IN,
+                          Before(r"\b(?:located|situated)\s+in\s+" + PLACE_NOUN)), "country"),
     "The language of _ is": F("language", "{s} is in the {v} language.",
-                              (LANGUAGE, r"\b(?:written|sung|performed|recorded|published|filmed)\s+in\b"),
+                              (LANGUAGE, r"\b(?:written|sung|performed|recorded|published|filmed)\s+in\b",
+                               r"(?<=-)(?:speaking|language)\b"),
                               "language"),
     "_ is capital of": F("country it is the capital of", "{s} is the capital of {v}.", (r"\bcapital\b",),
                          "country"),
@@ -72,14 +93,17 @@ FIELDS: dict[str, Field] = {
                                           r"golfer|swimmer|boxer|cyclist|wrestler|fencer|rower|gymnast|archer)\b)")),
                                   "sport"),
     "The country for sport played by _ is": F("country represented in sport", "{s} represents {v} in sport.",
-                                              (r"\brepresent|\bnational (?:team|side|squad)\b|\bplay(?:s|ed)? for\b",
-                                               NATIONALITY), "country"),
-    "The continent of _ is": F("continent", "{s} is on the continent of {v}.", (r"\bcontinent\b", LOCATED)),
+                                              (r"\brepresent|\bnational (?:team|side|squad)\b|\bplay(?:s|ed)? for\b|"
+                                               r"\binternationals?\b", NATIONALITY), "country"),
+    "The continent of _ is": F("continent", "{s} is on the continent of {v}.", (r"\bcontinent\b", LOCATED, IS_IN)),
     "The original country of _ is": F("country of origin", "{s} originated in {v}.",
                                       ((r"\borigin|\bcomes? from\b|\bcame from\b|"
-                                        r"\b(?:produced|made|created|developed|founded) in\b"), COUNTRY, NATIONALITY),
-                                      "country"),
-    "The genre of _ is": F("genre", "The genre of {s} is {v}.", (r"\bgenres?\b|\bstyle\b|\btype of\b|\bkind of\b",)),
+                                        r"\b(?:produced|made|created|developed|founded) in\b"), NATIONALITY, COUNTRY,
+                                       FROM, r"\bnative of\b"), "country"),
+    "The genre of _ is": F("genre", "The genre of {s} is {v}.",
+                           (r"\bgenres?\b|\bstyle\b|\btype of\b|\bkind of\b",
+                            Before(r"\ban?\s+(?:[\w-]+\s+)?(?=[\w-]+\s+(?:show|series|film|movie|song|album|novel|"
+                                   r"book|poem|play|opera|magazine|programme|program)s?\b)"))),  # "a comedy show"
     "The team position of _ is": F("team position", "{s} plays in the position of {v}.",
                                    (r"\bposition\b|\bplay(?:s|ed|ing)? as\b|\bplay(?:s|ed|ing)? at\b",)),
     "The languages spoken, written or signed by _ is": F(
@@ -123,7 +147,9 @@ FIELDS: dict[str, Field] = {
                                  (r"\btitles?\b|\bnoble\b|\bcrowned\b|\breigned\b|\bruled\b",)),
     "The currency of _ is": F("currency", "The currency of {s} is the {v}.", (r"\bcurrency\b|\bmoney\b",)),
     "The place of birth of _ is": F("place of birth", "{s} was born in {v}.",
-                                    (r"\bborn\b|\bbirth\s?place\b|\bplace of birth\b|\bnative of\b",), "place"),
+                                    (r"\bborn\b|\bbirth\s?place\b|\bplace of birth\b|\bnative of\b",
+                                     Before(r"\bborn\s+in\s+" + PLACE_NOUN), Before(r"\b(?=<DEMONYM>-born\b)")),
+                                    "place"),
     "The official religion of _ is": F("official religion", "The official religion of {s} is {v}.",
                                        (r"\bofficial religion\b|\bstate religion\b",), "religion"),
     "The official color of _ is": F("official colors", "The official colors of {s} are {v}.",
@@ -193,26 +219,28 @@ Benin:Beninese; Bhutan:Bhutanese; Bohemia:Bohemian; Bolivia:Bolivian; Botswana:B
 Brunei:Bruneian; Bulgaria:Bulgarian; Burundi:Burundian; Cambodia:Cambodian; Cameroon:Cameroonian; Canada:Canadian;
 Chad:Chadian; Chile:Chilean; China:Chinese; Colombia:Colombian; Corsica:Corsican; Croatia:Croatian; Cuba:Cuban;
 Cyprus:Cypriot; Czechoslovakia:Czechoslovak; Denmark:Danish,Dane; Ecuador:Ecuadorian; Egypt:Egyptian;
-England:English; Eritrea:Eritrean; Estonia:Estonian; Ethiopia:Ethiopian; Fiji:Fijian; Finland:Finnish,Finn;
-France:French; Gabon:Gabonese; Georgia:Georgian; Germany:German; Ghana:Ghanaian; Greece:Greek;
+England:English,Englishman,Englishwoman; Eritrea:Eritrean; Estonia:Estonian; Ethiopia:Ethiopian; Fiji:Fijian;
+Finland:Finnish,Finn;
+France:French,Frenchman,Frenchwoman; Gabon:Gabonese; Georgia:Georgian; Germany:German; Ghana:Ghanaian; Greece:Greek;
 Greenland:Greenlandic; Guatemala:Guatemalan; Guinea:Guinean; Guyana:Guyanese; Haiti:Haitian; Honduras:Honduran;
 Hungary:Hungarian; Iceland:Icelandic,Icelander; India:Indian; Indonesia:Indonesian; Iran:Iranian,Persian;
-Iraq:Iraqi; Ireland:Irish; Israel:Israeli; Italy:Italian; Jamaica:Jamaican; Japan:Japanese; Jordan:Jordanian;
+Iraq:Iraqi; Ireland:Irish,Irishman; Israel:Israeli; Italy:Italian; Jamaica:Jamaican; Japan:Japanese; Jordan:Jordanian;
 Kazakhstan:Kazakh,Kazakhstani; Kenya:Kenyan; Kosovo:Kosovar; Kuwait:Kuwaiti; Kyrgyzstan:Kyrgyz; Laos:Laotian;
 Latvia:Latvian; Lebanon:Lebanese; Liberia:Liberian; Libya:Libyan; Lithuania:Lithuanian;
 Luxembourg:Luxembourgish,Luxembourger; Macedonia:Macedonian; Madagascar:Malagasy; Malawi:Malawian;
 Malaysia:Malaysian; Maldives:Maldivian; Mali:Malian; Malta:Maltese; Mauritius:Mauritian; Mexico:Mexican;
 Moldova:Moldovan; Mongolia:Mongolian; Montenegro:Montenegrin; Morocco:Moroccan; Mozambique:Mozambican;
-Myanmar:Burmese; Namibia:Namibian; Nepal:Nepali,Nepalese; Netherlands:Dutch; Nicaragua:Nicaraguan; Niger:Nigerien;
+Myanmar:Burmese; Namibia:Namibian; Nepal:Nepali,Nepalese; Netherlands:Dutch,Dutchman; Nicaragua:Nicaraguan;
+Niger:Nigerien;
 Nigeria:Nigerian; Norway:Norwegian; Oman:Omani; Pakistan:Pakistani; Palestine:Palestinian; Panama:Panamanian;
 Paraguay:Paraguayan; Peru:Peruvian; Philippines:Filipino,Philippine; Poland:Polish,Pole; Portugal:Portuguese;
 Prussia:Prussian; Qatar:Qatari; Romania:Romanian; Russia:Russian; Rwanda:Rwandan; Samoa:Samoan;
-Sardinia:Sardinian; Saxony:Saxon; Scotland:Scottish,Scot; Senegal:Senegalese; Serbia:Serbian,Serb;
+Sardinia:Sardinian; Saxony:Saxon; Scotland:Scottish,Scot,Scotsman; Senegal:Senegalese; Serbia:Serbian,Serb;
 Singapore:Singaporean; Slovakia:Slovak; Slovenia:Slovenian,Slovene; Somalia:Somali; Spain:Spanish,Spaniard;
 Sudan:Sudanese; Sweden:Swedish,Swede; Switzerland:Swiss; Syria:Syrian; Taiwan:Taiwanese; Tajikistan:Tajik;
 Tanzania:Tanzanian; Thailand:Thai; Tibet:Tibetan; Togo:Togolese; Tonga:Tongan; Tunisia:Tunisian;
 Turkey:Turkish,Turk; Turkmenistan:Turkmen; Uganda:Ugandan; Ukraine:Ukrainian; Uzbekistan:Uzbek;
-Vanuatu:Ni-Vanuatu; Venezuela:Venezuelan; Vietnam:Vietnamese; Wales:Welsh; Yemen:Yemeni; Yugoslavia:Yugoslav;
+Vanuatu:Ni-Vanuatu; Venezuela:Venezuelan; Vietnam:Vietnamese; Wales:Welsh,Welshman; Yemen:Yemeni; Yugoslavia:Yugoslav;
 Zambia:Zambian; Zimbabwe:Zimbabwean; United States:American; United Kingdom:British,Briton; Soviet Union:Soviet;
 Saudi Arabia:Saudi; South Africa:South African; New Zealand:New Zealander; South Korea:South Korean,Korean;
 North Korea:North Korean; Czech Republic:Czech; Sri Lanka:Sri Lankan; Costa Rica:Costa Rican;
@@ -224,7 +252,8 @@ DEMONYMS: dict[str, tuple] = {c.strip(): tuple(d.split(",")) for c, d in
                               (p.split(":") for p in _DEMONYMS.replace("\n", " ").split(";"))}
 # other names of one value, by kind (the first name is the one the file uses)
 ALIASES = {
-    "country": {"Netherlands": ("Holland",), "Myanmar": ("Burma",), "United States": ("USA", "U.S."),
+    "country": {"Netherlands": ("Holland",), "Myanmar": ("Burma",),
+                "United States": ("USA", "U.S.", "U.S.A.", "United States of America"),
                 "United Kingdom": ("UK", "U.K."), "Soviet Union": ("USSR",), "Ivory Coast": ("Côte d'Ivoire",)},
     "language": {"Persian": ("Farsi",), "Slovene": ("Slovenian",), "Filipino": ("Tagalog",),
                  "Chinese": ("Mandarin",), "Spanish": ("Castilian",)},
@@ -256,7 +285,14 @@ CONTAINS = {
     "Germany": ("Prussia", "Bavaria", "Saxony", "East Germany", "West Germany", "Hesse"),
     "Austria-Hungary": ("Austria", "Hungary", "Bohemia", "Croatia", "Slovakia", "Czech Republic"),
     "Ottoman Empire": ("Turkey",), "Roman Empire": ("Italy",), "China": ("Tibet", "Hong Kong", "Macau"),
+    # a faith and its branches: "a Christian" whose file says Catholicism is not contradicted
+    "Christianity": ("Catholicism", "Protestantism", "Anglicanism", "Eastern Orthodoxy", "Lutheranism",
+                     "Calvinism", "Methodism"),
+    "Islam": ("Sunni Islam", "Shia Islam"),
 }
+# "The country of <a person>": a subject that holds no country but a citizenship means the citizenship by it
+# (``wikifacts_frames``)
+FRAME_FALLBACK = {"The country of _ is": "The country of citizenship of _ is"}
 _BY_DEMONYM = {d: c for c, ds in DEMONYMS.items() for d in ds}
 
 
@@ -281,23 +317,29 @@ def surface_forms(value: str, kind: str) -> list[tuple[str, bool]]:
     forms = [(value, False)] + [(a, False) for a in ALIASES.get(kind, {}).get(value, ())]
     if kind in ("country", "place"):
         forms += [(d, True) for d in DEMONYMS.get(value, ())]
+        # "the French Republic", "Kingdom of Spain" (the Republic of China is Taiwan; no "Roman Republic" for an empire)
+        if value in DEMONYMS and value != "China" and not value.endswith(("Empire", "Union")):
+            forms += [(f"Republic of {value}", False), (f"Kingdom of {value}", False),
+                      (f"{DEMONYMS[value][0]} Republic", False)]  # "the Icelandic Republic"
     if kind == "group" and value.endswith("s"):  # "Albanians": "of Albanian descent"
         forms.append((value[:-1], False))
     return list(dict.fromkeys(forms))
 
 
-def nationality_cue() -> str:
-    """"a French actor", "an Indian-born": an article, at most two words, a demonym (not "French-speaking", not
-    "a French speaker", not "the French language"): the demonym read as a nationality."""
-    names = "|".join(sorted({re.escape(d) for ds in DEMONYMS.values() for d in ds}, key=len, reverse=True))
-    return rf"\ban?\s+(?:\w+\s+){{0,2}}?(?=(?:{names})\b(?!-speaking|-born|\s+speak|\s+language|\s+tongue))"
+def demonym_pattern() -> str:
+    """Every demonym, longest first, as one regular expression group."""
+    return "(?:" + "|".join(sorted({re.escape(d) for ds in DEMONYMS.values() for d in ds}, key=len, reverse=True)) + ")"
 
 
-def cue_patterns() -> list[tuple[str, str, bool, int]]:
-    """(pattern, relation, anchored, rank) for every cue of the table; rank 0 is a relation's own first cue (where
-    one phrase cues several relations, "located in", it goes first to the relation it names first)."""
-    return [(c.pattern or nationality_cue() if isinstance(c, Before) else c, rel, isinstance(c, Before), i)
-            for rel, f in FIELDS.items() for i, c in enumerate(f.cues)]
+def cue_patterns() -> list[tuple[str, str, bool, bool, int]]:
+    """(pattern, relation, anchored, weak, rank) for every cue of the table; rank 0 is a relation's own first cue
+    (where one phrase cues several relations, "located in", it goes first to the relation it names first)."""
+    out = []
+    for rel, f in FIELDS.items():
+        for i, c in enumerate(f.cues):
+            pat = c if isinstance(c, str) else c.pattern.replace("<DEMONYM>", demonym_pattern())
+            out.append((pat, rel, isinstance(c, Before), isinstance(c, Weak), i))
+    return out
 
 
 def label_of(relation: str) -> str:

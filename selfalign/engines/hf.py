@@ -40,11 +40,13 @@ class HFEngine(tokens.TextMixin):
     @classmethod
     def from_spec(cls, model: str, adapter: str | None = None, batch_size: int = 8, device: str = "auto",
                   dtype: str = "auto", trust_remote_code: bool = False, prefix_cache: bool = True,
-                  allow_pickle: bool = False):
+                  allow_pickle: bool = False, device_map: str | None = None):
+        """``device_map`` spreads the model over the visible GPUs (``models.load``); inputs go to the device of its
+        first parameters (the embeddings) and accelerate's hooks move activations between GPUs."""
         from selfalign import models
 
         m, tok = models.load(model, adapter=adapter, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
-                             allow_pickle=allow_pickle)
+                             allow_pickle=allow_pickle, device_map=device_map)
         return cls(m, tok, batch_size=batch_size, prefix_cache=prefix_cache)
 
     # --- text helpers ---------------------------------------------------------------------------------

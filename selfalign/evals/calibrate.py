@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 
 from selfalign import prompts as P
-from selfalign.config import ModelArgs, opt, require
+from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.engines import make_engine
 from selfalign.errors import SelfAlignError
 from selfalign.data.truthfulqa import SPLITS as TRUTHFULQA_SPLITS
@@ -36,7 +36,7 @@ ALPHA = 0.05
 
 
 @dataclass
-class CalibrateConfig(SelfEvalArgs, ModelArgs):
+class CalibrateConfig(SelfEvalArgs, ParallelArgs, ModelArgs):
     data: Optional[str] = opt(None, "multiple-choice set: a JSONL of {id, question, options: [{text, label}]}, "
                                     "truthfulqa-mc, bigbench:TASK (bigbench:TASK/SUBTASK), or sk:PATH (held-out SK-Tuning rows)")
     split: Optional[str] = opt(None, "truthfulqa-mc split: fewshot_demos, train, valid, test, all",

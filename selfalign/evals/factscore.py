@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from selfalign import prompts as P
-from selfalign.config import ModelArgs, opt, require
+from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.engines import GenerationConfig, make_engine
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.data.biogen import SPLITS as BIOGEN_SPLITS
@@ -51,7 +51,7 @@ INVALID_PPL_MENTIONS = [
 
 
 @dataclass
-class BioGenEvalConfig(ModelArgs):
+class BioGenEvalConfig(ParallelArgs, ModelArgs):
     output: Optional[str] = opt(None, "summary JSON (per-response rows go to <output stem>.rows.jsonl; resumable)")
     input: str = opt("biogen", "people to write bios of: biogen, or a JSONL of {id, topic|question}")
     split: Optional[str] = opt("test", "BioGEN split: train, test, factscore (FActScore's 500 names)",

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from selfalign.config import ModelArgs, opt, require
+from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.errors import SelfAlignError
 from selfalign.engines import GenerationConfig, make_engine
 from selfalign.evals.knowledge_qa_metrics import METRICS, abstains, score_answer, upgrade_rows  # noqa: F401
@@ -30,7 +30,7 @@ TASK = "knowledge-qa"
 
 
 @dataclass
-class KnowledgeQAConfig(SelfEvalArgs, ModelArgs):
+class KnowledgeQAConfig(SelfEvalArgs, ParallelArgs, ModelArgs):
     output: Optional[str] = opt(None, "summary JSON; per-prompt rows go beside it (<name>.rows.jsonl, resumable)")
     data: str = opt("bigbench:qa_wikidata", "a generative BIG-bench task with gold targets (bigbench:TASK)",
                     pattern=r"bigbench:.+")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 
-from selfalign.config import ModelArgs, opt, require
+from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.engines import GenerationConfig, make_engine
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.judges import make_judge
@@ -25,7 +25,7 @@ TASK = "truthfulqa-gen"
 
 
 @dataclass
-class TruthfulQAGenConfig(ModelArgs):
+class TruthfulQAGenConfig(ParallelArgs, ModelArgs):
     output: Optional[str] = opt(None, "result JSON; per-question rows go to <stem>.rows.jsonl (resumed on rerun)")
     split: str = opt("test", "TruthfulQA split of the paper (splits.json): test, valid, train, all", choices=SPLITS)
     data: Optional[str] = opt(None, "TruthfulQA CSV (splits.json beside it); default: the shared data, else the hub")

@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from selfalign import prompts as P
-from selfalign.config import ModelArgs, opt, require
+from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.engines import make_engine
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.data.truthfulqa import SPLITS
@@ -39,7 +39,7 @@ HARNESS = "lm_eval truthfulqa_mc1 (v2.0) / truthfulqa_mc2 (v3.0)"
 
 
 @dataclass
-class TruthfulQAMCConfig(SelfEvalArgs, ModelArgs):
+class TruthfulQAMCConfig(SelfEvalArgs, ParallelArgs, ModelArgs):
     output: Optional[str] = opt(None, "summary JSON; per-question rows go beside it (<name>.rows.jsonl, resumable)")
     data: Optional[str] = opt(None, "TruthfulQA mc_task.json (default: $SELFALIGN_DATA/truthfulqa/mc_task.json, else "
                                     "fetched from the hub; the paper's split ships with selfalign, a splits.json "

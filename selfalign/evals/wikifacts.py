@@ -12,21 +12,25 @@ every result, and a result that fails one is marked invalid. This is not FActSco
 Wikidata file holds, not the atomic facts of a biography checked against Wikipedia.
 
 Rows go beside ``--output`` (``<name>.rows.jsonl``), one per subject; generation resumes after an interruption, and
-every run re-scores the stored responses with the current verifier."""
+every run re-scores the stored responses with the current verifier. ``--rescore RESULT`` re-verifies a saved result
+without a model and writes it as a new one: a result JSON with its rows beside it, or a kept record (``.json.gz``,
+{summary, rows}); its data, format, split, shots and gamma are the saved result's. The summary records the
+extractor's ``fingerprint``: ``--compare`` refuses a result scored by another extractor (re-score it first)."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from selfalign.config import ModelArgs, opt, require
+from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.data.wikifacts import DEFAULT_DATA, FORMATS, SHOTS, SPLITS, load_knowledge, prompt_rows
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.results import result_guard, rows_path, save_result
 from selfalign.evals.wikifacts_metrics import GAMMA, METRICS, pooled, score_response
-from selfalign.store.io import iter_jsonl, iter_numbered, write_jsonl_atomic
+from selfalign.store.io import iter_jsonl, iter_numbered, read_json_gz, write_jsonl_atomic
 from selfalign.store.provenance import meta
 
 TASK = "wikifacts"
@@ -35,7 +39,7 @@ STOP = ["\n\n", "\nWrite a short factual profile", "\nTell me about"]
 
 
 @dataclass
-class WikiFactsConfig(ModelArgs):
+class WikiFactsConfig(ParallelArgs, ModelArgs):
     output: Optional[str] = opt(None, "summary JSON; per-subject rows go beside it (<name>.rows.jsonl, resumable)")
     data: str = opt(DEFAULT_DATA, "the Wikidata facts: bigbench:qa_wikidata or a task.json of its shape",
                     pattern=r"bigbench:.+|.+\.json")
@@ -53,9 +57,12 @@ class WikiFactsConfig(ModelArgs):
                             "checkable statements (0 = none)", min=0, summary_only=True)
     compare: Optional[str] = opt(None, "another wikifacts result JSON: paired-bootstrap differences (this one minus "
                                        "it) over the subjects both have", summary_only=True)
-    extractor_check: Optional[str] = opt(None, "labelled extractor-check JSONL (default: the repository's "
-                                               "benchmarks/longform/extractor_check.jsonl when present)",
-                                         summary_only=True)
+    rescore: Optional[str] = opt(None, "re-verify a saved wikifacts result without a model: its JSON (rows beside "
+                                       "it) or a kept record (.json.gz); data, format, split, shots and gamma are "
+                                       "the saved result's")
+    extractor_check: Optional[str] = opt(None, "labelled extractor-check JSONL (default: benchmarks/longform/"
+                                               "extractor_check.jsonl of the checkout this package runs from, "
+                                               "whatever the working directory)", summary_only=True)
     n_boot: int = opt(1000, "bootstrap resamples (of subjects) for the 95 percent intervals; 0 = none", min=0,
                       summary_only=True)
     seed: int = opt(0, "bootstrap seed", min=0, summary_only=True)
@@ -91,7 +98,7 @@ def _generate(cfg: WikiFactsConfig, items: list[dict], engine, g) -> tuple[list[
     from selfalign.store.progress import run_chunks
 
     rp = rows_path(cfg.output)
-    ignore = ("seed", "gamma", "compare", "extractor_check", "responses")
+    ignore = ("seed", "gamma", "compare", "extractor_check", "responses", "rescore")
     with TrackedOutput(rp, lambda r: str(r["id"]), settings_of(cfg, ignore=ignore), guard=g) as out:
         todo = out.todo(items, lambda it: [it["id"]])
         info = (out.recorded or {}).get("model_info")
@@ -116,21 +123,33 @@ def _generate(cfg: WikiFactsConfig, items: list[dict], engine, g) -> tuple[list[
 def run_wikifacts(cfg: WikiFactsConfig, engine=None) -> dict:
     """Generate (or read) one answer per subject, verify and score them, check the gates, write rows + summary."""
     require(cfg, "output")
-    with result_guard(cfg, inputs=[cfg.responses, cfg.compare, cfg.data, cfg.extractor_check]) as g:
+    saved = [cfg.rescore, rows_path(cfg.rescore)] if cfg.rescore else []
+    with result_guard(cfg, inputs=[cfg.responses, cfg.compare, cfg.data, cfg.extractor_check, *saved]) as g:
         return _wikifacts(cfg, engine, g)
 
 
 def _wikifacts(cfg: WikiFactsConfig, engine, g) -> dict:
-    from selfalign.evals.wikifacts_gates import default_check_file, extractor_gate, measurable_gate, planted_gate, \
+    from selfalign.evals.wikifacts_gates import check_file, extractor_gate, measurable_gate, planted_gate, \
         verdict_line
-    from selfalign.evals.wikifacts_verify import Verifier
+    from selfalign.evals.wikifacts_verify import Verifier, fingerprint
 
     t0 = time.time()
+    if cfg.rescore:
+        if cfg.responses:
+            raise SelfAlignError("--rescore re-verifies a saved result's answers; --responses scores other answers: "
+                                 "give one")
+        old, old_rows = read_saved(cfg.rescore)
+        cfg = dataclasses.replace(cfg, **{f: old[f] for f in ("data", "format", "split", "shots", "gamma")})
     baseline = _baseline(cfg) if cfg.compare else None  # a wrong --compare fails before any work
+    check = check_file(cfg.extractor_check)  # and a missing --extractor-check
     k = load_knowledge(cfg.data)
-    items = prompt_rows(cfg.data, cfg.split, cfg.format, cfg.shots, cfg.limit)
     verifier = Verifier(k)
-    if cfg.responses:
+    if cfg.rescore:
+        _keep_generated(cfg)
+        rows = _saved_rows(cfg.rescore, old_rows, k)
+        missing, model_info = old.get("missing_responses") or 0, (old.get("meta") or {}).get("model_info")
+    elif cfg.responses:
+        items = prompt_rows(cfg.data, cfg.split, cfg.format, cfg.shots, cfg.limit)
         _keep_generated(cfg)
         answers = read_responses(cfg.responses, items, cfg.split)
         missing = sum(it["id"] not in answers for it in items)
@@ -138,22 +157,23 @@ def _wikifacts(cfg: WikiFactsConfig, engine, g) -> dict:
                  "response": answers[it["id"]]} for it in items if it["id"] in answers]
         model_info = None
     else:
+        items = prompt_rows(cfg.data, cfg.split, cfg.format, cfg.shots, cfg.limit)
         rows, model_info = _generate(cfg, items, engine, g)
         missing = 0
     for r in rows:  # scored by the current verifier on every run
         r.update(score_response(verifier, r["subject"], k.fields(r["subject"]), r["response"], cfg.gamma))
     write_jsonl_atomic(rows_path(cfg.output), rows)
-    check = cfg.extractor_check or default_check_file()
     gates = {"planted": planted_gate(k, verifier), "measurable": measurable_gate(rows, cfg.format),
              "extractor": extractor_gate(k, verifier, check)}
     valid = not any(g.get("passed") is False for g in gates.values())
     line = verdict_line(gates)
     print(f"eval {TASK}: {line}", file=sys.stderr)
-    info = meta(cfg, stage=f"eval {TASK}", model_info=model_info, responses=cfg.responses)
+    info = meta(cfg, stage=f"eval {TASK}", model_info=model_info, responses=cfg.responses,
+                **({"rescored_from": cfg.rescore, "generated": old.get("meta")} if cfg.rescore else {}))
     summary = save_result(cfg.output, TASK, rows, METRICS, info, n_boot=cfg.n_boot, seed=cfg.seed, guard=g,
                           label=LABEL, data=cfg.data, knowledge=k.path, split=cfg.split, format=cfg.format,
                           shots=cfg.shots, gamma=cfg.gamma, n_subjects=len(rows), missing_responses=missing,
-                          pooled=pooled(rows), gates=gates, valid=valid, validity=line,
+                          pooled=pooled(rows), gates=gates, valid=valid, validity=line, verifier=fingerprint(),
                           comparison=_compare(cfg, rows, *baseline) if baseline else None)
     return {"output": cfg.output, "label": LABEL, "subjects": len(rows), "valid": valid, "gates": line,
             **{m: summary["metrics"][m]["value"] for m in METRICS}, "seconds": round(time.time() - t0, 2),
@@ -161,9 +181,47 @@ def _wikifacts(cfg: WikiFactsConfig, engine, g) -> dict:
                if cfg.compare else {})}
 
 
+def read_saved(path: str) -> tuple[dict, list[dict]]:
+    """(summary, rows) of a saved wikifacts result: a result JSON (rows beside it) or a kept record (``.json.gz``,
+    {summary, rows}); anything else is one line naming the file."""
+    from selfalign.evals.results import load_result
+
+    if str(path).endswith(".gz"):
+        if not Path(path).exists():
+            raise InputError(path, "no such file")
+        d = read_json_gz(path, "kept record")  # bounded; not gzip, not JSON: one line naming the file
+        if not (isinstance(d, dict) and isinstance(d.get("summary"), dict) and isinstance(d.get("rows"), list)):
+            raise InputError(path, "a kept record is {\"summary\": {...}, \"rows\": [...]}")
+        summary, rows = d["summary"], d["rows"]
+    else:
+        summary, rows = load_result(path)
+    if summary.get("task") != TASK or any(summary.get(f) is None for f in ("data", "format", "split", "shots")):
+        raise InputError(path, f"not a wikifacts result (task {summary.get('task')!r}; --rescore needs its data, "
+                               "format, split and shots)")
+    summary.setdefault("gamma", GAMMA)
+    from selfalign.store.paths import expand
+
+    summary["data"] = summary["data"] if summary["data"].startswith("bigbench:") else expand(summary["data"])
+    return summary, rows
+
+
+def _saved_rows(path: str, rows: list[dict], k) -> list[dict]:
+    """The saved rows as answers to re-verify: their own fields (id, subject, question, response, ...) without the
+    old scores; a row without a response or of an unknown subject is one line naming the file and row."""
+    keep, out = ("id", "subject", "question", "format", "response", "n_tokens", "input_hash"), []
+    for i, r in enumerate(rows, 1):
+        if not isinstance(r, dict) or not isinstance(r.get("response"), str) or r.get("subject") not in k.subjects:
+            raise InputError(path, f"row {i}: needs a 'response' and a 'subject' of {k.path} (got subject "
+                                   f"{(r or {}).get('subject')!r})")
+        out.append({f: r[f] for f in keep if f in r})
+    if not out:
+        raise InputError(path, "no rows to re-score")
+    return out
+
+
 def _keep_generated(cfg: WikiFactsConfig) -> None:
-    """Scoring --responses rewrites the rows beside --output: never over a model's generations (--overwrite has
-    moved them aside already)."""
+    """Scoring --responses (or --rescore) rewrites the rows beside --output: never over a model's generations
+    (--overwrite has moved them aside already)."""
     from selfalign.store.provenance import meta_path
 
     rp = rows_path(cfg.output)
@@ -175,10 +233,16 @@ def _keep_generated(cfg: WikiFactsConfig) -> None:
 def _baseline(cfg: WikiFactsConfig) -> tuple[dict, list[dict]]:
     from selfalign.evals.results import load_result
 
+    from selfalign.evals.wikifacts_verify import fingerprint
+
     base, base_rows = load_result(cfg.compare)
     if base.get("task") != TASK or base.get("format") != cfg.format:
         raise SelfAlignError(f"--compare {cfg.compare}: not a wikifacts result in the {cfg.format} format "
                              f"(task {base.get('task')!r}, format {base.get('format')!r})")
+    if base.get("verifier") != fingerprint():
+        raise SelfAlignError(f"--compare {cfg.compare}: scored by another extractor (verifier "
+                             f"{base.get('verifier') or 'unrecorded'}, this one {fingerprint()}); re-score it first: "
+                             f"selfalign eval wikifacts --rescore {cfg.compare} --output NEW.json")
     return base, base_rows
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from selfalign.data.splits import unit
 from selfalign.data.wikifacts import Knowledge, gold_profile, kind, sentence
-from selfalign.data.wikifacts_lexicon import canonical, relation_of_label
+from selfalign.data.wikifacts_lexicon import canonical, related, relation_of_label
 from selfalign.errors import InputError
 from selfalign.evals.wikifacts_verify import VERDICTS
 from selfalign.store.io import iter_numbered
@@ -27,10 +27,11 @@ EXTRACTOR_CHECK = Path("benchmarks") / "longform" / "extractor_check.jsonl"
 
 
 def distractors(k: Knowledge, subject: str, relation: str, n: int) -> list[str]:
-    """``n`` values of the relation's vocabulary that are no gold value of the subject (under any relation),
-    fixed by hash."""
+    """``n`` values of the relation's vocabulary that are no gold value of the subject (under any relation) and
+    neither hold nor are held by one (Catholicism is no distractor for Christianity), fixed by hash."""
     gold = {v for vals in k.subjects[subject].values() for v in vals}
-    cands = [v for v in k.vocab[relation] if v not in gold and v.lower() not in subject.lower()]
+    cands = [v for v in k.vocab[relation] if v not in gold and v.lower() not in subject.lower()
+             and not any(related(v, g) for g in gold)]
     cands.sort(key=lambda v: unit(0, "distractor", k.task, subject, relation, v))
     return cands[:n]
 
@@ -94,9 +95,21 @@ def measurable_gate(rows: list[dict], fmt: str) -> dict:
 
 
 def default_check_file() -> Path | None:
-    """The repository's labelled file, when this package runs from a checkout that has it."""
+    """The repository's labelled file, found from this package's own location (never the working directory), when
+    the package runs from a checkout that has it; None for an installed package."""
     path = Path(__file__).resolve().parents[2] / EXTRACTOR_CHECK
     return path if path.is_file() else None
+
+
+def check_file(path: str | Path | None) -> Path | None:
+    """The extractor-check file of a run: the one named (a missing one is one line naming it), else the
+    repository's (``default_check_file``)."""
+    if path:
+        if not Path(path).is_file():
+            raise InputError(path, "no such extractor-check file (--extractor-check names a labelled JSONL such as "
+                                   f"{EXTRACTOR_CHECK} of a selfalign checkout)")
+        return Path(path)
+    return default_check_file()
 
 
 def read_labels(path: str | Path, k: Knowledge) -> list[dict]:
@@ -132,7 +145,9 @@ def extractor_gate(k: Knowledge, verifier, path: str | Path | None) -> dict:
     rule = f"extraction precision and recall >= {MIN_EXTRACTION} on labelled statements of real outputs"
     rows = read_labels(path, k) if path and Path(path).is_file() else []
     if not rows:
-        return {"passed": None, "status": "not run", "file": str(path) if path else None, "rule": rule}
+        why = "no labelled rows in it" if path else (f"no labelled file: this package runs outside a checkout; pass "
+                                                     f"--extractor-check {EXTRACTOR_CHECK.name}")
+        return {"passed": None, "status": "not run", "why": why, "file": str(path) if path else None, "rule": rule}
     tp = n_pred = n_gold = 0
     agree = []
     for r in rows:

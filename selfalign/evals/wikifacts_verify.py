@@ -24,18 +24,27 @@ extra values of its kind (United States, football: the file's targets are single
   one supported statement, never more); a wrong value that held or was held by a gold one (United Kingdom for
   England, Soviet Union for Russia: ``wikifacts_lexicon.CONTAINS``) is unverifiable, not contradicted.
 
+A sentence that is, as a whole, one relation's template ("The <field> of X is V", the demonstrations' prose) is
+read by ``wikifacts_frames`` first: it names that relation whatever vocabulary V is in.
+
 ``sentences_of`` gives one record per statement and one per sentence without any ({sentence, index, relation,
 field, values, verdict}); ``claims`` one gold verdict per (relation, value); ``claim_sk`` renders a claim as the
-judge's SK-Tuning row: the relation's qa_wikidata prompt and the value ("The capital of Nigeria is" / "Abuja")."""
+judge's SK-Tuning row: the relation's qa_wikidata prompt and the value ("The capital of Nigeria is" / "Abuja").
+``fingerprint()`` names the extractor's code and tables: results scored by different extractors are re-scored
+(``eval wikifacts --rescore``), never compared."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from selfalign.data.relations import MASK, TEMPLATES
 from selfalign.data.wikifacts import Knowledge, kind
 from selfalign.data.wikifacts_lexicon import EXTRA_VALUES, FIELDS, cue_patterns, related, surface_forms
+from selfalign.evals.wikifacts_frames import frame_statement
 from selfalign.text import normalize
 
 VERDICTS = ("supported", "contradicted", "unverifiable")
@@ -45,7 +54,7 @@ _NOT_END = re.compile(r"(?:\b[A-Z]|\b(?:St|Dr|Mr|Mrs|Ms|Jr|Sr|Mt|Ft|No|vs|Gen|Co
                       r"U\.S|e\.g|i\.e|c|ca))\.$")
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 _PRONOUNS = frozenset("he she it its his her they their him them".split())
-_OPENING = re.compile(r"^(?:The [\w ,'-]{1,40}? of )?((?:[A-Z][\w'.-]*)(?: (?:[A-Z][\w'.-]*|of|de|the|and))*)")
+_OPENING = re.compile(r"^(?:The [\w ,'-]{1,40}? of (?:the )?)?((?:[A-Z][\w'.-]*)(?: (?:[A-Z][\w'.-]*|of|de|the|and))*)")
 _LIST_ON = re.compile(r"^\s*(?:,|,?\s*(?:and|or))\s*$")
 
 
@@ -73,8 +82,18 @@ class Mention:
 
 
 @functools.lru_cache(maxsize=1)
-def _cues() -> list[tuple[re.Pattern, str, bool, int]]:
-    return [(re.compile(p, re.I), rel, anchored, rank) for p, rel, anchored, rank in cue_patterns()]
+def _cues() -> list[tuple[re.Pattern, str, bool, bool, int]]:
+    return [(re.compile(p, re.I), rel, anchored, weak, rank) for p, rel, anchored, weak, rank in cue_patterns()]
+
+
+@functools.lru_cache(maxsize=1)
+def _weak_relations() -> dict:
+    """{weak cue pattern: the relations it cues}"""
+    out: dict = {}
+    for p, rel, _, weak, _ in cue_patterns():
+        if weak:
+            out.setdefault(p, set()).add(rel)
+    return out
 
 
 class Verifier:
@@ -96,9 +115,12 @@ class Verifier:
                         (words if cs else tuple(w.lower() for w in words), cs, anchored, rel, v))
 
     # --- finding -------------------------------------------------------------------------------------------
-    def mentions(self, text: str, subject: str) -> list[Mention]:
+    def mentions(self, text: str, subject: str, drop_qualifiers: bool = True) -> list[Mention]:
+        """The values named in a text, longest first, none of them the subject itself under any of its names
+        ("UK" in a profile of the United Kingdom); without a place that only qualifies the one before it."""
         toks = list(_WORD.finditer(text))
         own = tuple(w.lower() for w in _WORD.findall(subject))
+        self_name = normalize(subject)
         head = own[-1] if own and len(own[-1]) > 3 else None  # "China" of "People's Republic of China"
         skip = set()
         for i in range(len(toks)):  # the subject's own name, and the last word of a longer one
@@ -119,14 +141,20 @@ class Verifier:
             if best is None:
                 i += 1
                 continue
-            out.append(Mention(toks[i].start(), toks[i + best[0] - 1].end(), best[1]))
+            entries = {r: e for r, e in best[1].items() if normalize(e[0]) != self_name}
+            if entries:
+                out.append(Mention(toks[i].start(), toks[i + best[0] - 1].end(), entries))
             i += best[0]
-        return _drop_qualifiers(text, out)
+        return _drop_qualifiers(text, out) if drop_qualifiers else out
 
-    def cues(self, text: str) -> list[tuple[int, int, str, bool, int]]:
+    def cues(self, text: str, held: dict | None = None) -> list[tuple[int, int, str, bool, int]]:
         """(start, end, relation, anchored, rank) of every cue in a sentence but those that end a longer one
-        ("language" in "official language", "colors" in "official colors")."""
-        found = [(m.start(), m.end(), rel, anch, rank) for pat, rel, anch, rank in _cues() for m in pat.finditer(text)]
+        ("language" in "official language", "colors" in "official colors"), and, given the subject's ``held``
+        relations, a weak cue of a subject that holds none of the relations it cues."""
+        weak = _weak_relations()
+        found = [(m.start(), m.end(), rel, anch, rank) for pat, rel, anch, is_weak, rank in _cues()
+                 if not (is_weak and held is not None and not weak[pat.pattern] & set(held))
+                 for m in pat.finditer(text)]
         return [c for c in found if not any(d[0] < c[0] and c[1] == d[1] and not d[3] for d in found)]
 
     # --- statements -------------------------------------------------------------------------------------
@@ -151,8 +179,11 @@ class Verifier:
         nothing of the subject's gold steers which claims it sees (``selfeval.wikifacts_claims``)."""
         if self.about_other(subject, text):
             return []
-        cues = self.cues(text)
         held = self.k.subjects.get(subject, {}) if held is None else held
+        framed = frame_statement(self, subject, text, held)
+        if framed is not None:
+            return [framed]
+        cues = self.cues(text, held)
         by_rel: dict = {}
         for m in self.mentions(text, subject):
             cands = []
@@ -211,6 +242,19 @@ class Verifier:
 
 
 _ORDER = {rel: i for i, rel in enumerate(FIELDS)}
+
+
+@functools.lru_cache(maxsize=1)
+def fingerprint() -> str:
+    """A hash of everything that decides statements, verdicts and scores (the wikifacts data, lexicon, frames,
+    verifier and metrics modules, line endings normalised)."""
+    from selfalign.data import wikifacts, wikifacts_lexicon
+    from selfalign.evals import wikifacts_frames, wikifacts_metrics
+
+    h = hashlib.sha256()
+    for mod in (wikifacts, wikifacts_lexicon, wikifacts_frames, sys.modules[__name__], wikifacts_metrics):
+        h.update(Path(mod.__file__).read_bytes().replace(b"\r\n", b"\n"))
+    return h.hexdigest()[:12]
 
 
 def vocabulary(k: Knowledge) -> dict:

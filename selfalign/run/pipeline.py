@@ -11,7 +11,9 @@ stage records the content hash of every file it wrote; one edited, added or remo
 (exit 2), neither used nor silently redone: ``--from STAGE`` redoes it (the edited output moved aside) or the
 file is restored. Settings that only change how
 finished rows are summarised (``summary_only`` fields: an evaluation's bootstrap seed and resamples) are not part of
-the hash: changing them resumes the stage, which recomputes its summary from the rows it has.
+the hash: changing them resumes the stage, which recomputes its summary from the rows it has. Nor are the settings
+that only place the work on devices (``device_map``, ``tensor_parallel_size``, ``data_parallel_size``): a run moved
+to more GPUs resumes where it stopped.
 
 Every value is checked when the plan is made (types, choices, ranges: see ``config``), so ``--dry-run`` rejects
 a bad recipe before anything runs, naming the recipe file, the stage and the key.
@@ -28,7 +30,8 @@ from pathlib import Path
 from typing import Optional
 
 from selfalign import registry
-from selfalign.config import Config, ModelArgs, from_dict, normalize_keys, opt, require, summary_only
+from selfalign.config import (Config, ModelArgs, from_dict, normalize_keys, opt, placement_only, require,
+                              summary_only)
 from selfalign.errors import SelfAlignError
 from selfalign.store.guard import OutputGuard
 from selfalign.store.hashes import file_hash, weights_fingerprint
@@ -86,8 +89,9 @@ def _mapping(value, what: str, where: str) -> dict:
     return value
 
 
-def plan(recipe: dict, run_dir: Path, where: str) -> list[Step]:
-    """The recipe's stages in order, with configs validated and hashes computed (nothing is run)."""
+def plan(recipe: dict, run_dir: Path, where: str, skipped: list | None = None) -> list[Step]:
+    """The recipe's stages in order, with configs validated and hashes computed (nothing is run). ``skipped``, when
+    given, receives (step name, why) for each stage set to null and each step that needs one."""
     steps, by_name = [], {}
     nulled = {name for name in registry.recipe_order() if name in recipe and recipe[name] is None}
     for name, st in registry.recipe_stages().items():
@@ -101,12 +105,17 @@ def plan(recipe: dict, run_dir: Path, where: str) -> list[Step]:
         by_name[name] = step
     if recipe.get("eval") is not None:
         steps += _eval_steps(recipe, run_dir, where, by_name)
-    steps = _without(steps, nulled)
+    kept = _without(steps, nulled)
+    if skipped is not None:
+        skipped.extend((n, "null in the recipe") for n in registry.recipe_order() if n in nulled)
+        skipped.extend((s.name, f"needs {', '.join(sorted(_needs(s) & nulled)) or 'a skipped stage'}, which is null")
+                       for s in steps if s not in kept)
+    steps = kept
     for s in steps:
         _resolve_refs(s, by_name, where)
         from_dict(s.cls, {k: v for k, v in s.values.items()}, where=f"{where}: {s.name}")  # validates the keys
         upstream = {f: by_name[st].hash + (f":{part}" if part else "") for f, (st, part) in s.refs.items()}
-        work = {k: v for k, v in s.values.items() if k not in summary_only(s.cls)}
+        work = {k: v for k, v in s.values.items() if k not in summary_only(s.cls) | placement_only(s.cls)}
         key = {"stage": s.name.split("/")[0], "values": work, "inputs": upstream}
         if s.stage.revision:  # a fixed stage: its earlier outputs are not reused (0 keeps the old hashes)
             key["revision"] = s.stage.revision
@@ -128,12 +137,16 @@ def _without(steps: list[Step], nulled: set[str]) -> list[Step]:
     aligned model goes with ``align: null``)."""
     gone, kept = set(nulled), []
     for s in steps:  # in dependency order
-        needs = {v[1:].partition(":")[0] for v in s.values.values() if isinstance(v, str) and v.startswith("@")}
-        if needs & gone:
+        if _needs(s) & gone:
             gone.add(s.name)
         else:
             kept.append(s)
     return kept
+
+
+def _needs(step: Step) -> set[str]:
+    """The stages a step reads from (its ``@STAGE`` values)."""
+    return {v[1:].partition(":")[0] for v in step.values.values() if isinstance(v, str) and v.startswith("@")}
 
 
 def upstream(steps: list[Step], stage: str) -> set[str]:
@@ -256,36 +269,41 @@ def run_recipe(cfg: RunConfig) -> dict:
     name = run_name(recipe.get("name") or Path(recipe_file).stem, recipe_file)
     run_dir = Path(cfg.output or recipe.get("output") or f"runs/{name}")
     check_recipe_paths(recipe, run_dir, recipe_file, cfg.output, cfg.overrides)  # the file's paths stay in the run's places
-    steps = plan(recipe, run_dir, where=recipe_file)
+    skipped: list = []
+    steps = plan(recipe, run_dir, where=recipe_file, skipped=skipped)
     if not steps:
         raise SelfAlignError(f"{recipe_file}: no stages (sections: {', '.join(registry.recipe_order())})")
     if cfg.to_stage:
         keep = upstream(steps, cfg.to_stage)
         if not keep:
-            raise SelfAlignError(f"{recipe_file}: --to {cfg.to_stage}: the recipe has no {cfg.to_stage!r} stage")
+            why = " (it is null in the recipe)" if any(n == cfg.to_stage for n, _ in skipped) else ""
+            raise SelfAlignError(f"{recipe_file}: --to {cfg.to_stage}: the recipe has no {cfg.to_stage!r} stage{why}")
+        skipped += [(s.name, f"after --to {cfg.to_stage}") for s in steps if s.name not in keep]
         steps = [s for s in steps if s.name in keep]
     redo = downstream(steps, cfg.from_stage) if cfg.from_stage else set()
     reads = lambda: check_recipe_reads(recipe, run_dir, recipe_file, cfg.overrides)  # noqa: E731 - a shared recipe's
     if cfg.dry_run:
-        return {"run_dir": str(run_dir), "plan": {s.name: d for s, d in _decide(steps, redo, name, run_dir, reads)}}
+        decisions = _decide(steps, redo, skipped, name, run_dir, reads)
+        return {"run_dir": str(run_dir), "plan": {s.name: d for s, d in decisions}, "not_run": dict(skipped)}
     # one runner of a run folder at a time; recipe.json records the recipe (a changed one moves the old aside)
     recipe_json = run_dir / "recipe.json"
     overrides = list(cfg.overrides or [])
     with OutputGuard(recipe_json, inputs=[recipe_file], settings=redact({"recipe": recipe, "overrides": overrides}),
                      whole=[recipe_json], record=recipe_json) as g:
-        decisions = _decide(steps, redo, name, run_dir, reads)  # under the lock: no other runner changes them now
+        decisions = _decide(steps, redo, skipped, name, run_dir, reads)  # under the lock: no other runner now
         for s, d in decisions:  # a finished stage's output changed by hand: neither silently used nor redone
             if d == "edited":
                 raise SelfAlignError(f"{edited(s)} differs from what stage {s.name} wrote when it finished; rerun "
                                      f"with --from {s.name.split('/')[0]} to redo it and the stages after it (the "
                                      "changed output is moved aside, not deleted), or restore the file")
         g.record(meta(None, recipe=recipe, recipe_file=recipe_file, overrides=overrides))
-        return _run(steps, decisions, recipe_file, run_dir)
+        return _run(steps, decisions, skipped, recipe_file, run_dir)
 
 
-def _decide(steps: list[Step], redo: set, name: str, run_dir: Path, reads) -> list[tuple[Step, str]]:
-    """Each step's decision (run, skip, resume, redo, edited), printed; then the files the recipe reads confined
-    (``reads``) and every input of what will run checked."""
+def _decide(steps: list[Step], redo: set, skipped: list, name: str, run_dir: Path,
+            reads) -> list[tuple[Step, str]]:
+    """Each step's decision (run, skip, resume, redo, edited) and each step left out, printed; then the files the
+    recipe reads confined (``reads``) and every input of what will run checked."""
     from selfalign.data.sources import check_step, root_line
 
     decisions = [(s, status(s, s.name in redo)) for s in steps]
@@ -293,6 +311,8 @@ def _decide(steps: list[Step], redo: set, name: str, run_dir: Path, reads) -> li
     print(f"  {root_line()}")
     for s, d in decisions:
         print(f"  {s.name:28s} {s.hash}  {d}")
+    for left, why in skipped:  # `align: null`, `align=null`, --to pairs: said, not silently left out
+        print(f"  {left:28s} {'-' * 16}  not run: {why}")
     reads()
     for s, d in decisions:  # every input of what will run is there (files, alias packages): one line if not
         if d != "skip":
@@ -300,7 +320,8 @@ def _decide(steps: list[Step], redo: set, name: str, run_dir: Path, reads) -> li
     return decisions
 
 
-def _run(steps: list[Step], decisions: list[tuple[Step, str]], recipe_file: str, run_dir: Path) -> dict:
+def _run(steps: list[Step], decisions: list[tuple[Step, str]], skipped: list, recipe_file: str,
+         run_dir: Path) -> dict:
     by_name = {s.name: s for s in steps}
     timings = {}
     for s, d in decisions:
@@ -329,7 +350,8 @@ def _run(steps: list[Step], decisions: list[tuple[Step, str]], recipe_file: str,
     if table:
         print("\n" + table)
         _card_results(steps, by_name)
-    return {"run_dir": str(run_dir), "stages": {s.name: d for s, d in decisions}, "seconds": timings,
+    return {"run_dir": str(run_dir), "stages": {s.name: d for s, d in decisions}, "not_run": dict(skipped),
+            "seconds": timings,
             "summary": str(run_dir / "summary.md") if table else None}
 
 

@@ -9,12 +9,13 @@ import re
 from dataclasses import dataclass
 
 from selfalign import registry
-from selfalign.config import Config, ModelArgs, check_key, opt
+from selfalign.config import Config, ModelArgs, ParallelArgs, check_key, opt
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.store.io import read_text
 from selfalign.store.yamlfile import parse_yaml
 
-SHARED = ("model", "adapter", "engine", "device", "dtype", "trust_remote_code", "allow_pickle", "seed")
+SHARED = ("model", "adapter", "engine", "device", "dtype", "trust_remote_code", "allow_pickle", "seed", "device_map",
+          "tensor_parallel_size", "data_parallel_size")
 
 
 def top_keys() -> set[str]:
@@ -71,7 +72,8 @@ def load_recipe(path: str, overrides=()) -> dict:
         raise InputError(path, f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(top))}")
     for k in SHARED:  # shared keys are checked as the fields they fill
         if k in data:
-            check_key(ModelArgs if k != "seed" else RunSeed, k, data[k], where=path)
+            cls = RunSeed if k == "seed" else ModelArgs if k in ModelArgs.__dataclass_fields__ else ParallelArgs
+            check_key(cls, k, data[k], where=path)
     for k in ("name", "description", "output"):
         if k in data and not isinstance(data[k], str):
             raise InputError(path, f"{k} must be a string, got {data[k]!r}")

@@ -20,7 +20,7 @@ from typing import Optional
 
 import numpy as np
 
-from selfalign.config import ModelArgs, opt, require
+from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.store.io import JsonlAppender, duplicate, iter_jsonl, iter_numbered, write_jsonl_atomic
 from selfalign.store.progress import run_chunks
@@ -34,7 +34,7 @@ RULES = ("top", "threshold")
 
 
 @dataclass
-class MCDataConfig(SelfEvalArgs, ModelArgs):
+class MCDataConfig(SelfEvalArgs, ParallelArgs, ModelArgs):
     data: Optional[str] = opt(None, "multiple-choice set: truthfulqa-mc, bigbench:TASK, or a JSONL of {id, question, "
                                     "options: [{text}]} (option labels, if any, are not read)")
     split: Optional[str] = opt("train", "truthfulqa-mc split (train, valid, test, all); ignored for other sets")

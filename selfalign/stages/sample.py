@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from selfalign.config import ModelArgs, opt, require
+from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.engines import make_engine
 from selfalign.store.lineage import TrackedOutput, settings_of, stamp
 from selfalign.answering import SamplingArgs, render, resolve_prompting
@@ -14,7 +14,7 @@ from selfalign.store.progress import run_chunks
 
 
 @dataclass
-class SampleConfig(SamplingArgs, ModelArgs):
+class SampleConfig(SamplingArgs, ParallelArgs, ModelArgs):
     input: Optional[str] = opt(None, "prompts: a JSONL file of {id, question|prompt}, or builtin / truthfulqa / a "
                                      "TruthfulQA CSV / bigbench:TASK / wikifacts[:free]")
     output: Optional[str] = opt(None, "samples JSONL (appended; finished rows are skipped on rerun)")

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from selfalign.config import ModelArgs, opt, require
+from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.engines import make_engine
 from selfalign.errors import SelfAlignError
 from selfalign.registry import CONFIDENCE
@@ -33,7 +33,7 @@ ORACLE = "gold-match"
 
 
 @dataclass
-class ScoreConfig(SelfEvalArgs, ModelArgs):
+class ScoreConfig(SelfEvalArgs, ParallelArgs, ModelArgs):
     input: Optional[str] = opt(None, "samples JSONL (rows with id, sample_idx, question, response)")
     output: Optional[str] = opt(None, "scores JSONL (appended; finished rows are skipped on rerun)")
     method: str = opt("ptrue", "confidence method: ptrue (Self-Eval P(True)), likelihood (mean token log-prob), "

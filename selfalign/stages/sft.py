@@ -12,7 +12,7 @@ question that knowledge QA holds out under that split is refused: training on it
 The output folder is a model spec as ``align``'s is (an adapter + ``selfalign_base.json``, or with ``--merge`` a
 model), with ``train_summary.json``, ``train_log.jsonl``, a model card and ``sft_rows.jsonl`` (the rows trained
 on). Checkpoints are written every ``--save-steps``; a killed run resumes from the last one, a finished one is not
-redone.
+redone. Held-out rows (``--eval-data``, ``--eval-fraction``) are evaluated by TRL and their metrics logged.
 """
 from __future__ import annotations
 
@@ -31,16 +31,18 @@ from selfalign.store.provenance import meta
 from selfalign.training import trl_run
 from selfalign.training.lora import LOG, SUMMARY, LoraArgs, config_dict, finished_run
 from selfalign.training.trl_args import OWNED
-from selfalign.training.trl_run import CKPT, TrainArgs
+from selfalign.training.trl_run import CKPT, NEWER_DEFAULTS, TrainArgs, last
 
 ROWS = "sft_rows.jsonl"
+NEWER = {"eval_data": None, **NEWER_DEFAULTS}  # keys added after runs were made: left out at their default
 LOGGED = ("loss", "mean_token_accuracy", "num_tokens", "learning_rate", "grad_norm")
 
 
 @dataclass
 class SFTConfig(TrainArgs, LoraArgs, ModelArgs):
     STAGE = "sft"
-    TRL_OWNED = {k: v for k, v in OWNED.items() if k not in ("beta", "loss_type")}
+    TRL_NAME = "SFTConfig"
+    TRL_OWNED = {k: v for k, v in OWNED.items() if k not in ("beta", "loss_type", "loss_weights")}
 
     data: Optional[str] = opt(None, "training rows JSONL: {prompt, completion}, or with --from-sk an sk-data file")
     output: Optional[str] = opt(None, "output directory: an adapter (+ selfalign_base.json) or, with --merge, a model")
@@ -50,6 +52,8 @@ class SFTConfig(TrainArgs, LoraArgs, ModelArgs):
                                     "rendered and whose held-out questions are refused", choices=("question", "subject"))
     merge: bool = opt(False, "merge the adapter into the base weights and save a full model")
     batch_size: int = opt(4, "rows per device per step", min=1)
+    eval_data: Optional[str] = opt(None, "held-out {prompt, completion} rows JSONL for TRL's evaluation (eval_loss, "
+                                         "eval_mean_token_accuracy in the step log); or --eval-fraction")
 
     @staticmethod
     def trl_class():
@@ -119,21 +123,28 @@ def run_sft(cfg: SFTConfig) -> dict:
 
 def _sft(cfg: SFTConfig) -> dict:
     out = Path(cfg.output)
-    done = finished_run(out, cfg, "sft")
+    done = finished_run(out, cfg, "sft", NEWER)
     if done:
-        return {**{k: done[k] for k in ("output", "steps", "rows", "final") if k in done}, "resumed": True,
+        return {**{k: done[k] for k in ("output", "steps", "rows", "final", "eval") if k in done}, "resumed": True,
                 "note": "finished earlier with the same config; nothing trained"}
-    rows = gold_rows(cfg.data, cfg.split_by) if cfg.from_sk else load_rows(cfg.data)
+    from selfalign.training.heldout import eval_rows
+
+    rows, held = eval_rows(gold_rows(cfg.data, cfg.split_by) if cfg.from_sk else load_rows(cfg.data),
+                           load_rows(cfg.eval_data) if cfg.eval_data else None, cfg.eval_fraction, cfg.seed, "sft",
+                           "rows")
     import torch  # (after the checks: a bad input is reported without importing TRL)
     from datasets import Dataset, disable_progress_bars
 
     from selfalign import models
     from selfalign.store.progress import quiet_trainer
+    from selfalign.training.loading import full_finetune
 
     torch.manual_seed(cfg.seed)
     steps = cfg.max_steps or math.ceil(math.ceil(len(rows) / cfg.batch_size) / cfg.grad_accum * cfg.epochs)
-    args = trl_run.training_args(cfg, out, steps, models.pick_device(cfg.device))
+    args = trl_run.training_args(cfg, out, steps, models.pick_device(cfg.device), evaluate=bool(held))
     model, tok = trl_run.load_model(cfg, args)
+    if not cfg.lora:
+        full_finetune(model, trl_run.sharded_run(), reference=False)
     info = dict(model.selfalign_spec)
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl_atomic(out / ROWS, rows)
@@ -142,21 +153,24 @@ def _sft(cfg: SFTConfig) -> dict:
     disable_progress_bars()  # TRL's tokenising map() would draw a \r bar per dataset
     from trl import SFTTrainer
 
-    try:
-        trainer = SFTTrainer(model=model, args=args, processing_class=tok,
-                             train_dataset=Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]}
-                                                              for r in rows]),
-                             peft_config=cfg.lora_config() if cfg.lora else None,
-                             callbacks=[trl_run.step_logger(out / LOG, resume_step, LOGGED)]
-                             if args.process_index == 0 else [])
-    except ValueError as e:
-        raise SelfAlignError(f"cannot set up SFT on {cfg.model!r}: {str(e).splitlines()[0]}") from None
-    sharded = trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled
-    if sharded and cfg.lora and cfg.merge:
-        raise SelfAlignError("--merge under ZeRO-3 / FSDP: train the adapter, then merge it in one process")
-    quiet_trainer(trainer, "sft")
-    t0 = time.time()
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    def dataset(rs):
+        return Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rs])
+
+    with trl_run.tracker_logs(out, cfg.report_to):  # (TensorBoard's callback reads its folder when it is made)
+        try:
+            trainer = SFTTrainer(model=model, args=args, processing_class=tok, train_dataset=dataset(rows),
+                                 eval_dataset=dataset(held) if held else None,
+                                 peft_config=cfg.lora_config() if cfg.lora else None,
+                                 callbacks=[trl_run.step_logger(out / LOG, resume_step, LOGGED)]
+                                 if args.process_index == 0 else [])
+        except ValueError as e:
+            raise SelfAlignError(f"cannot set up SFT on {cfg.model!r}: {str(e).splitlines()[0]}") from None
+        sharded = trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled
+        if sharded and cfg.lora and cfg.merge:
+            raise SelfAlignError("--merge under ZeRO-3 / FSDP: train the adapter, then merge it in one process")
+        quiet_trainer(trainer, "sft")
+        t0 = time.time()
+        trl_run.fit(trainer, resume, evaluate=bool(held))
     if sharded:  # gathering the shards is collective: every process calls it, the main one writes
         trainer.save_model(str(out))
     if not trainer.is_world_process_zero():
@@ -167,9 +181,12 @@ def _sft(cfg: SFTConfig) -> dict:
     saved = save_adapter(trainer.model, tok, out, base_spec=cfg.model, lora=cfg.lora, merged=cfg.lora and cfg.merge,
                          card=_card(cfg, len(rows), log), weights=not sharded)
     summary = {"output": str(out), "finished": True, "steps": trainer.state.global_step, "rows": len(rows),
-               "resumed_from_step": resume_step, "saved": saved, "final": log[-1] if log else {},
-               "first": log[0] if log else {}, "seconds": round(time.time() - t0, 2)}
-    write_json(out / SUMMARY, {**meta(cfg, stage="sft", model_info=info), **summary, "config": config_dict(cfg)})
+               "resumed_from_step": resume_step, "saved": saved, "final": last(log),
+               "first": next((r for r in log if "loss" in r), {}),
+               **({"eval_rows": len(held), "eval": last(log, "eval_loss")} if held else {}),
+               "seconds": round(time.time() - t0, 2)}
+    write_json(out / SUMMARY, {**meta(cfg, stage="sft", model_info=info), **summary,
+                               "config": config_dict(cfg, NEWER)})
     shutil.rmtree(out / CKPT, ignore_errors=True)
     if cfg.push_to_hub:
         summary["hub"] = trl_run.push(out, cfg.trl or {}, "sft")
@@ -188,10 +205,12 @@ def _card(cfg: SFTConfig, n_rows: int, log: list[dict]):
     if cfg.lora:
         hp.update(lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                   target_modules=", ".join(cfg.target_modules))
+    hp.update({k: getattr(cfg, k) for k in ("attn_implementation", "load_in_4bit") if getattr(cfg, k)})
     hp.update({f"trl.{k}": v for k, v in (cfg.trl or {}).items()})
-    last = log[-1] if log else {}
-    training = {"optimizer steps": last.get("step"), "rows": n_rows,
-                **{k: last[k] for k in ("loss", "mean_token_accuracy") if k in last}}
+    end, ev = last(log), last(log, "eval_loss")
+    training = {"optimizer steps": end.get("step"), "rows": n_rows,
+                **{k: end[k] for k in ("loss", "mean_token_accuracy") if k in end},
+                **({"held-out loss": ev["eval_loss"]} if ev else {})}
     return ModelCard(method="supervised fine-tuning (TRL `SFTTrainer`, loss on the completion only): a control of "
                             "self-alignment, not self-alignment", data=data, hyperparameters=hp,
                      training={k: v for k, v in training.items() if v is not None})

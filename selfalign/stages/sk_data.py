@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from selfalign import prompts as P
-from selfalign.config import ModelArgs, opt, require
+from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.errors import SelfAlignError
 from selfalign.store.hashes import model_weights, row_hash
 from selfalign.store.io import JsonlAppender, iter_jsonl, write_jsonl_atomic
@@ -38,7 +38,7 @@ SPLITS = ("train", "heldout", "heldout_task")
 
 
 @dataclass
-class SKDataConfig(SelfEvalArgs, SamplingArgs, ModelArgs):
+class SKDataConfig(SelfEvalArgs, SamplingArgs, ParallelArgs, ModelArgs):
     sources: list[str] = opt([], "bigbench:TASK[/SUBTASK], bigbench:all, truthfulqa-mc[:SPLIT] (default split: "
                                  "train), or a JSONL of {id, question, options: [{text, label}]}")
     output: Optional[str] = opt(None, "train JSONL; <stem>.heldout.jsonl and <stem>.heldout_tasks.jsonl go beside it")

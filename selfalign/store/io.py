@@ -107,6 +107,23 @@ def json_depth(obj, stop: Optional[int] = None) -> int:
     return best
 
 
+def read_json_gz(path: str | os.PathLike, what: str = "file"):
+    """A gzip-compressed JSON file (a kept record), with the bounds of ``read_json`` (at most ``MAX_FILE_BYTES``
+    once decompressed: a gzip bomb stops there)."""
+    import gzip
+    import zlib
+
+    path = input_file(path, what)
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as e:
+        raise InputError(path, f"not a gzip file ({e})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(path, f"more than the {MAX_FILE_BYTES:,} bytes read at once, decompressed")
+    return parse_json(_decode(data, path).removeprefix("\ufeff"), path)
+
+
 def peek_json(path: str | os.PathLike | None, default=None):
     """A JSON file this package wrote (a stage's state, a meta record, a checkpoint's state), read with the same
     bounds; ``default`` when it is missing, unreadable or damaged (what it would have said is unknown)."""

@@ -32,12 +32,15 @@ from selfalign.store.io import JsonlAppender, iter_jsonl, read_json, write_json
 from selfalign.store.provenance import git_commit, meta_path, redact
 
 INPUT_HASH = "input_hash"
-# fields that name files, pick rows, or change speed only: the rows they make are the same
+# fields that name files, pick rows, or change speed or placement only: the rows they make are the same
 NOT_SETTINGS = frozenset({"input", "output", "data", "answers", "split", "limit", "batch_size", "device",
-                          "overwrite", "claim_cache", "n_boot", "bootstrap_seed", "judge_api_key_env", "allow_pickle"})
-# fields that name outputs or change speed only: a result made with other values of the rest is another result
+                          "overwrite", "claim_cache", "n_boot", "bootstrap_seed", "judge_api_key_env", "allow_pickle",
+                          "device_map", "tensor_parallel_size", "data_parallel_size"})
+# fields that name outputs or change speed or placement only: a result made with other values of the rest is another
+# result
 NOT_RESULT_SETTINGS = frozenset({"output", "markdown", "batch_size", "device", "overwrite", "claim_cache",
-                                 "judge_api_key_env", "allow_pickle"})
+                                 "judge_api_key_env", "allow_pickle", "device_map", "tensor_parallel_size",
+                                 "data_parallel_size"})
 
 
 def settings_of(cfg, ignore: Iterable[str] = (), skip: Iterable[str] = NOT_SETTINGS) -> dict:

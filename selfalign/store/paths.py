@@ -16,8 +16,8 @@ the temporary folder          ``$TMPDIR/...``          ``$TMPDIR/tmpab12/check.j
 
 The longest matching place wins (a venv inside the working directory reads ``site-packages/...``). Relative
 strings, hub ids and aliases are left as they are, so ``portable`` is idempotent. ``expand`` turns the
-``$SELFALIGN_DATA`` / ``$SELFALIGN_CACHE`` / ``~`` forms back into paths on this machine (a reader that opens a
-recorded path uses it).
+``$SELFALIGN_DATA`` / ``$SELFALIGN_CACHE`` / ``$TMPDIR`` / ``~`` forms back into paths on this machine (a reader
+that opens a recorded path uses it).
 """
 from __future__ import annotations
 
@@ -93,12 +93,12 @@ def portable(obj, table: dict[str, str] | None = None):
 
 
 def expand(text: str) -> str:
-    """A recorded path as a path on this machine: ``$SELFALIGN_DATA/x``, ``$SELFALIGN_CACHE/x`` and ``~/x``
-    expanded (relative paths stay relative to the working directory)."""
+    """A recorded path as a path on this machine: ``$SELFALIGN_DATA/x``, ``$SELFALIGN_CACHE/x``, ``$TMPDIR/x`` and
+    ``~/x`` expanded (relative paths stay relative to the working directory)."""
     from selfalign.data import data_root
     from selfalign.model_cache import cache_root
 
-    for name, root in ((DATA, data_root), (CACHE, cache_root)):
+    for name, root in ((DATA, data_root), (CACHE, cache_root), (TMP, tempfile.gettempdir)):
         if text == name or text.startswith(name + "/"):
             base = root()
             return str(base) + text[len(name):] if base else text

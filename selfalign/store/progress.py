@@ -133,9 +133,9 @@ def run_chunks(out, todo: Sequence, size: int, fn: Callable[[list], list[dict]],
 
 def trainer_progress(desc: str, enabled: bool = True):
     """A transformers ``TrainerCallback`` that reports training as every stage does (one ``Progress`` line every
-    ``EVERY_S`` seconds and at the end, with the last loss and reward margin), instead of the Trainer's
-    per-step log dictionaries and ``\\r`` progress bar; pair it with ``disable_tqdm=True`` and remove
-    ``PrinterCallback`` (``quiet_trainer``)."""
+    ``EVERY_S`` seconds and at the end, with the loss and reward margin of the step it counts to, and the last
+    held-out loss), instead of the Trainer's per-step log dictionaries and ``\\r`` progress bar; pair it with
+    ``disable_tqdm=True`` and remove ``PrinterCallback`` (``quiet_trainer``)."""
     from transformers import TrainerCallback
 
     class StageProgress(TrainerCallback):
@@ -145,20 +145,30 @@ def trainer_progress(desc: str, enabled: bool = True):
             self.start = state.global_step  # a resumed run counts (and times) the steps it has left
             name = f"{desc} (resumed at step {self.start})" if self.start else desc
             self.bar = Progress(state.max_steps - self.start, name, "step", enabled=enabled)
-            self.post = ""
+            self.train, self.eval = "", ""
+
+        def advance(self, state):
+            if self.bar is not None:
+                post = ", ".join(p for p in (self.train, self.eval) if p)
+                self.bar.update(state.global_step - self.start - self.bar.n, post)
 
         def on_log(self, args, state, control, logs=None, **kw):
             logs = logs or {}
             parts = [f"{k.split('/')[-1]} {logs[k]:.4f}" for k in ("loss", "rewards/margins") if k in logs]
-            self.post = ", ".join(parts) or self.post
+            self.train = ", ".join(parts) or self.train
+            if "eval_loss" in logs:
+                self.eval = f"eval_loss {logs['eval_loss']:.4f}"
+            self.advance(state)  # the step's own loss: the Trainer logs a step after its on_step_end
 
         def on_step_end(self, args, state, control, **kw):
-            if self.bar is not None:
-                self.bar.update(state.global_step - self.start - self.bar.n, self.post)
+            if not control.should_log:  # a step that logs is counted in on_log, with its loss
+                self.advance(state)
 
         def on_train_end(self, args, state, control, **kw):
             if self.bar is not None:
+                self.advance(state)
                 self.bar.close()
+                self.bar = None
 
     return StageProgress()
 

@@ -50,15 +50,17 @@ def config_dict(cfg, newer_defaults: Optional[dict] = None) -> dict:
     return d
 
 
-def finished_run(out: Path, cfg, stage: str, newer_defaults: Optional[dict] = None) -> Optional[dict]:
+def finished_run(out: Path, cfg, stage: str, newer_defaults: Optional[dict] = None,
+                 record: Optional[dict] = None) -> Optional[dict]:
     """The summary of a finished run of this config in ``out`` (None when there is none, or it did not finish);
-    an error for a finished run of another config."""
+    an error for a finished run of another config. ``record``: the config as the stage records it (default
+    ``config_dict(cfg, newer_defaults)``)."""
     s = peek_json(Path(out) / SUMMARY)
     if not isinstance(s, dict) or not s.get("finished"):
         return None
     from selfalign.store.paths import portable
 
-    if portable(s.get("config")) != portable(config_dict(cfg, newer_defaults)):  # recorded portable (or before)
+    if portable(s.get("config")) != portable(record if record is not None else config_dict(cfg, newer_defaults)):  # recorded portable (or before)
         raise SelfAlignError(f"{out}: holds a finished {stage} run with another config; use a new --output or "
                              "delete it")
     return s

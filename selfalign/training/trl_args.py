@@ -27,7 +27,10 @@ OWNED = {"output_dir": "--output", "beta": "--beta", "loss_type": "--loss-type",
          "gradient_checkpointing": "--gradient-checkpointing", "activation_checkpointing": "--gradient-checkpointing",
          "seed": "--seed", "data_seed": "--seed",
          "report_to": "--report-to", "push_to_hub": "--push-to-hub", "use_cpu": "--device",
-         "hub_token": "$HF_TOKEN (a token never goes into a flag or a file)"}
+         "hub_token": "$HF_TOKEN (a token never goes into a flag or a file)", "loss_weights": "--loss-weights",
+         "eval_steps": "--eval-steps",
+         "model_init_kwargs": "--attn-implementation, --dtype and --load-in-4bit (selfalign loads the model itself; "
+                              "TRL reads model_init_kwargs only when it loads one from a name, and would ignore it)"}
 PREFIX = "--trl."
 
 

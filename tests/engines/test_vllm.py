@@ -155,3 +155,16 @@ def test_missing_vllm_is_a_clear_error(tiny_model_dir, monkeypatch):
 def test_choice_probs_are_probabilities(tiny_engine, fake_vllm):
     got = VLLMEngine(FakeLLM(tiny_engine.model, tiny_engine.tok), top_logprobs=5).choice_probs(PROMPTS, ["A", "B"])
     assert all(0 < p < 1 and not math.isnan(p) for row in got for p in row)
+
+
+def test_tensor_parallel_size_reaches_vllm_within_the_gpu_count(tiny_model_dir, fake_vllm, monkeypatch):
+    from selfalign.stages.sample import SampleConfig
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    cfg = SampleConfig(model=tiny_model_dir, engine="vllm", tensor_parallel_size=2, output="x.jsonl")
+    assert cfg.engine_kwargs()["tensor_parallel_size"] == 2
+    make_engine(cfg.engine, **cfg.engine_kwargs())
+    assert fake_vllm.built[-1].kwargs["tensor_parallel_size"] == 2
+    with pytest.raises(SelfAlignError, match="--tensor-parallel-size 4 needs 4 GPUs, but 2 are visible"):
+        make_engine("vllm", model=tiny_model_dir, tensor_parallel_size=4)

@@ -1,6 +1,8 @@
 """`selfalign eval wikifacts`: a tiny random model end to end (rows, gates, resume without the model), scoring
 --responses with hand-computed metrics, the paired comparison, the measurable and extractor gates, the extractor
-sample script, bad input (exit 2 via the CLI), and `selfalign report` on its output."""
+sample script, bad input (exit 2 via the CLI), `selfalign report` on its output; --rescore of a saved result or kept
+record without a model, --compare refusing another extractor's result, and the extractor-check file found from the
+package, not the working directory."""
 from __future__ import annotations
 
 import json
@@ -10,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from wikifacts_assets import lands, write_task
+
+from selfalign.evals.wikifacts_gates import default_check_file as repository_check_file  # before the fixture below
 
 
 @pytest.fixture
@@ -200,3 +204,77 @@ def test_report_reads_the_result(lands_file, tmp_path):
                             markdown=str(tmp_path / "r.md"), n_boot=20))
     md = (tmp_path / "r.md").read_text()
     assert "wikifacts" in md and "precision" in md
+
+
+def _stale(out: Path) -> None:
+    """Make a saved result look scored by an older extractor: another fingerprint, and wrong stored scores."""
+    summary = json.loads(out.read_text())
+    summary["verifier"] = "0ld0ld0ld0ld"
+    out.write_text(json.dumps(summary))
+    rp = out.with_name(out.stem + ".rows.jsonl")
+    _jsonl(rp, [{**r, "supported": 99, "precision": 0.0, "sentences": []} for r in _read(rp)])
+
+
+def test_rescore_a_saved_result_and_a_kept_record_without_a_model(lands_file, tmp_path, tiny_engine, cli):
+    import gzip
+
+    from selfalign.evals.wikifacts import run_wikifacts
+    from selfalign.evals.wikifacts_verify import fingerprint
+    from selfalign.errors import SelfAlignError
+
+    _, profiles = _profiles(lands_file)
+    gold = _jsonl(tmp_path / "gold.jsonl", [{"id": i, "response": p} for i, _, p in profiles])
+    base = tmp_path / "base.json"
+    run_wikifacts(_cfg(lands_file, base, responses=str(gold)))
+    gen = tmp_path / "gen.json"  # a model's generations, as a study keeps them
+    run_wikifacts(_cfg(lands_file, gen, limit=3, max_new_tokens=8, batch_size=2), engine=tiny_engine)
+    expect = {r["id"]: (r["supported"], r["contradicted"], r["response"])
+              for r in _read(gen.with_name("gen.rows.jsonl"))}
+    _stale(gen)
+    # --compare refuses a result scored by another extractor, and says how to re-score it
+    with pytest.raises(SelfAlignError, match=r"scored by another extractor .*--rescore"):
+        run_wikifacts(_cfg(lands_file, tmp_path / "c.json", responses=str(gold), compare=str(gen)))
+
+    class NoModel:
+        def generate(self, *a, **k):
+            raise AssertionError("generated again")
+
+    # the saved answers re-verified: the stale scores are gone, format and split come from the saved result
+    got = run_wikifacts(_cfg(lands_file, tmp_path / "re.json", rescore=str(gen), format="free", split="train"),
+                        engine=NoModel())
+    summary = json.loads((tmp_path / "re.json").read_text())
+    rows = _read(tmp_path / "re.rows.jsonl")
+    assert {r["id"]: (r["supported"], r["contradicted"], r["response"]) for r in rows} == expect
+    assert (summary["format"], summary["split"], summary["verifier"], got["subjects"]) == ("profile", "eval",
+                                                                                          fingerprint(), 3)
+    assert summary["meta"]["rescored_from"].endswith("/gen.json") and summary["meta"]["model_info"] is not None
+    # a kept record {summary, rows} (benchmarks/results/records/) re-scores the same way
+    rec = tmp_path / "gen.json.gz"
+    rec.write_bytes(gzip.compress(json.dumps({"summary": json.loads(gen.read_text()),
+                                              "rows": _read(gen.with_name("gen.rows.jsonl"))}).encode()))
+    run_wikifacts(_cfg(lands_file, tmp_path / "re2.json", rescore=str(rec), compare=str(tmp_path / "re.json")))
+    again = json.loads((tmp_path / "re2.json").read_text())
+    assert again["metrics"] == summary["metrics"] and again["comparison"]["metrics"]["supported"]["diff"] == 0
+    # bad input: one line naming the file, exit 2
+    r = cli.run(cli.cmd("eval", "wikifacts", "--rescore", tmp_path / "nowhere.json.gz",
+                        "--output", tmp_path / "x.json"))
+    assert r.returncode == 2 and "nowhere.json.gz: no such file" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    other = _jsonl(tmp_path / "other.json", [])
+    other.write_text(json.dumps({"task": "knowledge-qa", "metrics": {}}))
+    r = cli.run(cli.cmd("eval", "wikifacts", "--rescore", other, "--output", tmp_path / "x.json"))
+    assert r.returncode == 2 and "not a wikifacts result" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_extractor_check_file_is_found_from_the_package_not_the_working_directory(tmp_path, monkeypatch, cli,
+                                                                                  lands_file):
+    from selfalign.evals import wikifacts_gates as G
+
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(tmp_path)  # a directory with no benchmarks/ in it
+    assert repository_check_file() == repo / "benchmarks" / "longform" / "extractor_check.jsonl"
+    assert G.check_file("") is None  # (the fixture stands for an installed package: no checkout)
+    assert G.extractor_gate(None, None, None)["why"].startswith("no labelled file")
+    r = cli.run(cli.cmd("eval", "wikifacts", "--data", lands_file, "--responses", tmp_path / "r.jsonl",
+                        "--extractor-check", tmp_path / "missing.jsonl", "--output", tmp_path / "o.json"))
+    assert r.returncode == 2 and "missing.jsonl: no such extractor-check file" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

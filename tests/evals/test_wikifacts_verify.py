@@ -1,11 +1,12 @@
 """The deterministic verifier of `eval wikifacts` on hand-made triples: cue and value, the single- and
 multi-valued rules, listed values, "born in Mumbai, India" (a birthplace, never a citizenship), claims and their
-SK rendering, and the planted gate (which a broken verifier fails)."""
+SK rendering, and the planted gate (which a broken verifier fails); then each cue rule added on the development
+set's errors (benchmarks/longform/extractor_dev.jsonl), on hand-made sentences."""
 from __future__ import annotations
 
 import pytest
 
-from wikifacts_assets import write_task
+from wikifacts_assets import profiles, write_task
 
 FACTS = [
     ("The capital of Nigeria is", "Abuja"), ("The official language of Nigeria is", "English"),
@@ -139,3 +140,77 @@ def test_planted_gate_passes_and_a_broken_verifier_fails_it(kv):
             return [{**r, "verdict": "supported"} for r in v.sentences_of(s, text)]
 
     assert not planted_gate(k, Lenient(), subjects)["passed"]
+
+
+# --- cue rules (each from an error kind of the development set) -------------------------------------------------
+@pytest.fixture(scope="module")
+def pv(tmp_path_factory):
+    from selfalign.data.wikifacts import load_knowledge
+    from selfalign.evals.wikifacts_verify import Verifier
+
+    return Verifier(load_knowledge(str(write_task(tmp_path_factory.mktemp("wfp"), profiles()))))
+
+
+def said(v, subject, text):
+    return [(r["field"], r["values"], r["verdict"]) for r in v.sentences_of(subject, text) if r["relation"]]
+
+
+def test_is_in_counts_for_places_only(pv):
+    assert said(pv, "La Paz", "La Paz is in Bolivia.") == [("country", ["Bolivia"], "supported")]
+    assert said(pv, "Marie Curie", "Marie Curie is in Europe.") == []  # a person holds no place relation
+    # the judge's extraction passes the asked fields: the same rule
+    assert pv.statements("La Paz", "La Paz is in India.", held={"The country of _ is": ()})[0]["values"] == ["India"]
+    assert pv.statements("Marie Curie", "She is in India.", held={"The country of citizenship of _ is": ()}) == []
+
+
+def test_nationality_forms(pv):
+    assert said(pv, "Victor Hugo", "Victor Hugo is a Frenchman.") == [
+        ("country of citizenship", ["France"], "supported")]
+    assert said(pv, "Victor Hugo", "He is a native Frenchman.") == [("country of citizenship", ["France"], "supported")]
+    assert said(pv, "Paul Warburg", "Paul Warburg is a banker from Germany.") == [
+        ("country of citizenship", ["Germany"], "supported")]
+    assert said(pv, "Paul Warburg", "Paul Warburg is a member of the African nation of Egypt.") == [
+        ("country of citizenship", ["Egypt"], "contradicted")]
+    assert said(pv, "Paul Warburg", "He was a citizen of the French Republic.") == [
+        ("country of citizenship", ["France"], "contradicted")]
+    # "Native American" is no nationality
+    assert said(pv, "Ojibwe", "The Ojibwe are a Native American people.") == []
+
+
+def test_demonym_born_is_a_birthplace(pv):
+    assert said(pv, "Paul Warburg", "Paul Warburg is a German-born American banker.") == [
+        ("place of birth", ["Germany"], "unverifiable"), ("country of citizenship", ["United States"], "contradicted")]
+    assert said(pv, "Asha Rao", "She was born in the city of Mumbai.") == [("place of birth", ["Mumbai"], "supported")]
+
+
+def test_a_works_demonym_is_its_origin_and_a_persons_their_citizenship(pv):
+    assert said(pv, "Le Monde", "Le Monde is a French newspaper.") == [("country of origin", ["France"], "supported")]
+    assert said(pv, "Le Monde", "Le Monde is a newspaper from France.") == [
+        ("country of origin", ["France"], "supported")]
+    assert said(pv, "Le Monde", "Le Monde is a native of France.") == [("country of origin", ["France"], "supported")]
+    assert said(pv, "Paul Warburg", "Paul Warburg is a native of Mumbai.") == [
+        ("place of birth", ["Mumbai"], "unverifiable")]
+
+
+def test_language_forms(pv):
+    assert said(pv, "Marie Claire", "Marie Claire is a French-speaking magazine.") == [
+        ("language", ["French"], "supported")]
+    assert said(pv, "Marie Claire", "Marie Claire is a French-language magazine.") == [
+        ("language", ["French"], "supported")]
+    assert said(pv, "Marie Curie", "Marie Curie is a native Polish-speaker.") == [
+        ("native language", ["Polish"], "supported")]  # not a nationality
+
+
+def test_sport_country_genre_and_faith(pv):
+    assert said(pv, "Lionel Messi", "Lionel Messi is an Argentina international.") == [
+        ("country represented in sport", ["Argentina"], "supported")]
+    assert said(pv, "Lionel Messi", "Messi is a member of Argentina's national team.") == [
+        ("country represented in sport", ["Argentina"], "supported")]
+    assert said(pv, "Friends", "Friends is a comedy show.") == [("genre", ["comedy"], "supported")]
+    # a faith's branch is not contradicted by the faith (and is no planted distractor for it)
+    assert said(pv, "Louis XVI", "Louis XVI is a Christian.") == [("religion", ["Christianity"], "unverifiable")]
+    assert said(pv, "Asha Rao", "She is a Sikh.") == [("religion", ["Sikhism"], "contradicted")]
+
+
+def test_a_sentence_about_another_subject_of_the_file(pv):
+    assert said(pv, "Marie Curie", "The capital of the United Kingdom is London.") == []

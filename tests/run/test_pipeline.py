@@ -168,8 +168,33 @@ def test_to_stage_and_a_nulled_stage_stop_the_plan(tmp_path, capsys):
     assert _plan_names(main, base, capsys) == every
     assert _plan_names(main, base + ["--to", "pairs"], capsys) == ["sample", "score", "pairs"]
     assert _plan_names(main, base + ["--to", "eval"], capsys) == every
-    assert _plan_names(main, base + ["align=null"], capsys) == ["sample", "score", "pairs", "eval/base/calibrate"]
+    assert main(base + ["align=null"]) == 0
+    out = capsys.readouterr().out
+    assert [ln.split()[0] for ln in out.splitlines() if re.match(r"^  \S+ +[0-9a-f]{16}  ", ln)] == [
+        "sample", "score", "pairs", "eval/base/calibrate"]
+    # what is left out is said, not silently dropped
+    assert re.search(r"^  align +-{16}  not run: null in the recipe$", out, re.M)
+    assert re.search(r"^  eval/aligned/calibrate +-{16}  not run: needs align, which is null$", out, re.M)
     assert _plan_names(main, base + ["eval=null"], capsys) == every[:4]
+    assert main(base + ["--to", "pairs"]) == 0
+    assert re.search(r"^  align +-{16}  not run: after --to pairs$", capsys.readouterr().out, re.M)
+    assert main(base + ["align=null", "--to", "align"]) == 2
+    assert "--to align: the recipe has no 'align' stage (it is null in the recipe)" in capsys.readouterr().err
+
+
+def test_run_to_pairs_stops_there(tiny_model_dir, prompts_file, tmp_path):
+    """`run --to pairs` runs sample, score and pairs and nothing after; the full run later reuses them."""
+    recipe = _recipe(tmp_path, tiny_model_dir, prompts_file)
+    run = tmp_path / "run"
+    s = run_recipe(RunConfig(recipe=str(recipe), output=str(run), to_stage="pairs"))
+    assert s["stages"] == {"sample": "run", "score": "run", "pairs": "run"}
+    assert set(s["not_run"]) == {"align", "eval/base/calibrate", "eval/aligned/calibrate"}
+    assert n_lines(run / "pairs" / "pairs.jsonl") > 0
+    assert sorted(p.name for p in run.iterdir() if p.is_dir()) == ["pairs", "sample", "score"]
+    assert not (run / "summary.md").exists()
+    p = run_recipe(RunConfig(recipe=str(recipe), output=str(run), dry_run=True))["plan"]
+    assert p == {"sample": "skip", "score": "skip", "pairs": "skip", "align": "run", "eval/base/calibrate": "run",
+                 "eval/aligned/calibrate": "run"}
 
 
 def test_hand_edits_replaced_weights_and_changed_evals(tmp_path, prompts_file, capsys):

@@ -1,4 +1,5 @@
-"""A tiny DPO run on two CPU processes (gloo) under `accelerate launch`: both ranks end with the same weights."""
+"""A tiny DPO run on two CPU processes (gloo) under `accelerate launch` with the shipped cpu_2proc.yaml: two
+processes start, and both ranks end with the same weights."""
 from __future__ import annotations
 
 import json
@@ -21,9 +22,11 @@ def test_two_process_dpo_ranks_agree(tiny_model_dir, tmp_path):
                                          "rejected": " The quick fox."}) + "\n" for i in range(8)))
     out = tmp_path / "out"
     out.mkdir()
+    from selfalign.resources import shipped_file
+
     launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
-    cmd = [launcher, "launch", "--multi_gpu", "--num_processes", "2", str(ASSET), "--model", tiny_model_dir,
-           "--pairs", str(pairs), "--output", str(out), "--max-steps", "3", "--batch-size", "2",
+    cmd = [launcher, "launch", "--config_file", str(shipped_file("accelerate/cpu_2proc")), str(ASSET), "--model",
+           tiny_model_dir, "--pairs", str(pairs), "--output", str(out), "--max-steps", "3", "--batch-size", "2",
            "--learning-rate", "0.01"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -65,19 +68,3 @@ def test_two_process_sk_tune_ranks_agree(tiny_model_dir, tmp_path):
     assert s["processes"] == 2 and s["steps"] == 3
     a, b = s["trainable_checksums"]  # each rank trained on half of every batch; DDP kept the weights equal
     assert a == pytest.approx(b, abs=1e-9)
-
-
-@pytest.mark.skipif(shutil.which("accelerate", path=os.path.dirname(sys.executable)) is None,
-                    reason="accelerate CLI not installed")
-def test_the_shipped_cpu_2proc_config_starts_two_processes(tmp_path):
-    from selfalign.resources import shipped_file
-
-    script = tmp_path / "launch_me.py"
-    script.write_text("import os, sys\n"  # one file per rank: two processes printing to one pipe interleave
-                      "open(os.path.join(sys.argv[1], 'rank' + os.environ['RANK']), 'w').write(os.environ['WORLD_SIZE'])\n")
-    launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
-    r = subprocess.run([launcher, "launch", "--config_file", str(shipped_file("accelerate/cpu_2proc")), str(script),
-                        str(tmp_path)],
-                       env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert {p.name: p.read_text() for p in tmp_path.glob("rank*")} == {"rank0": "2", "rank1": "2"}

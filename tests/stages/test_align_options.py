@@ -151,7 +151,8 @@ def test_push_to_hub_uploads_the_finished_folder_only_when_asked(tmp_path, monke
     assert push(tmp_path / "my-adapter", {"hub_model_id": "me/tqa", "hub_private_repo": True}) == "me/tqa"
     assert calls[0] == ("init", (), {})  # no token passed: HF_TOKEN / the login
     assert calls[1] == ("create", "me/tqa", True)
-    assert calls[2][1:] == (str(tmp_path / "my-adapter"), "me/tqa", ["checkpoints/*"])
+    # neither checkpoints nor the trackers' logs (their recorded TrainingArguments name this machine's folders)
+    assert calls[2][1:] == (str(tmp_path / "my-adapter"), "me/tqa", ["checkpoints/*", "logs/*"])
     assert push(tmp_path / "my-adapter", {}) == "my-adapter"
     assert AlignConfig().push_to_hub is False and AlignConfig().report_to == "none"
 

@@ -39,6 +39,9 @@ def test_places_of_this_machine_and_expand(tmp_path, monkeypatch):
     assert rec == {"a": "runs/x.jsonl", "d": "$SELFALIGN_DATA/bigbench", "c": "$SELFALIGN_CACHE/models/m"}
     assert expand(rec["d"]) == str(tmp_path / "data" / "bigbench")
     assert expand(rec["c"]) == str(tmp_path / "cache" / "models" / "m") and expand("runs/x") == "runs/x"
+    import tempfile
+
+    assert expand("$TMPDIR/wf/task.json") == str(Path(tempfile.gettempdir()) / "wf" / "task.json")
 
 
 @dataclass
