@@ -27,7 +27,7 @@ from selfalign.errors import InputError
 WRITTEN = ("claim_cache",)  # stage keys naming a file the stage writes (besides its output, which the runner sets)
 # stage keys naming files a stage reads (a named data set in them is not a path: ``named``)
 READ = ("input", "data", "sources", "valid_data", "answers", "knowledge", "judge_validation", "scores", "pairs",
-        "responses", "compare", "extractor_check", "bow_labels")
+        "responses", "compare", "extractor_check", "bow_labels", "eval_pairs", "eval_data", "rescore")
 NAMED = ("builtin", "biogen", "truthfulqa", "truthfulqa-mc", "wikifacts")
 NAMED_PREFIXES = ("bigbench:", "truthfulqa-mc:", "wikifacts:")
 

@@ -143,7 +143,7 @@ def run_align(cfg: AlignConfig) -> dict:
     if cfg.adapter and cfg.lora and not cfg.merge:
         raise SelfAlignError("--adapter with a new LoRA adapter: pass the adapter directory as --model instead "
                              "(it names its base), or use --merge")
-    with OutputGuard(cfg.output, folder=True, inputs=[cfg.pairs]):  # one writer (the main rank of a launch)
+    with OutputGuard(cfg.output, folder=True, inputs=[cfg.pairs, cfg.eval_pairs]):  # one writer (the main rank of a launch)
         return _align(cfg)
 
 

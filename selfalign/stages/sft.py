@@ -117,7 +117,7 @@ def run_sft(cfg: SFTConfig) -> dict:
     if cfg.adapter and cfg.lora and not cfg.merge:
         raise SelfAlignError("--adapter with a new LoRA adapter: pass the adapter directory as --model instead "
                              "(it names its base), or use --merge")
-    with OutputGuard(cfg.output, folder=True, inputs=[cfg.data]):
+    with OutputGuard(cfg.output, folder=True, inputs=[cfg.data, cfg.eval_data]):
         return _sft(cfg)
 
 
