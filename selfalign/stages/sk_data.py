@@ -21,17 +21,17 @@ from selfalign import prompts as P
 from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.errors import SelfAlignError
 from selfalign.store.hashes import model_weights, row_hash
-from selfalign.store.io import JsonlAppender, iter_jsonl, write_json, write_jsonl_atomic
+from selfalign.store.io import JsonlAppender, iter_jsonl, write_jsonl_atomic
 from selfalign.store.progress import Progress
 from selfalign.answering import SamplingArgs
-from selfalign.store.provenance import meta, meta_path
+from selfalign.store.provenance import meta
 from selfalign.data import questions
 from selfalign.data.questions import add_distractors
 from selfalign.data.splits import fewshot_prompt, pick_demos
 from selfalign.text import match_targets, matches, normalize
 from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
-from selfalign.store.lineage import check_not_input
-from selfalign.store.locks import OutputLock
+from selfalign.store.guard import OutputGuard
+from selfalign.store.lineage import result_settings
 
 MODES = ("options", "samples")
 SPLITS = ("train", "heldout", "heldout_task")
@@ -244,16 +244,21 @@ def progress_path(output: str) -> Path:
 def run_sk_data(cfg: SKDataConfig, engine=None) -> dict:
     """Build the SK-Tuning preference files; returns counts per split and label."""
     _check(cfg)
-    check_not_input(output_paths(cfg.output).values(), cfg.sources)
-    with OutputLock(cfg.output):  # one writer of the rows and the progress file
-        return _sk_data(cfg, engine)
+    paths = output_paths(cfg.output)
+    # options: the row files are rewritten whole (moved aside first when made with other settings); samples: they
+    # are appended and resumed, the progress file refusing other settings
+    with OutputGuard(cfg.output, inputs=cfg.sources, files=[paths["heldout"], paths["heldout_task"],
+                                                            progress_path(cfg.output)],
+                     settings=result_settings(cfg), whole=list(paths.values()) if cfg.mode == "options" else []) as g:
+        return _sk_data(cfg, engine, g)
 
 
-def _sk_data(cfg: SKDataConfig, engine) -> dict:
+def _sk_data(cfg: SKDataConfig, engine, g: OutputGuard) -> dict:
     questions, skipped_tasks = select_questions(cfg)
     paths = output_paths(cfg.output)
     model_info = None
     if cfg.mode == "options":
+        g.begin()
         extra = _build_options(cfg, questions, paths)
     else:
         if engine is None:
@@ -268,7 +273,7 @@ def _sk_data(cfg: SKDataConfig, engine) -> dict:
                   "questions": sum(1 for q in questions if q["split"] == s)} for s in SPLITS}
     summary = {"output": cfg.output, "files": {s: str(p) for s, p in paths.items()}, "mode": cfg.mode,
                "tasks": len(counts), "totals": totals, "skipped_tasks": sorted(skipped_tasks), **extra}
-    write_json(meta_path(cfg.output), meta(cfg, stage="sk-data", model_info=model_info, counts=counts,
-                                           selfeval_template=SelfEvalPrompt.of(cfg, chat=False).template_id,
-                                           skipped_task_reasons=skipped_tasks, **summary))
+    g.record(meta(cfg, stage="sk-data", model_info=model_info, counts=counts,
+                  selfeval_template=SelfEvalPrompt.of(cfg, chat=False).template_id,
+                  skipped_task_reasons=skipped_tasks, **summary))
     return summary

@@ -20,7 +20,7 @@ from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import InputError, Interrupted, SelfAlignError
 from selfalign.store.hashes import file_hash
-from selfalign.store.io import line_numbers, output_dir, read_jsonl, write_json
+from selfalign.store.io import line_numbers, read_jsonl, write_json
 from selfalign.metrics import auroc
 from selfalign.training import checkpoint as ckpt
 from selfalign.store.progress import Progress
@@ -30,7 +30,7 @@ from selfalign.stages.sk_tune_batches import (epoch_steps, make_batches, plan_fi
 from selfalign.stages.sk_tune_trunk import CACHE as ENCODE_CACHE, encode_rows  # noqa: F401 - encode_rows: API
 from selfalign.training.lora import LOG, SUMMARY, LoraArgs, accelerator, finished_run, rank_checksums
 from selfalign.selfeval.prompt import SelfEvalPrompt
-from selfalign.store.locks import single_writer
+from selfalign.store.guard import OutputGuard
 
 LABELS = (P.TRUE_LABEL, P.FALSE_LABEL)
 
@@ -286,7 +286,7 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
     A killed run resumes from its newest checkpoint (``checkpoint/``: weights, optimizer, scheduler, RNG, step); a
     second writer of the same output is refused (``<output>.lock``)."""
     _check(cfg)
-    with single_writer(cfg.output):
+    with OutputGuard(cfg.output, folder=True, inputs=[cfg.data, cfg.valid_data]):
         return _train(cfg)
 
 
@@ -297,7 +297,6 @@ def _train(cfg: SKTuneConfig) -> dict:
         return {**done, "resumed": True, "note": "finished earlier with the same config; nothing trained"}
     train = _rerender(load_rows(cfg.data, cfg.max_rows), cfg.selfeval_prompt)
     valid = _rerender(load_rows(cfg.valid_data), cfg.selfeval_prompt) if cfg.valid_data else None
-    output_dir(out)  # a file in its place, no permission: one line, before a model loads
     plan = plan_fingerprint(train, cfg)
     _check_plan(out, plan)  # before the model loads and the rows are encoded
     torch.manual_seed(cfg.seed)
