@@ -53,7 +53,12 @@ class SKDataConfig(SelfEvalArgs, SamplingArgs, ParallelArgs, ModelArgs):
                                     "its demonstrations); multiple-choice questions are split by question",
                         choices=("question", "subject"))
     heldout_tasks: list[str] = opt([], "tasks kept out entirely, written to <stem>.heldout_tasks.jsonl")
-    max_per_task: Optional[int] = opt(None, "at most N questions per task (a deterministic choice by hash)", min=1)
+    max_per_task: Optional[int] = opt(None, "at most N questions per task (a deterministic choice by hash, made "
+                                            "before the split)", min=1)
+    max_train: Optional[int] = opt(None, "at most N training questions per task, a choice by hash made after the "
+                                         "split (a held-out subject stays held out; --max-per-task moves the split)",
+                                   min=1)
+    max_heldout: Optional[int] = opt(None, "at most N held-out questions per task, chosen as --max-train", min=1)
     seed: int = opt(0, "sampling seed: the model's answers (--mode samples)", min=0)
     split_seed: int = opt(0, "seed of the held-out split, the per-task caps, the balancing of options, the "
                              "distractors and the demonstrations (apart from --seed, so new samples keep the split)",
@@ -64,8 +69,9 @@ class SKDataConfig(SelfEvalArgs, SamplingArgs, ParallelArgs, ModelArgs):
 
 def select_questions(cfg: SKDataConfig) -> tuple[list[dict], dict]:
     """The stage's questions (``data.questions.select_questions`` with its flags) and the skipped tasks."""
+    caps = {s: n for s, n in (("train", cfg.max_train), ("heldout", cfg.max_heldout)) if n is not None}
     return questions.select_questions(cfg.sources, cfg.heldout_tasks, cfg.max_per_task, cfg.split_seed,
-                                      cfg.heldout_fraction, cfg.split_by)
+                                      cfg.heldout_fraction, cfg.split_by, caps)
 
 
 # --- rows --------------------------------------------------------------------------------------------------
@@ -234,6 +240,9 @@ def settings_fingerprint(cfg: SKDataConfig) -> str:
         values["split_seed"] = cfg.split_seed
     if cfg.split_by != "question":  # the default leaves the prints of earlier outputs as they were
         values["split_by"] = cfg.split_by
+    for k in ("max_train", "max_heldout"):  # likewise: only when set
+        if getattr(cfg, k) is not None:
+            values[k] = getattr(cfg, k)
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
