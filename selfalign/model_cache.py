@@ -22,6 +22,8 @@ import re
 import time
 from pathlib import Path
 
+from selfalign.store.io import peek_json
+
 SOURCE_FILE = "selfalign_source.json"
 HASHES = "hashes.json"
 QUANT_IN_NAME = re.compile(r"(?i)[.\-_]((?:I?Q\d[\w]*?)|F16|BF16|F32)$")
@@ -48,10 +50,7 @@ def file_sha256(path: str | Path) -> str:
     st = p.stat()
     key = f"{p}|{st.st_size}|{st.st_mtime_ns}"
     memo_file = cache_root() / HASHES
-    try:
-        memo = json.loads(memo_file.read_text())
-    except (OSError, ValueError):
-        memo = {}
+    memo = peek_json(memo_file, {})
     if isinstance(memo, dict) and isinstance(memo.get(key), str):
         return memo[key]
     h = hashlib.sha256()
@@ -126,11 +125,7 @@ def entries() -> list[dict]:
     removes) and ``note``."""
     root, out = cache_root(), []
     for d in sorted((root / "models").glob("*")) if (root / "models").is_dir() else []:
-        rec = {}
-        try:
-            rec = json.loads((d / SOURCE_FILE).read_text())
-        except (OSError, ValueError):
-            pass
+        rec = peek_json(d / SOURCE_FILE, {})
         sha = rec.get("gguf_sha256") if isinstance(rec, dict) else None
         if ".tmp" in d.name or not (d / "config.json").exists():
             kind, stale, note = "unfinished", True, "a conversion that did not finish"

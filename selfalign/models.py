@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selfalign.errors import ModelError
+from selfalign.store.io import read_json
 from selfalign.model_cache import SOURCE_FILE, cache_root, dequantized_dir, source_record
 
 gguf_cache_dir = dequantized_dir  # the name before model_cache existed
@@ -152,12 +153,14 @@ def _adapter_base(adapter_dir: Path) -> str:
     ``relative`` a folder or file relative to the adapter's), else PEFT's ``base_model_name_or_path``."""
     ours = adapter_dir / BASE_FILE
     if ours.exists():
-        rec = json.loads(ours.read_text())
+        rec = read_json(ours, "adapter base record")
+        if not isinstance(rec, dict) or not isinstance(rec.get("base_model"), str):
+            raise ModelError(f"{ours}: not a base record (no 'base_model' string)")
         if rec.get("relative"):
             return str((adapter_dir / rec["base_model"]).resolve())
         return rec["base_model"]
-    cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
-    base = cfg.get("base_model_name_or_path")
+    cfg = read_json(adapter_dir / "adapter_config.json", "adapter config")
+    base = cfg.get("base_model_name_or_path") if isinstance(cfg, dict) else None
     if not base:
         raise ModelError(f"{adapter_dir}: adapter names no base model (base_model_name_or_path is empty)")
     return base

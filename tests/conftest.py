@@ -73,10 +73,19 @@ def prompts_file(tmp_path):
     return path
 
 
+@pytest.fixture
+def tmp_data_root(tmp_path, monkeypatch):
+    """The test's folder as the data root ($SELFALIGN_DATA): the input files a recipe names there may be read
+    (run.confine: a recipe reads files in its run folder or the data root only)."""
+    monkeypatch.setenv("SELFALIGN_DATA", str(tmp_path))
+    return tmp_path
+
+
 class Cli:
     """`selfalign …` as a child process (offline), and the kill -9 the resume tests need."""
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    def __init__(self):
+        self.env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # the environment now (a test's SELFALIGN_DATA included)
 
     @staticmethod
     def cmd(*args) -> list[str]:

@@ -284,12 +284,14 @@ def recipe_text(draw, prompts: str) -> Draw:
     good = f"model: m\nsample: {{input: {json.dumps(prompts)}}}\n"
     how = draw(st.sampled_from(["deep flow", "deep block", "alias bomb", "duplicate key", "key type", "not UTF-8",
                                 "surrogate", "tabs", "garbage", "big int", "anchor loop", "outside"]))
-    if how == "outside":  # a path the recipe would write outside the run's places (run.confine)
+    if how == "outside":  # a path the recipe would write or read outside the run's places (run.confine)
         extra = draw(st.sampled_from(["output: /tmp/elsewhere", "output: ../../elsewhere", "output: runs/../../x",
                                       "score: {method: claims, claim_cache: /tmp/c.jsonl}",
                                       "score: {method: claims, claim-cache: ../../c.jsonl}",
                                       "eval: {tasks: [biogen], biogen: {claim_cache: /tmp/c.jsonl}}",
-                                      "pairs: {output: p.jsonl}"]))
+                                      "pairs: {output: p.jsonl}", "sk-data: {sources: [/etc/passwd]}",
+                                      "mc-data: {data: 'sk:../../x.jsonl'}",
+                                      "eval: {tasks: [calibrate], calibrate: {data: /etc/hostname}}"]))
         return Draw((good + extra + "\n").encode(), f"{how}: {extra}", True)
     if how == "deep flow":
         d = draw(st.sampled_from([65, 1000, 5000, 100_000]))

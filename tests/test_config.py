@@ -134,7 +134,7 @@ def _eval_recipe(tmp_path, model, **calibrate):
     return path
 
 
-def test_changing_only_the_bootstrap_seed_redoes_no_model_work(tiny_model_dir, tmp_path, monkeypatch):
+def test_changing_only_the_bootstrap_seed_redoes_no_model_work(tiny_model_dir, tmp_data_root, tmp_path, monkeypatch):
     from selfalign.engines.hf import HFEngine
 
     run = tmp_path / "run"

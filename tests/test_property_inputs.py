@@ -134,6 +134,16 @@ def test_flags(env, command, data):
     check("flags", argv({"extra": [fl, text]}), None, refused, fl, [files.root / "good"])
 
 
+def _run_folder(files: Files) -> tuple[Path, Path]:
+    """A fresh run folder holding a copy of the good prompts: a recipe reads files in its run folder or the data
+    root only (run.confine), so the drawn value, not the prompts' place, decides the case."""
+    run = files.fresh("run")
+    run.mkdir()
+    prompts = run / "prompts.jsonl"
+    prompts.write_bytes(files.good["prompts"].read_bytes())
+    return run, prompts
+
+
 @profile(100)
 @given(data=st.data())
 def test_recipe_values(env, data):
@@ -142,7 +152,8 @@ def test_recipe_values(env, data):
               **{f"eval.{k}": v.config_class for k, v in registry.evals().items()}}
     where = data.draw(st.sampled_from(sorted(stages)), label="section")
     name, value, refused = data.draw(recipe_value(stages[where]), label="value")
-    recipe = {"model": "m", "sample": {"input": str(files.good["prompts"])}}
+    run, prompts = _run_folder(files)
+    recipe = {"model": "m", "sample": {"input": str(prompts)}}
     if where.startswith("eval."):
         task = where[5:]
         if name == "model":
@@ -153,7 +164,7 @@ def test_recipe_values(env, data):
     path = files.fresh("recipe.yaml")
     path.write_text(yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True))
     d = Draw(path.read_bytes(), f"{where}.{name} = {value!r}"[:200], refused)
-    check("recipe values", ["run", path, "--dry-run", "--output", files.fresh("run")], d, refused, f"{path}: ",
+    check("recipe values", ["run", path, "--dry-run", "--output", run], d, refused, f"{path}: ",
           [files.root / "good", path])
 
 
@@ -161,10 +172,11 @@ def test_recipe_values(env, data):
 @given(data=st.data())
 def test_recipe_yaml(env, data):
     files, _ = env
-    draw = data.draw(recipe_text(str(files.good["prompts"])), label="recipe")
+    run, prompts = _run_folder(files)
+    draw = data.draw(recipe_text(str(prompts)), label="recipe")
     path = _write(files, "recipe.yaml", draw)
     want = f"{path}:{draw.line}" if draw.line else str(path)
-    out = [] if b"\noutput:" in draw.data else ["--output", files.fresh("run")]  # --output would replace it
+    out = [] if b"\noutput:" in draw.data else ["--output", run]  # --output would replace it
     check("recipe yaml", ["run", path, "--dry-run", *out], draw, draw.invalid, want, [files.root / "good", path])
 
 

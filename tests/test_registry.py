@@ -73,7 +73,8 @@ def test_a_registered_stage_is_a_cli_command(toy_stages, lines, tmp_path, capsys
     assert "selfalign toy-count: error: --factor must be at least 1, got 0" in capsys.readouterr().err
 
 
-def test_a_registered_stage_is_a_recipe_section_wired_by_its_inputs(toy_stages, lines, tmp_path, capsys):
+def test_a_registered_stage_is_a_recipe_section_wired_by_its_inputs(toy_stages, lines, tmp_data_root, tmp_path,
+                                                                     capsys):
     recipe = tmp_path / "toy.yaml"
     recipe.write_text(yaml.safe_dump({"name": "toy", "toy-count": {"input": str(lines), "factor": 2},
                                       "toy-double": {}}))
@@ -127,7 +128,8 @@ def test_the_shipped_table_declares_every_recipe_stage_once():
         assert callable(fn) and hasattr(cls, "__dataclass_fields__"), s.name
 
 
-def test_a_stage_revision_redoes_it_and_what_follows_in_a_finished_run(toy_stages, lines, tmp_path, capsys):
+def test_a_stage_revision_redoes_it_and_what_follows_in_a_finished_run(toy_stages, lines, tmp_data_root, tmp_path,
+                                                                       capsys):
     """A fix that changes a stage's output for the same inputs raises its ``revision``: a finished run redoes that
     stage and every stage after it (revision 0 keeps the old hashes)."""
     recipe = tmp_path / "toy.yaml"

@@ -36,7 +36,8 @@ def offline_openai(monkeypatch):
         monkeypatch.setattr(f"{mod}.make_engine", make)
 
 
-def test_url_credentials_are_redacted_in_meta_state_and_messages(tmp_path, prompts_file, capsys, offline_openai):
+def test_url_credentials_are_redacted_in_meta_state_and_messages(tmp_data_root, tmp_path, prompts_file, capsys,
+                                                                 offline_openai):
     engine = f"openai:http://user:{SECRET}@127.0.0.1:9/v1"
     out = tmp_path / "s.jsonl"
     code = main(["sample", "--engine", engine, "--model", "m", "--input", str(prompts_file), "--output", str(out)])

@@ -44,7 +44,7 @@ def test_sigterm_during_sample_keeps_rows_one_line_exit_143(tiny_model_dir, tmp_
     assert len(rows) == len({(r["id"], r["sample_idx"]) for r in rows}) == 32
 
 
-def test_sigterm_during_run_exits_143(tiny_model_dir, tmp_path, cli):
+def test_sigterm_during_run_exits_143(tiny_model_dir, tmp_data_root, tmp_path, cli):
     prompts = _prompts(tmp_path)
     recipe = tmp_path / "r.yaml"
     recipe.write_text(json.dumps({"model": tiny_model_dir, "device": "cpu", "sample": {

@@ -1,15 +1,27 @@
 """Speed of the HF engine on the embedded model against this CPU's matmul bound.
 
-Measures, in one run: matmul GFLOP/s (fp32, bf16); 5-shot P(True) scoring with prefix reuse vs the plain batched
-path vs a naive one-row-at-a-time loop (the key comparison run twice, interleaved); sampling tokens/s with one
-prefill per prompt vs N; each stage's share of the FLOP bound (forward ≈ 2 × non-embedding parameters × tokens
-run, plus the LM head on the kept positions) and its peak RSS. Writes benchmarks/results/speed.{json,md}.
+Default: matmul GFLOP/s (fp32, bf16); 5-shot P(True) scoring with prefix reuse vs the plain batched path vs a
+naive one-row-at-a-time loop (the key comparison run twice, interleaved); sampling tokens/s with one prefill per
+prompt vs N; each stage's share of the FLOP bound (forward ≈ 2 × non-embedding parameters × tokens run, plus the LM
+head on the kept positions) and its peak RSS. Writes benchmarks/results/speed.{json,md}.
 
-Run: `python benchmarks/speed/bench_speed.py [--pairs 24] [--naive-pairs 6] [--threads 1]` (a few minutes).
+``--generation STAGE``: one generation stage as the pipeline runs it (``generate`` on chunks of the stage's batch
+size), timed on the old and new engine paths in turn, interleaved, in one process: the engine of git revision
+``--old`` (loaded from ``git show``; default: the commit before early-ending rows and tree-shared prefill) against
+the current one. Prints the ratio of CPU seconds (and wall seconds), and writes each path's share of the fp32 and
+bf16 matmul bounds for the work the new path runs and where its CPU time goes (prefill, decode steps); checks that
+both paths give the same answers. Stages: sample-kqa and eval-kqa (``make demo``'s knowledge-QA sampling and
+greedy evaluation), sample-wf and eval-wf (the long-form loop's profile sampling and ``eval wikifacts``). Writes
+benchmarks/results/speed_generation.{json,md} (one row per stage, the others kept, and the file's hand-written
+reading from "## Reading it" on).
+
+Run: `python benchmarks/speed/bench_speed.py [--pairs 24] [--naive-pairs 6] [--threads 1]` (a few minutes), or
+`python benchmarks/speed/bench_speed.py --generation sample-kqa [--prompts 32] [--reps 2]` (2-5 minutes a stage).
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -56,15 +68,15 @@ def peak_rss(box: dict):
         box["peak_rss_mib"] = round(peak[0] / 2**20, 1)
 
 
-def matmul_gflops(dtype, m=1024, k=1024, n=1024, reps=20) -> float:
+def matmul_gflops(dtype, m=1024, k=1024, n=1024, reps=20, clock=time.perf_counter) -> float:
     a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
     a @ b
     best = float("inf")
     for _ in range(3):
-        t = time.perf_counter()
+        t = clock()
         for _ in range(reps):
             a @ b
-        best = min(best, (time.perf_counter() - t) / reps)
+        best = min(best, (clock() - t) / reps)
     return 2 * m * k * n / best / 1e9
 
 
@@ -102,10 +114,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=24)
     ap.add_argument("--naive-pairs", type=int, default=6)
-    ap.add_argument("--prompts", type=int, default=6)
+    ap.add_argument("--prompts", type=int, default=None, help="prompts (default 6; --generation: the stage's)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--generation", choices=sorted(GEN_STAGES), help="time one generation stage, old vs new path")
+    ap.add_argument("--old", default=OLD_REV, help="git revision whose engine is the old path")
+    ap.add_argument("--reps", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.generation:
+        return generation(args)
+    args.prompts = args.prompts or 6
     load_start = os.getloadavg()
     gf32, gf16 = matmul_gflops(torch.float32), matmul_gflops(torch.bfloat16)
     print(f"matmul GFLOP/s fp32 {gf32:.1f} bf16 {gf16:.1f}", flush=True)
@@ -148,15 +166,14 @@ def main():
 
     prompts = [cached.chat_prompt(r["question"]) for r in rows[:args.prompts]]
     gen = GenerationConfig(n=4, temperature=1.0, top_p=0.9, top_k=10, max_new_tokens=32)
-    prompt_tokens = sum(len(cached.encode(p)) for p in prompts)
+    work = Work(model)  # the tokens and logit rows every forward runs (a decode step: one per row still stepping)
 
     def sampler(engine):
         def run():
+            work.reset()
             outs = engine.generate(prompts, gen, seed=0)
             new = sum(g.n_tokens for o in outs for g in o)
-            steps = gen.max_new_tokens * len(prompts) * gen.n  # rows keep stepping until the batch's longest ends
-            prefill = prompt_tokens * (1 if engine.prefix_cache else gen.n)
-            return {"new_tokens": new, "tokens_run": prefill + steps, "logit_positions": steps,
+            return {"new_tokens": new, "tokens_run": work.tokens, "logit_positions": work.logits,
                     "tokens_per_s": None}
         return run
 
@@ -197,9 +214,12 @@ LIMITS = """## What keeps each stage below the matmul bound (torch.profiler, one
   explicit mask, ~13% of the time); copying the prefix KV into each batch and transformers' cache concatenation
   add ~10%; the shared spans are extra (small) forward calls.
 - **Sampling (~35-55%)**: each decode step is a 24-row GEMM that streams all weights from memory; the tied LM head
-  (576 x 49152) runs at every step; HF's top-k then top-p sampling sorts, softmaxes and cumsums the full 49k vocab
-  per row per step (~100 ms/step here); the KV cache is re-concatenated every step; plus generate's Python overhead.
+  (576 x 49152) runs at every step; the KV cache is re-concatenated every step; plus generate's Python overhead.
   One prefill per prompt removes (N-1)/N of the prompt work, which is a small part of a 32-token sampling run.
+  (The 2026-11-24 run also paid HF's top-k then top-p sort, softmax and cumsum over the full 49k vocabulary per
+  row per step, ~100 ms/step; since 2026-12-01 only the top-k candidates are warped, `rowsample.md`. Since
+  2026-12-08 a finished row leaves the decode batch and prompts are prefilled in passes of similar length:
+  `speed_generation.md` times the pipeline's generation stages, old engine against new.)
 - The model runs in fp32 on CPU (dtype auto); this CPU's bf16 matmul is ~2x faster, an option not measured here.
 """
 
@@ -229,6 +249,150 @@ def render(out) -> str:
            f"it removes work (tokens run fall {s['ptrue5_tokens_run_ratio']}x) rather than running it faster.", "",
            LIMITS]
     return "\n".join(md) + "\n"
+
+
+# --- generation stages: old vs new engine path ---------------------------------------------------------------------
+OLD_REV = "a2cc4c6"  # the engine before early-ending rows and tree-shared prefill
+WF_STOP = ["\n\n", "\nWrite a short factual profile", "\nTell me about"]  # evals/wikifacts.py's STOP
+GEN_STAGES = {  # the pipeline's settings: recipes/demo.yaml, KnowledgeQAConfig, recipes/wikifacts-loop.yaml
+    "sample-kqa": dict(data="bigbench:qa_wikidata", split="train", prompts=32, batch=16,
+                       gen=dict(n=4, temperature=1.0, top_p=0.9, top_k=10, max_new_tokens=12, stop=["\n"])),
+    "eval-kqa": dict(data="bigbench:qa_wikidata", split="heldout", prompts=48, batch=16,
+                     gen=dict(n=1, temperature=0.0, top_p=1.0, top_k=0, max_new_tokens=16, stop=["\n"])),
+    "sample-wf": dict(data="wikifacts", split="train", prompts=8, batch=16,
+                      gen=dict(n=4, temperature=1.0, top_p=0.9, top_k=10, max_new_tokens=64, stop=WF_STOP)),
+    "eval-wf": dict(data="wikifacts", split="eval", prompts=16, batch=16,
+                    gen=dict(n=1, temperature=0.0, top_p=1.0, top_k=0, max_new_tokens=64, stop=WF_STOP)),
+}
+
+
+def engine_at(rev: str):
+    """The HF engine class of git revision ``rev`` (``selfalign/engines/hf.py`` as it was, on today's helpers)."""
+    import subprocess
+    import types
+
+    root = Path(__file__).resolve().parents[2]
+    src = subprocess.run(["git", "-C", str(root), "show", f"{rev}:selfalign/engines/hf.py"], capture_output=True,
+                         text=True, check=True).stdout
+    mod = types.ModuleType(f"hf_at_{rev}")
+    exec(compile(src, f"hf.py@{rev}", "exec"), mod.__dict__)
+    return mod.HFEngine
+
+
+class Work:
+    """Counts what every model forward runs: tokens (the mask's ones over the new positions) and logit rows; and the
+    CPU seconds of prefill passes and of one-token decode steps, with the decode steps' rows."""
+
+    def __init__(self, model):
+        self.reset()
+        orig = model.forward
+
+        @functools.wraps(orig)  # generate reads forward's signature to pass position ids and logits_to_keep
+        def forward(*a, **kw):
+            rows, w = kw["input_ids"].shape
+            mask = kw.get("attention_mask")
+            self.tokens += rows * w if mask is None else int(mask[:, -w:].sum())
+            self.logits += rows * (kw.get("logits_to_keep") or w)
+            c = time.process_time()
+            out = orig(*a, **kw)
+            if w == 1:
+                self.decode_cpu, self.steps, self.step_rows = self.decode_cpu + time.process_time() - c, \
+                    self.steps + 1, self.step_rows + rows
+            else:
+                self.prefill_cpu += time.process_time() - c
+            return out
+
+        model.forward = forward
+
+    def reset(self):
+        self.tokens = self.logits = self.steps = self.step_rows = 0
+        self.prefill_cpu = self.decode_cpu = 0.0
+
+    def counts(self) -> dict:
+        return {"tokens_run": self.tokens, "logit_rows": self.logits, "prefill_cpu_s": round(self.prefill_cpu, 2),
+                "decode_cpu_s": round(self.decode_cpu, 2), "decode_steps": self.steps, "decode_rows": self.step_rows}
+
+
+def generation(args):
+    spec = GEN_STAGES[args.generation]
+    load_start = os.getloadavg()
+    # in CPU time, as the stages are timed: on a shared machine wall time includes waiting for a core
+    gf32, gf16 = (matmul_gflops(d, clock=time.process_time) for d in (torch.float32, torch.bfloat16))
+    new = HFEngine.from_spec("smollm2-135m", device="cpu", batch_size=spec["batch"])
+    model, tok = new.model, new.tok
+    paths = {"old": engine_at(args.old)(model, tok, batch_size=spec["batch"]), "new": new}
+    n_prompts = args.prompts or spec["prompts"]
+    prompts = [r["prompt"] for r in load_prompts(spec["data"], spec["split"], n_prompts)]
+    gen = GenerationConfig(**spec["gen"])
+    n_body = sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n)
+    head = model.config.hidden_size * model.config.vocab_size
+    work = Work(model)
+    runs: dict[str, list] = {k: [] for k in paths}
+    answers = {}
+    for rep in range(args.reps):
+        for name, eng in paths.items():
+            work.reset()
+            box: dict = {}
+            with peak_rss(box):
+                t, c = time.perf_counter(), time.process_time()
+                out = [g for s in range(0, len(prompts), spec["batch"])  # the stage's chunks (store/progress.py)
+                       for g in eng.generate(prompts[s:s + spec["batch"]], gen, seed=0)]
+                dt, cpu = time.perf_counter() - t, time.process_time() - c
+            answers[name] = [[(g.text, g.n_tokens) for g in x] for x in out]
+            runs[name].append({"seconds": round(dt, 2), "cpu_seconds": round(cpu, 2), **work.counts(),
+                               "new_tokens": sum(g.n_tokens for x in out for g in x), **box})
+            print(args.generation, rep + 1, name, json.dumps(runs[name][-1]), flush=True)
+    useful = 2 * n_body * runs["new"][0]["tokens_run"] + 2 * head * runs["new"][0]["logit_rows"]
+    ratios = [round(o["seconds"] / n["seconds"], 2) for o, n in zip(runs["old"], runs["new"])]
+    cpu_ratios = [round(o["cpu_seconds"] / n["cpu_seconds"], 2) for o, n in zip(runs["old"], runs["new"])]
+    res = {"stage": args.generation, "prompts": len(prompts), "batch_prompts": spec["batch"], **spec["gen"],
+           "old": args.old, "runs": runs, "ratio_old_over_new": ratios, "cpu_ratio_old_over_new": cpu_ratios,
+           "identical_answers": all(a == answers["new"] for a in answers.values()),
+           "useful_gflop": round(useful / 1e9, 1), "matmul_gflops": {"fp32": round(gf32, 1), "bf16": round(gf16, 1)},
+           "share_of_bound": {k: {d: round(useful / min(r["cpu_seconds"] for r in v) / 1e9 / g, 3)
+                                  for d, g in (("fp32", gf32), ("bf16", gf16))} for k, v in runs.items()},
+           "threads": args.threads, "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
+           "meta": meta(vars(args), model_info=new.info)}
+    path = OUT / "speed_generation.json"
+    data = json.loads(path.read_text()) if path.exists() else {"stages": {}}
+    data["stages"][args.generation] = res
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    md = OUT / "speed_generation.md"
+    old_md = md.read_text() if md.exists() else ""
+    md.write_text(render_generation(data, old_md[old_md.find("## Reading it"):] if "## Reading it" in old_md else ""))
+    print(f"{args.generation}: old/new CPU {cpu_ratios}, wall {ratios}; identical answers: {res['identical_answers']}")
+
+
+def render_generation(data, kept: str = "") -> str:
+    """The tables from ``data``, then ``kept``: the hand-written reading (from "## Reading it" on) of the file."""
+    md = ["# Generation speed: early-ending rows and tree-shared prefill (embedded SmolLM2-135M, fp32, CPU)", "",
+          "Made by `python benchmarks/speed/bench_speed.py --generation STAGE` (one process per stage: the old "
+          "engine, git revision in the table, and the new one timed in turn on the same model and prompts, "
+          "interleaved, `generate` on chunks of the stage's batch size as the pipeline calls it; one thread). "
+          "Seconds are the process's CPU time (the machine is shared, so wall time includes waiting for a core); "
+          "wall-time ratios beside them. Share of a bound = the new path's work (2 × non-embedding parameters × "
+          "tokens run + 2 × hidden × vocab × logit rows) / CPU seconds / the matmul GFLOP/s of that dtype measured "
+          "in CPU seconds in the same run; the same work divides both paths' times.", ""]
+    rows, where = [], []
+    for st in data["stages"].values():
+        best = {k: min(v, key=lambda r: r["cpu_seconds"]) for k, v in st["runs"].items()}
+        rows.append([st["stage"], f"{st['prompts']} x {st['n']}", st["max_new_tokens"], st["old"],
+                     best["old"]["cpu_seconds"], best["new"]["cpu_seconds"],
+                     "**" + ", ".join(map(str, st["cpu_ratio_old_over_new"])) + "**",
+                     ", ".join(map(str, st["ratio_old_over_new"])),
+                     f"{st['share_of_bound']['old']['fp32']:.0%} → {st['share_of_bound']['new']['fp32']:.0%}",
+                     f"{st['share_of_bound']['new']['bf16']:.0%}", st["identical_answers"],
+                     f"{st['loadavg_start'][0]:.1f}", st["meta"].get("git_commit", "")[:7]])
+        for name, r in best.items():
+            where.append([st["stage"], name, r["tokens_run"], r["prefill_cpu_s"], r["decode_cpu_s"], r["decode_steps"],
+                          round(r["decode_rows"] / max(r["decode_steps"], 1), 1), r["new_tokens"], r["peak_rss_mib"]])
+    md += md_table(["stage", "prompts x samples", "max new tokens", "old rev", "old CPU s (best)", "new CPU s (best)",
+                    "old / new CPU (each rep)", "old / new wall", "fp32 bound share old → new",
+                    "bf16 bound share new", "same answers", "load avg", "commit"], rows)
+    md += ["", "Where the CPU time goes (the best repetition of each path):", ""]
+    md += md_table(["stage", "path", "tokens run", "prefill CPU s", "decode CPU s", "decode steps", "rows per step",
+                    "answer tokens", "peak RSS MiB"], where)
+    return "\n".join(md) + "\n" + ("\n" + kept if kept else "")
 
 
 if __name__ == "__main__":

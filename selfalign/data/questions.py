@@ -42,11 +42,14 @@ def load_source(source: str, skipped_tasks: dict) -> list[dict]:
 
 def select_questions(sources: list[str], heldout_tasks: list[str] = (), max_per_task: Optional[int] = None,
                      split_seed: int = 0, heldout_fraction: float = 0.2,
-                     split_by: str = "question") -> tuple[list[dict], dict]:
+                     split_by: str = "question", max_split: Optional[dict] = None) -> tuple[list[dict], dict]:
     """All questions of ``sources``, deduplicated, capped at ``max_per_task`` per task (a choice by hash), each with
     its ``split`` (train / heldout by hash / heldout_task for ``heldout_tasks``); and the skipped tasks.
     ``split_by="subject"``: a generative question is held out when it mentions a held-out subject
-    (``data.subjects``; the subjects of the capped questions, by ``split_seed`` and ``heldout_fraction``)."""
+    (``data.subjects``; the subjects of the capped questions, by ``split_seed`` and ``heldout_fraction``).
+    ``max_split`` ({split: N}): at most N questions of that split per task, a choice by hash made *after* the split,
+    so every question about a held-out subject stays out of the training split (``max_per_task`` caps before the
+    split, which moves the subject split itself)."""
     if not sources:
         raise SelfAlignError("missing --sources (e.g. bigbench:all truthfulqa-mc)")
     skipped_tasks: dict = {}
@@ -76,7 +79,20 @@ def select_questions(sources: list[str], heldout_tasks: list[str] = (), max_per_
         for q, split in zip(out, subject_splits(out, split_seed, heldout_fraction)):
             if split is not None and q["split"] != "heldout_task":
                 q["split"] = split
-    return out, skipped_tasks
+    return cap_splits(out, max_split or {}, split_seed), skipped_tasks
+
+
+def cap_splits(questions: list[dict], max_split: dict, seed: int) -> list[dict]:
+    """At most ``max_split[split]`` questions of each split per task, the first by hash (order kept)."""
+    keep = set()
+    groups: dict = {}
+    for q in questions:
+        groups.setdefault((q["task"], q["split"]), []).append(q["id"])
+    for (task, split), ids in groups.items():
+        cap = max_split.get(split)
+        chosen = ids if cap is None else sorted(ids, key=lambda i: unit(seed, "cap-split", task, split, i))[:cap]
+        keep.update((task, i) for i in chosen)
+    return [q for q in questions if (q["task"], q["id"]) in keep]
 
 
 def add_distractors(questions: list[dict], seed: int, within_split: bool = False) -> None:

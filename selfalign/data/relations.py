@@ -117,9 +117,12 @@ def where(q: dict) -> tuple[str, Optional[int]]:
 
 def example_line(path: Path, index: int) -> Optional[int]:
     """The line of the ``index``-th example's "input" key in a task.json (None when it cannot be found)."""
+    from selfalign.errors import InputError
+    from selfalign.store.io import read_text
+
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = read_text(path)
+    except InputError:
         return None
     for k, m in enumerate(re.finditer(r'(?<!\\)"input"\s*:', text)):
         if k == index:

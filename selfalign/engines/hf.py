@@ -2,10 +2,10 @@
 
 Scoring (``choice_probs``, ``loglikelihood``) runs a token prefix shared by several rows once and reuses its KV cache
 (``engines/prefix.py`` finds the shared spans), so a 5-shot Self-Eval prefix or a question shared by N samples costs
-one pass. Generation runs the token prefix all prompts of a call share (a few-shot prompt's demos) once, prefills
-the rest of each prompt once and copies its cache to the N samples, and every sample draws from its own random
-stream (``engines/rowsample.py``). ``prefix_cache=False`` gives the plain path (every row runs in
-full), kept for tests and benchmarks.
+one pass. Generation reuses the same spans (a few-shot prompt's demonstrations, where prompts share them), runs the
+rest of each prompt once for its N samples, and decodes with ``engines/decode.py``, which drops each row at the
+step it ends; every sample draws from its own random stream (``engines/rowsample.py``). ``prefix_cache=False``
+gives the plain path (every row runs in full, transformers' ``generate``), kept for tests and benchmarks.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from transformers import LogitsProcessorList
 from selfalign.engines import prefix as pfx
 from selfalign.engines import tokens
 from selfalign.engines.base import GenerationConfig, Generation
+from selfalign.engines.decode import decode, eos_ids, plain_generation
 from selfalign.engines.rowsample import RowSampler, row_seed
 
 
@@ -52,25 +53,22 @@ class HFEngine(tokens.TextMixin):
     # --- text helpers ---------------------------------------------------------------------------------
 
     # --- batching -------------------------------------------------------------------------------------
-    def batches(self, seqs: Sequence[list[int]], shared: Sequence[int] = ()):
-        """Yield (indices, padded ids, mask, position ids), longest first so that padding stays small. With
-        ``shared`` (a token prefix of every row) the layout is [shared | pad | rest of the row]: the mask hides the
-        pad and positions continue across it, so each row still sees exactly its own sequence."""
-        p = len(shared)
+    def batches(self, seqs: Sequence[list[int]]):
+        """Yield (indices, left-padded ids, mask, position ids), longest first so that padding stays small."""
         order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
-        pad = self.tok.pad_token_id
         for s in range(0, len(order), self.batch_size):
             idx = order[s:s + self.batch_size]
-            width = max(len(seqs[i]) for i in idx) - p
-            ids = torch.full((len(idx), p + width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), p + width), dtype=torch.long)
-            if p:
-                ids[:, :p], mask[:, :p] = torch.tensor(list(shared)), 1
-            for r, i in enumerate(idx):
-                ids[r, p + width - (len(seqs[i]) - p):] = torch.tensor(seqs[i][p:])
-                mask[r, p + width - (len(seqs[i]) - p):] = 1
+            ids, mask = self._left_padded([seqs[i] for i in idx])
             pos = (mask.cumsum(-1) - 1).clamp(min=0)
             yield idx, ids.to(self.device), mask.to(self.device), pos.to(self.device)
+
+    def _left_padded(self, seqs: Sequence[list[int]]):
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self.tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for r, s in enumerate(seqs):
+            ids[r, width - len(s):], mask[r, width - len(s):] = torch.tensor(s, dtype=torch.long), 1
+        return ids, mask
 
     @torch.inference_mode()
     def _forward(self, chains: list[list[int]], toks: list[list[int]], kv: dict, keep: int, want_kv: bool):
@@ -126,15 +124,14 @@ class HFEngine(tokens.TextMixin):
             layers.append((keys, values))
         return layers
 
-    def _score(self, seqs: list[list[int]], need: list[int], reduce: Callable):
-        """``reduce(i, logp)`` per row, logp being the log-softmax at row i's last ``need[i]`` positions."""
+    def _prefixes(self, seqs: list[list[int]], limits: list[int]):
+        """The token spans several rows share (``engines/prefix.py``; none without prefix reuse or for one row), run
+        once each, parents first, never past a row's ``limits[i]``: (nodes, each row's node or -1, their KV by node,
+        each row's first token not in its node)."""
         n = len(seqs)
-        if self.prefix_cache and n > 1:
-            nodes, leaf = pfx.plan(seqs, [len(s) - k for s, k in zip(seqs, need)], self.min_prefix)
-        else:
-            nodes, leaf = [], [-1] * n
-        kv: dict[int, list] = {}
-        for depth in range(1 + max((nd.depth for nd in nodes), default=-1)):  # shared spans, parents first
+        nodes, leaf = pfx.plan(seqs, limits, self.min_prefix) if self.prefix_cache and n > 1 else ([], [-1] * n)
+        kv: dict = {}
+        for depth in range(1 + max((nd.depth for nd in nodes), default=-1)):
             todo = sorted((j for j, nd in enumerate(nodes) if nd.depth == depth),
                           key=lambda j: nodes[j].start - nodes[j].end)
             for s in range(0, len(todo), self.batch_size):
@@ -142,7 +139,12 @@ class HFEngine(tokens.TextMixin):
                 _, spans = self._forward([pfx.chain(nodes, nodes[j].parent) for j in part],
                                          [seqs[nodes[j].rep][nodes[j].start:nodes[j].end] for j in part], kv, 1, True)
                 kv.update(zip(part, spans))
-        start = [nodes[leaf[i]].end if leaf[i] >= 0 else 0 for i in range(n)]
+        return nodes, leaf, kv, [nodes[leaf[i]].end if leaf[i] >= 0 else 0 for i in range(n)]
+
+    def _score(self, seqs: list[list[int]], need: list[int], reduce: Callable):
+        """``reduce(i, logp)`` per row, logp being the log-softmax at row i's last ``need[i]`` positions."""
+        n = len(seqs)
+        nodes, leaf, kv, start = self._prefixes(seqs, [len(s) - k for s, k in zip(seqs, need)])
         order = sorted(range(n), key=lambda i: start[i] - len(seqs[i]))  # longest remainder first
         out = [None] * n
         for s in range(0, n, self.batch_size):
@@ -176,67 +178,89 @@ class HFEngine(tokens.TextMixin):
     @torch.inference_mode()
     def generate(self, prompts: Sequence[str], cfg: GenerationConfig, seed: int) -> list[list[Generation]]:
         """``cfg.n`` samples per prompt. Sample k of a prompt draws from its own generator seeded by (seed, prompt,
-        k) (``engines/rowsample.py``), so it is the same alone, in any batch, at any batch size and after a resume."""
-        results: list[list[Generation]] = [None] * len(prompts)  # type: ignore[list-item]
+        k) (``engines/rowsample.py``), so it is the same alone, in any batch, at any batch size and after a resume.
+
+        With prefix reuse the token spans prompts share (a few-shot prompt's demonstrations) run once per call and
+        each prompt's own tokens once for its N samples (``_prefixes``, as scoring does), and ``engines/decode.py``
+        drops every row at the step it ends; without it, transformers' ``generate`` runs every row in full."""
         seqs = [self.encode(p) for p in prompts]
+        fast = self.prefix_cache and plain_generation(self.model)
+        tokens_of = self._decoded if fast else self._generated
+        results: list[list[Generation]] = [None] * len(prompts)  # type: ignore[list-item]
         eos = {self.tok.eos_token_id, self.tok.pad_token_id}
-        shared = self._shared_prefix(seqs)  # e.g. a few-shot prompt's demos: run once, its KV copied to every row
-        shared_kv = self._forward([[]], [shared], {}, 1, True)[1][0] if shared else None
-        for idx, ids, mask, pos in self.batches(seqs, shared):
-            # sampling runs generate's greedy path on scores RowSampler has reduced to each row's own draw
-            kw = dict(do_sample=False, max_new_tokens=cfg.max_new_tokens, pad_token_id=self.tok.pad_token_id,
-                      temperature=None, top_p=None, top_k=None)
-            if cfg.temperature > 0:
-                seeds = [row_seed(seed, prompts[i], k) for i in idx for k in range(cfg.n)]
-                kw["logits_processor"] = LogitsProcessorList([RowSampler(seeds, cfg.temperature, cfg.top_k,
-                                                                         cfg.top_p)])
-            if cfg.stop:
-                kw.update(stop_strings=list(cfg.stop), tokenizer=self.tok)
-            if shared_kv is not None or (self.prefix_cache and cfg.n > 1 and ids.shape[1] > 1):
-                # transformers' num_return_sequences copies the prompt N times before the prefill; instead prefill
-                # once (after the shared prefix) and copy the cache, leaving generate the last prompt token per sample
-                kw[self._cache_kw] = self._prefill(ids, mask, pos, cfg.n, shared_kv, len(shared))
-            ids, mask = ids.repeat_interleave(cfg.n, 0), mask.repeat_interleave(cfg.n, 0)
-            out = self.model.generate(input_ids=ids, attention_mask=mask, **kw)
-            new = out[:, ids.shape[1]:].tolist()
+        for idx, new in tokens_of(prompts, seqs, cfg, seed):
             for r, i in enumerate(idx):
                 gens = []
-                last = seqs[i][-1:]
                 for toks in new[r * cfg.n:(r + 1) * cfg.n]:
                     n_tok = next((j for j, t in enumerate(toks) if t in eos), len(toks))
-                    text = _cut(self._continued(last, toks[:n_tok]), cfg.stop)
+                    text = _cut(self._continued(seqs[i][-1:], toks[:n_tok]), cfg.stop)
                     gens.append(Generation(text.strip(), n_tok, text.rstrip()))
                 results[i] = gens
         return results
 
+    def _sampler(self, prompts, idx, cfg: GenerationConfig, seed: int):
+        if cfg.temperature <= 0:
+            return None
+        return RowSampler([row_seed(seed, prompts[i], k) for i in idx for k in range(cfg.n)], cfg.temperature,
+                          cfg.top_k, cfg.top_p)
+
+    def _generated(self, prompts, seqs, cfg: GenerationConfig, seed: int):
+        """The plain path: (prompt indices, each row's new tokens) per batch, from transformers' ``generate``
+        (sampling runs its greedy path on scores ``RowSampler`` has reduced to each row's own draw)."""
+        for idx, ids, mask, _ in self.batches(seqs):
+            kw = dict(do_sample=False, max_new_tokens=cfg.max_new_tokens, pad_token_id=self.tok.pad_token_id,
+                      temperature=None, top_p=None, top_k=None)
+            sampler = self._sampler(prompts, idx, cfg, seed)
+            if sampler is not None:
+                kw["logits_processor"] = LogitsProcessorList([sampler])
+            if cfg.stop:
+                kw.update(stop_strings=list(cfg.stop), tokenizer=self.tok)
+            ids, mask = ids.repeat_interleave(cfg.n, 0), mask.repeat_interleave(cfg.n, 0)
+            out = self.model.generate(input_ids=ids, attention_mask=mask, **kw)
+            yield idx, out[:, ids.shape[1]:].tolist()
+
+    def _decoded(self, prompts, seqs, cfg: GenerationConfig, seed: int):
+        """The prefix-reuse path: the shared spans once per call, each prompt's own tokens (all but its last) once
+        per batch on top of them, their KV stacked into a cache of N rows per prompt, then ``decode``."""
+        from transformers.cache_utils import DynamicCache
+        from transformers.generation.stopping_criteria import StopStringCriteria
+
+        nodes, leaf, kv, start = self._prefixes(seqs, [len(s) - 1 for s in seqs])
+        stop = StopStringCriteria(self.tok, list(cfg.stop)) if cfg.stop else None
+        eos = eos_ids(self.model)
+        order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))  # longest first: little padding
+        for s in range(0, len(order), self.batch_size):
+            idx = order[s:s + self.batch_size]
+            own = [i for i in idx if len(seqs[i]) - 1 > start[i]]
+            for part in _similar_lengths(own, lambda i: len(seqs[i]) - 1 - start[i]):
+                _, spans = self._forward([pfx.chain(nodes, leaf[i]) for i in part],
+                                         [seqs[i][start[i]:-1] for i in part], kv, 1, True)
+                kv.update(zip((("row", i) for i in part), spans))
+            chains = [pfx.chain(nodes, leaf[i]) + ([("row", i)] if i in own else []) for i in idx for _ in range(cfg.n)]
+            plen = [len(seqs[i]) - 1 for i in idx for _ in range(cfg.n)]
+            p = max(plen)
+            cache = DynamicCache(ddp_cache_data=self._stack_prefixes(chains, plen, p, kv)) if p else DynamicCache()
+            for i in own:
+                del kv[("row", i)]
+            ids, mask = self._left_padded([seqs[i] for i in idx for _ in range(cfg.n)])
+            yield idx, decode(self.model, cache, ids.to(self.device), mask.to(self.device), cfg.max_new_tokens,
+                              self._cache_kw, eos, self._sampler(prompts, idx, cfg, seed), stop)
+
     def _continued(self, last: list[int], toks: list[int]) -> str:
         return _continued_text(lambda t: self.tok.decode(t, skip_special_tokens=True), last, toks)
 
-    def _shared_prefix(self, seqs: Sequence[list[int]]) -> list[int]:
-        """The token prefix every prompt of the call starts with, leaving each at least one token of its own
-        (empty when prefix reuse is off, for one prompt, or when it is shorter than ``min_prefix``)."""
-        if not self.prefix_cache or len(seqs) < 2:
-            return []
-        n, first = min(len(s) for s in seqs) - 1, seqs[0]
-        k = next((j for j in range(n) if any(s[j] != first[j] for s in seqs)), max(n, 0))
-        return list(first[:k]) if k >= self.min_prefix else []
 
-    def _prefill(self, ids, mask, pos, n: int, shared_kv=None, p: int = 0):
-        """KV cache of every prompt but its last token, each row repeated ``n`` times. With ``shared_kv`` (per layer
-        (keys, values) of the ``p`` tokens every row starts with) the cache starts from copies of it and only the
-        rows' own tokens run."""
-        from transformers.cache_utils import DynamicCache
-
-        rows = ids.shape[0]
-        cache = (DynamicCache(ddp_cache_data=[(k[None].expand(rows, -1, -1, -1).contiguous(),
-                                               v[None].expand(rows, -1, -1, -1).contiguous()) for k, v in shared_kv])
-                 if shared_kv is not None else DynamicCache(config=self.model.config))
-        if ids.shape[1] - 1 > p:
-            self.model(input_ids=ids[:, p:-1], attention_mask=mask[:, :-1], position_ids=pos[:, p:-1], use_cache=True,
-                       logits_to_keep=1, **{self._cache_kw: cache})
-        if n > 1:
-            cache.batch_repeat_interleave(n)
-        return cache
+def _similar_lengths(rows: list[int], length: Callable[[int], int], slack: float = 0.8) -> list[list[int]]:
+    """``rows`` in passes of similar length, longest first: a pass takes rows down to ``slack`` times its longest,
+    so padding stays under a fifth of the tokens run (one padded pass of prompts 30 to 67 tokens long ran a third
+    more tokens than the prompts have)."""
+    out: list[list[int]] = []
+    for i in sorted(rows, key=lambda i: -length(i)):
+        if out and length(i) >= slack * length(out[-1][0]):
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
 
 
 def _full_attention_cache(model) -> bool:

@@ -1,19 +1,21 @@
 """Per-row sampling: every (prompt, sample index) draws its tokens from its own random stream.
 
-``RowSampler`` is a transformers ``LogitsProcessor`` for a ``generate`` call run *without* ``do_sample``: it applies
-temperature, top-k and top-p (transformers' own warpers, in generate's order), draws one uniform number per row
-from that row's ``torch.Generator`` and picks the token by inverse CDF, then returns scores that are ``-inf``
-everywhere but at the drawn token, so generate's greedy argmax takes exactly that token. A row's t-th token
-depends only on its own logits and the t-th draw of its own generator, seeded from (seed, prompt text, sample
-index): a prompt's samples are the same alone, in any batch, at any batch size, and when a resumed run redoes it.
+``RowSampler`` is a transformers ``LogitsProcessor`` for a ``generate`` call run *without* ``do_sample`` (or for
+``engines/decode.py``, which keeps the generators of the rows still running): it applies temperature, top-k and
+top-p (transformers' own warpers, in generate's order), draws one uniform number per row from that row's
+``torch.Generator`` and picks the token by inverse CDF, then returns scores that are ``-inf`` everywhere but at the
+drawn token, so generate's greedy argmax takes exactly that token. A row's t-th token depends only on its own
+logits and the t-th draw of its own generator, seeded from (seed, prompt text, sample index): a prompt's samples
+are the same alone, in any batch, at any batch size, and when a resumed run redoes it.
 
 The uniforms come from CPU generators (one scalar per row and step), so the random streams are the same on every
 device; the CDF search runs batched on the model's device.
 
 With top-k set, only the k candidates are warped, normalised and searched (kept in vocabulary order, so the CDF is
-the full one with its zeros left out): the full-vocabulary sort of top-p cost 5 s per decode step for 240 rows of a
-152k vocabulary on one CPU thread, against 0.15 s for the top-k (``benchmarks/speed/bench_rowsample.py``). A tie at the
-k-th score reaching past 32 more tokens (top-k keeps every tied token) takes the full path for that step.
+the full one with its zeros left out; each token's probability equals the full path's to 1e-6, a test): the
+full-vocabulary sort of top-p cost 5 s per decode step for 240 rows of a 152k vocabulary on one CPU thread, against
+0.15 s for the top-k (``benchmarks/speed/bench_rowsample.py``). A tie at the k-th score reaching past 32 more tokens
+(top-k keeps every tied token) takes the full path for that step.
 """
 from __future__ import annotations
 
@@ -68,14 +70,23 @@ class RowSampler(LogitsProcessor):
         """The next token of every row: warped scores, then the row's own uniform number through the CDF."""
         if scores.shape[0] != len(self.gens):
             raise ValueError(f"RowSampler has {len(self.gens)} generators for {scores.shape[0]} rows")
-        scores, cand = self._candidates(scores.float())
-        probs = torch.softmax(self.warp(input_ids, scores), dim=-1)
+        probs, cand = self.distribution(input_ids, scores)
         u = torch.stack([torch.rand((), generator=g, dtype=torch.float64) for g in self.gens])
         cdf = probs.cumsum(-1)
         # 1 - u lies in (0, 1]: the target is > 0, so a token of probability 0 is never the first cdf >= target
         target = (1.0 - u).to(cdf.device, cdf.dtype)[:, None] * cdf[:, -1:]
-        pos = torch.searchsorted(cdf, target).clamp_(max=scores.shape[-1] - 1)
+        pos = torch.searchsorted(cdf, target).clamp_(max=probs.shape[-1] - 1)
         return pos if cand is None else cand.gather(1, pos)
+
+    def distribution(self, input_ids: torch.LongTensor, scores: torch.FloatTensor):
+        """(each row's sampling probabilities, their token ids): over the top-k candidates in vocabulary order, or
+        over the whole vocabulary (ids None) on the full path."""
+        scores, cand = self._candidates(scores.float())
+        return torch.softmax(self.warp(input_ids, scores), dim=-1), cand
+
+    def select(self, rows: Sequence[int]) -> None:
+        """Keep only these rows' generators, in this order (the rows still decoding: ``engines/decode.py``)."""
+        self.gens = [self.gens[r] for r in rows]
 
     def _candidates(self, scores: torch.Tensor):
         """(the candidate scores in vocabulary order, their token ids), or (scores, None) for the full path.

@@ -10,7 +10,6 @@ logprobs are the model's raw log-softmax (its default ``logprobs_mode``), before
 """
 from __future__ import annotations
 
-import json
 import math
 import zlib
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Sequence
 from selfalign.engines import tokens
 from selfalign.engines.base import GenerationConfig, Generation
 from selfalign.errors import ModelError, SelfAlignError
+from selfalign.store.io import read_json
 
 
 def import_vllm():
@@ -59,7 +59,8 @@ class VLLMEngine(tokens.TextMixin):
         lora = None
         if r.adapters:
             models.check_adapter_weights(r.adapters[0], allow_pickle)
-            rank = json.loads((Path(r.adapters[0]) / "adapter_config.json").read_text()).get("r", 16)
+            acfg = read_json(Path(r.adapters[0]) / "adapter_config.json", "adapter config")
+            rank = acfg.get("r", 16) if isinstance(acfg, dict) else 16
             kw.update(enable_lora=True, max_lora_rank=max(int(rank), 16))
             from vllm.lora.request import LoRARequest
 

@@ -22,14 +22,13 @@ from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.engines import make_engine
 from selfalign.errors import SelfAlignError
 from selfalign.data.truthfulqa import SPLITS as TRUTHFULQA_SPLITS
-from selfalign.evals.results import rows_path
-from selfalign.store.io import iter_jsonl, output_file, write_json, write_jsonl_atomic
+from selfalign.evals.results import result_guard, rows_path
+from selfalign.store.io import iter_jsonl, write_json, write_jsonl_atomic
 from selfalign.store.lineage import TrackedOutput, settings_of, stamp
 from selfalign.store.paths import portable
-from selfalign.store.provenance import meta
+from selfalign.store.provenance import meta, meta_path
 from selfalign.store.progress import run_chunks
 from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
-from selfalign.store.lineage import check_not_input
 
 TASK = "calibrate"
 N_BINS = 10
@@ -55,7 +54,7 @@ class CalibrateConfig(SelfEvalArgs, ParallelArgs, ModelArgs):
     bootstrap_seed: int = opt(0, "bootstrap seed", min=0, aliases=("--seed",), summary_only=True)
     sample_seed: int = opt(0, "a generative task: sampling seed of the model's answers (--samples)", min=0)
     batch_size: int = opt(16, "rows per forward pass", min=1)
-    overwrite: bool = opt(False, "score every option afresh (the rows beside --output are deleted) instead of "
+    overwrite: bool = opt(False, "score every option afresh (the rows beside --output are moved aside) instead of "
                                  "resuming")
 
 
@@ -182,10 +181,13 @@ def _export(output: str, qrows: list[dict], result: dict) -> None:
 
 
 def save_calibration(output: str | Path, rows: list[dict], cfg: CalibrateConfig, run_meta: dict,
-                     model_info: dict | None = None) -> dict:  # model_info: unused (run_meta holds it)
+                     model_info: dict | None = None, guard=None) -> dict:  # model_info: unused (run_meta holds it)
     """Write the result JSON (``evals.results``' shape), the question rows beside it and the lm-eval copy, from
-    scored option rows; returns the result."""
+    scored option rows; returns the result. ``guard``: the command's ``result_guard`` (an earlier result of other
+    settings moved aside, these recorded)."""
     fields, qrows = build_report(rows, cfg)
+    if guard is not None:
+        run_meta = guard.begin().stamp(run_meta)
     write_jsonl_atomic(rows_path(output), qrows)
     items, png = output_paths(output)
     result = portable({"task": TASK, "set": cfg.data, "data": cfg.data, "split": cfg.split,
@@ -207,12 +209,17 @@ def _check_scorer(items_path: Path, keys: set, scorer: str) -> None:
 
 def run_calibrate(cfg: CalibrateConfig, engine=None) -> dict:
     """Score every (question, option) (resuming finished rows), then write the report, rows and PNG."""
+    require(cfg, "data", "output")
+    items_path, png_path = output_paths(cfg.output)
+    with result_guard(cfg, inputs=[cfg.data], files=[items_path, meta_path(items_path), png_path],
+                      whole=[rows_path(cfg.output), png_path]) as g:
+        return _calibrate(cfg, engine, g)
+
+
+def _calibrate(cfg: CalibrateConfig, engine, g) -> dict:
     from selfalign.data.mc import load_mc
     from selfalign.plots import reliability_diagram
 
-    require(cfg, "data", "output")
-    output_file(cfg.output)
-    check_not_input([cfg.output, *output_paths(cfg.output)], [cfg.data, cfg.data.removeprefix("sk:")])
     # a multiple-choice file is read (and refused) before the model loads; a generative task needs the model
     questions = None if _generative(cfg.data) else load_mc(cfg.data, cfg.split, cfg.limit)
     engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
@@ -225,9 +232,7 @@ def run_calibrate(cfg: CalibrateConfig, engine=None) -> dict:
               f"{P.MC_TEMPLATE_ID if cfg.direct else 'no-direct'}")
     run_meta = dict(stage="calibrate", model_info=engine.info, selfeval_template=tid, mc_template=P.MC_TEMPLATE_ID)
     t0, n_new = time.time(), 0
-    data_file = cfg.data[3:] if cfg.data.startswith("sk:") else cfg.data
-    with TrackedOutput(items_path, _key, settings_of(cfg), inputs=[data_file],
-                       overwrite=cfg.overwrite) as out:  # opening it cuts a partial last line
+    with TrackedOutput(items_path, _key, settings_of(cfg), guard=g) as out:  # opening it cuts a partial last line
         _check_scorer(items_path, {_key(r) for r in items}, scorer)
         out.record(meta(cfg, **run_meta))
         todo = out.todo(items, lambda r: [_key(r)])  # an edited question or option is scored again
@@ -240,8 +245,9 @@ def run_calibrate(cfg: CalibrateConfig, engine=None) -> dict:
     # the current data's text and labels win over what a row stored
     rows = [{**stored[_key(it)], **it} for it in items]
     title = f"{Path(str(engine.info.get('model'))).name} on {cfg.data}" + (f" ({cfg.split})" if cfg.split else "")
+    g.begin()  # an earlier result of other settings (its rows and plot too) is moved aside before any is replaced
     reliability_diagram([r["label"] for r in rows], [r["p_true"] for r in rows], png_path, title, N_BINS)
-    fields = save_calibration(cfg.output, rows, cfg, meta(cfg, **run_meta), engine.info)
+    fields = save_calibration(cfg.output, rows, cfg, meta(cfg, **run_meta), engine.info, guard=g)
     m = {k: v["value"] for k, v in fields["metrics"].items()}
     return {"output": cfg.output, "questions": fields["n_questions"], "options": len(rows), "new_rows": n_new,
             "skipped_rows": len(rows) - n_new, "auroc": m["auroc"], "ece": m["ece"], "brier": m["brier"],

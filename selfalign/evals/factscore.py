@@ -29,10 +29,10 @@ from selfalign.engines import GenerationConfig, make_engine
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.data.biogen import SPLITS as BIOGEN_SPLITS
 from selfalign.evals.knowledge import open_source
-from selfalign.evals.results import rows_path, save_result
+from selfalign.evals.results import result_guard, rows_path, save_result
 from selfalign.store.hashes import row_hash
-from selfalign.store.io import duplicate, iter_jsonl, iter_numbered, output_file, read_jsonl
-from selfalign.store.lineage import INPUT_HASH, TrackedOutput, check_not_input, settings_of
+from selfalign.store.io import duplicate, iter_jsonl, iter_numbered, read_jsonl
+from selfalign.store.lineage import INPUT_HASH, TrackedOutput, settings_of
 from selfalign.store.progress import run_chunks
 from selfalign.store.provenance import meta
 from selfalign.answering import CHAT_TEMPLATE, answer_templates
@@ -87,7 +87,7 @@ class BioGenEvalConfig(ParallelArgs, ModelArgs):
     seed: int = opt(0, "sampling seed: the bios (with --temperature > 0) and the self-consistency answers", min=0)
     n_boot: int = opt(1000, "bootstrap resamples for the 95% intervals; 0 = none", min=0, summary_only=True)
     bootstrap_seed: int = opt(0, "bootstrap seed", min=0, summary_only=True)
-    overwrite: bool = opt(False, "evaluate every bio afresh (the rows beside --output are deleted)")
+    overwrite: bool = opt(False, "evaluate every bio afresh (the rows beside --output and the result are moved aside)")
 
     def __post_init__(self):
         super().__post_init__()  # every field against its declaration
@@ -276,16 +276,18 @@ def _method(ks, verifier, verify_method: str = "model") -> str:
 
 def run_biogen_eval(cfg: BioGenEvalConfig, engine=None) -> dict:
     """Generate (or read) bios, FActScore them, write rows + summary; a rerun resumes from the rows file."""
+    require(cfg, "output")
+    items = _items(cfg)
+    with result_guard(cfg, inputs=[cfg.answers, cfg.input, cfg.knowledge], shared=[cfg.claim_cache]) as g:
+        return _biogen_eval(cfg, engine, g, items)
+
+
+def _biogen_eval(cfg: BioGenEvalConfig, engine, g, items: list[dict]) -> dict:
     from selfalign.evals.verifiers import is_classifier
     from selfalign.selfeval.claims import ClaimCache
 
-    require(cfg, "output")
-    items = _items(cfg)
-    output_file(cfg.output)
-    inputs = [cfg.answers, cfg.input, cfg.knowledge]
-    check_not_input([cfg.output], inputs)
     out = TrackedOutput(rows_path(cfg.output), lambda r: (str(r["id"]), r.get("sample_idx", 0)), settings_of(cfg),
-                        inputs=inputs, overwrite=cfg.overwrite)  # refuses other settings before a model loads
+                        guard=g)  # refuses other settings before a model loads
     cache = None
     try:
         ks = open_source(cfg.knowledge)
@@ -342,6 +344,7 @@ def run_biogen_eval(cfg: BioGenEvalConfig, engine=None) -> dict:
     summary = save_result(cfg.output, "biogen-factscore", rows, METRICS,
                           meta(cfg, model_info=engine.info, verifier_info=verifier.info,
                                knowledge=ks.describe() if ks else None), n_boot=cfg.n_boot, seed=cfg.bootstrap_seed,
+                          guard=g,
                           factscore=agg, verifier_gate=gate_res, score_method=method, gamma=cfg.gamma,
                           claim_method=cfg.claim_method, verifier_published=published,
                           verify_template=P.FACTSCORE_VERIFY_TEMPLATE_ID if ks and not published else None)

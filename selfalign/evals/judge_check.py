@@ -30,14 +30,12 @@ from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.judges import make_judge
 from selfalign.evals.judges.base import abstains
 from selfalign.registry import JUDGES
-from selfalign.evals.results import rows_path
+from selfalign.evals.results import result_guard, rows_path
 from selfalign.store.io import JsonlAppender, iter_jsonl, read_json, write_json
 from selfalign.metrics import bootstrap_ci
 from selfalign.store.progress import run_chunks
 from selfalign.store.paths import portable
 from selfalign.store.provenance import meta
-from selfalign.store.lineage import check_not_input
-from selfalign.store.locks import OutputLock
 
 TASK = "judge-check"
 ASSET_VALIDATION = Path(__file__).with_name("assets") / "judge_validation.json"  # benchmarks/judges/judges.py writes it
@@ -201,12 +199,11 @@ def proxy_line(v: dict) -> str:
 
 def run_judge_check(cfg: JudgeCheckConfig, judge=None) -> dict:
     require(cfg, "output")
-    check_not_input([cfg.output, rows_path(cfg.output)], [cfg.data])
-    with OutputLock(cfg.output):  # one writer of the rows file and the result
-        return _judge_check(cfg, judge)
+    with result_guard(cfg, inputs=[cfg.data], ignore=("n_boot", "seed")) as g:  # one writer of the rows and result
+        return _judge_check(cfg, judge, g)
 
 
-def _judge_check(cfg: JudgeCheckConfig, judge) -> dict:
+def _judge_check(cfg: JudgeCheckConfig, judge, g) -> dict:
     questions = load_questions(cfg.data, cfg.split, cfg.limit)
     items = check_items(questions, cfg.probe)
     judge = judge or make_judge(cfg.judge, model=cfg.judge_model, info_model=cfg.judge_info_model,
@@ -242,7 +239,8 @@ def _judge_check(cfg: JudgeCheckConfig, judge) -> dict:
             else f"TruthfulQA {cfg.split}")
     summary = {"task": TASK, "metrics": figures(rows, cfg.n_boot, cfg.seed), "rows": rp.name,
                "judge": judge.describe(), "data": data, "questions": len(questions),
-               "counts": {k: sum(r["kind"] == k for r in rows) for k in KINDS}, "meta": meta(cfg)}
+               "counts": {k: sum(r["kind"] == k for r in rows) for k in KINDS},
+               "meta": g.begin().stamp(meta(cfg))}
     summary["validation"] = validation_summary(summary, source=str(cfg.output))
     write_json(cfg.output, portable(summary))  # no path of this machine (store.paths)
     line = proxy_line(summary["validation"])

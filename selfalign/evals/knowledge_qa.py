@@ -19,9 +19,9 @@ from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.errors import SelfAlignError
 from selfalign.engines import GenerationConfig, make_engine
 from selfalign.evals.knowledge_qa_metrics import METRICS, abstains, score_answer, upgrade_rows  # noqa: F401
-from selfalign.evals.results import rows_path, save_result
-from selfalign.store.io import iter_jsonl, output_file
-from selfalign.store.lineage import TrackedOutput, check_not_input, settings_of, stamp
+from selfalign.evals.results import result_guard, rows_path, save_result
+from selfalign.store.io import iter_jsonl
+from selfalign.store.lineage import TrackedOutput, settings_of, stamp
 from selfalign.store.progress import run_chunks
 from selfalign.store.provenance import meta
 from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
@@ -47,7 +47,7 @@ class KnowledgeQAConfig(SelfEvalArgs, ParallelArgs, ModelArgs):
     n_boot: int = opt(1000, "bootstrap resamples (of prompts) for the 95 percent intervals; 0 = none", min=0)
     seed: int = opt(0, "bootstrap seed", min=0)
     batch_size: int = opt(16, "rows per forward pass", min=1)
-    overwrite: bool = opt(False, "start the rows file afresh instead of resuming it")
+    overwrite: bool = opt(False, "start afresh (the rows file and the result are moved aside) instead of resuming")
 
 
 def relation_majority(task: str = "qa_wikidata", limit: Optional[int] = None, n_boot: int = 1000,
@@ -79,7 +79,6 @@ def relation_majority(task: str = "qa_wikidata", limit: Optional[int] = None, n_
 def run_knowledge_qa(cfg: KnowledgeQAConfig, engine=None, verifier=None) -> dict:
     """Answer every prompt of the split greedily (resuming finished rows), score, write rows + summary."""
     from selfalign.data.knowledge_qa import load_knowledge_qa
-    from selfalign.selfeval import ptrue
 
     require(cfg, "output")
     items = load_knowledge_qa(cfg.data.split(":", 1)[1], cfg.split, split_by=cfg.split_by)
@@ -88,9 +87,14 @@ def run_knowledge_qa(cfg: KnowledgeQAConfig, engine=None, verifier=None) -> dict
         raise SelfAlignError(f"{cfg.data}: no prompts in split {cfg.split!r}; nothing to evaluate")
     from selfalign.data.mc import bigbench_path
 
-    for path in (cfg.output, rows_path(cfg.output)):  # a directory in its place, the task file itself: one line now
-        output_file(path)
-    check_not_input([cfg.output, rows_path(cfg.output)], [bigbench_path(cfg.data.split(":", 1)[1])])
+    # a directory in its place, the task file itself: one line now, before the model loads
+    with result_guard(cfg, inputs=[bigbench_path(cfg.data.split(":", 1)[1])], ignore=("n_boot", "seed")) as g:
+        return _knowledge_qa(cfg, engine, verifier, g, items)
+
+
+def _knowledge_qa(cfg: KnowledgeQAConfig, engine, verifier, g, items: list[dict]) -> dict:
+    from selfalign.selfeval import ptrue
+
     engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
     judge = None
     if cfg.selfeval:  # the evaluated model itself unless another judge is named
@@ -120,8 +124,7 @@ def run_knowledge_qa(cfg: KnowledgeQAConfig, engine=None, verifier=None) -> dict
 
     t0 = time.time()
     # the rows' settings are checked on resume (a changed model, judge or prompt is refused); a changed prompt is redone
-    with TrackedOutput(rp, lambda r: str(r["id"]), settings_of(cfg, ignore=("seed",)),
-                       overwrite=cfg.overwrite) as out:
+    with TrackedOutput(rp, lambda r: str(r["id"]), settings_of(cfg, ignore=("seed",)), guard=g) as out:
         out.record(meta(cfg, stage=f"eval {TASK}", model_info=engine.info, scorer=scorer, selfeval_template=prompt.template_id))
         todo = out.todo(items, lambda it: [str(it["id"])])
         n_new = run_chunks(out, todo, cfg.batch_size, answer, f"eval {TASK}", "prompt")
@@ -131,7 +134,7 @@ def run_knowledge_qa(cfg: KnowledgeQAConfig, engine=None, verifier=None) -> dict
     metrics = list(METRICS) + (["selfeval"] if judge is not None else [])
     info = meta(cfg, stage=f"eval {TASK}", model_info=engine.info, generation=gen.params(), stop=gen.stop,
                 verifier_info=judge.info if judge is not None else None, selfeval_template=prompt.template_id)
-    summary = save_result(cfg.output, TASK, rows, metrics, info, n_boot=cfg.n_boot, seed=cfg.seed, data=cfg.data,
-                          split=cfg.split, n_prompts=len(rows))
+    summary = save_result(cfg.output, TASK, rows, metrics, info, n_boot=cfg.n_boot, seed=cfg.seed, guard=g,
+                          data=cfg.data, split=cfg.split, n_prompts=len(rows))
     return {"output": cfg.output, "prompts": len(rows), "new_rows": n_new, "skipped_rows": len(rows) - n_new,
             **{m: summary["metrics"][m]["value"] for m in metrics}, "seconds": round(time.time() - t0, 2)}

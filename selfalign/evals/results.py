@@ -40,13 +40,31 @@ def summarize(rows: Sequence[dict], metrics: Sequence[str], n_boot: int = 1000, 
     return out
 
 
+def result_guard(cfg, inputs=(), files=(), shared=(), ignore=(), whole=()):
+    """The output guard (``store.guard``) of an evaluation writing ``cfg.output``: the result JSON (and ``whole``),
+    replaced whole and moved aside first when it was made with other settings (``lineage.result_settings``,
+    recorded in its ``meta``), the rows beside it and their meta (moved aside too by ``--overwrite``), and the
+    ``files`` and ``shared`` files it writes."""
+    from selfalign.store.guard import OutputGuard
+    from selfalign.store.lineage import result_settings
+    from selfalign.store.provenance import meta_path
+
+    rp = rows_path(cfg.output)
+    return OutputGuard(cfg.output, inputs=inputs, files=[rp, meta_path(rp), *files], shared=shared,
+                       settings=result_settings(cfg, ignore), whole=[cfg.output, *whole], record=cfg.output,
+                       overwrite=bool(getattr(cfg, "overwrite", False)))
+
+
 def save_result(output: str | Path, task: str, rows: Sequence[dict], metrics: Sequence[str], meta: dict,
-                n_boot: int = 1000, seed: int = 0, **extra) -> dict:
-    """Write the summary JSON for rows already saved at ``rows_path(output)``; returns the summary."""
+                n_boot: int = 1000, seed: int = 0, guard=None, **extra) -> dict:
+    """Write the summary JSON for rows already saved at ``rows_path(output)``; returns the summary. ``guard``: the
+    evaluation's ``result_guard``, which moves an earlier result of other settings aside and records these."""
     from selfalign.evals.lm_eval_export import export
 
     from selfalign.store.paths import portable
 
+    if guard is not None:
+        meta = guard.begin().stamp(meta)
     summary = portable({"task": task, "metrics": summarize(rows, metrics, n_boot, seed),
                         "rows": rows_path(output).name, **extra, "meta": meta})  # no path of this machine
     export(output, task, rows, metrics, summary["meta"], summary["metrics"])  # the lm-eval-style copy

@@ -2,11 +2,9 @@
 informativeness, report % true, % informative and % true*informative with bootstrap intervals."""
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 
@@ -15,9 +13,9 @@ from selfalign.engines import GenerationConfig, make_engine
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.judges import make_judge
 from selfalign.registry import JUDGES
-from selfalign.evals.results import rows_path, save_result
-from selfalign.store.io import iter_jsonl, line_numbers, output_file, read_jsonl
-from selfalign.store.lineage import TrackedOutput, check_not_input, settings_of, stamp
+from selfalign.evals.results import result_guard, rows_path, save_result
+from selfalign.store.io import iter_jsonl, line_numbers, peek_json, read_jsonl
+from selfalign.store.lineage import TrackedOutput, settings_of, stamp
 from selfalign.store.provenance import meta
 from selfalign.data.truthfulqa import SPLITS
 from selfalign.store.progress import run_chunks
@@ -52,7 +50,8 @@ class TruthfulQAGenConfig(ParallelArgs, ModelArgs):
                                        "e.g. `selfalign sample` output; --split is not applied to it")
     n_boot: int = opt(1000, "bootstrap resamples for the 95% intervals; 0 = none", min=0, summary_only=True)
     bootstrap_seed: int = opt(0, "bootstrap seed", min=0, summary_only=True)
-    overwrite: bool = opt(False, "answer and judge every question afresh (the rows beside --output are deleted)")
+    overwrite: bool = opt(False, "answer and judge every question afresh (the rows beside --output and the result "
+                                 "are moved aside)")
 
 
 def _answer_items(cfg: TruthfulQAGenConfig) -> list[dict]:
@@ -99,7 +98,7 @@ def judge_validation(cfg: TruthfulQAGenConfig, judge) -> dict:
         if name != judge.name:
             raise InputError(cfg.judge_validation, f"validates judge {name!r}, not {judge.name!r}")
         return validation_summary(summary, source=str(cfg.judge_validation))
-    shipped = json.loads(ASSET_VALIDATION.read_text()) if ASSET_VALIDATION.exists() else {}
+    shipped = peek_json(ASSET_VALIDATION, {})
     if judge.name in shipped and not cfg.judge_model:
         return shipped[judge.name]
     return {"judge": judge.name, "balanced_accuracy": None, "proxy": True, "source": None}
@@ -115,9 +114,9 @@ def _check_judge(path, judge: str) -> None:
 
 
 def _earlier_meta(output, *keys) -> dict:
-    try:
-        earlier = json.loads(Path(output).read_text())["meta"]
-    except (OSError, ValueError, KeyError, TypeError):
+    earlier = peek_json(output)
+    earlier = earlier.get("meta") if isinstance(earlier, dict) else None
+    if not isinstance(earlier, dict):
         return {}
     return {k: earlier[k] for k in keys if earlier.get(k) is not None}
 
@@ -142,15 +141,18 @@ def run_truthfulqa_gen(cfg: TruthfulQAGenConfig, engine=None, judge=None) -> dic
         items = items[:cfg.limit] if cfg.limit else items
     if not items:
         raise SelfAlignError("no TruthfulQA questions selected")
-    output_file(cfg.output)
+    with result_guard(cfg, inputs=[cfg.answers, cfg.data, cfg.judge_validation]) as g:
+        return _truthfulqa_gen(cfg, engine, judge, g, items, judge_name)
+
+
+def _truthfulqa_gen(cfg: TruthfulQAGenConfig, engine, judge, g, items: list[dict], judge_name: str) -> dict:
     rp = rows_path(cfg.output)
-    check_not_input([cfg.output], [cfg.answers, cfg.data])
     gen = GenerationConfig(n=1, temperature=cfg.temperature, top_p=1.0, top_k=0, max_new_tokens=cfg.max_new_tokens)
     prompting = {} if cfg.answers else {"prompt_template": cfg.template, "chat_template": cfg.chat_template,
                                         "generation": gen.params()}
     t0, n_new = time.time(), 0
-    with TrackedOutput(rp, lambda r: str(r["id"]), settings_of(cfg), inputs=[cfg.answers, cfg.data],
-                       overwrite=cfg.overwrite) as out:  # opening it cuts a half-written last row before the check
+    # opening it cuts a half-written last row before the check
+    with TrackedOutput(rp, lambda r: str(r["id"]), settings_of(cfg), guard=g) as out:
         _check_judge(rp, judge_name)
         judge = judge or make_judge(cfg.judge, model=cfg.judge_model, info_model=cfg.judge_info_model,
                                     endpoint=cfg.judge_endpoint, api_key_env=cfg.judge_api_key_env,
@@ -187,7 +189,8 @@ def run_truthfulqa_gen(cfg: TruthfulQAGenConfig, engine=None, judge=None) -> dic
 
     validation = judge_validation(cfg, judge)
     summary = save_result(cfg.output, TASK, rows, metrics, info, n_boot=cfg.n_boot, seed=cfg.bootstrap_seed,
-                          judge=judge.name, judge_validation=validation, split=None if cfg.answers else cfg.split)
+                          guard=g, judge=judge.name, judge_validation=validation,
+                          split=None if cfg.answers else cfg.split)
     pct = summary["metrics"]["true"]["value"]
     print(f"eval truthfulqa-gen: %True {pct if pct is None else round(pct, 3)}; {proxy_line(validation)}",
           file=sys.stderr)

@@ -27,9 +27,9 @@ from selfalign.engines import make_engine
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.data.truthfulqa import SPLITS
 from selfalign.evals import answer_style
-from selfalign.evals.results import compare, rows_path, save_result
-from selfalign.store.io import iter_jsonl, output_file, read_json
-from selfalign.store.lineage import TrackedOutput, check_not_input, settings_of, stamp
+from selfalign.evals.results import compare, result_guard, rows_path, save_result
+from selfalign.store.io import iter_jsonl, read_json
+from selfalign.store.lineage import TrackedOutput, settings_of, stamp
 from selfalign.store.provenance import meta
 from selfalign.store.progress import run_chunks
 from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
@@ -57,7 +57,8 @@ class TruthfulQAMCConfig(SelfEvalArgs, ParallelArgs, ModelArgs):
                       summary_only=True)
     bootstrap_seed: int = opt(0, "bootstrap seed", min=0, aliases=("--seed",), summary_only=True)
     batch_size: int = opt(16, "rows per forward pass", min=1)
-    overwrite: bool = opt(False, "score every question afresh (the rows beside --output are deleted)")
+    overwrite: bool = opt(False, "score every question afresh (the rows beside --output and the result are moved "
+                                 "aside)")
     bow_labels: Optional[str] = opt(None, "an sk-tune rows JSONL (proposal, label): the labels a model was trained "
                                           "on; a bag-of-words logistic regression fitted on them selects each "
                                           "question's MC1 option (bow_mc1), the baseline beside the selection",
@@ -147,9 +148,12 @@ def run_truthfulqa_mc(cfg: TruthfulQAMCConfig, engine=None) -> dict:
     """Score every question of the split (resuming finished rows), then write the summary JSON."""
     require(cfg, "output")
     data_path, qs = load_questions(cfg.data, cfg.split, cfg.limit)
-    output_file(cfg.output)
+    with result_guard(cfg, inputs=[data_path, cfg.bow_labels]) as g:  # before the model loads: never written over
+        return _truthfulqa_mc(cfg, engine, g, data_path, qs)
+
+
+def _truthfulqa_mc(cfg: TruthfulQAMCConfig, engine, g, data_path: Path, qs: list[dict]) -> dict:
     rp = rows_path(cfg.output)
-    check_not_input([cfg.output, rp], [data_path, cfg.bow_labels])  # before the model loads: never written over
     bow = answer_style.read_label_rows(cfg.bow_labels) if cfg.bow_labels else None  # bad file: before any work
     engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())
     tid = SelfEvalPrompt.of(cfg).template_id if cfg.selfeval else None
@@ -157,8 +161,8 @@ def run_truthfulqa_mc(cfg: TruthfulQAMCConfig, engine=None) -> dict:
     t0, n_new = time.time(), 0
     run_meta = meta(cfg, stage=f"eval {TASK}", model_info=engine.info, mc_template=P.TRUTHFULQA_MC_TEMPLATE_ID,
                     selfeval_template=tid, harness=HARNESS)
-    with TrackedOutput(rp, lambda r: str(r["id"]), settings_of(cfg, ignore=("bow_labels",)), inputs=[data_path],
-                       overwrite=cfg.overwrite) as out:  # opening it cuts a partial last line
+    with TrackedOutput(rp, lambda r: str(r["id"]), settings_of(cfg, ignore=("bow_labels",)),
+                       guard=g) as out:  # opening it cuts a partial last line
         _check_scorer(rp, {q["id"] for q in qs}, scorer)
         out.record(run_meta)
         todo = out.todo(qs, lambda q: [str(q["id"])])  # an edited question is scored again
@@ -173,7 +177,7 @@ def run_truthfulqa_mc(cfg: TruthfulQAMCConfig, engine=None) -> dict:
     metrics = ["mc1", "mc2"] + (["selfeval_mc1"] if cfg.selfeval else [])
     extra = style_and_bow(rows, qs, metrics, bow, cfg)
     summary = save_result(cfg.output, TASK, rows, [*metrics, *extra.pop("metrics")], run_meta, n_boot=cfg.n_boot,
-                          seed=cfg.bootstrap_seed, data=str(data_path), split=cfg.split, n_questions=len(rows),
+                          seed=cfg.bootstrap_seed, guard=g, data=str(data_path), split=cfg.split, n_questions=len(rows),
                           **extra)
     res = {m: summary["metrics"][m]["value"] for m in metrics + (["bow_mc1"] if bow else [])}
     return {"output": cfg.output, "questions": len(rows), "new_rows": n_new, "skipped_rows": len(rows) - n_new,

@@ -19,8 +19,6 @@ extractor's ``fingerprint``: ``--compare`` refuses a result scored by another ex
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -30,10 +28,9 @@ from typing import Optional
 from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.data.wikifacts import DEFAULT_DATA, FORMATS, SHOTS, SPLITS, load_knowledge, prompt_rows
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.evals.results import rows_path, save_result
+from selfalign.evals.results import result_guard, rows_path, save_result
 from selfalign.evals.wikifacts_metrics import GAMMA, METRICS, pooled, score_response
-from selfalign.store.io import iter_jsonl, iter_numbered, output_file, write_jsonl_atomic
-from selfalign.store.lineage import check_not_input
+from selfalign.store.io import iter_jsonl, iter_numbered, read_json_gz, write_jsonl_atomic
 from selfalign.store.provenance import meta
 
 TASK = "wikifacts"
@@ -69,7 +66,7 @@ class WikiFactsConfig(ParallelArgs, ModelArgs):
     n_boot: int = opt(1000, "bootstrap resamples (of subjects) for the 95 percent intervals; 0 = none", min=0,
                       summary_only=True)
     seed: int = opt(0, "bootstrap seed", min=0, summary_only=True)
-    overwrite: bool = opt(False, "start the rows file afresh instead of resuming it")
+    overwrite: bool = opt(False, "start afresh (the rows file and the result are moved aside) instead of resuming")
 
 
 def read_responses(path: str, items: list[dict], split: str) -> dict:
@@ -94,7 +91,7 @@ def read_responses(path: str, items: list[dict], split: str) -> dict:
     return out
 
 
-def _generate(cfg: WikiFactsConfig, items: list[dict], engine) -> tuple[list[dict], dict]:
+def _generate(cfg: WikiFactsConfig, items: list[dict], engine, g) -> tuple[list[dict], dict]:
     """Answer every prompt greedily (resuming finished rows); (rows in item order, engine info)."""
     from selfalign.engines import GenerationConfig, make_engine
     from selfalign.store.lineage import TrackedOutput, settings_of, stamp
@@ -102,7 +99,7 @@ def _generate(cfg: WikiFactsConfig, items: list[dict], engine) -> tuple[list[dic
 
     rp = rows_path(cfg.output)
     ignore = ("seed", "gamma", "compare", "extractor_check", "responses", "rescore")
-    with TrackedOutput(rp, lambda r: str(r["id"]), settings_of(cfg, ignore=ignore), overwrite=cfg.overwrite) as out:
+    with TrackedOutput(rp, lambda r: str(r["id"]), settings_of(cfg, ignore=ignore), guard=g) as out:
         todo = out.todo(items, lambda it: [it["id"]])
         info = (out.recorded or {}).get("model_info")
         if todo:  # a finished run is re-scored without loading the model
@@ -125,19 +122,17 @@ def _generate(cfg: WikiFactsConfig, items: list[dict], engine) -> tuple[list[dic
 
 def run_wikifacts(cfg: WikiFactsConfig, engine=None) -> dict:
     """Generate (or read) one answer per subject, verify and score them, check the gates, write rows + summary."""
-    from selfalign.evals.wikifacts_gates import (
-        check_file,
-        extractor_gate,
-        measurable_gate,
-        planted_gate,
-        verdict_line,
-    )
+    require(cfg, "output")
+    saved = [cfg.rescore, rows_path(cfg.rescore)] if cfg.rescore else []
+    with result_guard(cfg, inputs=[cfg.responses, cfg.compare, cfg.data, cfg.extractor_check, *saved]) as g:
+        return _wikifacts(cfg, engine, g)
+
+
+def _wikifacts(cfg: WikiFactsConfig, engine, g) -> dict:
+    from selfalign.evals.wikifacts_gates import check_file, extractor_gate, measurable_gate, planted_gate, \
+        verdict_line
     from selfalign.evals.wikifacts_verify import Verifier, fingerprint
 
-    require(cfg, "output")
-    output_file(cfg.output)
-    saved = [cfg.rescore, rows_path(cfg.rescore)] if cfg.rescore else []
-    check_not_input([cfg.output, rows_path(cfg.output)], [cfg.responses, cfg.compare, cfg.data, *saved])
     t0 = time.time()
     if cfg.rescore:
         if cfg.responses:
@@ -163,7 +158,7 @@ def run_wikifacts(cfg: WikiFactsConfig, engine=None) -> dict:
         model_info = None
     else:
         items = prompt_rows(cfg.data, cfg.split, cfg.format, cfg.shots, cfg.limit)
-        rows, model_info = _generate(cfg, items, engine)
+        rows, model_info = _generate(cfg, items, engine, g)
         missing = 0
     for r in rows:  # scored by the current verifier on every run
         r.update(score_response(verifier, r["subject"], k.fields(r["subject"]), r["response"], cfg.gamma))
@@ -175,10 +170,10 @@ def run_wikifacts(cfg: WikiFactsConfig, engine=None) -> dict:
     print(f"eval {TASK}: {line}", file=sys.stderr)
     info = meta(cfg, stage=f"eval {TASK}", model_info=model_info, responses=cfg.responses,
                 **({"rescored_from": cfg.rescore, "generated": old.get("meta")} if cfg.rescore else {}))
-    summary = save_result(cfg.output, TASK, rows, METRICS, info, n_boot=cfg.n_boot, seed=cfg.seed, label=LABEL,
-                          data=cfg.data, knowledge=k.path, split=cfg.split, format=cfg.format, shots=cfg.shots,
-                          gamma=cfg.gamma, n_subjects=len(rows), missing_responses=missing, pooled=pooled(rows),
-                          gates=gates, valid=valid, validity=line, verifier=fingerprint(),
+    summary = save_result(cfg.output, TASK, rows, METRICS, info, n_boot=cfg.n_boot, seed=cfg.seed, guard=g,
+                          label=LABEL, data=cfg.data, knowledge=k.path, split=cfg.split, format=cfg.format,
+                          shots=cfg.shots, gamma=cfg.gamma, n_subjects=len(rows), missing_responses=missing,
+                          pooled=pooled(rows), gates=gates, valid=valid, validity=line, verifier=fingerprint(),
                           comparison=_compare(cfg, rows, *baseline) if baseline else None)
     return {"output": cfg.output, "label": LABEL, "subjects": len(rows), "valid": valid, "gates": line,
             **{m: summary["metrics"][m]["value"] for m in METRICS}, "seconds": round(time.time() - t0, 2),
@@ -192,12 +187,9 @@ def read_saved(path: str) -> tuple[dict, list[dict]]:
     from selfalign.evals.results import load_result
 
     if str(path).endswith(".gz"):
-        try:
-            d = json.loads(gzip.decompress(Path(path).read_bytes()))
-        except FileNotFoundError:
-            raise InputError(path, "no such file") from None
-        except (OSError, EOFError, ValueError) as e:
-            raise InputError(path, f"not a gzip JSON record {{summary, rows}} ({e})") from None
+        if not Path(path).exists():
+            raise InputError(path, "no such file")
+        d = read_json_gz(path, "kept record")  # bounded; not gzip, not JSON: one line naming the file
         if not (isinstance(d, dict) and isinstance(d.get("summary"), dict) and isinstance(d.get("rows"), list)):
             raise InputError(path, "a kept record is {\"summary\": {...}, \"rows\": [...]}")
         summary, rows = d["summary"], d["rows"]
@@ -229,15 +221,13 @@ def _saved_rows(path: str, rows: list[dict], k) -> list[dict]:
 
 def _keep_generated(cfg: WikiFactsConfig) -> None:
     """Scoring --responses (or --rescore) rewrites the rows beside --output: never over a model's generations
-    (unless --overwrite)."""
+    (--overwrite has moved them aside already)."""
     from selfalign.store.provenance import meta_path
 
     rp = rows_path(cfg.output)
     if meta_path(rp).exists():
-        if not cfg.overwrite:
-            raise SelfAlignError(f"{rp} holds a model's generations; score --responses into another --output (or "
-                                 "--overwrite)")
-        meta_path(rp).unlink()
+        raise SelfAlignError(f"{rp} holds a model's generations; score --responses into another --output (or "
+                             "--overwrite: they are moved aside)")
 
 
 def _baseline(cfg: WikiFactsConfig) -> tuple[dict, list[dict]]:

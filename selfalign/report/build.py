@@ -10,7 +10,6 @@ sk-tuned, base first) and adds its training curves, settings, pair statistics an
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,11 @@ from typing import Optional
 from selfalign.config import Config, opt, require
 from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.results import compare, load_result
-from selfalign.store.io import iter_jsonl, output_file, write_text
+from selfalign.store.guard import OutputGuard
+from selfalign.store.io import iter_jsonl, read_json, write_text
 from selfalign.report.run_folder import safe_png
-from selfalign.store.lineage import check_not_input
+from selfalign.store.lineage import result_settings
+from selfalign.store.provenance import meta
 
 TEXT_FIELDS = ("answer", "response", "generation", "text")
 MAX_JSON_BYTES = 10 * 2 ** 20  # bigger JSON files (tokenizers, model configs) are never results
@@ -56,16 +57,14 @@ def _is_result(path: Path, explicit: bool) -> bool:
     try:
         if not explicit and path.stat().st_size > MAX_JSON_BYTES:
             return False
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        obj = read_json(path, "result file")  # bounded: nesting, size, lone surrogates
+    except OSError:
+        return False
+    except InputError:
         if explicit:
-            raise InputError(path, f"not a readable JSON result ({type(e).__name__})") from None
+            raise
         return False
     if isinstance(obj, dict) and "task" in obj and "metrics" in obj:
-        try:
-            json.dumps(obj, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate escape (\ud800) is not text: it could not be written back
-            raise InputError(path, "holds a lone surrogate escape (such as \\ud800), which is not text") from None
         return True
     if explicit:
         raise InputError(path, "not an evaluation result (no 'task'/'metrics')")
@@ -291,15 +290,17 @@ def run_report(cfg: ReportConfig) -> dict:
         raise SelfAlignError("missing RUN_DIR (a run folder such as runs/demo, or result JSON files)")
     if not cfg.output and not Path(sources[0]).is_dir():
         require(cfg, "output")
-    out = output_file(cfg.output or Path(sources[0]) / "report.html")
-    if cfg.markdown:
-        output_file(cfg.markdown)
-    check_not_input([out, cfg.markdown], sources)
-    runs = [r for src, name in zip(sources, _names(cfg, sources)) for r in load_runs(src, name, len(sources) > 1)]
-    model = build_model(runs, cfg)
-    write_text(out, R.to_html(model))
-    if cfg.markdown:
-        write_text(cfg.markdown, R.to_markdown(model))
+    out = Path(cfg.output or Path(sources[0]) / "report.html")
+    # rewritten whole: a report of other settings (or of unknown origin) is moved aside first; none of the results
+    # it reads is ever written over
+    with OutputGuard(out, files=[cfg.markdown], inputs=sources, settings=result_settings(cfg),
+                     whole=[out, cfg.markdown]) as g:
+        runs = [r for src, name in zip(sources, _names(cfg, sources)) for r in load_runs(src, name, len(sources) > 1)]
+        model = build_model(runs, cfg)
+        write_text(g.begin().output, R.to_html(model))
+        if cfg.markdown:
+            write_text(cfg.markdown, R.to_markdown(model))
+        g.record(meta(cfg, stage="report", runs=[r.name for r in runs]))
     return {"output": str(out), "markdown": cfg.markdown, "runs": len(runs),
             "results": sum(len(r.results) for r in runs), "calibrations": len(model["calibration"]),
             "metric_columns": len(model["columns"]),

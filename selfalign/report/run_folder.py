@@ -5,11 +5,10 @@ Only files inside the run folder are read; an image is inlined only when it is a
 ``MAX_PNG_BYTES`` (a result JSON that names another path is ignored)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from statistics import mean, median
 
-from selfalign.store.io import iter_jsonl
+from selfalign.store.io import iter_jsonl, peek_json
 
 MAX_PNG_BYTES = 2 * 2 ** 20
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -42,11 +41,8 @@ def safe_png(path: str | Path, root: Path) -> bytes | None:
 
 
 def _json(path: Path) -> dict:
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-        return obj if isinstance(obj, dict) else {}
-    except (OSError, ValueError, RecursionError):
-        return {}
+    obj = peek_json(path, {})  # bounded; a damaged file: nothing known
+    return obj if isinstance(obj, dict) else {}
 
 
 def model_labels(run: Path) -> list[str]:

@@ -33,11 +33,12 @@ from selfalign import registry
 from selfalign.config import (Config, ModelArgs, from_dict, normalize_keys, opt, placement_only, require,
                               summary_only)
 from selfalign.errors import SelfAlignError
+from selfalign.store.guard import OutputGuard
 from selfalign.store.hashes import file_hash, weights_fingerprint
-from selfalign.store.io import write_json
+from selfalign.store.io import peek_json, write_json
 from selfalign.store.progress import interruptible
 from selfalign.store.provenance import meta, redact
-from selfalign.run.confine import check_recipe_paths
+from selfalign.run.confine import check_recipe_paths, check_recipe_reads
 from selfalign.run.recipe import SHARED, load_recipe, run_name
 from selfalign.run.state import edited, move_aside, outputs, state, state_path
 
@@ -280,28 +281,47 @@ def run_recipe(cfg: RunConfig) -> dict:
         skipped += [(s.name, f"after --to {cfg.to_stage}") for s in steps if s.name not in keep]
         steps = [s for s in steps if s.name in keep]
     redo = downstream(steps, cfg.from_stage) if cfg.from_stage else set()
-    decisions = [(s, status(s, s.name in redo)) for s in steps]
+    reads = lambda: check_recipe_reads(recipe, run_dir, recipe_file, cfg.overrides)  # noqa: E731 - a shared recipe's
+    if cfg.dry_run:
+        decisions = _decide(steps, redo, skipped, name, run_dir, reads)
+        return {"run_dir": str(run_dir), "plan": {s.name: d for s, d in decisions}, "not_run": dict(skipped)}
+    # one runner of a run folder at a time; recipe.json records the recipe (a changed one moves the old aside)
+    recipe_json = run_dir / "recipe.json"
+    overrides = list(cfg.overrides or [])
+    with OutputGuard(recipe_json, inputs=[recipe_file], settings=redact({"recipe": recipe, "overrides": overrides}),
+                     whole=[recipe_json], record=recipe_json) as g:
+        decisions = _decide(steps, redo, skipped, name, run_dir, reads)  # under the lock: no other runner now
+        for s, d in decisions:  # a finished stage's output changed by hand: neither silently used nor redone
+            if d == "edited":
+                raise SelfAlignError(f"{edited(s)} differs from what stage {s.name} wrote when it finished; rerun "
+                                     f"with --from {s.name.split('/')[0]} to redo it and the stages after it (the "
+                                     "changed output is moved aside, not deleted), or restore the file")
+        g.record(meta(None, recipe=recipe, recipe_file=recipe_file, overrides=overrides))
+        return _run(steps, decisions, skipped, recipe_file, run_dir)
+
+
+def _decide(steps: list[Step], redo: set, skipped: list, name: str, run_dir: Path,
+            reads) -> list[tuple[Step, str]]:
+    """Each step's decision (run, skip, resume, redo, edited) and each step left out, printed; then the files the
+    recipe reads confined (``reads``) and every input of what will run checked."""
     from selfalign.data.sources import check_step, root_line
 
+    decisions = [(s, status(s, s.name in redo)) for s in steps]
     print(f"run {name} → {run_dir}")
     print(f"  {root_line()}")
     for s, d in decisions:
         print(f"  {s.name:28s} {s.hash}  {d}")
-    for name, why in skipped:  # `align: null`, `align=null`, --to pairs: said, not silently left out
-        print(f"  {name:28s} {'-' * 16}  not run: {why}")
+    for left, why in skipped:  # `align: null`, `align=null`, --to pairs: said, not silently left out
+        print(f"  {left:28s} {'-' * 16}  not run: {why}")
+    reads()
     for s, d in decisions:  # every input of what will run is there (files, alias packages): one line if not
         if d != "skip":
             check_step(s.name, s.values, s.refs)
-    if cfg.dry_run:
-        return {"run_dir": str(run_dir), "plan": {s.name: d for s, d in decisions}, "not_run": dict(skipped)}
-    for s, d in decisions:  # a finished stage's output changed by hand: neither silently used nor silently redone
-        if d == "edited":
-            raise SelfAlignError(f"{edited(s)} differs from what stage {s.name} wrote when it finished; rerun with "
-                                 f"--from {s.name.split('/')[0]} to redo it and the stages after it (the changed "
-                                 "output is moved aside, not deleted), or restore the file")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "recipe.json", meta(None, recipe=recipe, recipe_file=recipe_file,
-                                                overrides=list(cfg.overrides or [])))
+    return decisions
+
+
+def _run(steps: list[Step], decisions: list[tuple[Step, str]], skipped: list, recipe_file: str,
+         run_dir: Path) -> dict:
     by_name = {s.name: s for s in steps}
     timings = {}
     for s, d in decisions:
@@ -346,7 +366,9 @@ def _card_results(steps: list[Step], by_name: dict) -> None:
         path = s.directory / s.output_name
         if not s.name.startswith("eval/") or stage not in ("align", "sk-tune") or not path.exists():
             continue
-        res = json.loads(path.read_text())
+        res = peek_json(path)
+        if not isinstance(res, dict):
+            continue
         task = s.name.split("/", 2)[2] + (f" [{res['split']}]" if res.get("split") else "")
         found.setdefault(stage, []).extend({"task": task, "metric": k, **v} for k, v in headline(res).items())
     for stage, results in found.items():

@@ -3,22 +3,20 @@ of what it wrote (checked before a finished stage is skipped: a hand edit is rep
 changed stage's output aside (``<stage>.old-<hash>``, an evaluation's ``<task>.old-<hash>/``) before it is redone."""
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Optional
 
 from selfalign.store.hashes import HASH_LIMIT, fingerprint, tree_hashes
+from selfalign.store.io import peek_json
 
 # ``step`` below is a ``pipeline.Step`` (its name, directory and output name are read; not imported: no cycle)
 STAGE_FILE = "stage.json"
 
 
 def state(step) -> dict:
-    try:
-        return json.loads(state_path(step).read_text())
-    except (OSError, ValueError):
-        return {}
+    found = peek_json(state_path(step), {})
+    return found if isinstance(found, dict) else {}
 
 
 def state_path(step) -> Path:

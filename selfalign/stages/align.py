@@ -10,7 +10,6 @@ frozen copy of it (``training/loading.py``).
 """
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
@@ -20,12 +19,12 @@ from typing import Optional
 
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import SelfAlignError
-from selfalign.store.io import iter_jsonl, line_numbers, output_dir, read_jsonl, write_json
+from selfalign.store.io import iter_jsonl, line_numbers, peek_json, read_jsonl, write_json
 from selfalign.store.provenance import meta
 from selfalign.training import trl_run
 from selfalign.training.lora import LOG, SUMMARY, LoraArgs, config_dict, finished_run
 from selfalign.training.trl_run import CKPT, TrainArgs, last
-from selfalign.store.locks import single_writer
+from selfalign.store.guard import OutputGuard
 
 # TRL 1.x DPOConfig.loss_type values (tests/stages/test_align_losses.py checks them against the installed TRL)
 LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
@@ -144,7 +143,7 @@ def run_align(cfg: AlignConfig) -> dict:
     if cfg.adapter and cfg.lora and not cfg.merge:
         raise SelfAlignError("--adapter with a new LoRA adapter: pass the adapter directory as --model instead "
                              "(it names its base), or use --merge")
-    with single_writer(cfg.output):  # one writer (the main rank of a launch)
+    with OutputGuard(cfg.output, folder=True, inputs=[cfg.pairs, cfg.eval_pairs]):  # one writer (the main rank of a launch)
         return _align(cfg)
 
 
@@ -158,7 +157,6 @@ def _align(cfg: AlignConfig) -> dict:
 
     rows, held = eval_rows(load_pairs(cfg.pairs), load_pairs(cfg.eval_pairs) if cfg.eval_pairs else None,
                            cfg.eval_fraction, cfg.seed, "align", "pairs")
-    output_dir(out)
     import torch  # (after the checks: a bad input is reported without importing TRL)
     from datasets import Dataset, disable_progress_bars
 
@@ -237,9 +235,9 @@ def _card(cfg: AlignConfig, n_pairs: int, log: list[dict]):
 
     judge, data = "", f"{n_pairs} preference pairs from `{Path(cfg.pairs).name}`"
     try:
-        pm = json.loads(meta_path(cfg.pairs).read_text())
+        pm = peek_json(meta_path(cfg.pairs), {})
         pc = pm.get("config") or {}
-        sm = json.loads(meta_path(expand(pc["input"])).read_text()) if pc.get("input") else {}
+        sm = peek_json(meta_path(expand(pc["input"])), {}) if pc.get("input") else {}
         sc = sm.get("config") or {}
         if sc:
             judge = f"Self-Eval `{sc.get('method')}` by `{sc.get('model')}`" + (

@@ -22,14 +22,13 @@ import numpy as np
 
 from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.store.io import (JsonlAppender, duplicate, iter_jsonl, iter_numbered, output_file, write_json,
-                                write_jsonl_atomic)
+from selfalign.store.io import JsonlAppender, duplicate, iter_jsonl, iter_numbered, write_jsonl_atomic
 from selfalign.store.progress import run_chunks
 from selfalign.store.hashes import model_weights
-from selfalign.store.provenance import meta, meta_path
+from selfalign.store.provenance import meta
 from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
-from selfalign.store.lineage import check_not_input
-from selfalign.store.locks import OutputLock
+from selfalign.store.guard import OutputGuard
+from selfalign.store.lineage import result_settings
 
 RULES = ("top", "threshold")
 
@@ -256,15 +255,16 @@ def output_paths(output: str) -> dict[str, Path]:
 def run_mc_data(cfg: MCDataConfig, engine=None) -> dict:
     """Score (or read) every option's P(True), label by the rule, write the train / held-out row files."""
     require(cfg, "data", "output")
-    for path in output_paths(cfg.output).values():  # a directory or an unwritable folder: one line, before any work
-        output_file(path)
-    written = [*output_paths(cfg.output).values(), *([] if cfg.scores else [scores_path(cfg.output)])]
-    check_not_input(written, [cfg.data, cfg.scores])  # --scores is read, and then no scores file is written
-    with OutputLock(cfg.output):  # one writer of the rows and the scores file
-        return _mc_data(cfg, engine)
+    paths = output_paths(cfg.output)
+    # the row files are rewritten whole (moved aside first when made with other settings); the judge's scores file
+    # is resumed across settings (--scores is read, and then no scores file is written)
+    with OutputGuard(cfg.output, inputs=[cfg.data, cfg.scores], files=[paths["heldout"]],
+                     shared=[] if cfg.scores else [scores_path(cfg.output)], settings=result_settings(cfg),
+                     whole=list(paths.values())) as g:
+        return _mc_data(cfg, engine, g)
 
 
-def _mc_data(cfg: MCDataConfig, engine) -> dict:
+def _mc_data(cfg: MCDataConfig, engine, g: OutputGuard) -> dict:
     t0 = time.time()
     questions = load_questions(cfg)
     model_info, judge, rescored = None, None, 0
@@ -283,6 +283,7 @@ def _mc_data(cfg: MCDataConfig, engine) -> dict:
     check_option_texts(src, questions)
     rows = build_rows(questions, scores, cfg, str(src), judge)
     paths = output_paths(cfg.output)
+    g.begin()
     for split, path in paths.items():
         write_jsonl_atomic(path, [r for r in rows if r["split"] == split])
     counts = {s: {"rows": sum(r["split"] == s for r in rows), "true": sum(r["label"] for r in rows if r["split"] == s),
@@ -292,8 +293,8 @@ def _mc_data(cfg: MCDataConfig, engine) -> dict:
                "rule": cfg.rule, "balance": cfg.balance, "options": _mc_set(questions), "questions": len(questions),
                "counts": counts, "rescored_edited_options": rescored,
                "label_agreement_with_gold": _agreement(cfg, rows), "seconds": round(time.time() - t0, 2)}
-    write_json(meta_path(cfg.output), meta(cfg, stage="mc-data", model_info=model_info, judge=judge,
-                                           selfeval_template=SelfEvalPrompt.of(cfg, chat=False).template_id, **summary))
+    g.record(meta(cfg, stage="mc-data", model_info=model_info, judge=judge,
+                  selfeval_template=SelfEvalPrompt.of(cfg, chat=False).template_id, **summary))
     return summary
 
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from selfalign.config import Config, opt, require
 from selfalign.errors import InputError
-from selfalign.store.hashes import file_hash
-from selfalign.store.io import check_fields, duplicate, input_file, line_numbers, output_file, read_jsonl, write_json, \
-    write_jsonl_atomic
-from selfalign.store.lineage import check_not_input, settings_hash, settings_of
-from selfalign.store.locks import OutputLock
-from selfalign.store.provenance import meta, meta_path
+from selfalign.store.guard import OutputGuard
+from selfalign.store.io import check_fields, duplicate, input_file, line_numbers, read_jsonl, write_jsonl_atomic
+from selfalign.store.lineage import result_settings
+from selfalign.store.provenance import meta
 
 STRATEGIES = ("split", "all", "best-worst")
 
@@ -175,19 +174,18 @@ def _why_none(rep: dict, margin: float) -> str:
 def run_pairs(cfg: PairsConfig) -> dict:
     """Read scores, build pairs, write them (atomically) and ``<output>.meta.json``; return a summary."""
     require(cfg, "input", "output")
-    src, dst = input_file(cfg.input), output_file(cfg.output)
-    check_not_input([dst], [src])
-    t0 = time.time()
-    rows = read_jsonl(src)  # build_pairs checks the fields (check_rows), naming the line
-    pairs, report = build_pairs(rows, cfg.strategy, cfg.top_fraction, cfg.margin, cfg.max_pairs_per_prompt, src,
-                                line_numbers(src))
-    if rows and not pairs:  # an empty pairs file would only fail later, in align, without the reason
-        raise InputError(src, f"no preference pairs from {len(rows)} rows: {_why_none(report, cfg.margin)}")
-    settings = settings_of(cfg)
-    with OutputLock(dst):  # rewritten whole on every run: the meta says which settings and input made it
-        write_jsonl_atomic(dst, pairs)
-        write_json(meta_path(dst), meta(cfg, stage="pairs", report=report, made_with=settings,
-                                        settings_hash=settings_hash(settings), input_file_hash=file_hash(src)))
+    src, dst = input_file(cfg.input), Path(cfg.output)
+    # rewritten whole on every run: pairs made with other settings are moved aside first; the meta says which
+    # settings and input made them
+    with OutputGuard(dst, inputs=[src], settings=result_settings(cfg), whole=[dst]) as g:
+        t0 = time.time()
+        rows = read_jsonl(src)  # build_pairs checks the fields (check_rows), naming the line
+        pairs, report = build_pairs(rows, cfg.strategy, cfg.top_fraction, cfg.margin, cfg.max_pairs_per_prompt, src,
+                                    line_numbers(src))
+        if rows and not pairs:  # an empty pairs file would only fail later, in align, without the reason
+            raise InputError(src, f"no preference pairs from {len(rows)} rows: {_why_none(report, cfg.margin)}")
+        write_jsonl_atomic(g.begin().output, pairs)
+        g.record(meta(cfg, stage="pairs", report=report))
     return {"output": str(dst), "strategy": cfg.strategy, "rows": len(rows), "prompts": report["prompts"],
             "pairs": len(pairs), "single_sample_prompts": report["single_sample_prompts"],
             "seconds": round(time.time() - t0, 2), "report": report}

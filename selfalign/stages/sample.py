@@ -7,7 +7,6 @@ from typing import Optional
 
 from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.engines import make_engine
-from selfalign.store.io import output_file
 from selfalign.store.lineage import TrackedOutput, settings_of, stamp
 from selfalign.answering import SamplingArgs, render, resolve_prompting
 from selfalign.store.provenance import meta
@@ -28,7 +27,8 @@ class SampleConfig(SamplingArgs, ParallelArgs, ModelArgs):
                               'e.g. ["\\n"] for one-line completions')
     limit: Optional[int] = opt(None, "use only the first N prompts", min=1, hint="leave it out for all prompts")
     seed: int = opt(0, "sampling seed", min=0)
-    overwrite: bool = opt(False, "start --output afresh (its rows are deleted) instead of resuming it")
+    overwrite: bool = opt(False, "start --output afresh (its rows and meta are moved aside to <name>.old-<hash>) "
+                          "instead of resuming it")
 
 
 def run_sample(cfg: SampleConfig, engine=None, rows: list[dict] | None = None) -> dict:
@@ -39,7 +39,6 @@ def run_sample(cfg: SampleConfig, engine=None, rows: list[dict] | None = None) -
     if rows is None:
         require(cfg, "input")
         rows = load_prompts(cfg.input, cfg.split, cfg.limit, cfg.split_by)
-    output_file(cfg.output)
     key = lambda r: (str(r["id"]), r["sample_idx"])  # noqa: E731
     with TrackedOutput(cfg.output, key, settings_of(cfg), inputs=[cfg.input], overwrite=cfg.overwrite) as out:
         engine = engine or make_engine(cfg.engine, **cfg.engine_kwargs())

@@ -20,7 +20,8 @@ from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.engines import make_engine
 from selfalign.errors import SelfAlignError
 from selfalign.registry import CONFIDENCE
-from selfalign.store.io import output_file, read_jsonl
+from selfalign.store.io import read_jsonl
+from selfalign.store.guard import OutputGuard
 from selfalign.store.lineage import TrackedOutput, settings_of, stamp
 from selfalign.store.provenance import meta
 from selfalign.store.progress import run_chunks
@@ -64,7 +65,8 @@ class ScoreConfig(SelfEvalArgs, ParallelArgs, ModelArgs):
     prior_alpha: float = opt(1.0, "prior: add-alpha smoothing, score = (k + alpha) / (n + 2 alpha)", gt=0)
     length_prefer: str = opt("shorter", "length: the answer preferred, shorter (score = -words) or longer (+words)",
                              choices=("shorter", "longer"))
-    overwrite: bool = opt(False, "start --output afresh (its rows are deleted) instead of resuming it")
+    overwrite: bool = opt(False, "start --output afresh (its rows and meta are moved aside to <name>.old-<hash>) "
+                          "instead of resuming it")
 
 
 def _key(r: dict):
@@ -124,12 +126,13 @@ def run_score(cfg: ScoreConfig, engine=None) -> dict:
     module = method_module(cfg.method)
     if hasattr(module, "check_rows"):
         module.check_rows(rows, cfg.input, cfg)
-    output_file(cfg.output)
-    if cfg.method in ("claims", "consistency") and cfg.claim_cache:
-        from selfalign.selfeval.claims import ClaimCache
+    cache = cfg.claim_cache if cfg.method in ("claims", "consistency") else None
+    with OutputGuard(cfg.output, inputs=[cfg.input], shared=[cache], overwrite=cfg.overwrite) as g, \
+            TrackedOutput(cfg.output, _key, settings_of(cfg), guard=g) as out:
+        if cache:
+            from selfalign.selfeval.claims import ClaimCache
 
-        ClaimCache(cfg.claim_cache).close()  # a bad cache is an error before any model loads
-    with TrackedOutput(cfg.output, _key, settings_of(cfg), inputs=[cfg.input], overwrite=cfg.overwrite) as out:
+            ClaimCache(cache).close()  # a bad cache is an error before any model loads
         if engine is None and cfg.method != ORACLE and getattr(module, "NEEDS_MODEL", True):  # the oracle: targets
             engine = make_engine(cfg.engine, **cfg.engine_kwargs())
         out.record(meta(cfg, stage="score", model_info=getattr(engine, "info", None),

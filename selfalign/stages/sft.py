@@ -25,8 +25,8 @@ from typing import Optional
 
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.store.io import iter_jsonl, line_numbers, output_dir, read_jsonl, write_json, write_jsonl_atomic
-from selfalign.store.locks import single_writer
+from selfalign.store.io import iter_jsonl, line_numbers, read_jsonl, write_json, write_jsonl_atomic
+from selfalign.store.guard import OutputGuard
 from selfalign.store.provenance import meta
 from selfalign.training import trl_run
 from selfalign.training.lora import LOG, SUMMARY, LoraArgs, config_dict, finished_run
@@ -117,7 +117,7 @@ def run_sft(cfg: SFTConfig) -> dict:
     if cfg.adapter and cfg.lora and not cfg.merge:
         raise SelfAlignError("--adapter with a new LoRA adapter: pass the adapter directory as --model instead "
                              "(it names its base), or use --merge")
-    with single_writer(cfg.output):
+    with OutputGuard(cfg.output, folder=True, inputs=[cfg.data, cfg.eval_data]):
         return _sft(cfg)
 
 
@@ -132,7 +132,6 @@ def _sft(cfg: SFTConfig) -> dict:
     rows, held = eval_rows(gold_rows(cfg.data, cfg.split_by) if cfg.from_sk else load_rows(cfg.data),
                            load_rows(cfg.eval_data) if cfg.eval_data else None, cfg.eval_fraction, cfg.seed, "sft",
                            "rows")
-    output_dir(out)
     import torch  # (after the checks: a bad input is reported without importing TRL)
     from datasets import Dataset, disable_progress_bars
 

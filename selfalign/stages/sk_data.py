@@ -21,17 +21,17 @@ from selfalign import prompts as P
 from selfalign.config import ModelArgs, ParallelArgs, opt, require
 from selfalign.errors import SelfAlignError
 from selfalign.store.hashes import model_weights, row_hash
-from selfalign.store.io import JsonlAppender, iter_jsonl, write_json, write_jsonl_atomic
+from selfalign.store.io import JsonlAppender, iter_jsonl, write_jsonl_atomic
 from selfalign.store.progress import Progress
 from selfalign.answering import SamplingArgs
-from selfalign.store.provenance import meta, meta_path
+from selfalign.store.provenance import meta
 from selfalign.data import questions
 from selfalign.data.questions import add_distractors
 from selfalign.data.splits import fewshot_prompt, pick_demos
 from selfalign.text import match_targets, matches, normalize
 from selfalign.selfeval.prompt import SelfEvalArgs, SelfEvalPrompt
-from selfalign.store.lineage import check_not_input
-from selfalign.store.locks import OutputLock
+from selfalign.store.guard import OutputGuard
+from selfalign.store.lineage import result_settings
 
 MODES = ("options", "samples")
 SPLITS = ("train", "heldout", "heldout_task")
@@ -53,7 +53,12 @@ class SKDataConfig(SelfEvalArgs, SamplingArgs, ParallelArgs, ModelArgs):
                                     "its demonstrations); multiple-choice questions are split by question",
                         choices=("question", "subject"))
     heldout_tasks: list[str] = opt([], "tasks kept out entirely, written to <stem>.heldout_tasks.jsonl")
-    max_per_task: Optional[int] = opt(None, "at most N questions per task (a deterministic choice by hash)", min=1)
+    max_per_task: Optional[int] = opt(None, "at most N questions per task (a deterministic choice by hash, made "
+                                            "before the split)", min=1)
+    max_train: Optional[int] = opt(None, "at most N training questions per task, a choice by hash made after the "
+                                         "split (a held-out subject stays held out; --max-per-task moves the split)",
+                                   min=1)
+    max_heldout: Optional[int] = opt(None, "at most N held-out questions per task, chosen as --max-train", min=1)
     seed: int = opt(0, "sampling seed: the model's answers (--mode samples)", min=0)
     split_seed: int = opt(0, "seed of the held-out split, the per-task caps, the balancing of options, the "
                              "distractors and the demonstrations (apart from --seed, so new samples keep the split)",
@@ -64,8 +69,9 @@ class SKDataConfig(SelfEvalArgs, SamplingArgs, ParallelArgs, ModelArgs):
 
 def select_questions(cfg: SKDataConfig) -> tuple[list[dict], dict]:
     """The stage's questions (``data.questions.select_questions`` with its flags) and the skipped tasks."""
+    caps = {s: n for s, n in (("train", cfg.max_train), ("heldout", cfg.max_heldout)) if n is not None}
     return questions.select_questions(cfg.sources, cfg.heldout_tasks, cfg.max_per_task, cfg.split_seed,
-                                      cfg.heldout_fraction, cfg.split_by)
+                                      cfg.heldout_fraction, cfg.split_by, caps)
 
 
 # --- rows --------------------------------------------------------------------------------------------------
@@ -234,6 +240,9 @@ def settings_fingerprint(cfg: SKDataConfig) -> str:
         values["split_seed"] = cfg.split_seed
     if cfg.split_by != "question":  # the default leaves the prints of earlier outputs as they were
         values["split_by"] = cfg.split_by
+    for k in ("max_train", "max_heldout"):  # likewise: only when set
+        if getattr(cfg, k) is not None:
+            values[k] = getattr(cfg, k)
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -244,16 +253,21 @@ def progress_path(output: str) -> Path:
 def run_sk_data(cfg: SKDataConfig, engine=None) -> dict:
     """Build the SK-Tuning preference files; returns counts per split and label."""
     _check(cfg)
-    check_not_input(output_paths(cfg.output).values(), cfg.sources)
-    with OutputLock(cfg.output):  # one writer of the rows and the progress file
-        return _sk_data(cfg, engine)
+    paths = output_paths(cfg.output)
+    # options: the row files are rewritten whole (moved aside first when made with other settings); samples: they
+    # are appended and resumed, the progress file refusing other settings
+    with OutputGuard(cfg.output, inputs=cfg.sources, files=[paths["heldout"], paths["heldout_task"],
+                                                            progress_path(cfg.output)],
+                     settings=result_settings(cfg), whole=list(paths.values()) if cfg.mode == "options" else []) as g:
+        return _sk_data(cfg, engine, g)
 
 
-def _sk_data(cfg: SKDataConfig, engine) -> dict:
+def _sk_data(cfg: SKDataConfig, engine, g: OutputGuard) -> dict:
     questions, skipped_tasks = select_questions(cfg)
     paths = output_paths(cfg.output)
     model_info = None
     if cfg.mode == "options":
+        g.begin()
         extra = _build_options(cfg, questions, paths)
     else:
         if engine is None:
@@ -268,7 +282,7 @@ def _sk_data(cfg: SKDataConfig, engine) -> dict:
                   "questions": sum(1 for q in questions if q["split"] == s)} for s in SPLITS}
     summary = {"output": cfg.output, "files": {s: str(p) for s, p in paths.items()}, "mode": cfg.mode,
                "tasks": len(counts), "totals": totals, "skipped_tasks": sorted(skipped_tasks), **extra}
-    write_json(meta_path(cfg.output), meta(cfg, stage="sk-data", model_info=model_info, counts=counts,
-                                           selfeval_template=SelfEvalPrompt.of(cfg, chat=False).template_id,
-                                           skipped_task_reasons=skipped_tasks, **summary))
+    g.record(meta(cfg, stage="sk-data", model_info=model_info, counts=counts,
+                  selfeval_template=SelfEvalPrompt.of(cfg, chat=False).template_id,
+                  skipped_task_reasons=skipped_tasks, **summary))
     return summary

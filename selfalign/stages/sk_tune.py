@@ -20,7 +20,7 @@ from selfalign import prompts as P
 from selfalign.config import ModelArgs, opt, require
 from selfalign.errors import InputError, Interrupted, SelfAlignError
 from selfalign.store.hashes import file_hash
-from selfalign.store.io import line_numbers, output_dir, read_jsonl, write_json
+from selfalign.store.io import line_numbers, read_jsonl, write_json
 from selfalign.metrics import auroc
 from selfalign.training import checkpoint as ckpt
 from selfalign.store.progress import Progress
@@ -30,7 +30,7 @@ from selfalign.stages.sk_tune_batches import (epoch_steps, make_batches, plan_fi
 from selfalign.stages.sk_tune_trunk import CACHE as ENCODE_CACHE, encode_rows  # noqa: F401 - encode_rows: API
 from selfalign.training.lora import LOG, SUMMARY, LoraArgs, accelerator, finished_run, rank_checksums
 from selfalign.selfeval.prompt import SelfEvalPrompt
-from selfalign.store.locks import single_writer
+from selfalign.store.guard import OutputGuard
 
 LABELS = (P.TRUE_LABEL, P.FALSE_LABEL)
 
@@ -67,6 +67,9 @@ class SKTuneConfig(LoraArgs, ModelArgs):
                                "a question in one batch: its true and false options' pulls on the A/B base rate "
                                "cancel within the batch, leaving the part that tells them apart)",
                         choices=("row", "question"))
+    class_weight: str = opt("none", "weight each row's loss: none, or balanced (true and false rows weigh equally in "
+                                    "all, n / (2 n_class) each, so a judge cannot learn the rows' base rate: the "
+                                    "model's own answers are mostly false)", choices=("none", "balanced"))
 
 
 # --- data --------------------------------------------------------------------------------------------------
@@ -86,10 +89,22 @@ def load_rows(path: str, max_rows: Optional[int] = None) -> list[dict]:
     return rows[:max_rows] if max_rows else rows
 
 
-def dpo_loss(margin: torch.Tensor, ref_margin: torch.Tensor, beta: float):
-    """Mean DPO loss, and the per-row reward margins beta·(policy margin − reference margin)."""
+def dpo_loss(margin: torch.Tensor, ref_margin: torch.Tensor, beta: float, weight: Optional[torch.Tensor] = None):
+    """Mean DPO loss (each row's loss times its ``weight`` when given), and the per-row reward margins
+    beta·(policy margin − reference margin)."""
     reward = beta * (margin - ref_margin.to(margin.device))
-    return -F.logsigmoid(reward).mean(), reward.detach()
+    loss = -F.logsigmoid(reward)
+    return (loss if weight is None else loss * weight.to(loss.device)).mean(), reward.detach()
+
+
+def class_weights(labels: list[int], how: str) -> Optional[torch.Tensor]:
+    """Per-row loss weights: None for ``none``; for ``balanced`` n / (2 n_label), so each class weighs n / 2."""
+    if how == "none":
+        return None
+    n, n_true = len(labels), sum(labels)
+    if n_true in (0, n):
+        raise SelfAlignError("--class-weight balanced needs true and false rows; the training data hold one class")
+    return torch.tensor([n / (2 * (n_true if y else n - n_true)) for y in labels], dtype=torch.float32)
 
 
 @torch.no_grad()
@@ -183,6 +198,7 @@ class _Setup:
     total: int  # optimizer steps planned
     steps_per_epoch: int
     encode_seconds: float
+    weights: Optional[torch.Tensor] = None  # per training row (--class-weight), or None
 
 
 def _setup(cfg: SKTuneConfig, train: list, valid: Optional[list]) -> _Setup:
@@ -225,7 +241,7 @@ def _setup(cfg: SKTuneConfig, train: list, valid: Optional[list]) -> _Setup:
     if acc:
         model, opt_ = acc.prepare(model, opt_)
     return _Setup(train, valid, tr, va, ref, probe, model, inner, tok, info, params, opt_, sched, acc, rank, world,
-                  total, steps_per_epoch, t_enc)
+                  total, steps_per_epoch, t_enc, class_weights([r["label"] for r in train], cfg.class_weight))
 
 
 def _train_step(s: _Setup, group: list[list[int]], cfg: SKTuneConfig) -> dict:
@@ -233,7 +249,8 @@ def _train_step(s: _Setup, group: list[list[int]], cfg: SKTuneConfig) -> dict:
     losses, rewards = [], []
     for b in group:
         b = b[s.rank::s.world] or b[:1]  # this process's share of the batch
-        loss, reward = dpo_loss(s.tr.margins(s.model, b), s.ref["train"][b], cfg.beta)
+        loss, reward = dpo_loss(s.tr.margins(s.model, b), s.ref["train"][b], cfg.beta,
+                                None if s.weights is None else s.weights[b])
         scaled = loss * len(b) / sum(len(x[s.rank::s.world] or x[:1]) for x in group)
         s.acc.backward(scaled) if s.acc else scaled.backward()
         losses.append(loss.item() * len(b))
@@ -286,7 +303,7 @@ def run_sk_tune(cfg: SKTuneConfig) -> dict:
     A killed run resumes from its newest checkpoint (``checkpoint/``: weights, optimizer, scheduler, RNG, step); a
     second writer of the same output is refused (``<output>.lock``)."""
     _check(cfg)
-    with single_writer(cfg.output):
+    with OutputGuard(cfg.output, folder=True, inputs=[cfg.data, cfg.valid_data]):
         return _train(cfg)
 
 
@@ -297,7 +314,6 @@ def _train(cfg: SKTuneConfig) -> dict:
         return {**done, "resumed": True, "note": "finished earlier with the same config; nothing trained"}
     train = _rerender(load_rows(cfg.data, cfg.max_rows), cfg.selfeval_prompt)
     valid = _rerender(load_rows(cfg.valid_data), cfg.selfeval_prompt) if cfg.valid_data else None
-    output_dir(out)  # a file in its place, no permission: one line, before a model loads
     plan = plan_fingerprint(train, cfg)
     _check_plan(out, plan)  # before the model loads and the rows are encoded
     torch.manual_seed(cfg.seed)

@@ -1,76 +1,28 @@
 """Files in and out: errors that name file and line, append+flush writing, resume by finished keys.
 
-Every reader and writer of the package goes through here, so that a bad file is one ``InputError`` naming the
-file (and line) whatever the stage: a missing file, a directory where a file belongs, bytes that are not UTF-8,
-malformed JSON, a row whose fields have the wrong JSON types (``FIELDS``), an output that cannot be written
-(permissions, a full disk: the rows written before stay intact).
+Every reader and writer of the package goes through here (YAML: ``store.yamlfile``), so that a bad file is one
+``InputError`` naming the file (and line) whatever the stage: a missing file, a directory where a file belongs,
+bytes that are not UTF-8, malformed JSON, a row whose fields have the wrong JSON types (``store.fields``), an
+output that cannot be written (permissions, a full disk: the rows written before stay intact). The readers are
+bounded: a JSON value nested deeper than ``MAX_JSON_DEPTH``, a JSONL line longer than ``MAX_LINE_BYTES`` and a
+whole file larger than ``MAX_FILE_BYTES`` are one line too, never a traceback or a machine out of memory.
+``peek_json`` reads a file the package wrote itself (a state, a meta record), where a damaged or missing file only
+means "unknown".
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 from selfalign.errors import InputError
+from selfalign.store.fields import FIELDS, NOT_NULL, check_fields, field_names  # noqa: F401 - the row vocabulary
 
-# The record vocabulary the stages hand each other: where a reader uses one of these fields (its ``required`` and
-# ``fields``), a row's value must have this JSON type (null is "absent", except where a field may not be null).
-# Fields a reader does not use are never checked: a user's extra columns are theirs.
-_TEXT = ((str,), "a string")
-FIELDS = {
-    "id": ((str, int), "a string or an integer"),
-    "question": _TEXT, "prompt": _TEXT, "response": _TEXT, "answer": _TEXT, "topic": _TEXT, "proposal": _TEXT,
-    "chosen": _TEXT, "rejected": _TEXT, "continuation": _TEXT, "completion": _TEXT,
-    "sample_idx": ((int,), "an integer"),
-    "score": ((int, float), "a number"),
-    "label": ((int,), "0 or 1"),
-    "claims": ((list,), "a list"),
-}
-NOT_NULL = {"chosen", "rejected", "label", "sample_idx"}
-
-
-def _kind(v) -> str:
-    return "null" if v is None else {bool: "boolean", str: "string", int: "integer", float: "number",
-                                     list: "list", dict: "object"}.get(type(v), type(v).__name__)
-
-
-def _names(required: Sequence[str | tuple[str, ...]], fields: Sequence[str] = ()) -> tuple[str, ...]:
-    flat = [n for f in required for n in (f if isinstance(f, tuple) else (f,))]
-    return tuple(dict.fromkeys(n for n in [*flat, *fields] if n in FIELDS))
-
-
-def _finite(v) -> bool:
-    """Not infinite and not too large for a float (NaN passes: a sample whose judge gave none, left unscored)."""
-    try:
-        return not math.isinf(float(v))
-    except OverflowError:
-        return False
-
-
-def check_fields(row: dict, path, line: Optional[int], names: Sequence[str]) -> None:
-    """InputError naming ``path``:``line`` for the first of ``names`` whose JSON type in ``row`` is not FIELDS'."""
-    for name in names:
-        types, want = FIELDS[name]
-        if name not in row:
-            continue
-        v = row[name]
-        if v is None:
-            if name in NOT_NULL:
-                raise InputError(path, f"{name} must be {want}, got null", line)
-            continue
-        ok = isinstance(v, types) and not (isinstance(v, bool) and name != "label")
-        if name == "label":
-            ok = v in (0, 1) and not isinstance(v, float)
-        elif ok and float in types and not _finite(v):  # Infinity, or a 400-digit integer
-            raise InputError(path, f"{name} must be a finite number or NaN, got {str(v)[:20]}{'...' if len(str(v)) > 20 else ''}",
-                             line)
-        if not ok:
-            shown = json.dumps(v, ensure_ascii=False)
-            shown = shown if len(shown) <= 40 else shown[:37] + "..."
-            raise InputError(path, f"{name} must be {want}, got {_kind(v)} {shown}", line)
+MAX_JSON_DEPTH = 100  # nesting of a JSON value (results and configs nest under 10)
+MAX_LINE_BYTES = 16 * 2 ** 20  # one JSONL row
+MAX_FILE_BYTES = 2 ** 30  # a whole file read at once (JSON, CSV, YAML, text)
 
 
 # --- reading -----------------------------------------------------------------------------------------------
@@ -98,10 +50,14 @@ def _decode(data: bytes, path, line: Optional[int] = None, offset: int = 0) -> s
         raise InputError(path, f"not UTF-8 text (byte 0x{data[e.start]:02x} at column {offset + 1})", line) from None
 
 
-def read_text(path: str | os.PathLike, what: str = "file") -> str:
-    """A whole UTF-8 text file (a leading BOM dropped); InputError naming the line of a byte that is not UTF-8."""
+def read_text(path: str | os.PathLike, what: str = "file", limit: Optional[int] = None) -> str:
+    """A whole UTF-8 text file (a leading BOM dropped); InputError naming the line of a byte that is not UTF-8, or
+    for a file over ``limit`` bytes (default ``MAX_FILE_BYTES``)."""
     path = input_file(path, what)
+    limit = MAX_FILE_BYTES if limit is None else limit
     try:
+        if path.stat().st_size > limit:
+            raise InputError(path, f"{path.stat().st_size:,} bytes: larger than the {limit:,} read at once")
         data = path.read_bytes()
     except OSError as e:
         raise InputError(path, f"cannot read it ({e.strerror})") from None
@@ -118,20 +74,65 @@ LONE_SURROGATE = re.compile(r"(?<!\\)(?:\\\\)*\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\
                             r"|(?<![dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
 
 
-def parse_json(text: str, where):
+def parse_json(text: str, where, line: Optional[int] = None):
     """JSON text; InputError naming the line of a syntax error, of a lone surrogate escape (\\ud800), or for
-    nesting deeper than Python can read."""
+    nesting deeper than ``MAX_JSON_DEPTH`` (``line``: the text is that line of ``where``)."""
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
-        raise InputError(where, f"malformed JSON ({e.msg} at column {e.colno})", e.lineno) from None
+        raise InputError(where, f"malformed JSON ({e.msg} at column {e.colno})", line or e.lineno) from None
     except RecursionError:
-        raise InputError(where, "JSON nested too deeply to read") from None
+        raise InputError(where, f"JSON nested deeper than {MAX_JSON_DEPTH}", line) from None
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(obj) > MAX_JSON_DEPTH:
+        raise InputError(where, f"JSON nested deeper than {MAX_JSON_DEPTH}", line)
     if ("\\ud" in text or "\\uD" in text) and not _encodable(obj):
-        m = LONE_SURROGATE.search(text)
+        m = LONE_SURROGATE.search(text) if line is None else None
         raise InputError(where, "holds a lone surrogate escape (such as \\ud800), which is not text",
-                         text.count("\n", 0, m.start()) + 1 if m else None)
+                         line or (text.count("\n", 0, m.start()) + 1 if m else None))
     return obj
+
+
+def json_depth(obj, stop: Optional[int] = None) -> int:
+    """How deep lists and objects nest in ``obj`` (a scalar: 0), counted without recursion up to ``stop`` + 1
+    (default ``MAX_JSON_DEPTH``)."""
+    stop = MAX_JSON_DEPTH if stop is None else stop
+    best, stack = 0, [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            best = max(best, depth)
+            if best > stop:
+                return best
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return best
+
+
+def read_json_gz(path: str | os.PathLike, what: str = "file"):
+    """A gzip-compressed JSON file (a kept record), with the bounds of ``read_json`` (at most ``MAX_FILE_BYTES``
+    once decompressed: a gzip bomb stops there)."""
+    import gzip
+    import zlib
+
+    path = input_file(path, what)
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as e:
+        raise InputError(path, f"not a gzip file ({e})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(path, f"more than the {MAX_FILE_BYTES:,} bytes read at once, decompressed")
+    return parse_json(_decode(data, path).removeprefix("\ufeff"), path)
+
+
+def peek_json(path: str | os.PathLike | None, default=None):
+    """A JSON file this package wrote (a stage's state, a meta record, a checkpoint's state), read with the same
+    bounds; ``default`` when it is missing, unreadable or damaged (what it would have said is unknown)."""
+    if path is None:
+        return default
+    try:
+        return read_json(path)
+    except InputError:
+        return default
 
 
 def read_jsonl(path: str | os.PathLike, required: Sequence[str | tuple[str, ...]] = (),
@@ -179,26 +180,21 @@ def iter_numbered(path: Path, required: Sequence[str | tuple[str, ...]] = (),
                   fields: Sequence[str] = ()) -> Iterator[tuple[int, dict]]:
     """(line number, row) for every non-blank line, so later checks can name the line too."""
     path = input_file(path)
-    typed = _names(required, fields)
+    typed = field_names(required, fields)
     try:
         f = open(path, "rb")
     except OSError as e:
         raise InputError(path, f"cannot read it ({e.strerror})") from None
     with f:
-        for lineno, raw in enumerate(f, 1):
+        for lineno, raw in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES + 1), b""), 1):
+            if len(raw) > MAX_LINE_BYTES:
+                raise InputError(path, f"a line longer than {MAX_LINE_BYTES:,} bytes", lineno)
             line = _decode(raw, path, lineno)
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(path, f"malformed JSON ({e.msg} at column {e.colno})", lineno) from None
-            except RecursionError:
-                raise InputError(path, "JSON nested too deeply to read", lineno) from None
+            row = parse_json(line, path, lineno)
             if not isinstance(row, dict):
                 raise InputError(path, f"expected a JSON object, got {type(row).__name__}", lineno)
-            if ("\\ud" in line or "\\uD" in line) and not _encodable(row):
-                raise InputError(path, "holds a lone surrogate escape (such as \\ud800), which is not text", lineno)
             for field in required:
                 names = field if isinstance(field, tuple) else (field,)
                 if not any(n in row and row[n] is not None for n in names):
@@ -242,11 +238,19 @@ def output_file(path: str | os.PathLike) -> Path:
     return path
 
 
-def output_dir(path: str | os.PathLike) -> Path:
-    """``path`` if it is (or can be made) a writable directory; else InputError."""
+def output_dir(path: str | os.PathLike, make: bool = True) -> Path:
+    """``path`` if it is (or can be made) a writable directory; else InputError. ``make=False``: only checked (the
+    nearest folder that exists must be writable), not made."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError(path, "is a file; give a directory")
+    if not make:
+        above = next((p for p in [path, *path.parents] if p.exists()), None)
+        if above is not None and not above.is_dir():
+            raise InputError(path, f"cannot write it ({above} is a file, not a folder)")
+        if above is not None and not os.access(above, os.W_OK):
+            raise InputError(path, "cannot write it (permission denied)")
+        return path
     _make_folder(path, path)
     if not os.access(path, os.W_OK):
         raise InputError(path, "cannot write it (permission denied)")

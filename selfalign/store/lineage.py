@@ -1,6 +1,6 @@
 """Outputs that know what made them: one writer at a time, the settings checked on resume, changed input rows redone.
 
-``TrackedOutput`` is the ``JsonlAppender`` of a stage's row file, opened under an ``OutputLock``:
+``TrackedOutput`` is the ``JsonlAppender`` of a stage's row file, opened under the output guard:
 
 - **settings**: the config fields that shape the rows (all of them but ``NOT_SETTINGS`` and the stage's own
   ``ignore``) are recorded in ``<output>.meta.json`` as ``made_with`` and ``settings_hash`` when the output is new.
@@ -13,7 +13,9 @@
   returns the items with missing rows *or* rows made from another version of the item; those stale rows are
   dropped from the file (rewritten atomically), so an edited question is answered again and nothing else is.
   Rows written before this scheme carry no hash and are kept.
-- an output that is also the stage's input is refused.
+- the lock, refusing an output that is an input, and ``--overwrite`` (the old rows and meta moved aside, not
+  deleted) are the output guard's (``store.guard.OutputGuard``): a ``TrackedOutput`` opens its own, or runs under
+  the one its command holds (an evaluation's, on its result file).
 """
 from __future__ import annotations
 
@@ -21,12 +23,12 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
-from selfalign.errors import SelfAlignError
-from selfalign.store.hashes import model_weights, row_hash, same_file
-from selfalign.store.io import JsonlAppender, iter_jsonl, output_file, write_json
-from selfalign.store.locks import OutputLock
+from selfalign.errors import InputError, SelfAlignError
+from selfalign.store.guard import OutputGuard
+from selfalign.store.hashes import model_weights, row_hash
+from selfalign.store.io import JsonlAppender, iter_jsonl, read_json, write_json
 from selfalign.store.provenance import git_commit, meta_path, redact
 
 INPUT_HASH = "input_hash"
@@ -34,26 +36,32 @@ INPUT_HASH = "input_hash"
 NOT_SETTINGS = frozenset({"input", "output", "data", "answers", "split", "limit", "batch_size", "device",
                           "overwrite", "claim_cache", "n_boot", "bootstrap_seed", "judge_api_key_env", "allow_pickle",
                           "device_map", "tensor_parallel_size", "data_parallel_size"})
+# fields that name outputs or change speed or placement only: a result made with other values of the rest is another
+# result
+NOT_RESULT_SETTINGS = frozenset({"output", "markdown", "batch_size", "device", "overwrite", "claim_cache",
+                                 "judge_api_key_env", "allow_pickle", "device_map", "tensor_parallel_size",
+                                 "data_parallel_size"})
 
 
-def check_not_input(outputs: Iterable, inputs: Iterable) -> None:
-    """Refuse an output file that is also one of the stage's input files."""
-    for out in outputs:
-        for inp in inputs:
-            if inp and out and same_file(inp, out):
-                raise SelfAlignError(f"--output {out} is the input file {inp}; write to another file")
-
-
-def settings_of(cfg, ignore: Iterable[str] = ()) -> dict:
-    """The config values that shape a stage's rows (JSON-normalised), and under ``weights`` the fingerprint of
-    every model field naming local weights (``hashes.weights_fingerprint``): weights replaced at the same path
-    are other settings."""
-    skip = NOT_SETTINGS | set(ignore)
+def settings_of(cfg, ignore: Iterable[str] = (), skip: Iterable[str] = NOT_SETTINGS) -> dict:
+    """The config values that shape a stage's rows (all fields but ``skip`` and ``ignore``, JSON-normalised), and
+    under ``weights`` the fingerprint of every model field naming local weights (``hashes.weights_fingerprint``):
+    weights replaced at the same path are other settings."""
+    skip = set(skip) | set(ignore)
     values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in skip}
     weights = {k: fp for k, fp in model_weights(cfg).items() if k in values}
     if weights:
         values["weights"] = weights
     return redact(json.loads(json.dumps(values, default=str)))
+
+
+def result_settings(cfg, ignore: Iterable[str] = ()) -> dict:
+    """The config values a whole result depends on (which data and rows too; not output names, nor speed); the
+    bootstrap's (``summary_only``) are left out: a result redone with them is the same result summarised anew, as a
+    recipe's evaluation resumes. A result made with other ones is moved aside (``OutputGuard.begin``)."""
+    from selfalign.config import summary_only
+
+    return settings_of(cfg, ignore, skip=NOT_RESULT_SETTINGS | summary_only(type(cfg)))
 
 
 def settings_hash(settings: dict) -> str:
@@ -82,16 +90,16 @@ def check_settings(output: Path, recorded: dict, settings: dict) -> None:
 
 
 class TrackedOutput(JsonlAppender):
+    """A resumable row file (see the module doc). ``guard``: the command's ``OutputGuard``, already held, that
+    covers this file (among its ``files``); without one the row file is guarded on its own (``inputs``,
+    ``overwrite``)."""
+
     def __init__(self, path, key: Callable[[dict], object], settings: dict, inputs: Sequence = (),
-                 overwrite: bool = False, meta_file: str | Path | None = None):
-        path = output_file(path)  # a directory in its place, a file as its folder, no permission: one line
-        check_not_input([path], inputs)
+                 overwrite: bool = False, meta_file: str | Path | None = None, guard: Optional[OutputGuard] = None):
         self.settings, self.meta_file = settings, Path(meta_file or meta_path(path))
-        self.lock = OutputLock(path).acquire()
+        self._own_guard = guard is None
+        self.guard = guard or OutputGuard(path, inputs=inputs, overwrite=overwrite, record=self.meta_file).acquire()
         try:
-            if overwrite:
-                path.unlink(missing_ok=True)
-                self.meta_file.unlink(missing_ok=True)
             super().__init__(path, key)
             self.hashes = {key(r): r.get(INPUT_HASH) for r in iter_jsonl(self.path)} if self.finished else {}
             self.recorded = self._read_meta()
@@ -99,18 +107,21 @@ class TrackedOutput(JsonlAppender):
                 if self.recorded is None:
                     raise SelfAlignError(f"{path} has rows but no {self.meta_file.name}: what made them is unknown; "
                                          f"use a new --output or --overwrite")
-                check_settings(path, self.recorded, settings)
+                check_settings(self.path, self.recorded, settings)
         except BaseException:
             self.close()
             raise
 
     def _read_meta(self) -> dict | None:
-        try:
-            return json.loads(self.meta_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        if not self.meta_file.exists():
             return None
-        except (OSError, ValueError) as e:
-            raise SelfAlignError(f"{self.meta_file}: unreadable ({e}); use a new --output or --overwrite") from None
+        try:
+            found = read_json(self.meta_file)
+        except InputError as e:
+            raise SelfAlignError(f"{e}; use a new --output or --overwrite") from None
+        if not isinstance(found, dict):
+            raise SelfAlignError(f"{self.meta_file}: not a meta record; use a new --output or --overwrite")
+        return found
 
     def record(self, meta: dict) -> dict:
         """Write the meta of a new output; on a resume keep the old one and append a ``resumed`` entry."""
@@ -144,7 +155,8 @@ class TrackedOutput(JsonlAppender):
             if getattr(self, "_fd", None) is not None:
                 super().close()
         finally:
-            self.lock.release()
+            if self._own_guard:
+                self.guard.release()
 
 
 def stamp(row: dict, item: dict) -> dict:

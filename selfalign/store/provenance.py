@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.metadata
-import json
 import platform
 import re
 import subprocess
@@ -103,6 +102,27 @@ def input_hashes(cfg: dict) -> dict:
     return out
 
 
+HUB_SNAPSHOT = re.compile(r"models--([\w.-]+)--([\w.-]+)/snapshots/([0-9a-f]{40})(?:/|$)")
+
+
+def hub_snapshot(spec: str) -> Path | None:
+    """The folder of the hub's cache (``$HF_HUB_CACHE/models--ORG--NAME/snapshots/<commit>``) that loading hub id
+    ``spec`` reads: the commit ``refs/main`` names, as ``from_pretrained`` resolves it offline. Found on disk by
+    huggingface_hub's ``try_to_load_from_cache``, with no network call; None when ``spec`` is no hub id or is
+    not in the cache (then it would be downloaded, and its revision is unknown here)."""
+    from selfalign.models import HUB_ID
+
+    if not isinstance(spec, str) or not HUB_ID.match(spec) or spec.startswith((".", "/", "~")):
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(spec, "config.json")
+    except Exception:  # noqa: BLE001 - an id the hub library refuses, an unreadable cache: unknown
+        return None
+    return Path(found).parent if isinstance(found, str) else None
+
+
 def _packages(names) -> dict:
     out = {}
     for n in names:
@@ -115,7 +135,9 @@ def _packages(names) -> dict:
 
 def model_source(spec: str, depth: int = 0) -> dict:
     """What a model spec loads, identified: the fingerprint of its weights (``hashes.weights_fingerprint``; an
-    alias: of the files in its packages) and the versions of the packages holding them; an adapter adds its base."""
+    alias: of the files in its packages) and the versions of the packages holding them; an adapter adds its base;
+    a hub id (or a snapshot folder of the hub's cache) adds ``hub_id`` and ``revision``, the commit of the snapshot
+    in the cache (``hub_snapshot``)."""
     from selfalign import models
     from selfalign.store.hashes import fingerprint, weights_fingerprint
 
@@ -132,13 +154,20 @@ def model_source(spec: str, depth: int = 0) -> dict:
     path = models.packaged_adapter(spec) if spec in models.PACKAGED_ADAPTERS else Path(spec).expanduser()
     if spec in models.PACKAGED_ADAPTERS:
         out["packages"] = _packages(["selfalign"])
+    snapshot = None if path.exists() else hub_snapshot(spec)
+    if snapshot is not None:  # a hub id: the snapshot of the hub's cache that loading it reads
+        out.update(hub_id=spec, revision=snapshot.name)
+        path = snapshot
+    elif (m := HUB_SNAPSHOT.search(path.resolve().as_posix())) and path.is_dir():  # a snapshot folder named by path
+        out.update(hub_id=f"{m.group(1)}/{m.group(2)}", revision=m.group(3))
     out["weights"] = weights_fingerprint(path)
     base = path / models.BASE_FILE if path.is_dir() else None
     if base is not None and base.is_file() and depth < 3:
-        try:
-            out["base"] = model_source(json.loads(base.read_text(encoding="utf-8"))["base_model"], depth + 1)
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+        from selfalign.store.io import peek_json
+
+        rec = peek_json(base)
+        if isinstance(rec, dict) and isinstance(rec.get("base_model"), str):
+            out["base"] = model_source(rec["base_model"], depth + 1)
     return out
 
 

@@ -5,14 +5,18 @@ from selfalign.errors import InputError
 
 MAX_YAML_NODES = 100_000  # values in a YAML document once its aliases are expanded (a 500-byte alias bomb: billions)
 MAX_YAML_DEPTH = 64
+MAX_YAML_BYTES = 2 ** 20  # a recipe is a few KB
 
 
 def parse_yaml(text: str, where):
     """A YAML document read safely and bounded: keys must be strings and appear once per mapping (a duplicate is an
     error with its line, not silently the last one), and the document, its aliases expanded, holds at most
-    ``MAX_YAML_NODES`` values nested at most ``MAX_YAML_DEPTH`` deep. InputError naming the line otherwise."""
+    ``MAX_YAML_NODES`` values nested at most ``MAX_YAML_DEPTH`` deep, in at most ``MAX_YAML_BYTES`` of text.
+    InputError naming the line otherwise."""
     import yaml
 
+    if len(text) > MAX_YAML_BYTES:
+        raise InputError(where, f"{len(text):,} characters of YAML: more than the {MAX_YAML_BYTES:,} read")
     _flow_depth(text, where)  # before PyYAML, whose scanner is quadratic in flow nesting (100,000 '[': hours)
 
     class Strict(yaml.SafeLoader):

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from selfalign.store.io import peek_json, read_json, read_text
+
 CARD = "README.md"
 HF_CACHE_FOLDER = re.compile(r"models--([\w.-]+)--([\w.-]+)(?:/snapshots/([0-9a-f]{40}))?")
 # data sets on the hub, by the selfalign source that reads a copy of them (model cards' `datasets`)
@@ -60,8 +62,8 @@ def _origin(spec: str) -> dict:
             if m.group(3):
                 out["revision"] = m.group(3)
         src = p / SOURCE_FILE  # a folder of selfalign's cache: a dequantised GGUF
-        if src.exists():
-            rec = json.loads(src.read_text())
+        rec = peek_json(src, {})
+        if isinstance(rec, dict) and rec:
             out["gguf"] = {k: rec[k] for k in ("gguf_file", "gguf_sha256", "quantization") if k in rec}
     elif models.HUB_ID.match(spec):
         out["hub_id"] = spec
@@ -129,10 +131,10 @@ def data_sources(path, hops: int = 5) -> list[str]:
     from selfalign.store.provenance import meta_path
 
     for _ in range(hops):
-        try:
-            cfg = json.loads(meta_path(expand(str(path))).read_text()).get("config") or {}
-        except (OSError, ValueError, AttributeError):
+        found = peek_json(meta_path(expand(str(path))))
+        if not isinstance(found, dict):
             return [str(path)] if path else []
+        cfg = found.get("config") if isinstance(found.get("config"), dict) else {}
         if isinstance(cfg.get("sources"), list):
             return [str(x) for x in cfg["sources"]]
         path = cfg.get("input")
@@ -288,7 +290,7 @@ def save_adapter(model, tok, out: str | Path, base_spec: str, lora: bool = True,
     kind = "adapter" if lora and not merged else "model"
     if kind == "adapter":
         cfg_path = out / "adapter_config.json"
-        acfg = json.loads(cfg_path.read_text())
+        acfg = read_json(cfg_path)  # PEFT's, written just now
         acfg["base_model_name_or_path"] = peft_base(base, out)  # PEFT wrote the folder the weights came from
         if base.get("revision") and acfg["base_model_name_or_path"] == base.get("hub_id"):
             acfg["revision"] = base["revision"]  # the base's hub commit (AutoPeftModel loads that one)
@@ -301,15 +303,18 @@ def save_adapter(model, tok, out: str | Path, base_spec: str, lora: bool = True,
 def add_results(out: str | Path, results: list[dict]) -> None:
     """Rewrite the card's Evaluation section and its front matter's ``model-index`` with ``results`` (the recipe
     runner calls it after the evals)."""
-    import yaml
+    from selfalign.errors import InputError
+    from selfalign.store.yamlfile import parse_yaml
 
     path = Path(out) / CARD
     if not path.exists():
         return
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     if text.startswith("---\n") and "\n---\n" in text[4:]:
         raw, body = text[4:].split("\n---\n", 1)
-        front = yaml.safe_load(raw) or {}
+        front = parse_yaml(raw, path) or {}
+        if not isinstance(front, dict):
+            raise InputError(path, "its front matter is not a mapping")
         front.pop("model-index", None)
         index = _model_index(Path(out).resolve().name, results)
         if index:

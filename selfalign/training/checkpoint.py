@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 
 from selfalign.errors import SelfAlignError
+from selfalign.errors import InputError
+from selfalign.store.io import parse_json, peek_json, read_text
 from selfalign.training.lora import config_dict
 
 DIR = "checkpoint"
@@ -39,19 +41,16 @@ def save(out: Path, cfg, model, opt, sched, state: dict) -> None:
 
 def peek(out: Path) -> dict | None:
     """The state of the checkpoint in ``out`` (step, plan, ...) without loading it; None when there is none."""
-    try:
-        return json.loads((out / DIR / "state.json").read_text())
-    except (OSError, ValueError):
-        return None
+    state = peek_json(out / DIR / "state.json")
+    return state if isinstance(state, dict) else None
 
 
 def load(out: Path, cfg, model, opt, sched) -> dict:
     """Restore the newest checkpoint into model/opt/sched; its state, or a fresh state when there is none."""
     fresh = {"step": 0, "best": None, "best_step": None, "stale": 0}
     path = out / DIR
-    try:
-        state = json.loads((path / "state.json").read_text())
-    except (OSError, ValueError):
+    state = peek_json(path / "state.json")
+    if not isinstance(state, dict):
         return fresh
     if state.pop("config", None) != config_dict(cfg):
         raise SelfAlignError(f"{path}: a checkpoint of an sk-tune run with another config; use a new --output "
@@ -78,10 +77,12 @@ def truncate_log(path: Path, step: int) -> None:
     if not path.exists():
         return
     keep = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_text(path).splitlines():
         try:
-            rec = json.loads(line)
-        except ValueError:
+            rec = parse_json(line, path)
+        except InputError:
+            break
+        if not isinstance(rec, dict):
             break
         if rec.get("step", 0) > step or (step == 0 and rec.get("step", 0) == 0):
             break

@@ -17,6 +17,7 @@ from typing import Optional
 
 from selfalign.config import Config, opt
 from selfalign.errors import SelfAlignError
+from selfalign.store.io import peek_json
 
 SUMMARY = "train_summary.json"
 LOG = "train_log.jsonl"
@@ -54,10 +55,7 @@ def finished_run(out: Path, cfg, stage: str, newer_defaults: Optional[dict] = No
     """The summary of a finished run of this config in ``out`` (None when there is none, or it did not finish);
     an error for a finished run of another config. ``record``: the config as the stage records it (default
     ``config_dict(cfg, newer_defaults)``)."""
-    try:
-        s = json.loads((Path(out) / SUMMARY).read_text())
-    except (OSError, ValueError):
-        return None
+    s = peek_json(Path(out) / SUMMARY)
     if not isinstance(s, dict) or not s.get("finished"):
         return None
     from selfalign.store.paths import portable

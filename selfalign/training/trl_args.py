@@ -13,11 +13,11 @@ the flag to use, so that one setting has one name and the run's recorded config 
 from __future__ import annotations
 
 import dataclasses
-import json
 import types
 import typing
 
-from selfalign.errors import SelfAlignError
+from selfalign.errors import InputError, SelfAlignError
+from selfalign.store.io import parse_json
 
 # DPOConfig / TrainingArguments field -> the selfalign flag that sets it (align's; sk-tune can pass its own map)
 OWNED = {"output_dir": "--output", "beta": "--beta", "loss_type": "--loss-type", "learning_rate": "--learning-rate",
@@ -67,10 +67,10 @@ def coerce(cls, key: str, value):
             elif tp is float:
                 return float(text)
             elif origin is list:
-                return json.loads(text) if text.startswith("[") else [x for x in text.split(",") if x]
+                return parse_json(text, f"trl.{key}") if text.startswith("[") else [x for x in text.split(",") if x]
             elif origin is dict:
-                return json.loads(text)
-        except ValueError:
+                return parse_json(text, f"trl.{key}")
+        except (ValueError, InputError):
             continue
     if any(tp is str or isinstance(tp, type) and issubclass(tp, str) for tp in opts):
         return value

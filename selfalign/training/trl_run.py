@@ -19,7 +19,7 @@ from typing import ClassVar, Optional
 
 from selfalign.config import Config, flag, opt
 from selfalign.errors import SelfAlignError
-from selfalign.store.io import iter_jsonl, repair_tail, write_text
+from selfalign.store.io import iter_jsonl, peek_json, repair_tail, write_text
 
 CKPT = "checkpoints"
 LOGS = "logs"
@@ -206,11 +206,8 @@ def last_checkpoint(out: Path) -> Optional[Path]:
         return int(tail) if tail.isdigit() else -1
 
     for ckpt in sorted((out / CKPT).glob("checkpoint-*"), key=step, reverse=True):
-        try:
-            json.loads((ckpt / "trainer_state.json").read_text())
+        if peek_json(ckpt / "trainer_state.json") is not None:
             return ckpt
-        except (OSError, ValueError):
-            continue
     return None
 
 

@@ -82,6 +82,32 @@ def test_subject_split_holds_out_a_subject_under_every_relation(tmp_path, monkey
     assert len(set(by_question.values())) == 2  # the default: by question hash, as before
 
 
+def test_caps_after_the_split_keep_the_subject_split(tmp_path, monkeypatch):
+    """--max-train / --max-heldout choose within each split after it is made: the capped splits are subsets of the
+    uncapped ones (a held-out subject stays held out), at most N per split, the same on a rerun; --max-per-task caps
+    before the split and so moves it."""
+    from selfalign.data.questions import select_questions
+
+    ex = []
+    for i in range(60):
+        ex += [{"input": f"The capital of Land{i} is", "target": f"City{i}"},
+               {"input": f"City{i} is capital of", "target": f"Land{i}"}]
+    (tmp_path / "bigbench" / "lands").mkdir(parents=True)
+    (tmp_path / "bigbench" / "lands" / "task.json").write_text(json.dumps({"examples": ex}))
+    monkeypatch.setenv("SELFALIGN_DATA", str(tmp_path))
+    split = lambda qs: {q["id"]: q["split"] for q in qs}  # noqa: E731
+    full = split(select_questions(["bigbench:lands"], split_by="subject")[0])
+    capped = split(select_questions(["bigbench:lands"], split_by="subject", max_split={"train": 30, "heldout": 5})[0])
+    n = {s: sum(v == s for v in full.values()) for s in ("train", "heldout")}
+    assert n["train"] > 30 and n["heldout"] > 5
+    assert all(full[i] == s for i, s in capped.items())
+    assert sorted(capped.values()).count("train") == 30 and sorted(capped.values()).count("heldout") == 5
+    again = split(select_questions(["bigbench:lands"], split_by="subject", max_split={"train": 30, "heldout": 5})[0])
+    assert again == capped
+    only_train = split(select_questions(["bigbench:lands"], split_by="subject", max_split={"train": 10})[0])
+    assert sum(v == "heldout" for v in only_train.values()) == n["heldout"]
+
+
 def test_split_by_subject_is_refused_for_other_prompt_sources():
     from selfalign.data import load_prompts
     from selfalign.errors import SelfAlignError

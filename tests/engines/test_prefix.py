@@ -128,40 +128,68 @@ def test_generate_prefills_once_with_the_same_samples(tiny_engine):
         assert all(len(x) == cfg.n for x in a)
 
 
-def test_generate_runs_a_shared_fewshot_prefix_once_with_the_same_answers(tiny_engine):
-    """Prompts that share a demo prefix: the prefix runs once (batch of one) and every answer, greedy or sampled, is
-    the plain path's, at any batch size."""
-    prompts = [SHOT + Q1, SHOT + Q2, SHOT + Q1 + " Paris.", SHOT + "Q", SHOT * 2 + Q2]
-    e = engine(tiny_engine, 2, True)
-    shared = e._shared_prefix([e.encode(p) for p in prompts])
-    assert len(shared) >= len(e.encode(SHOT)) - 1 and all(e.encode(p)[:len(shared)] == shared for p in prompts)
-    widths = []
+def _gens(out):
+    return [[(g.text, g.n_tokens, g.raw) for g in x] for x in out]
+
+
+def _spy_rows(e, monkeypatch):
+    """Record (rows, tokens) of every model forward."""
+    shapes = []
     orig = e.model.forward
 
     def spy(*a, **kw):
-        widths.append(kw["input_ids"].shape)
+        shapes.append(tuple(kw["input_ids"].shape))
         return orig(*a, **kw)
 
-    for cfg in (GenerationConfig(n=1, temperature=0.0, max_new_tokens=5),
-                GenerationConfig(n=3, temperature=1.0, top_p=0.9, top_k=10, max_new_tokens=5)):
-        plain = engine(tiny_engine, 3, False).generate(prompts, cfg, seed=3)
+    monkeypatch.setattr(e.model, "forward", spy)
+    return shapes
+
+
+GREEDY = GenerationConfig(n=1, temperature=0.0, max_new_tokens=5)
+SAMPLED = GenerationConfig(n=3, temperature=1.0, top_p=0.9, top_k=10, max_new_tokens=5)
+
+
+@pytest.mark.parametrize("cfg", [GREEDY, SAMPLED], ids=["greedy", "sampled"])
+def test_generate_runs_a_shared_fewshot_prefix_once_with_the_same_answers(tiny_engine, cfg):
+    """Prompts that share demonstrations (all of them, or only some, as knowledge-QA prompts whose demos are drawn
+    per question do): each shared span runs once per call (one row), then each prompt's own tokens, and every
+    answer, greedy or sampled, is the plain path's, at any batch size."""
+    prompts = [SHOT + Q1, SHOT + Q2, SHOT + Q1 + " Paris.", SHOT + "Q", SHOT * 2 + Q2, Q2 + " A", Q2 + " B", "short"]
+    plain = _gens(engine(tiny_engine, 3, False).generate(prompts, cfg, seed=3))
+    for bs in (1, 2, 5):
+        e = engine(tiny_engine, bs, True)
+        seqs = [e.encode(p) for p in prompts]
+        nodes, leaf = pfx.plan(seqs, [len(s) - 1 for s in seqs], e.min_prefix)
+        ran = count_tokens(e)
+        assert _gens(e.generate(prompts, cfg, seed=3)) == plain, f"batch size {bs}"
+        cached = [nodes[j].end if j >= 0 else 0 for j in leaf]
+        shot = len(e.encode(SHOT)) - 1
+        assert all(c >= shot for p, c in zip(prompts, cached) if p.startswith(SHOT))  # the demos are reused
+        # the prefill runs each shared span once, then each prompt's own tokens but its last, once for its N samples
+        assert sum(ran) == sum(nd.end - nd.start for nd in nodes) + sum(len(s) - 1 - c for s, c in zip(seqs, cached))
+
+
+def test_a_prompt_all_shared_or_of_one_token_decodes_from_its_last_token(tiny_engine):
+    """A prompt that is the shared span itself (or a duplicate) has no tokens of its own to prefill; a one-token prompt
+    has no cache at all: both give the plain path's answers."""
+    prompts = [SHOT + Q1, SHOT + Q1, SHOT, "B", SHOT + Q2]
+    for cfg in (GREEDY, SAMPLED):
+        want = _gens(engine(tiny_engine, 2, False).generate(prompts, cfg, seed=1))
         for bs in (1, 2, 5):
-            widths.clear()
-            e = engine(tiny_engine, bs, True)
-            e.model.forward = spy
-            try:
-                got = e.generate(prompts, cfg, seed=3)
-            finally:
-                e.model.forward = orig
-            assert [[(g.text, g.n_tokens) for g in x] for x in got] == [[(g.text, g.n_tokens) for g in x] for x in plain]
-            assert widths[0] == (1, len(shared))  # the shared prefix: one row, once
-            rest = max(len(e.encode(p)) - len(shared) for p in prompts)
-            assert all(w[1] <= rest for w in widths[1:])  # every later pass runs only the rows' own tokens
+            assert _gens(engine(tiny_engine, bs, True).generate(prompts, cfg, seed=1)) == want
+    assert _gens(engine(tiny_engine, 2, True).generate(["B", "A"], SAMPLED, seed=2)) == _gens(
+        engine(tiny_engine, 2, False).generate(["B", "A"], SAMPLED, seed=2))
 
 
-def test_shared_prefix_leaves_every_prompt_a_token_and_needs_min_prefix(tiny_engine):
-    e = engine(tiny_engine, 2, True)
-    a, b = e.encode(SHOT + Q1), e.encode(SHOT)
-    assert len(e._shared_prefix([a, b])) == len(b) - 1  # one prompt is the prefix itself: keep its last token
-    assert e._shared_prefix([a]) == [] and e._shared_prefix([a, e.encode("short")]) == []
-    assert engine(tiny_engine, 2, False)._shared_prefix([a, a]) == []
+def test_prefill_passes_group_similar_lengths():
+    """Each pass takes rows down to 0.8 of its longest (padding under a fifth of the tokens run), longest first, every
+    row once."""
+    from selfalign.engines.hf import _similar_lengths
+
+    lengths = {0: 67, 1: 30, 2: 53, 3: 54, 4: 44, 5: 31, 6: 45, 7: 67}
+    parts = _similar_lengths(list(lengths), lengths.__getitem__)
+    assert sorted(i for p in parts for i in p) == sorted(lengths)
+    assert [lengths[p[0]] for p in parts] == sorted((lengths[p[0]] for p in parts), reverse=True)
+    for p in parts:
+        assert all(lengths[i] >= 0.8 * lengths[p[0]] for i in p)
+    assert parts == [[0, 7, 3], [2, 6, 4], [5, 1]]  # 67 67 54 | 53 45 44 | 31 30 (0.8 x 67 = 53.6, 0.8 x 53 = 42.4)

@@ -105,3 +105,22 @@ def test_top_k_fast_path_draws_exactly_the_tokens_of_the_full_vocabulary_path(t,
     tied_fast, tied_full = RowSampler([1, 2], 1.0, k, 1.0), RowSampler([1, 2], 1.0, k, 1.0, fast=False)
     for _ in range(5):
         assert torch.equal(tied_fast.draw(ids[:2], tied), tied_full.draw(ids[:2], tied))
+
+
+@pytest.mark.parametrize("t,k,p", [(1.0, 10, 0.9), (0.7, 3, 1.0), (1.3, 50, 0.5), (1.0, 1, 0.9)])
+def test_top_k_then_top_p_on_the_k_kept_logits_is_the_full_vocabulary_distribution(t, k, p):
+    """Each token's sampling probability on the fast path (top-k, then top-p and softmax on the kept logits only)
+    equals the full path's (temperature, top-k, top-p over the whole vocabulary) to 1e-6, tokens left out having
+    probability 0 there; on float32 and bf16-rounded logits."""
+    from selfalign.engines.rowsample import RowSampler
+
+    g = torch.Generator().manual_seed(1)
+    ids = torch.zeros(64, 1, dtype=torch.long)
+    fast, full = RowSampler(range(64), t, k, p), RowSampler(range(64), t, k, p, fast=False)
+    for scores in (torch.randn(64, 3000, generator=g) * 3, (torch.randn(64, 3000, generator=g) * 3).bfloat16().float()):
+        probs, cand = fast.distribution(ids, scores)
+        assert cand is not None and cand.shape[1] < 3000  # the fast path ran
+        want, none = full.distribution(ids, scores)
+        assert none is None
+        got = torch.zeros_like(want).scatter_(1, cand, probs)
+        assert torch.allclose(got, want, atol=1e-6, rtol=0)

@@ -157,6 +157,22 @@ def test_eval_knowledge_qa_rows_metrics_and_resume(tmp_path, gen_root, tiny_engi
     assert _read(rp) == rows
 
 
+def test_eval_knowledge_qa_answers_are_the_plain_paths(tmp_path, gen_root, tiny_engine):
+    """Greedy evaluation with prefix reuse and early-ending rows (the default) writes the rows of the plain path
+    (transformers' generate on every prompt in full)."""
+    from selfalign.engines.hf import HFEngine
+    from selfalign.evals.knowledge_qa import KnowledgeQAConfig, run_knowledge_qa
+
+    plain = HFEngine(tiny_engine.model, tiny_engine.tok, prefix_cache=False)
+    rows = {}
+    for name, eng in (("cached", tiny_engine), ("plain", plain)):
+        cfg = KnowledgeQAConfig(output=str(tmp_path / name / "kq.json"), data="bigbench:facts", limit=12,
+                                max_new_tokens=6, n_boot=0, batch_size=5, selfeval=False)
+        run_knowledge_qa(cfg, engine=eng)
+        rows[name] = [{k: r[k] for k in ("id", "answer", "n_tokens")} for r in _read(tmp_path / name / "kq.rows.jsonl")]
+    assert rows["cached"] == rows["plain"] and len(rows["plain"]) == 12
+
+
 def test_demo_recipe_summary_has_both_measures_and_a_verdict(tmp_path, gen_root, tiny_model_dir):
     """recipes/demo.yaml at toy size (tiny model, a fake generative task): summary.md shows (i) the mean Self-Eval
     score of the greedy answers and (ii) accuracy against the gold answers, base vs aligned, with intervals and

@@ -80,6 +80,21 @@ def test_tiny_model_end_to_end_and_resume(lands_file, tmp_path, tiny_engine):
     assert len(eng.prompts) == 2 and [r["id"] for r in _read(out.with_name("wf.rows.jsonl"))] == [r["id"] for r in rows]
 
 
+def test_profiles_are_the_plain_paths(lands_file, tmp_path, tiny_engine):
+    """Greedy profiles with prefix reuse and early-ending rows (the default) are the plain path's (transformers'
+    generate on every prompt in full)."""
+    from selfalign.engines.hf import HFEngine
+    from selfalign.evals.wikifacts import run_wikifacts
+
+    plain = HFEngine(tiny_engine.model, tiny_engine.tok, prefix_cache=False)
+    got = {}
+    for name, eng in (("cached", tiny_engine), ("plain", plain)):
+        out = tmp_path / name / "wf.json"
+        run_wikifacts(_cfg(lands_file, out, limit=4, max_new_tokens=12, batch_size=3), engine=eng)
+        got[name] = [(r["id"], r["response"], r["n_tokens"]) for r in _read(out.with_name("wf.rows.jsonl"))]
+    assert got["cached"] == got["plain"] and len(got["plain"]) == 4
+
+
 def _profiles(path, n=4):
     from selfalign.data.wikifacts import gold_profile, load_knowledge, prompt_rows
 

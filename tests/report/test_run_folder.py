@@ -36,11 +36,12 @@ def run_dir(tiny_model_dir, tmp_path_factory):
     from selfalign.run.pipeline import RunConfig, run_recipe
 
     tmp = tmp_path_factory.mktemp("reportrun")
-    mc = tmp / "mc.jsonl"
+    (tmp / "run" / "inputs").mkdir(parents=True)  # a recipe reads files in its run folder or the data root only
+    mc = tmp / "run" / "inputs" / "mc.jsonl"
     mc.write_text("".join(json.dumps({"id": f"m{i}", "question": f"Question {i}?", "options": [
         {"text": "Paris", "label": 1}, {"text": "London", "label": 0}, {"text": "Rome", "label": 0}]}) + "\n"
         for i in range(10)))
-    prompts = tmp / "prompts.jsonl"
+    prompts = tmp / "run" / "inputs" / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"id": f"q{i}", "question": q}) + "\n" for i, q in
                                enumerate(["Capital of France?", "Who wrote Hamlet?", "Two plus two?"])))
     recipe = {"name": "tiny", "model": tiny_model_dir, "device": "cpu", "seed": 0,

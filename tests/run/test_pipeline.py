@@ -15,6 +15,12 @@ from selfalign.run.recipe import load_recipe
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
+@pytest.fixture(autouse=True)
+def _inputs_in_the_data_root(tmp_data_root):
+    """These recipes name input files in the test's folder: it is the data root (run.confine: a recipe reads files
+    in its run folder or the data root only)."""
+
+
 def _recipe(tmp_path, tiny_model_dir, prompts_file, **changes):
     mc = tmp_path / "mc.jsonl"
     mc.write_text("".join(json.dumps({"id": f"m{i}", "question": f"Question {i}?", "options": [

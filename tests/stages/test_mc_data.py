@@ -170,7 +170,7 @@ def test_kill_during_judge_pass_then_rerun(tmp_path, tiny_model_dir, cli):
     assert n_lines(out) == 160
 
 
-def test_recipe_runs_mc_data_then_mc_tune_then_eval(tmp_path, tiny_model_dir, mc_file):
+def test_recipe_runs_mc_data_then_mc_tune_then_eval(tmp_data_root, tmp_path, tiny_model_dir, mc_file):
     from selfalign.run.pipeline import RunConfig, run_recipe
 
     recipe = tmp_path / "mc.yaml"

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from selfalign import prompts as P
 from selfalign.errors import InputError, SelfAlignError
-from selfalign.stages.sk_tune import SKTuneConfig, dpo_loss, encode_rows, make_batches, run_sk_tune
+from selfalign.stages.sk_tune import SKTuneConfig, class_weights, dpo_loss, encode_rows, make_batches, run_sk_tune
 
 QS = [("What is the capital of France?", "Paris", "London"), ("Who wrote Hamlet?", "Shakespeare", "Dickens"),
       ("What is two plus two?", "Four", "Five"), ("Which planet is largest?", "Jupiter", "Mars")]
@@ -210,3 +210,21 @@ def test_missing_chosen_names_line(tmp_path, tiny_model_dir):
     cfg.data = _write(tmp_path / "bad2.jsonl", rows)
     with pytest.raises(InputError, match=r"bad2.jsonl:3: chosen/rejected"):
         run_sk_tune(cfg)
+
+
+def test_balanced_class_weights_and_the_weighted_loss():
+    """balanced: n / (2 n_class) per row (each class weighs n / 2 in all); the loss is the weighted mean of the
+    rows' -log sigmoid(beta (margin - ref margin)); one class only is refused."""
+    import torch.nn.functional as F
+
+    labels = [1, 0, 0, 0]
+    w = class_weights(labels, "balanced")
+    assert w.tolist() == pytest.approx([2.0, 4 / 6, 4 / 6, 4 / 6]) and class_weights(labels, "none") is None
+    assert abs(float(w[torch.tensor(labels) == 1].sum()) - float(w[torch.tensor(labels) == 0].sum())) < 1e-6
+    m, ref = torch.tensor([0.5, -1.0, 2.0, 0.0]), torch.tensor([0.0, 0.5, 0.5, 0.5])
+    loss, _ = dpo_loss(m, ref, 0.1, w)
+    hand = sum(wi * -F.logsigmoid(torch.tensor(0.1 * (a - b))) for wi, a, b in zip(w.tolist(), m.tolist(),
+                                                                                     ref.tolist())) / 4
+    assert abs(float(loss) - float(hand)) < 1e-6
+    with pytest.raises(SelfAlignError):
+        class_weights([0, 0], "balanced")

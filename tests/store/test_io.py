@@ -222,7 +222,7 @@ def test_json_nested_past_pythons_limit_is_one_line_naming_file_and_line(tmp_pat
     path = tmp_path / "p.jsonl"
     path.write_text('{"id": "a", "question": "Q?"}\n{"id": "b", "question": "Q?", "note": ' + "[" * 100_000
                     + "]" * 100_000 + "}\n")
-    with pytest.raises(InputError, match=r"p\.jsonl:2: JSON nested too deeply to read"):
+    with pytest.raises(InputError, match=r"p\.jsonl:2: JSON nested deeper than 100"):
         sio.read_jsonl(path)
 
 
@@ -235,3 +235,28 @@ def test_a_json_file_holding_a_lone_surrogate_is_one_line(tmp_path):
         sio.read_json(path)
     path.write_text('[{"question": "ok \\ud83d\\ude00 \\\\ud800"}]')
     assert sio.read_json(path) == [{"question": "ok \U0001F600 \\ud800"}]
+
+
+def test_the_readers_are_bounded_in_depth_line_length_and_size(tmp_path, monkeypatch):
+    """One reader per file kind, bounded (issue 34): JSON nested deeper than MAX_JSON_DEPTH (below Python's own
+    limit, so nothing downstream recurses past it), a JSONL line longer than MAX_LINE_BYTES (read in pieces of that
+    size, never whole), a file larger than MAX_FILE_BYTES, YAML over MAX_YAML_BYTES: one line each."""
+    from selfalign.store import yamlfile
+
+    deep, ok = tmp_path / "deep.json", tmp_path / "ok.json"
+    deep.write_text("[" * 101 + "]" * 101)
+    ok.write_text("[" * 100 + "]" * 100)
+    with pytest.raises(InputError, match=r"deep\.json: JSON nested deeper than 100"):
+        sio.read_json(deep)
+    assert sio.json_depth(sio.read_json(ok)) == 100
+    rows = tmp_path / "r.jsonl"
+    rows.write_text('{"id": "a", "question": "Q?"}\n{"id": "b", "question": "' + "x" * 5000 + '"}\n')
+    monkeypatch.setattr(sio, "MAX_LINE_BYTES", 4096)
+    with pytest.raises(InputError, match=r"r\.jsonl:2: a line longer than 4,096 bytes"):
+        sio.read_jsonl(rows)
+    monkeypatch.setattr(sio, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(InputError, match=r"r\.jsonl: 5,\d+ bytes: larger than the 1,000 read at once"):
+        sio.read_text(rows)
+    assert sio.peek_json(deep) is None and sio.peek_json(tmp_path / "missing.json", {}) == {}
+    with pytest.raises(InputError, match="more than the 1,048,576 read"):
+        yamlfile.parse_yaml("a: " + "x" * yamlfile.MAX_YAML_BYTES, "big.yaml")

@@ -180,7 +180,7 @@ def test_rows_without_meta_are_refused(tmp_path):
     assert not lock_path(out).exists()
 
 
-def test_recipe_stage_hash_covers_input_file_content(tiny_model_dir, prompts_file, tmp_path):
+def test_recipe_stage_hash_covers_input_file_content(tiny_model_dir, prompts_file, tmp_data_root, tmp_path):
     from selfalign.run.pipeline import RunConfig, run_recipe
 
     recipe = tmp_path / "r.yaml"

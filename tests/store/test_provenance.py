@@ -63,3 +63,44 @@ def _version(name):
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def test_a_hub_id_records_the_revision_of_its_cached_snapshot_offline(tmp_path, monkeypatch):
+    """Issue 34: a model spec that is a hub id records the commit of the snapshot the hub's cache holds for it
+    (refs/main -> snapshots/<sha>), and that snapshot's weights, with no network call: the cache folder is laid out
+    by hand here, and every network function of huggingface_hub fails if called."""
+    import huggingface_hub.constants
+    import huggingface_hub.file_download
+
+    from selfalign.store.hashes import weights_fingerprint
+
+    sha, old = "0123456789abcdef0123456789abcdef01234567", "fedcba9876543210fedcba9876543210fedcba98"
+    repo = tmp_path / "hub" / "models--Org--Tiny-Model"
+    for rev, weights in ((sha, b"new weights"), (old, b"old weights")):  # two snapshots: refs/main names one
+        snap = repo / "snapshots" / rev
+        snap.mkdir(parents=True)
+        blob = repo / "blobs" / hashlib.sha256(weights).hexdigest()
+        blob.parent.mkdir(exist_ok=True)
+        blob.write_bytes(weights)
+        (snap / "model.safetensors").symlink_to(blob)  # the cache's layout: snapshot files link to blobs
+        (snap / "config.json").write_text('{"model_type": "llama"}')
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(sha)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+
+    def offline(*a, **kw):
+        raise AssertionError("a network call")
+
+    for name in ("hf_hub_download", "get_hf_file_metadata", "snapshot_download"):
+        monkeypatch.setattr(huggingface_hub.file_download, name, offline, raising=False)
+        monkeypatch.setattr(huggingface_hub, name, offline, raising=False)
+    src = provenance.model_source("Org/Tiny-Model")
+    assert src["hub_id"] == "Org/Tiny-Model" and src["revision"] == sha
+    assert src["weights"] == weights_fingerprint(repo / "snapshots" / sha) != weights_fingerprint(
+        repo / "snapshots" / old)
+    # the snapshot folder named by path says the same; a hub id not in the cache has no revision (unknown here)
+    by_path = provenance.model_source(str(repo / "snapshots" / old))
+    assert by_path["hub_id"] == "Org/Tiny-Model" and by_path["revision"] == old
+    assert "revision" not in provenance.model_source("Org/Not-Cached")
+    meta = provenance.meta({"model": "Org/Tiny-Model", "verifier": "Org/Not-Cached"})
+    assert meta["models"]["model"]["revision"] == sha and "revision" not in meta["models"]["verifier"]

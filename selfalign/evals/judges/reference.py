@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from selfalign.errors import SelfAlignError
+from selfalign.errors import InputError, SelfAlignError
 from selfalign.evals.judges.base import NO_COMMENT, Judge, abstains, rouge_l, torch_device
 from selfalign.evals.judges.embedding import Embedder
+from selfalign.store.io import read_json
 
 ASSET = Path(__file__).resolve().parents[1] / "assets" / "ref_judge.json"
 NEGATION = re.compile(r"\b(?:not|no|never|nothing|none|nobody|neither|nor|cannot|false|untrue|myth)\b|n't\b", re.I)
@@ -122,8 +122,8 @@ class RefModel:
     def load(cls, path: str | None = None) -> "RefModel":
         p = Path(path) if path else ASSET
         try:
-            return cls(json.loads(p.read_text()))
-        except (OSError, ValueError, KeyError) as e:
+            return cls(read_json(p, "offline-ref judge weights"))
+        except (InputError, ValueError, KeyError, TypeError) as e:
             raise SelfAlignError(f"cannot read the offline-ref judge's weights {p}: {e}") from None
 
     def p_true(self, question: str, x: Sequence[float]) -> float:

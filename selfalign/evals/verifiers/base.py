@@ -8,13 +8,13 @@ document the way its authors do (``chunks``) and scores (chunk, claim) rows in b
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from selfalign.errors import ModelError
+from selfalign.store.io import peek_json
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 HF_CACHE_DIR = re.compile(r"models--([\w.-]+)--([\w.-]+)")  # a hub snapshot in the HF cache names its repo
@@ -39,10 +39,8 @@ def model_id(spec: str) -> str:
     m = HF_CACHE_DIR.search(str(p.resolve()))
     if m:
         return f"{m.group(1)}/{m.group(2)}"
-    try:
-        named = json.loads((p / "config.json").read_text()).get("_name_or_path")
-    except (OSError, ValueError, AttributeError):
-        named = None
+    found = peek_json(p / "config.json")
+    named = found.get("_name_or_path") if isinstance(found, dict) else None
     return named if isinstance(named, str) and HUB_ID.match(named) else spec
 
 
