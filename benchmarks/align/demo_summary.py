@@ -6,6 +6,11 @@ Rows: base and Self-Eval-SKT (`demo`: the packaged SK-tuned judge), Self-Eval-P(
 model's own P(True)), Self-Eval-SKT tuned in the run (`demo-skt`). Writes benchmarks/results/demo_smollm2.json and
 prints the Markdown tables. A missing demo-ptrue / demo-skt run is left out; a missing demo run is a one-line error.
 Each run's Self-Eval column is judged by its own recipe's judge.
+
+The demo evaluates every held-out prompt (604). Its DPO setting (lr 5e-4 x 60 steps) was chosen on the first 200 of
+them (``--limit 200``, dpo_sweep_smollm2-135m.md), so each paired difference is also given on the other 404 alone
+(``fresh``: prompts no setting was chosen on). Per-prompt records of every evaluation read are kept under
+benchmarks/results/records/demo/ (records.py), so anyone can re-score them.
 """
 from __future__ import annotations
 
@@ -21,6 +26,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the
 from selfalign.report.tables import diff, fmt, md_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
+CHOSEN_ON = 200  # the first N held-out prompts the demo's DPO setting was chosen on (dpo_sweep_smollm2-135m.md)
+RECORDS = ROOT / "benchmarks/results/records/demo"
+
+
+def chosen_on_ids(data: str) -> set:
+    """The ids of the held-out prompts the DPO setting was chosen on: the first CHOSEN_ON of the split, as
+    ``--limit`` takes them."""
+    from selfalign.data.knowledge_qa import load_knowledge_qa
+
+    return {str(it["id"]) for it in load_knowledge_qa(data.split(":", 1)[1], "heldout")[:CHOSEN_ON]}
+
+
+def keep_records(runs: Path) -> list[str]:
+    """Compact per-prompt records of every evaluation the tables read (records.keep), paths relative to the
+    checkout."""
+    sys.path.insert(0, str(ROOT / "benchmarks" / "effect"))
+    import records
+
+    out = []
+    for path in sorted(runs.glob("demo*/eval/*/*.json")):
+        if path.name.endswith(".meta.json") or path.stem not in METRICS:
+            continue
+        summary, rows = load_result(path)
+        out.append(records.keep(path, summary, rows, runs=runs, archive=RECORDS).relative_to(ROOT).as_posix())
+    return out
 RUNS = {"base": ("demo", "base"), "Self-Eval-SKT": ("demo", "aligned"), "Self-Eval-P(True)": ("demo-ptrue", "aligned"),
         "Self-Eval-SKT, tuned in the run": ("demo-skt", "aligned")}
 METRICS = {"knowledge-qa": ("accuracy", "selfeval", "abstain", "length"),
@@ -50,6 +80,11 @@ def tables(runs: Path) -> tuple[list[str], dict]:
                 own = runs / run / "eval" / "base" / f"{task}.json"
                 ref = load_result(own)[1] if own.exists() else base_rows
                 out[task][name]["diff_vs_base"] = {m: compare(rows, ref, m) for m in metrics}
+                if task == "knowledge-qa":  # the prompts no setting was chosen on
+                    seen = chosen_on_ids(res["base"][0].get("data") or "bigbench:qa_wikidata")
+                    fresh = lambda rs: [r for r in rs if str(r["id"]) not in seen]  # noqa: E731
+                    out[task][name]["diff_vs_base_fresh"] = {m: compare(fresh(rows), fresh(ref), m)
+                                                             for m in ("accuracy", "accuracy_lenient")}
         if task == "knowledge-qa":  # the no-model shortcut on the same prompts, beside the accuracies
             from selfalign.evals.knowledge_qa import relation_majority
 
@@ -66,6 +101,13 @@ def tables(runs: Path) -> tuple[list[str], dict]:
             said += [verdict(*VERDICTS[(task, m)], name, d[m]) for m in metrics
                      if (task, m) in VERDICTS and d[m]["diff"] is not None and d[m]["ci_low"] is not None]
         lines += md_table(["paired difference vs base", *metrics], table) + [""] + [s + "\n" for s in said]
+        fresh = {n: d["diff_vs_base_fresh"] for n, d in out[task].items() if "diff_vs_base_fresh" in d}
+        if fresh:
+            lines += [f"On the held-out prompts the DPO setting was not chosen on (all but the first {CHOSEN_ON}; "
+                      f"n = {next(iter(fresh.values()))['accuracy']['n']}):", ""]
+            lines += md_table(["paired difference vs base", "accuracy (strict)", "accuracy_lenient"],
+                              [[f"{n} − base", diff(d["accuracy"]), diff(d["accuracy_lenient"])]
+                               for n, d in fresh.items()]) + [""]
     return lines, out
 
 
@@ -82,6 +124,7 @@ def main(runs_dir: str = "runs") -> str:
             stages[f"{run}/{s['stage']}"] = s.get("seconds")
     lines += md_table(["stage", "seconds"], stages.items())
     out["stage_seconds"] = stages
+    out["records"] = keep_records(runs)
     (ROOT / "benchmarks/results/demo_smollm2.json").write_text(json.dumps(out, indent=1, default=str))
     print("\n".join(lines))
     return "\n".join(lines)

@@ -215,6 +215,26 @@ def test_demo_recipe_summary_has_both_measures_and_a_verdict(tmp_path, gen_root,
     # every land has its own capital: the relation's commonest training answer is never a held-out land's
     assert out["shortcuts"]["knowledge-qa"]["relation_majority_accuracy"]["value"] == 0.0
     assert any("Factuality" in ln for ln in lines)
+    # the prompts the DPO setting was not chosen on: all but the first CHOSEN_ON held-out prompts, as --limit takes
+    # them; their paired difference is the plain mean difference over those prompts' rows
+    import demo_summary
+
+    from selfalign.data.knowledge_qa import load_knowledge_qa
+    from selfalign.evals.results import load_result
+
+    monkeypatch_chosen = demo_summary.CHOSEN_ON
+    try:
+        demo_summary.CHOSEN_ON = 2
+        _, out = demo_summary.tables(tmp_path / "runs")
+    finally:
+        demo_summary.CHOSEN_ON = monkeypatch_chosen
+    first = {str(q["id"]) for q in load_knowledge_qa("facts", "heldout")[:2]}
+    rows = {lab: {str(r["id"]): r["accuracy"] for r in load_result(run / "eval" / lab / "knowledge-qa.json")[1]}
+            for lab in ("base", "aligned")}
+    fresh = [i for i in rows["base"] if i not in first]
+    d = out["knowledge-qa"]["Self-Eval-SKT"]["diff_vs_base_fresh"]["accuracy"]
+    assert d["n"] == len(fresh) == 4
+    assert d["diff"] == pytest.approx(sum(rows["aligned"][i] - rows["base"][i] for i in fresh) / 4)
 
 
 def test_relation_majority_shortcut_answers_each_relation_with_its_commonest_training_answer(tmp_path, monkeypatch):
