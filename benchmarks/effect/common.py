@@ -220,6 +220,24 @@ TRAIN_KEYS = ("rows", "steps", "planned_steps", "stopped_early", "best_step", "b
               "encode_seconds")
 
 
+def whole_questions(rows: list[dict], n: int, seed: int = 0) -> list[dict]:
+    """SK rows of whole questions: the question ids in one fixed shuffle (``seed``), taken until at least ``n`` rows;
+    the rows in file order (ctl_study, skm_study and wf_study choose their SK-Tuning rows so)."""
+    import random
+    from collections import Counter
+
+    n_of = Counter(str(r["id"]) for r in rows)
+    qs = sorted(n_of)
+    random.Random(seed).shuffle(qs)
+    keep, total = set(), 0
+    for q in qs:
+        if total >= n:
+            break
+        keep.add(q)
+        total += n_of[q]
+    return [r for r in rows if str(r["id"]) in keep]
+
+
 def train_record(model_dir: Path, keys=TRAIN_KEYS) -> dict | None:
     """A finished sk-tune's summary figures and its logged evaluations [(step, train AUROC, valid AUROC, valid mean
     P(True))], from ``model_dir``'s train_summary.json and train_log.jsonl; None when it has not finished."""

@@ -42,7 +42,6 @@ import argparse
 import os
 import random
 import sys
-from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -97,19 +96,9 @@ def make_data() -> dict:
     xt.xstep("data/sk-data", selfalign("sk-data", "--sources", "bigbench:qa_wikidata", "--mode", "options",
                                         "--split-by", "subject", "--heldout-fraction", 0.2, "--seed", 0,
                                         "--output", full))
-    rows = read_jsonl(full)
-    n_of = Counter(str(r["id"]) for r in rows)
-    qs = sorted(n_of)
-    random.Random(0).shuffle(qs)
-    keep, total = set(), 0
-    for q in qs:
-        if total >= N_SK_ROWS:
-            break
-        keep.add(q)
-        total += n_of[q]
     train = DATA / "train.jsonl"
     if not train.exists():
-        write_jsonl_atomic(train, [r for r in rows if str(r["id"]) in keep])
+        write_jsonl_atomic(train, common.whole_questions(read_jsonl(full), N_SK_ROWS, 0))
     valid = DATA / "valid.jsonl"
     if not valid.exists():
         held = kqa_heldout_subjects()

@@ -44,6 +44,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
+import common  # noqa: E402
 from common import ROOT, SMOKE  # noqa: E402
 
 os.environ.setdefault("CTL_ROOT", str(ROOT / ("runs/skm-smoke" if SMOKE else "runs/skm")))
@@ -66,20 +67,6 @@ PLAN_NOTE = "sizes from ctl_study's rates (sample 8 answers/s; sk-tune ~0.33 s a
 
 def kqa_held() -> set:
     return ctl.kqa_heldout_subjects()
-
-
-def whole_questions(rows: list[dict], n: int, seed: int) -> list[dict]:
-    """Rows of whole questions (a fixed shuffle of the question ids) until at least ``n`` rows; file order kept."""
-    n_of = Counter(str(r["id"]) for r in rows)
-    qs = sorted(n_of)
-    random.Random(seed).shuffle(qs)
-    keep, total = set(), 0
-    for q in qs:
-        if total >= n:
-            break
-        keep.add(q)
-        total += n_of[q]
-    return [r for r in rows if str(r["id"]) in keep]
 
 
 def make_data() -> dict:
@@ -108,9 +95,9 @@ def make_data() -> dict:
     xt.build_own(own, DATA / "b.jsonl")
     data["b"] = DATA / "b.jsonl"
     opts, samp = read_jsonl(full), read_jsonl(ws)
-    sets = {"samples": whole_questions(samp, N_ROWS, 0),
-            "mixed": whole_questions(opts, N_ROWS // 2, 0) + whole_questions(samp, N_ROWS // 2, 0),
-            "options": whole_questions(opts, N_ROWS, 0)}
+    sets = {"samples": common.whole_questions(samp, N_ROWS, 0),
+            "mixed": common.whole_questions(opts, N_ROWS // 2, 0) + common.whole_questions(samp, N_ROWS // 2, 0),
+            "options": common.whole_questions(opts, N_ROWS, 0)}
     for name, rows in sets.items():
         path = DATA / f"train-{name}.jsonl"
         if not path.exists():

@@ -145,18 +145,7 @@ def make_sk_data() -> dict:
     assert_no_eval_subject(rows, str(full))
     train = DATA / "train.jsonl"
     if not train.exists():
-        n_of: dict = {}
-        for r in rows:
-            n_of[str(r["id"])] = n_of.get(str(r["id"]), 0) + 1
-        qs = sorted(n_of)
-        random.Random(0).shuffle(qs)
-        keep, total = set(), 0
-        for q in qs:
-            if total >= N_SK_ROWS:
-                break
-            keep.add(q)
-            total += n_of[q]
-        write_jsonl_atomic(train, [r for r in rows if str(r["id"]) in keep])
+        write_jsonl_atomic(train, common.whole_questions(rows, N_SK_ROWS, 0))
     train_rows = read_jsonl(train)
     assert_no_eval_subject(train_rows, str(train))
     valid = DATA / "valid.jsonl"
