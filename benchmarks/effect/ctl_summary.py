@@ -181,7 +181,7 @@ def own_answers() -> tuple[dict | None, list[dict]]:
         st["controls"][name] = {m: XS.ci(fn, y, p, groups=g) for m, fn in XS.METRICS.items()}
         st["controls"][name]["minus_frequency_auroc"] = XS.paired(M.auroc, y, p, freq, g)
         for rec, v in zip(recs, p):
-            rec.setdefault("control_score", {})[name] = round(float(v), 6)
+            rec.setdefault("control_score", {})[name] = float(v)
     return st, recs
 
 
