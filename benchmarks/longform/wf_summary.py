@@ -220,7 +220,8 @@ def write() -> dict:
            "settings": {"train_subjects": S.N_TRAIN, "samples_per_subject": S.N_SAMPLES, "max_new_tokens": S.MAX_NEW,
                         "eval_limit": S.EVAL_LIMIT, "align": [str(x) for x in S.ALIGN], "sk": S.SKC,
                         "judges": {j: [str(x) for x in f] for j, f in S.JUDGES.items()}, "judge_gate": GATE},
-           "gates": (evals.get("base") or ({},))[0].get("gates"), "rows": rows, "commands": XS.commands(),
+           "gates": (evals.get("base") or ({},))[0].get("gates"), "rows": rows,
+           "commands": XS.commands({S.WF.resolve(): "runs/wf"}),  # the study folder may be another checkout's
            "data_hashes": XS.file_hashes(S.WF, [*sorted(S.DATA.glob("*.jsonl")), S.LOOP / "samples.jsonl"]),
            "records": XS.record_files(RECORDS),
            "bootstrap": {"n_boot": S.N_BOOT, "seed": 0, "unit": "subject", "level": 0.95, "method": "percentile"}}
