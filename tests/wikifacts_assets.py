@@ -53,4 +53,6 @@ def profiles() -> list[tuple[str, object]]:
         ("The native language of Mongkut is", "Thai"), ("The instrument of Andrea Bocelli is", "piano"),
         ("The original country of Pedro Paramo is", "Mexico"), ("The sport played by Edgardo Alfonzo is", "baseball"),
         ("The languages spoken, written or signed by Charles IV is", "French"),
+        # the third development set's rules
+        ("The country of Super Rugby is", "Australia"), ("The original country of Super Rugby is", "Australia"),
     ]

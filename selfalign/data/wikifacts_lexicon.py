@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from selfalign.data.wikifacts_values import ALIASES, CONTINENTAL, DEMONYMS, demonym_pattern
 
 # --- relations ---------------------------------------------------------------------------------------------
-LOCATED = (r"\b(?:located|situated|lies|lying|found|set|sits)\s+(?:in|on|within)\b|\bpart of\b|\bregion of\b|"
+LOCATED = (r"\b(?:located|situated|lies|lying|found|set|sits|exist(?:s|ed))\s+(?:in|on|within)\b|"
+           r"\bpart of\b|\bregion of\b|"
            r"\b(?:city|town|village|port|state|province|region|island|municipality|"
            r"district|county|area|nation) (?:in|of)\b")
 COUNTRY = r"\bcountr(?:y|ies)\b|\bnation\b"
@@ -47,12 +48,13 @@ class Weak:
 PLACE_NOUN = (r"(?:the\s+)?(?:(?:[\w-]+\s+)?(?:country|nation|state|city|region|province|town|village) of\s+"
               r"(?:the\s+)?)?")
 IS_IN = Weak(r"\b(?:is|are|was|were) in\b")
+PLAYED_IN = Weak(r"\bplayed in\b")  # "a sport that is played in Australia": a country, only of a subject holding one
 # "a French actor", "an Indian-born" (the hyphenated word before it), "is the French President", not "a
 # French-speaking", "a French speaker", "the French language", "a Native American"; of a compound the last part ("a
 # Mexican-American": American; not "Austro-Hungarian", one demonym); no preposition between article and demonym ("a
-# writer of Irish literature") nor before the article ("a story about a French artist", "born to a Jewish father":
-# another person)
-NATIONALITY = Before(r"(?<!about\s)(?<!with\s)(?<!by\s)(?<!of\s)(?<!for\s)(?<!to\s)(?<!like\s)"
+# writer of Irish literature") nor before the article ("a story about a French artist", "born to a Jewish father",
+# "killing a British soldier": another person)
+NATIONALITY = Before(r"(?<!ing\s)(?<!about\s)(?<!with\s)(?<!by\s)(?<!of\s)(?<!for\s)(?<!to\s)(?<!like\s)"
                      r"\b(?:an?|(?:(?<=\bis\s)|(?<=\bwas\s))the)\s+(?:(?!<PREPOSITION>)[\w-]+\s+){0,2}?"
                      r"(?:(?!<HYPHENATED>)[a-z]+-)?"
                      r"(?=<DEMONYM>\b(?!-speak|-born|-language|-[a-z]|\s+speak|\s+language|\s+tongue))"
@@ -78,7 +80,8 @@ FIELDS: dict[str, Field] = {
                                      ((r"\bnative (?:language|tongue|speaker)s?\b|\bmother tongue\b|"
                                        r"\bfirst language\b"), Before(r"\bnative\s+(?=\w+[-\s]speak)")),
                                      "language"),
-    "The country of _ is": F("country", "{s} is in the country of {v}.", (COUNTRY, LOCATED, NATIONALITY, IS_IN),
+    "The country of _ is": F("country", "{s} is in the country of {v}.",
+                             (COUNTRY, LOCATED, NATIONALITY, IS_IN, PLAYED_IN),
                              "country"),
     "The religion of _ is": F("religion", "The religion of {s} is {v}.",
                               ((r"\breligio(?:n|us)\b|\bfaith\b|\bdevout\b|\bpractic|\bconvert|\bbeliever\b|"
@@ -103,9 +106,10 @@ FIELDS: dict[str, Field] = {
                                    Before(r"\b(?:is|was|an?)\s+(?:an?\s+)?(?:\w+\s+){0,2}?(?=(?:footballer|cricketer|"
                                           r"golfer|swimmer|boxer|cyclist|wrestler|fencer|rower|gymnast|archer)\b)")),
                                   "sport"),
+    # no demonym cue: "a Canadian footballer" is a citizenship, the country represented needs its own words
     "The country for sport played by _ is": F("country represented in sport", "{s} represents {v} in sport.",
                                               (r"\brepresent|\bnational (?:team|side|squad)\b|\bplay(?:s|ed)? for\b|"
-                                               r"\binternationals?\b", NATIONALITY), "country"),
+                                               r"\binternationals?\b",), "country"),
     "The continent of _ is": F("continent", "{s} is on the continent of {v}.",
                                (r"\bcontinent\b", LOCATED, IS_IN, r"\bcountr(?:y|ies) in\b",
                                 Before(r"\ban?\s+(?:\w+\s+)?(?=<CONTINENTAL>\s+(?:country|nation|state|city|capital|"
@@ -215,7 +219,8 @@ MULTI_VALUED = frozenset({
 FRAME_FALLBACK = {"The country of _ is": ("The country of citizenship of _ is", "The original country of _ is")}
 # shorter names a label frame may use for a field ("The country represented by X is V"; singular and plural of a
 # label's words are read alike: "The language spoken by X")
-FRAME_LABELS = {"country represented": "The country for sport played by _ is"}
+FRAME_LABELS = {"country represented": "The country for sport played by _ is",
+                "country of representation in sport": "The country for sport played by _ is"}
 # relations only a person holds: a demonym before a noun ("a British soap opera", "a Korean nation") is a
 # citizenship for a subject that holds one of these and no country relation, else its country
 PERSON = frozenset({"The native language of _ is", "The languages spoken, written or signed by _ is",

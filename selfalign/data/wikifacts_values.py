@@ -135,6 +135,9 @@ def surface_forms(value: str, kind: str) -> list[tuple[str, bool]]:
         forms.append((value[:-1], False))
     if kind == "continent":
         forms += [(a, True) for a in CONTINENTAL.get(value, ())]
+    # a name in title case, as a heading or a team writes it: "American Football" for "American football"
+    forms += [(" ".join(w[:1].upper() + w[1:] for w in f.split()), a) for f, a in forms
+              if " " in f and f[:1].isupper() and any(w[:1].islower() for w in f.split()[1:])]
     return list(dict.fromkeys(forms))
 
 

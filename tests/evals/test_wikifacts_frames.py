@@ -104,3 +104,9 @@ def test_label_frames_of_the_second_development_set(v):
     assert said(v, "Nigeria", "The official language of the country of Nigeria is French.") == [
         ("official language", ["French"], "unverifiable")]
     assert said(v, "Asha Rao", "Asha Rao was born in December.") == []  # a month is no place
+
+
+def test_country_of_representation_label(v):
+    # "The country of representation in sports is V" in a sportsman's profile: the country he represents
+    assert said(v, "Lionel Messi", "The country of representation in sports is Spain.") == [
+        ("country represented in sport", ["Spain"], "contradicted")]

@@ -298,3 +298,26 @@ def test_open_values_after_precise_cues(pv):
     assert said(pv, "Phnom Penh", "Phnom Penh is in Southeast Asia.") == [("continent", ["Asia"], "unverifiable")]
     assert said(pv, "Paul Warburg", "Paul Warburg is a citizen of the African nation of Djibouti.") == [
         ("country of citizenship", ["Djibouti"], "contradicted")]
+
+
+def test_rules_of_the_third_set(pv):
+    """Rules added on the third development set (extractor_dev3.jsonl: aligned models' profiles)."""
+    # a demonym before a noun is a person's citizenship, never the country represented in sport
+    assert said(pv, "Lionel Messi", "Lionel Messi is an American professional footballer.") == [
+        ("country of citizenship", ["United States"], "unverifiable"), ("sport", ["football"], "unverifiable")]
+    assert said(pv, "Lionel Messi", "Lionel Messi is an Argentina international.") == [
+        ("country represented in sport", ["Argentina"], "supported")]
+    # no nationality after a verb in -ing: "killing a British soldier" is another person
+    assert said(pv, "Ted Bundy", "He was convicted of killing a British soldier.") == []
+    assert said(pv, "Victor Hugo", "Victor Hugo is a French writer.") == [
+        ("country of citizenship", ["France"], "supported")]
+    # a multi-word value in title case ("American Football")
+    assert said(pv, "Edgardo Alfonzo", "Edgardo Alfonzo plays American Football.") == [
+        ("sport", ["American football"], "contradicted")]
+    # "played in" a country: the country, of a subject that holds one only
+    assert said(pv, "Super Rugby", "Super Rugby is a sport that is played in Australia.") == [
+        ("country", ["Australia"], "supported")]
+    assert said(pv, "Edgardo Alfonzo", "Edgardo Alfonzo played in Venezuela.") == []
+    # "existed in": where a state was
+    assert said(pv, "Joseon", "Joseon was a kingdom that existed in East Asia.") == [
+        ("continent", ["Asia"], "supported")]
