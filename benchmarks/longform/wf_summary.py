@@ -187,6 +187,12 @@ def keep_samples() -> None:
                                                 for r in iter_jsonl(src)])
 
 
+def rel(x) -> str:
+    """A judge flag as it reads on any machine: a path under the checkout relative to it."""
+    p = Path(str(x))
+    return p.relative_to(ROOT).as_posix() if p.is_absolute() and p.is_relative_to(ROOT) else str(x)
+
+
 def write() -> dict:
     evals = {row: ev for row in ROWS if (ev := load_eval(row))[0] is not None}
     if "base" not in evals and not S.SMOKE:
@@ -219,7 +225,7 @@ def write() -> dict:
            "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "settings": {"train_subjects": S.N_TRAIN, "samples_per_subject": S.N_SAMPLES, "max_new_tokens": S.MAX_NEW,
                         "eval_limit": S.EVAL_LIMIT, "align": [str(x) for x in S.ALIGN], "sk": S.SKC,
-                        "judges": {j: [str(x) for x in f] for j, f in S.JUDGES.items()}, "judge_gate": GATE},
+                        "judges": {j: [rel(x) for x in f] for j, f in S.JUDGES.items()}, "judge_gate": GATE},
            "gates": (evals.get("base") or ({},))[0].get("gates"), "rows": rows,
            "commands": XS.commands({S.WF.resolve(): "runs/wf"}),  # the study folder may be another checkout's
            "data_hashes": XS.file_hashes(S.WF, [*sorted(S.DATA.glob("*.jsonl")), S.LOOP / "samples.jsonl"]),
