@@ -99,9 +99,18 @@ def keep_file(path: Path, runs: Path = RUNS, archive: Path = ARCHIVE) -> Path | 
     if not path.exists():
         return None
     dst = archive / path.resolve().relative_to(runs.resolve())
-    if not dst.exists() or dst.read_bytes() != path.read_bytes():
+    data = path.read_bytes()
+    if path.suffix == ".json":  # no machine path: the run folder (which may lie in another checkout) as runs/<name>
+        from selfalign.store.paths import portable
+
+        root, text = str(runs.resolve()), data.decode("utf-8")
+        obj = json.loads(text)
+        clean = portable(json.loads(text.replace(root, f"runs/{runs.name}")))
+        if clean != obj:  # a file with no machine path is kept byte for byte
+            data = (json.dumps(clean, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    if not dst.exists() or dst.read_bytes() != data:
         dst.parent.mkdir(parents=True, exist_ok=True)
-        dst.write_bytes(path.read_bytes())
+        dst.write_bytes(data)
     return dst
 
 

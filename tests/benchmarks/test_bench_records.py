@@ -1,4 +1,5 @@
 """benchmarks/effect/records.py: evaluations kept compactly beside the results, read back when runs/ lacks them."""
+import json
 import sys
 from pathlib import Path
 
@@ -44,6 +45,10 @@ def test_a_small_run_file_is_kept_as_it_is(tmp_path):
     src.parent.mkdir(parents=True)
     src.write_text('{"steps": 205}')
     assert R.keep_file(src, runs, arch).read_text() == '{"steps": 205}'
+    # a machine path of the run folder (which may lie in another checkout) is kept as runs/<name>/...
+    src.write_text(json.dumps({"steps": 205, "output": str(src.parent.resolve()), "pairs": f"{runs.resolve()}/p.jsonl"}))
+    kept = json.loads(R.keep_file(src, runs, arch).read_text())
+    assert kept == {"steps": 205, "output": "runs/runs/t1x/m/mc3/tuned-x", "pairs": "runs/runs/p.jsonl"}
 
 
 def test_restore_puts_kept_files_and_whole_evaluations_back_into_a_fresh_runs(tmp_path):
