@@ -87,15 +87,21 @@ def kqa_heldout_subjects() -> set:
     return held_subjects(questions("qa_wikidata", "subject"), SPLIT_SEED, HELDOUT_FRACTION).get("qa_wikidata", set())
 
 
-def make_data() -> dict:
-    from selfalign.data.subjects import mentions
-    from selfalign.store.io import read_jsonl, write_jsonl_atomic
-
+def sk_data_options() -> Path:
+    """The options-mode SK rows of the whole file by subject split (gold vs a same-relation distractor)."""
     DATA.mkdir(parents=True, exist_ok=True)
     full = DATA / "wd.jsonl"
     xt.xstep("data/sk-data", selfalign("sk-data", "--sources", "bigbench:qa_wikidata", "--mode", "options",
                                         "--split-by", "subject", "--heldout-fraction", 0.2, "--seed", 0,
                                         "--output", full))
+    return full
+
+
+def make_data() -> dict:
+    from selfalign.data.subjects import mentions
+    from selfalign.store.io import read_jsonl, write_jsonl_atomic
+
+    full = sk_data_options()
     train = DATA / "train.jsonl"
     if not train.exists():
         write_jsonl_atomic(train, common.whole_questions(read_jsonl(full), N_SK_ROWS, 0))

@@ -74,11 +74,7 @@ def make_data() -> dict:
     from selfalign.store.io import read_jsonl, write_jsonl_atomic
 
     data = {}
-    DATA.mkdir(parents=True, exist_ok=True)
-    full = DATA / "wd.jsonl"
-    xt.xstep("data/sk-data", selfalign("sk-data", "--sources", "bigbench:qa_wikidata", "--mode", "options",
-                                        "--split-by", "subject", "--heldout-fraction", 0.2, "--seed", 0,
-                                        "--output", full))
+    full = ctl.sk_data_options()  # the same step (name, command) as ctl_study's
     ws = DATA / "ws.jsonl"
     xt.xstep("data/sk-data-samples",
              selfalign("sk-data", "--model", ctl.MODEL, "--dtype", DTYPE, "--sources", "bigbench:qa_wikidata",

@@ -25,8 +25,8 @@ from selfalign.metrics import auroc
 from selfalign.training import checkpoint as ckpt
 from selfalign.store.progress import Progress
 from selfalign.store.provenance import meta
-from selfalign.stages.sk_tune_batches import (epoch_steps, make_batches, plan_fingerprint,  # noqa: F401 - make_batches: API
-                                              planned_steps, step_groups)
+from selfalign.stages.sk_tune_batches import (  # noqa: F401 - make_batches: API
+    class_weights, epoch_steps, make_batches, plan_fingerprint, planned_steps, step_groups)
 from selfalign.stages.sk_tune_trunk import CACHE as ENCODE_CACHE, encode_rows  # noqa: F401 - encode_rows: API
 from selfalign.training.lora import LOG, SUMMARY, LoraArgs, accelerator, finished_run, rank_checksums
 from selfalign.selfeval.prompt import SelfEvalPrompt
@@ -96,15 +96,6 @@ def dpo_loss(margin: torch.Tensor, ref_margin: torch.Tensor, beta: float, weight
     loss = -F.logsigmoid(reward)
     return (loss if weight is None else loss * weight.to(loss.device)).mean(), reward.detach()
 
-
-def class_weights(labels: list[int], how: str) -> Optional[torch.Tensor]:
-    """Per-row loss weights: None for ``none``; for ``balanced`` n / (2 n_label), so each class weighs n / 2."""
-    if how == "none":
-        return None
-    n, n_true = len(labels), sum(labels)
-    if n_true in (0, n):
-        raise SelfAlignError("--class-weight balanced needs true and false rows; the training data hold one class")
-    return torch.tensor([n / (2 * (n_true if y else n - n_true)) for y in labels], dtype=torch.float32)
 
 
 @torch.no_grad()

@@ -68,3 +68,18 @@ def plan_fingerprint(train: list, cfg) -> str:
     plan = {"total": planned_steps(train, cfg), "grad_accum": cfg.grad_accum,
             "batches": [epoch_batches(train, cfg, e) for e in range(cfg.epochs)]}
     return hashlib.sha256(json.dumps(plan).encode()).hexdigest()[:16]
+
+
+def class_weights(labels: list[int], how: str):
+    """Per-row loss weights (a float tensor), or None for ``none``; ``balanced``: n / (2 n_label), so each class
+    weighs n / 2 in all."""
+    import torch
+
+    from selfalign.errors import SelfAlignError
+
+    if how == "none":
+        return None
+    n, n_true = len(labels), sum(labels)
+    if n_true in (0, n):
+        raise SelfAlignError("--class-weight balanced needs true and false rows; the training data hold one class")
+    return torch.tensor([n / (2 * (n_true if y else n - n_true)) for y in labels], dtype=torch.float32)

@@ -51,13 +51,7 @@ def git_commit() -> str | None:
 
 
 def versions() -> dict:
-    out = {"python": platform.python_version()}
-    for p in PACKAGES:
-        try:
-            out[p] = importlib.metadata.version(p)
-        except importlib.metadata.PackageNotFoundError:
-            out[p] = None
-    return out
+    return {"python": platform.python_version(), **_packages(PACKAGES)}
 
 
 def code_version() -> dict:
